@@ -1,0 +1,41 @@
+/*
+ * config.c — the defaults of struct fn_config.
+ *
+ * Contract: fn_config_defaults() fills every field; the address and gateway are
+ * left zero because there is no sensible default address — fn_stack_create() rejects ip 0.
+ * Pure; any thread.
+ */
+#include <string.h>
+
+#include "fastnet/fn_config.h"
+#include "fastnet/fn_pkt.h"
+
+void fn_config_defaults(struct fn_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->ip = 0;
+    c->prefix_len = 24;
+    c->gateway = 0;
+    c->mtu = 0;                     /* take the backend's */
+
+    c->n_bufs = 4096;
+    c->buf_size = FN_PKT_BUFSZ_DEFAULT;
+    c->hugepages = 1;
+    c->rx_batch = 32;
+    c->core = -1;
+
+    c->arp_cache_size = 256;
+    c->arp_reachable_ms = 30000;    /* Linux base_reachable_time is 30 s */
+    c->arp_retry_ms = 1000;         /* RFC 1122 §2.3.2.1: at most one request per second */
+    c->arp_max_retries = 3;
+    c->arp_queue_max = 16;
+    c->gratuitous_arp = 1;
+
+    c->default_ttl = 64;            /* RFC 1700 / Linux default */
+    c->reass_max_datagrams = 16;
+    c->reass_max_size = 65535;
+    c->reass_timeout_ms = 30000;    /* Linux ipfrag_time */
+    c->reass_max_frags = 64;
+
+    c->icmp_err_rate_per_s = 100;
+}

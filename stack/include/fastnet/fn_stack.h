@@ -1,0 +1,130 @@
+/*
+ * fn_stack.h — one stack instance (one core, one backend queue, one buffer pool).
+ *
+ * Contract: a stack is driven by its owner with fn_stack_poll(stack, now) — receive a batch,
+ * run input, fire due timers, flush all output in one batch, kick the backend once.  Time is
+ * injected (monotonic nanoseconds), so tests run it on a virtual clock.  A stack is not
+ * thread-safe: exactly one thread owns it.  fn_stack_next_deadline() tells the owner how long
+ * it may sleep on fn_stack_fd().
+ */
+#ifndef FASTNET_FN_STACK_H
+#define FASTNET_FN_STACK_H
+
+#include <stdint.h>
+#include "fn_backend.h"
+#include "fn_config.h"
+#include "fn_pkt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FN_MAX_BATCH 64
+
+/* Per-core counters.  X(name, description): the one list, so C, Python and `fastnet stat`
+ * never disagree about names. */
+#define FN_STATS_FIELDS(X)                                                              \
+    X(eth_rx, "frames received")                                                        \
+    X(eth_rx_bytes, "bytes received")                                                   \
+    X(eth_tx, "frames sent")                                                            \
+    X(eth_tx_bytes, "bytes sent")                                                       \
+    X(drop_eth_truncated, "dropped: frame shorter than an Ethernet header")             \
+    X(drop_eth_not_for_us, "dropped: destination MAC neither ours nor broadcast")       \
+    X(drop_eth_unknown_type, "dropped: ethertype not handled (not IPv4/ARP)")           \
+    X(drop_nobuf, "dropped: no packet buffer")                                          \
+    X(arp_rx, "ARP packets received")                                                   \
+    X(arp_tx, "ARP packets sent")                                                       \
+    X(arp_requests_answered, "ARP requests for our address answered")                   \
+    X(arp_replies_learned, "ARP replies learned")                                       \
+    X(arp_resolve_failed, "ARP resolutions given up")                                   \
+    X(arp_queue_drops, "packets dropped waiting for ARP (queue full or failed)")        \
+    X(arp_cache_full, "ARP cache full, entry not learned")                              \
+    X(drop_arp_malformed, "dropped: ARP with bad lengths/types")                        \
+    X(drop_arp_not_for_us, "dropped: ARP not about our address")                        \
+    X(drop_arp_conflict, "dropped: ARP from another host claiming our address")         \
+    X(ip_rx, "IPv4 packets received")                                                   \
+    X(ip_tx, "IPv4 packets sent")                                                       \
+    X(drop_ip_truncated, "dropped: IPv4 truncated or total length beyond frame")        \
+    X(drop_ip_bad_version, "dropped: IP version not 4")                                 \
+    X(drop_ip_bad_ihl, "dropped: IPv4 IHL < 5 or beyond packet")                        \
+    X(drop_ip_bad_csum, "dropped: IPv4 header checksum")                                \
+    X(drop_ip_bad_src, "dropped: IPv4 source is broadcast/multicast/ours")              \
+    X(drop_ip_not_for_us, "dropped: IPv4 destination not ours")                         \
+    X(drop_ip_no_route, "dropped on output: no route")                                  \
+    X(drop_ip_unknown_proto, "dropped: IP protocol not handled")                        \
+    X(drop_ip_df_too_big, "dropped on output: DF set and larger than MTU")              \
+    X(frag_rx, "IPv4 fragments received")                                               \
+    X(frag_reassembled, "IPv4 datagrams reassembled")                                   \
+    X(frag_tx, "IPv4 fragments sent")                                                   \
+    X(drop_frag_overlap, "dropped: overlapping fragments (datagram discarded)")         \
+    X(drop_frag_dup, "dropped: exact duplicate of a fragment already held")             \
+    X(drop_frag_too_big, "dropped: reassembled size beyond the limit")                  \
+    X(drop_frag_too_many, "dropped: too many fragments or datagrams in reassembly")     \
+    X(drop_frag_timeout, "dropped: reassembly timed out")                               \
+    X(drop_frag_malformed, "dropped: fragment with bad offset/length")                  \
+    X(icmp_rx, "ICMP messages received")                                                \
+    X(icmp_tx, "ICMP messages sent")                                                    \
+    X(icmp_echo_replied, "ICMP echo requests answered")                                 \
+    X(icmp_err_rx, "ICMP errors received")                                              \
+    X(icmp_err_delivered, "ICMP errors passed to a transport")                          \
+    X(icmp_err_rate_limited, "ICMP errors not sent (rate limit)")                       \
+    X(drop_icmp_bad_csum, "dropped: ICMP checksum")                                     \
+    X(drop_icmp_malformed, "dropped: ICMP truncated or bad quoted header")              \
+    X(drop_icmp_unhandled, "dropped: ICMP type, or quoted protocol, not handled")       \
+    X(drop_l4_bad_csum, "dropped: TCP/UDP checksum (peer veth may have tx offload on)") \
+    X(drop_l4_truncated, "dropped: TCP/UDP header truncated")                           \
+    X(udp_rx, "UDP datagrams received")                                                 \
+    X(udp_no_port, "UDP datagrams to no socket (ICMP port unreachable)")
+
+struct fn_stats {
+#define FN_STATS_DECL(name, desc) uint64_t name;
+    FN_STATS_FIELDS(FN_STATS_DECL)
+#undef FN_STATS_DECL
+};
+
+/* Names and descriptions in field order; FN_STATS_COUNT entries. */
+extern const char *const fn_stats_names[];
+extern const char *const fn_stats_descs[];
+#define FN_STATS_COUNT (sizeof(struct fn_stats) / sizeof(uint64_t))
+
+struct fn_stack;
+
+/* Create a stack over an open backend and its pool.  The stack takes ownership of both
+ * (fn_stack_destroy closes the backend and destroys the pool).  Returns 0 or -errno. */
+int fn_stack_create(const struct fn_config *cfg, struct fn_pool *pool, struct fn_backend *be,
+                    struct fn_stack **out);
+/* Returns the number of packet buffers still in use after the backend closed (0 = no leak). */
+uint32_t fn_stack_destroy(struct fn_stack *st);
+
+/* One poll iteration at time now_ns (monotonic).  Returns the number of frames received, or a
+ * negative errno if the backend failed fatally. */
+int fn_stack_poll(struct fn_stack *st, uint64_t now_ns);
+/* Earliest time a timer (ARP retry, reassembly timeout, TCP timers, backend delay) is due;
+ * UINT64_MAX if none.  The owner may sleep on fn_stack_fd() until then. */
+uint64_t fn_stack_next_deadline(const struct fn_stack *st);
+int fn_stack_fd(const struct fn_stack *st);
+
+/* Start-up actions that send (gratuitous ARP).  Called once by the owner after create. */
+void fn_stack_start(struct fn_stack *st, uint64_t now_ns);
+
+void fn_stack_get_stats(const struct fn_stack *st, struct fn_stats *out);
+const struct fn_backend *fn_stack_backend(const struct fn_stack *st);
+struct fn_pool *fn_stack_pool(const struct fn_stack *st);
+const struct fn_config *fn_stack_config(const struct fn_stack *st);
+
+/* ARP cache lookup: 1 and the MAC if resolved, 0 if not. */
+int fn_stack_arp_lookup(const struct fn_stack *st, uint32_t ip, uint8_t mac[6]);
+/* Start resolving ip (sends a request unless already resolved/resolving). 0 or -errno. */
+int fn_stack_arp_resolve(struct fn_stack *st, uint32_t ip, uint64_t now_ns);
+
+/* Send an ICMP echo request (for `fastnet ping`-style checks and tests).  0 or -errno. */
+int fn_stack_ping(struct fn_stack *st, uint32_t dst, uint16_t id, uint16_t seq,
+                  const void *payload, uint32_t len, uint64_t now_ns);
+/* Echo replies received for our own requests since the last call (id/seq pairs);
+ * returns the count copied (at most max). */
+int fn_stack_ping_replies(struct fn_stack *st, uint16_t *ids, uint16_t *seqs, int max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,157 @@
+/*
+ * checksum.c — the internet checksum (RFC 1071) and its incremental update (RFC 1624).
+ *
+ * Contract: pure functions over caller memory; no allocation, no state, callable from any
+ * core.  Nothing here can fail.
+ *
+ * Representation: every value is in MEMORY order.  The one's-complement sum is independent
+ * of byte order (RFC 1071 §2(B)), so summing words exactly as they lie in memory and storing
+ * the complemented result back the same way puts the right bytes on the wire on either
+ * endianness, with no byte swap on the per-packet path.  Only values that arrive in host
+ * order (the pseudo-header's protocol and length) are converted.
+ *
+ * Accumulators: fn_csum_partial sums 64-bit words and folds the carries back in (end-around
+ * carry), which is congruent to the 16-bit sum modulo 0xffff because 2^16 == 1
+ * (mod 0xffff).  Between calls the accumulator is a 32-bit value in the same congruence
+ * class; fn_csum_fold reduces it to 16 bits.  A non-zero input never folds
+ * to 0 (end-around carry addition of values not both zero is never zero), so the stored
+ * checksum of any non-zero data lies in 0..0xfffe, the same range RFC 1624 eqn. 3 produces:
+ * full and incremental computation agree bit for bit.
+ */
+#include "wire/fn_wire.h"
+
+#include <string.h>
+
+#ifndef __SIZEOF_INT128__
+#error "checksum.c needs a 128-bit integer type (gcc or clang on a 64-bit target)"
+#endif
+/* The running sum: 64-bit words are added into a 128-bit integer, so the compiler emits an
+ * add / add-with-carry pair per word and the carries out of bit 63 collect in the high half
+ * instead of being folded back one by one.  2^64 == 1 (mod 0xffff), so the high half is
+ * folded into the low one once at the end. */
+__extension__ typedef unsigned __int128 csum_acc;
+
+static inline uint64_t load64(const uint8_t *b)
+{
+    uint64_t w;
+
+    memcpy(&w, b, sizeof w);    /* any alignment; compiles to one load */
+    return w;
+}
+
+uint32_t fn_csum_partial(const void *p, size_t len, uint32_t sum)
+{
+    const uint8_t *b = p;
+    csum_acc a0 = sum, a1 = 0;
+    uint64_t lo, hi;
+
+    /* 32 bytes per iteration into two independent carry chains, so that consecutive
+     * add/adc pairs can issue in parallel.  The high halves count carries: at most one per
+     * word, they cannot overflow. */
+    while (len >= 32) {
+        a0 += load64(b);
+        a1 += load64(b + 8);
+        a0 += load64(b + 16);
+        a1 += load64(b + 24);
+        b += 32;
+        len -= 32;
+    }
+    while (len >= 8) {
+        a0 += load64(b);
+        b += 8;
+        len -= 8;
+    }
+    /* The 1..7 tail bytes, as a 4-, a 2- and a 1-byte piece.  Each piece starts at an even
+     * offset from p, and moving a 16-bit word by a multiple of 16 bits inside the
+     * accumulator does not change the sum modulo 0xffff (2^16 == 1), so the pieces can be
+     * added as plain small integers.  Fixed-size copies keep this free of a memcpy call. */
+    if (len & 4) {
+        uint32_t w;
+
+        memcpy(&w, b, 4);
+        a1 += w;
+        b += 4;
+    }
+    if (len & 2) {
+        uint16_t w;
+
+        memcpy(&w, b, 2);
+        a1 += w;
+        b += 2;
+    }
+    if (len & 1) {
+        /* An odd final byte is the first byte of a word padded with zero (RFC 1071 §4.1). */
+        uint8_t t[2] = {b[0], 0};
+        uint16_t w;
+
+        memcpy(&w, t, 2);
+        a1 += w;
+    }
+    a0 += a1;
+
+    /* 128 -> 64 bits with end-around carry (after a wrap the sum is at most 2^64 - 2, so
+     * adding the carry cannot wrap again), then 64 -> 32: the halves' sum is at most
+     * 2^33 - 2, and one more fold fits 32 bits. */
+    lo = (uint64_t)a0;
+    hi = (uint64_t)(a0 >> 64);
+    lo += hi;
+    lo += lo < hi;
+    lo = (lo & 0xffffffffu) + (lo >> 32);
+    lo = (lo & 0xffffffffu) + (lo >> 32);
+    return (uint32_t)lo;
+}
+
+uint16_t fn_csum_fold(uint32_t sum)
+{
+    /* Two folds: the first leaves at most 0x1fffe, the second at most 0xffff. */
+    sum = (sum & 0xffffu) + (sum >> 16);
+    sum = (sum & 0xffffu) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+uint16_t fn_csum(const void *p, size_t len)
+{
+    return fn_csum_fold(fn_csum_partial(p, len, 0));
+}
+
+/* Host-order 16-bit value -> the 16-bit word as it lies in memory in network order. */
+static inline uint16_t mem16(uint16_t host)
+{
+    uint8_t b[2] = {(uint8_t)(host >> 8), (uint8_t)host};
+    uint16_t w;
+
+    memcpy(&w, b, sizeof w);
+    return w;
+}
+
+uint32_t fn_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len)
+{
+    /* RFC 9293 §3.1 / RFC 768: source, destination, zero + protocol, TCP/UDP length.  src and
+     * dst are already in memory order; each contributes its two 16-bit halves.  The total is
+     * at most 6 * 0xffff, well inside 32 bits. */
+    uint32_t sum = (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu);
+
+    return sum + mem16(proto) + mem16(l4_len);
+}
+
+/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), with one's-complement (end-around carry)
+ * addition.  All operands in memory order. */
+uint16_t fn_csum_update16(uint16_t csum, uint16_t old_field, uint16_t new_field)
+{
+    uint32_t sum = (uint16_t)~csum + (uint32_t)(uint16_t)~old_field + new_field;
+
+    return fn_csum_fold(sum);
+}
+
+uint16_t fn_csum_update32(uint16_t csum, uint32_t old_field, uint32_t new_field)
+{
+    /* A 32-bit field is two 16-bit words; the halves of the memory-order value are exactly
+     * those words on either endianness. */
+    uint32_t sum = (uint16_t)~csum;
+
+    sum += (uint16_t)~(old_field >> 16);
+    sum += (uint16_t)~(old_field & 0xffffu);
+    sum += new_field >> 16;
+    sum += new_field & 0xffffu;
+    return fn_csum_fold(sum);
+}
