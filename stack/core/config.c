@@ -38,4 +38,25 @@ void fn_config_defaults(struct fn_config *c)
     c->reass_max_frags = 64;
 
     c->icmp_err_rate_per_s = 100;
+
+    c->tcp_max_conns = 1024;
+    c->tcp_sndbuf = 128 * 1024;
+    c->tcp_rcvbuf = 128 * 1024;
+    c->tcp_reass_max_segs = 128;
+    c->tcp_msl_ms = 30000;          /* TIME_WAIT 60 s, as Linux */
+    c->tcp_fin_wait2_ms = 60000;    /* Linux tcp_fin_timeout */
+    c->tcp_rto_init_ms = 1000;      /* RFC 6298 §2.1 */
+    c->tcp_rto_min_ms = 200;        /* Linux TCP_RTO_MIN; RFC 6298 §2.4 says 1 s */
+    c->tcp_rto_max_ms = 120000;     /* RFC 6298 §2.5: at least 60 s; Linux 120 s */
+    c->tcp_max_rexmits = 15;        /* Linux tcp_retries2 */
+    c->tcp_syn_retries = 6;         /* Linux tcp_syn_retries */
+    c->tcp_delack_ms = 40;          /* Linux TCP_DELACK_MIN */
+    c->tcp_initcwnd_segs = 10;      /* RFC 6928 */
+    c->tcp_min_mss = 64;
+    c->tcp_challenge_ack_per_s = 10;
+    c->tcp_oow_ack_interval_ms = 500; /* Linux tcp_invalid_ratelimit */
+    c->tcp_window_scaling = 1;
+    c->tcp_timestamps = 1;
+    c->tcp_sack = 1;
+    c->tcp_nodelay = 0;             /* RFC 1122 §4.2.3.4: Nagle on by default */
 }

@@ -124,7 +124,16 @@ struct fn_stack {
     /* Echo replies to fn_stack_ping(): a ring, the oldest overwritten when full. */
     uint16_t ping_ids[FN_PING_RING], ping_seqs[FN_PING_RING];
     uint32_t ping_head, ping_count;
+
+    struct fn_tcp *tcp;         /* TCP state (tcp/tcp_var.h): tcpcbs, hashes, timer heap,
+                                   ready list; created by fn_tcp_init() */
 };
+
+/* TCP's entry points for core/ (tcp/tcp_subr.c, tcp/tcp_timer.c). */
+int fn_tcp_init(struct fn_stack *st);
+void fn_tcp_fini(struct fn_stack *st);
+void fn_tcp_timer(struct fn_stack *st, uint64_t now);
+uint64_t fn_tcp_next_deadline(const struct fn_stack *st);
 
 /* Append a complete Ethernet frame to the tx queue (takes ownership; counts eth_tx). */
 void fn_stack_tx(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);

@@ -85,6 +85,13 @@ int fn_stack_create(const struct fn_config *cfg, struct fn_pool *pool, struct fn
         return rc;
     }
     fn_ipv4_init(st);
+    rc = fn_tcp_init(st);
+    if (rc) {
+        fn_reass_fini(st);
+        fn_arp_fini(st);
+        free(st);
+        return rc;
+    }
     *out = st;
     return 0;
 }
@@ -98,6 +105,7 @@ uint32_t fn_stack_destroy(struct fn_stack *st)
     for (uint32_t i = 0; i < st->ntx; i++)
         fn_pkt_free(st->txq[i]);
     st->ntx = 0;
+    fn_tcp_fini(st);
     fn_arp_fini(st);
     fn_reass_fini(st);
     fn_backend_close(st->be);
@@ -140,6 +148,7 @@ int fn_stack_poll(struct fn_stack *st, uint64_t now)
         fn_arp_timer(st, now);
     if (now >= st->reass.next_due)
         fn_reass_timer(st, now);
+    fn_tcp_timer(st, now);
     tx_drain(st, now);
     /* One kick per iteration, and only when there is something for the backend to do. */
     if (st->tx_handed > 0 || fn_backend_next_deadline(st->be) <= now) {
@@ -158,6 +167,8 @@ uint64_t fn_stack_next_deadline(const struct fn_stack *st)
     d = st->arp.next_due;
     if (st->reass.next_due < d)
         d = st->reass.next_due;
+    if (fn_tcp_next_deadline(st) < d)
+        d = fn_tcp_next_deadline(st);
     uint64_t b = fn_backend_next_deadline(st->be);
     return b < d ? b : d;
 }

@@ -45,10 +45,41 @@ struct fn_config {
 
     /* ICMP */
     uint32_t icmp_err_rate_per_s;   /* ICMP errors we send per second (token bucket) */
+
+    /* TCP (RFC 9293 and the RFCs cited at each default in config.c) */
+    uint32_t tcp_max_conns;         /* tcpcbs preallocated (connections + listeners +
+                                       TIME_WAIT); exhaustion refuses new ones (counted) */
+    uint32_t tcp_sndbuf;            /* send buffer bytes per connection */
+    uint32_t tcp_rcvbuf;            /* receive buffer bytes per connection (max window) */
+    uint32_t tcp_reass_max_segs;    /* out-of-order segments held per connection */
+    uint32_t tcp_msl_ms;            /* maximum segment lifetime; TIME_WAIT lasts 2·MSL */
+    uint32_t tcp_fin_wait2_ms;      /* FIN_WAIT_2 limit once the owner closed the socket */
+    uint32_t tcp_rto_init_ms;       /* RFC 6298 §2.1 initial RTO */
+    uint32_t tcp_rto_min_ms;        /* RFC 6298 §2.4 lower bound */
+    uint32_t tcp_rto_max_ms;        /* RFC 6298 §2.5 upper bound (>= 60 s) */
+    uint32_t tcp_max_rexmits;       /* retransmissions of one segment before ETIMEDOUT */
+    uint32_t tcp_syn_retries;       /* SYN / SYN-ACK retransmissions before giving up */
+    uint32_t tcp_delack_ms;         /* delayed-ACK bound (RFC 9293 §3.8.6.3: < 0.5 s) */
+    uint32_t tcp_initcwnd_segs;     /* initial window in segments (RFC 6928) */
+    uint32_t tcp_min_mss;           /* floor on the peer's MSS (>= 48) */
+    uint32_t tcp_challenge_ack_per_s; /* RFC 5961 §7 challenge ACKs per connection per s */
+    uint32_t tcp_oow_ack_interval_ms; /* min interval between ACKs to out-of-window segs */
+    int tcp_window_scaling;         /* 1 = offer window scale (RFC 7323 §2) */
+    int tcp_timestamps;             /* 1 = offer timestamps (RFC 7323 §3) */
+    int tcp_sack;                   /* 1 = offer SACK-permitted (RFC 2018) */
+    int tcp_nodelay;                /* 1 = new connections start with Nagle off */
 };
 
-/* Fill with the defaults documented in docs/config and the README. */
+/* Fill with the defaults documented in docs/config.md and the README. */
 void fn_config_defaults(struct fn_config *c);
+
+/* Numeric knobs by their field name (the table is in core/config_knobs.c): count, i-th name
+ * (NULL past the end), get and set.  set returns 0, -ENOENT for an unknown name, -ERANGE for
+ * a value that does not fit the field. */
+unsigned fn_config_knob_count(void);
+const char *fn_config_knob_name(unsigned i);
+int fn_config_knob_get(const struct fn_config *c, const char *name, int64_t *out);
+int fn_config_knob_set(struct fn_config *c, const char *name, int64_t value);
 
 #ifdef __cplusplus
 }

@@ -74,7 +74,43 @@ extern "C" {
     X(drop_l4_bad_csum, "dropped: TCP/UDP checksum (peer veth may have tx offload on)") \
     X(drop_l4_truncated, "dropped: TCP/UDP header truncated")                           \
     X(udp_rx, "UDP datagrams received")                                                 \
-    X(udp_no_port, "UDP datagrams to no socket (ICMP port unreachable)")
+    X(udp_no_port, "UDP datagrams to no socket (ICMP port unreachable)")              \
+    X(tcp_rx, "TCP segments received")                                                 \
+    X(tcp_tx, "TCP segments sent")                                                     \
+    X(tcp_rx_bytes, "TCP payload bytes received in order")                             \
+    X(tcp_tx_bytes, "TCP payload bytes sent (incl. retransmissions)")                  \
+    X(tcp_rx_malformed, "TCP segments dropped: bad header length")                     \
+    X(tcp_rx_badopt, "TCP segments with an illegal option length (rest ignored)")      \
+    X(tcp_rx_noport, "TCP segments to no connection or listener (RST sent unless RST)") \
+    X(tcp_rx_dropped, "TCP segments dropped by the state machine")                     \
+    X(tcp_rx_oow, "TCP segments outside the receive window")                           \
+    X(tcp_rx_dup, "TCP segments entirely duplicate")                                   \
+    X(tcp_rx_ooo, "TCP segments queued out of order")                                  \
+    X(tcp_rx_reass_full, "TCP out-of-order segments dropped: reassembly queue full")   \
+    X(tcp_rx_rcvbuf_full, "TCP data beyond the receive buffer dropped")                \
+    X(tcp_rx_paws, "TCP segments dropped by PAWS (RFC 7323)")                          \
+    X(tcp_rx_hdrpred_ack, "TCP pure ACKs taken by header prediction")                  \
+    X(tcp_rx_hdrpred_data, "TCP data segments taken by header prediction")             \
+    X(tcp_rx_dupack, "TCP duplicate ACKs received")                                    \
+    X(tcp_rst_tx, "TCP RSTs sent")                                                     \
+    X(tcp_rst_rx, "TCP RSTs accepted (connection reset)")                              \
+    X(tcp_rst_ignored, "TCP RSTs ignored (out of window, TIME_WAIT)")                  \
+    X(tcp_challenge_ack, "TCP challenge ACKs sent (RFC 5961)")                         \
+    X(tcp_challenge_ack_limited, "TCP challenge ACKs suppressed by the rate limit")    \
+    X(tcp_ack_unacceptable, "TCP segments with an unacceptable ACK (RFC 5961 §5)")     \
+    X(tcp_delack_sent, "TCP delayed ACKs sent by the timer")                           \
+    X(tcp_rexmt_timeout, "TCP retransmission timeouts")                                \
+    X(tcp_rexmt_segs, "TCP segments retransmitted")                                    \
+    X(tcp_fast_rexmt, "TCP fast retransmits (3 duplicate ACKs)")                       \
+    X(tcp_conn_active, "TCP active opens (SYN sent)")                                  \
+    X(tcp_conn_passive, "TCP passive opens (tcpcb created for a SYN)")                 \
+    X(tcp_conn_established, "TCP connections established")                             \
+    X(tcp_conn_timedout, "TCP connections dropped: retransmissions exhausted")         \
+    X(tcp_conn_reset, "TCP connections reset by the peer")                             \
+    X(tcp_conn_refused, "TCP active opens refused (RST or ICMP)")                      \
+    X(tcp_tcb_exhausted, "TCP connections refused: no free tcpcb")                     \
+    X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
+    X(tcp_nobuf, "TCP segments not sent: no packet buffer")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;

@@ -1,0 +1,72 @@
+/*
+ * cc.h — pluggable congestion control (FreeBSD's cc_algo shape, RFC 5681).
+ *
+ * Contract: an algorithm is a table of hooks over a small struct cc_var.  The transport
+ * (tcp_input.c / tcp_timer.c) decides what happened — how many bytes an ACK newly
+ * acknowledged, that three duplicate ACKs or an RTO signalled congestion, that recovery
+ * ended — and calls the hook; the hook only updates tp->snd_cwnd and tp->snd_ssthresh (and
+ * its own private state in cc_data).  Hooks never send, never allocate, never fail.  Loss
+ * recovery itself (which segment to retransmit, `recover`, NewReno partial ACKs) is the
+ * transport's job.  Runs on the stack's core only.
+ */
+#ifndef FASTNET_TCP_CC_CC_H
+#define FASTNET_TCP_CC_CC_H
+
+#include <stdint.h>
+
+struct tcpcb;
+
+/* Why cong_signal is called. */
+#define CC_NDUPACK 1    /* third duplicate ACK: fast retransmit (RFC 5681 §3.2) */
+#define CC_RTO     2    /* retransmission timeout (RFC 5681 §3.1 eq. 4, RFC 6298 §5.5) */
+
+/* What kind of ACK ack_received saw (duplicates are counted by the transport, which
+ * drives fast retransmit itself; an algorithm that wants them gets a type here later). */
+#define CC_ACK    1     /* a new cumulative ACK outside recovery */
+
+/* cc_var.flags */
+#define CCF_CWND_LIMITED 0x01u /* the sender had a full cwnd in flight when the ACK came */
+#define CCF_IN_RECOVERY  0x02u /* fast recovery in progress: do not grow cwnd */
+
+#define CC_DATA_MAX 64u
+
+struct cc_var {
+    struct tcpcb *tp;           /* the connection; hooks write snd_cwnd / snd_ssthresh */
+    uint32_t flags;             /* CCF_* as set by the transport before each hook */
+    uint32_t bytes_this_ack;    /* bytes newly acknowledged by the ACK being processed */
+    uint32_t flight;            /* FlightSize (snd_max - snd_una) before the ACK / signal */
+    uint64_t now;               /* ns, for time-based algorithms */
+    uint64_t cc_data[CC_DATA_MAX / 8]; /* private state of the algorithm */
+};
+
+struct cc_algo {
+    const char *name;
+    /* A connection starts (after the handshake sets t_maxseg): initial window. */
+    void (*conn_init)(struct cc_var *ccv);
+    /* A new cumulative ACK (type CC_ACK) outside fast recovery. */
+    void (*ack_received)(struct cc_var *ccv, int type);
+    /* Congestion: CC_NDUPACK or CC_RTO. */
+    void (*cong_signal)(struct cc_var *ccv, int type);
+    /* Fast recovery ended with a full ACK. */
+    void (*post_recovery)(struct cc_var *ccv);
+    /* Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1). */
+    void (*after_idle)(struct cc_var *ccv);
+};
+
+extern const struct cc_algo newreno_cc_algo;
+
+/* The initial (and restart) window of every algorithm.  RFC 6928 §2: for IW 10,
+ * min(10·SMSS, max(2·SMSS, 14600)); another configured IW is taken as given. */
+static inline uint32_t cc_initial_window(uint32_t smss, uint32_t iw_segs)
+{
+    uint64_t iw = (uint64_t)iw_segs * smss;
+
+    if (iw_segs == 10) {
+        uint64_t cap = 2ull * smss > 14600 ? 2ull * smss : 14600;
+        if (iw > cap)
+            iw = cap;
+    }
+    return iw > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)iw;
+}
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * tcp_output.c — building and sending segments for a connection (RFC 9293 §3.8, RFC 1122
+ * §4.2.3.4, RFC 7323, RFC 6691).
+ *
+ * Contract: tcp_output(tp, now) decides from the connection state what, if anything, to send
+ * now — SYN / SYN-ACK with options, data cut into MSS-sized segments copied out of the send
+ * chain (new data and retransmissions alike: a retransmission is simply snd_nxt rewound),
+ * FIN after the last byte, ACKs owed and window updates — and hands each segment, in a fresh
+ * pool buffer with its checksum computed in software, to fn_ip_output.  It never sleeps.
+ * When the pool is empty it stops, counts tcp_nobuf and leaves the retransmission timer to
+ * try again.  Returns the number of segments sent.  Stack-owner core only.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/fn_stack_impl.h"
+#include "net/fn_ip.h"
+#include "tcp/tcp_var.h"
+#include "wire/fn_wire.h"
+
+#define TS_ON(tp) (((tp)->t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) == \
+                   (TF_REQ_TSTMP | TF_RCVD_TSTMP))
+
+static const uint8_t tcp_outflags[TCP_NSTATES] = {
+    [TCPS_CLOSED] = FN_TH_RST | FN_TH_ACK,
+    [TCPS_LISTEN] = 0,
+    [TCPS_SYN_SENT] = FN_TH_SYN,
+    [TCPS_SYN_RECEIVED] = FN_TH_SYN | FN_TH_ACK,
+    [TCPS_ESTABLISHED] = FN_TH_ACK,
+    [TCPS_CLOSE_WAIT] = FN_TH_ACK,
+    [TCPS_FIN_WAIT_1] = FN_TH_FIN | FN_TH_ACK,
+    [TCPS_CLOSING] = FN_TH_FIN | FN_TH_ACK,
+    [TCPS_LAST_ACK] = FN_TH_FIN | FN_TH_ACK,
+    [TCPS_FIN_WAIT_2] = FN_TH_ACK,
+    [TCPS_TIME_WAIT] = FN_TH_ACK,
+};
+
+uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf)
+{
+    uint8_t s = 0;
+
+    while (s < TCP_MAX_WINSHIFT && (rcvbuf >> s) > TCP_MAXWIN)
+        s++;
+    return s;
+}
+
+uint32_t tcp_maxseg(const struct tcpcb *tp)
+{
+    /* RFC 6691 §2: the MSS does not count options; every segment of a connection with
+     * timestamps carries 12 option bytes, so its payload is 12 bytes smaller. */
+    return tp->t_maxseg - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0);
+}
+
+uint32_t tcp_rcv_space(const struct tcpcb *tp)
+{
+    const struct fn_config *c = tcp_cfg(tp);
+    uint32_t space = c->tcp_rcvbuf > tp->rcv_cc ? c->tcp_rcvbuf - tp->rcv_cc : 0;
+
+    /* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3): while the free space
+     * is below both a quarter of the buffer and one MSS, offer no more than already offered. */
+    if (space < c->tcp_rcvbuf / 4 && space < tp->t_maxseg)
+        space = 0;
+    if (space > (uint32_t)TCP_MAXWIN << tp->rcv_wscale)
+        space = (uint32_t)TCP_MAXWIN << tp->rcv_wscale;
+    /* The right edge already offered never moves left (RFC 9293 §3.8.6.2.2). */
+    if (TCPS_HAVERCVDSYN(tp->t_state) && SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv))
+        space = tp->rcv_adv - tp->rcv_nxt;
+    return space;
+}
+
+void tcp_send_ack(struct tcpcb *tp, uint64_t now)
+{
+    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, tp->rcv_nxt,
+                FN_TH_ACK, now);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* Copy len bytes at stream offset off (from the first byte of the send chain) to dst. */
+static void sb_copy(struct tcpcb *tp, uint32_t off, uint8_t *dst, uint32_t len)
+{
+    struct fn_pkt *p = tp->snd_head;
+    uint32_t poff = 0;
+
+    if (tp->snd_cache && tp->snd_cache_off <= off) {
+        p = tp->snd_cache;
+        poff = tp->snd_cache_off;
+    }
+    while (p && poff + p->len <= off) {
+        poff += p->len;
+        p = p->next;
+    }
+    while (len > 0 && p) {
+        uint32_t in = off - poff, n = p->len - in;
+        if (n > len)
+            n = len;
+        memcpy(dst, p->data + in, n);
+        dst += n;
+        len -= n;
+        off += n;
+        tp->snd_cache = p;
+        tp->snd_cache_off = poff;
+        poff += p->len;
+        p = p->next;
+    }
+}
+
+/* Options of a SYN or SYN-ACK (RFC 9293 §3.2, RFC 7323 §2–3, RFC 2018 §2).  Returns bytes. */
+static uint32_t syn_options(struct tcpcb *tp, uint8_t *o, uint64_t now)
+{
+    const struct fn_config *c = tcp_cfg(tp);
+    int active = tp->t_state == TCPS_SYN_SENT;
+    int ws = (tp->t_flags & TF_REQ_SCALE) && (active || (tp->t_flags & TF_RCVD_SCALE));
+    int ts = (tp->t_flags & TF_REQ_TSTMP) && (active || (tp->t_flags & TF_RCVD_TSTMP));
+    int sack = c->tcp_sack && (active || (tp->t_flags & TF_SACK_PERMIT));
+    uint32_t n = 0;
+    uint32_t mss = fn_ip_mtu(tp->t_stack) - FN_IPV4_HLEN - FN_TCP_HLEN;
+
+    /* RFC 9293 §3.7.1 / RFC 6691: advertise MTU - 40. */
+    o[n++] = FN_TCPOPT_MSS;
+    o[n++] = 4;
+    wr16(o + n, (uint16_t)(mss > 65535 ? 65535 : mss));
+    n += 2;
+    if (ws) {
+        o[n++] = FN_TCPOPT_NOP;
+        o[n++] = FN_TCPOPT_WSCALE;
+        o[n++] = 3;
+        o[n++] = tp->request_r_scale;
+    }
+    if (sack && ts) {
+        o[n++] = FN_TCPOPT_SACK_PERM;
+        o[n++] = 2;
+    } else if (ts) {
+        o[n++] = FN_TCPOPT_NOP;
+        o[n++] = FN_TCPOPT_NOP;
+    } else if (sack) {
+        o[n++] = FN_TCPOPT_NOP;
+        o[n++] = FN_TCPOPT_NOP;
+        o[n++] = FN_TCPOPT_SACK_PERM;
+        o[n++] = 2;
+    }
+    if (ts) {
+        o[n++] = FN_TCPOPT_TIMESTAMP;
+        o[n++] = 10;
+        wr32(o + n, tcp_ts_now(tp, now));
+        /* RFC 7323 §3.2: TSecr is zero unless the ACK bit is set. */
+        wr32(o + n + 4, active ? 0 : tp->ts_recent);
+        n += 8;
+    }
+    return n;
+}
+
+/* The window to advertise: returns the bytes it stands for, the header value in *field. */
+static uint32_t adv_window(const struct tcpcb *tp, int syn, uint16_t *field)
+{
+    uint32_t shift = syn ? 0 : tp->rcv_wscale, w = tcp_rcv_space(tp) >> shift;
+
+    /* RFC 7323 §2.2: the window in a SYN is never scaled. */
+    if (w > TCP_MAXWIN)
+        w = TCP_MAXWIN;
+    *field = (uint16_t)w;
+    return w << shift;
+}
+
+int tcp_output(struct tcpcb *tp, uint64_t now)
+{
+    struct fn_stack *st = tp->t_stack;
+    const struct fn_config *c = &st->cfg;
+    int sent = 0;
+
+    if (tp->t_state == TCPS_CLOSED || tp->t_state == TCPS_LISTEN)
+        return 0;
+    /* RFC 5681 §4.1: after an idle period longer than the RTO, restart from the restart
+     * window (the cc hook) rather than bursting a stale cwnd. */
+    if (tp->snd_max == tp->snd_una && tp->t_sndtime != 0 && tp->snd_cc > 0 &&
+        now - tp->t_sndtime >= tp->t_rxtcur && TCPS_HAVEESTABLISHED(tp->t_state)) {
+        tp->ccv.now = now;
+        tp->cc_algo->after_idle(&tp->ccv);
+    }
+    for (int guard = 0; guard < 4096; guard++) {
+        uint8_t flags = tcp_outflags[tp->t_state];
+        uint32_t maxseg = tcp_maxseg(tp);
+        uint32_t sendwin = tp->snd_wnd < tp->snd_cwnd ? tp->snd_wnd : tp->snd_cwnd;
+        uint32_t off, len = 0, fin_seq, optlen = 0, hlen, win_bytes, seq, sum;
+        int32_t avail;
+        int send = 0, more = 0;
+        uint16_t wfield, csum;
+        uint8_t opts[40], *h;
+        struct fn_pkt *pkt;
+        struct fn_ip_out o;
+
+        /* The SYN occupies iss; once it has gone out it is not resent from here unless the
+         * retransmission timer rewound snd_nxt to iss. */
+        if ((flags & FN_TH_SYN) && tp->snd_nxt != tp->iss)
+            flags &= (uint8_t)~FN_TH_SYN;
+        off = tp->snd_nxt - tp->snd_una;
+        if (TCPS_HAVEESTABLISHED(tp->t_state)) {
+            avail = (int32_t)((tp->snd_cc < sendwin ? tp->snd_cc : sendwin) - off);
+            if ((int32_t)off < 0 || avail < 0)
+                avail = 0;
+            len = (uint32_t)avail;
+            if (len > maxseg) {
+                len = maxseg;
+                more = 1;
+            }
+        }
+        /* FIN goes with (or after) the last byte, only when the owner shut down writing. */
+        if (flags & FN_TH_FIN) {
+            fin_seq = tp->snd_una + tp->snd_cc;
+            if (tp->snd_nxt + len != fin_seq)
+                flags &= (uint8_t)~FN_TH_FIN;
+        }
+
+        /* The override timer (RFC 9293 §3.8.6.2.1) fired with data waiting: send it even
+         * if small; into a zero window, a 1-byte probe (RFC 9293 §3.8.6.1). */
+        if ((tp->t_flags & TF_FORCEDATA) && len == 0 && off < tp->snd_cc &&
+            TCPS_HAVEESTABLISHED(tp->t_state) && sendwin == 0)
+            len = 1;
+        if (len > 0 && (tp->t_flags & TF_FORCEDATA))
+            send = 1;
+        if (len > 0) {
+            int idle = tp->snd_max == tp->snd_una;
+            if (len == maxseg)
+                send = 1;
+            /* RFC 1122 §4.2.3.4 (Nagle): a short segment only when nothing is in flight,
+             * unless TCP_NODELAY; and only if it is all we have. */
+            else if ((idle || (tp->t_flags & TF_NODELAY)) && off + len >= tp->snd_cc)
+                send = 1;
+            /* Sender SWS avoidance (RFC 9293 §3.8.6.2.1): at least half the largest window
+             * the peer ever offered. */
+            else if (tp->max_sndwnd > 0 && len >= tp->max_sndwnd / 2)
+                send = 1;
+            else if (SEQ_LT(tp->snd_nxt, tp->snd_max))
+                send = 1;       /* retransmission */
+        }
+        if (!send && TCPS_HAVERCVDSYN(tp->t_state)) {
+            /* Window update: the right edge would move by 2 segments or half the buffer. */
+            uint32_t space = tcp_rcv_space(tp) >> tp->rcv_wscale << tp->rcv_wscale;
+            int32_t adv = (int32_t)(tp->rcv_nxt + space - tp->rcv_adv);
+            if (adv > 0 && ((uint32_t)adv >= 2u * tp->t_maxseg ||
+                            2u * (uint32_t)adv >= c->tcp_rcvbuf))
+                send = 1;
+        }
+        if (tp->t_flags & TF_ACKNOW)
+            send = 1;
+        if (flags & (FN_TH_SYN | FN_TH_RST | FN_TH_FIN))
+            send = 1;
+        if (flags == 0)
+            send = 0;   /* SYN_SENT after the SYN: nothing may go out before the SYN-ACK */
+        if (!send) {
+            /* Keep a timer running while anything is in flight (a lost ACK cannot stall
+             * us), and while data waits with nothing in flight (behind sender SWS
+             * avoidance or a closed window): then it is the override / probe timer. */
+            if (tp->t_timer[TT_REXMT] == 0 &&
+                (SEQ_GT(tp->snd_max, tp->snd_una) ||
+                 (TCPS_HAVEESTABLISHED(tp->t_state) && off < tp->snd_cc)))
+                tcp_rexmt_arm(tp, now);
+            break;
+        }
+        if (tp->t_state == TCPS_CLOSED)
+            break;
+
+        if (flags & FN_TH_SYN)
+            optlen = syn_options(tp, opts, now);
+        else if (TS_ON(tp)) {
+            opts[0] = FN_TCPOPT_NOP;
+            opts[1] = FN_TCPOPT_NOP;
+            opts[2] = FN_TCPOPT_TIMESTAMP;
+            opts[3] = 10;
+            wr32(opts + 4, tcp_ts_now(tp, now));
+            wr32(opts + 8, tp->ts_recent);
+            optlen = TCPOLEN_TSTAMP_APPA;
+        }
+        hlen = FN_TCP_HLEN + optlen;
+        pkt = fn_pkt_alloc(st->pool);
+        if (!pkt) {
+            st->stats.tcp_nobuf++;
+            if (tp->t_timer[TT_REXMT] == 0)
+                tcp_rexmt_arm(tp, now);
+            break;
+        }
+        h = fn_pkt_put(pkt, hlen + len);
+        seq = (flags & FN_TH_SYN) ? tp->iss : tp->snd_nxt;
+        if (len > 0)
+            sb_copy(tp, off, h + hlen, len);
+        /* PSH on the segment that empties the send buffer (RFC 9293 §3.9.1.2). */
+        if (len > 0 && off + len == tp->snd_cc)
+            flags |= FN_TH_PUSH;
+        wr16(h, tp->lport);
+        wr16(h + 2, tp->fport);
+        wr32(h + 4, seq);
+        wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
+        h[12] = (uint8_t)((hlen / 4) << 4);
+        h[13] = flags;
+        win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
+        wr16(h + 14, wfield);
+        h[16] = h[17] = 0;
+        h[18] = h[19] = 0;
+        memcpy(h + FN_TCP_HLEN, opts, optlen);
+        sum = fn_csum_pseudo(c->ip, tp->faddr, FN_IPPROTO_TCP, (uint16_t)(hlen + len));
+        csum = fn_csum_fold(fn_csum_partial(h, hlen + len, sum));
+        memcpy(h + 16, &csum, 2);
+
+        /* Sequence space accounting. */
+        if (len > 0 && SEQ_LT(seq, tp->snd_max))
+            st->stats.tcp_rexmt_segs++;
+        tp->snd_nxt = seq + len + ((flags & FN_TH_SYN) ? 1 : 0) + ((flags & FN_TH_FIN) ? 1 : 0);
+        if (flags & FN_TH_FIN)
+            tp->t_flags |= TF_SENTFIN;
+        if (SEQ_GT(tp->snd_nxt, tp->snd_max)) {
+            tp->snd_max = tp->snd_nxt;
+            /* RFC 6298 §3 / Karn: time one new segment per RTT. */
+            if (tp->t_rtttime == 0) {
+                tp->t_rtttime = now;
+                tp->t_rtseq = seq;
+            }
+        }
+        if ((len > 0 || (flags & (FN_TH_SYN | FN_TH_FIN))) && tp->t_timer[TT_REXMT] == 0)
+            tcp_rexmt_arm(tp, now);     /* RFC 6298 §5.1 */
+        if (len > 0)
+            tp->t_sndtime = now;
+        if (flags & FN_TH_ACK) {
+            tp->last_ack_sent = tp->rcv_nxt;
+            tp->t_flags &= ~(TF_ACKNOW | TF_DELACK);
+            tcp_timer_stop(tp, TT_DELACK);
+        } else {
+            tp->t_flags &= ~TF_ACKNOW;
+        }
+        if (TCPS_HAVERCVDSYN(tp->t_state) && SEQ_GT(tp->rcv_nxt + win_bytes, tp->rcv_adv))
+            tp->rcv_adv = tp->rcv_nxt + win_bytes;
+        tp->rcv_wnd = win_bytes;
+
+        memset(&o, 0, sizeof(o));
+        o.dst = tp->faddr;
+        o.proto = FN_IPPROTO_TCP;
+        o.df = 1;
+        st->stats.tcp_tx++;
+        st->stats.tcp_tx_bytes += len;
+        fn_ip_output(st, pkt, &o, now);
+        sent++;
+        if (!more)
+            break;
+    }
+    return sent;
+}

@@ -1,0 +1,242 @@
+/*
+ * tcp_var.h — the TCP control block and the per-stack TCP state (internal to tcp/).
+ *
+ * Contract: one struct fn_tcp per stack, allocated by fn_tcp_init() at stack creation with
+ * every tcpcb the stack will ever use (cfg.tcp_max_conns) and every table; nothing on the
+ * packet path allocates memory (packet buffers come from the stack's pool and every pool
+ * failure is a counted drop or a deferred send).  Only the core that polls the stack touches
+ * any of it.
+ *
+ * Sequence numbers are compared only with SEQ_* (tcp_seq.h).  Times are monotonic ns.
+ */
+#ifndef FASTNET_TCP_VAR_H
+#define FASTNET_TCP_VAR_H
+
+#include <stdint.h>
+
+#include "fastnet/fn_pkt.h"
+#include "tcp/cc/cc.h"
+#include "tcp/fn_tcp.h"
+#include "tcp/tcp_fsm.h"
+#include "tcp/tcp_seq.h"
+
+struct fn_stack;
+struct fn_ip_rx;
+struct fn_icmp_err;
+
+#define TCP_MAXWIN       65535u     /* largest unscaled window (RFC 9293 §3.1) */
+#define TCP_MAX_WINSHIFT 14u        /* RFC 7323 §2.3 */
+#define TCP_MSS_DEFAULT  536u       /* RFC 9293 §3.7.1: no MSS option → 536 */
+#define TCP_MSS_FLOOR    48u        /* never accept a send MSS below this (Linux's floor) */
+#define TCPOLEN_TSTAMP_APPA 12u     /* NOP NOP TS(10): what every non-SYN segment carries */
+#define TCP_TS_HZ_NS     1000000ull /* timestamp clock: 1 ms (RFC 7323 §5.4: 1 ms..1 s) */
+
+/* Timers (absolute deadlines, 0 = off). */
+#define TT_REXMT  0     /* retransmission (also SYN / SYN-ACK / FIN retransmission) */
+#define TT_DELACK 1     /* delayed ACK */
+#define TT_2MSL   2     /* TIME_WAIT 2·MSL, or the FIN_WAIT_2 timeout of a closed socket */
+#define TT_NTIMERS 3
+
+/* t_flags */
+#define TF_ACKNOW      0x00000001u /* send an ACK at the next tcp_output */
+#define TF_DELACK      0x00000002u /* an ACK is owed; TT_DELACK runs */
+#define TF_NODELAY     0x00000004u /* Nagle off (TCP_NODELAY) */
+#define TF_REQ_SCALE   0x00000008u /* we send (sent) the window-scale option on our SYN */
+#define TF_RCVD_SCALE  0x00000010u /* the peer's SYN had window scale: both did → scaling on */
+#define TF_REQ_TSTMP   0x00000020u /* we send (sent) timestamps on our SYN */
+#define TF_RCVD_TSTMP  0x00000040u /* the peer's SYN had timestamps: both did → TS on */
+#define TF_SACK_PERMIT 0x00000080u /* both sides sent SACK-permitted (recorded; SACK is next) */
+#define TF_SENTFIN     0x00000100u /* our FIN has been sent at least once */
+#define TF_NEEDFIN     0x00000200u /* the owner shut down writing: send FIN after the data */
+#define TF_RCVDFIN     0x00000400u /* the peer's FIN was received in order: EOF for reads */
+#define TF_DETACHED    0x00000800u /* the owner closed it: free the tcpcb once CLOSED */
+#define TF_FASTRECOVERY 0x00001000u /* NewReno fast recovery (RFC 6582) in progress */
+#define TF_PASSIVE     0x00002000u /* created by a passive open (SYN to a listener) */
+#define TF_FORCEDATA   0x00004000u /* the override timer fired: send what the window allows
+                                      even if small, or 1 byte into a zero window */
+
+/* Per-connection challenge-ACK limiter window (RFC 5961 §7: per connection, not global). */
+#define TCP_CHALLENGE_WINDOW_NS 1000000000ull
+
+struct tcpcb {
+    /* ---- identity (the 4-tuple; laddr is always the stack's address) ---- */
+    uint32_t faddr;             /* peer address, network order; 0 on a listener */
+    uint16_t lport;             /* local port, host order; != 0 while in use */
+    uint16_t fport;             /* peer port, host order; 0 on a listener */
+    int t_state;                /* TCPS_*; TCPS_CLOSED only for a tcpcb awaiting release */
+    uint32_t t_flags;           /* TF_* */
+    int t_error;                /* 0, or the errno the owner is told (ECONNRESET, …) */
+
+    /* ---- send sequence space (RFC 9293 §3.3.1); SEQ_LEQ(snd_una, snd_nxt) and
+     *      SEQ_LEQ(snd_nxt, snd_max) always hold ---- */
+    uint32_t iss;               /* our initial sequence number (RFC 6528) */
+    uint32_t snd_una;           /* oldest unacknowledged sequence number */
+    uint32_t snd_nxt;           /* next sequence number to send (rewound for retransmits) */
+    uint32_t snd_max;           /* highest sequence number sent + 1 */
+    uint32_t snd_wnd;           /* peer's window (scaled), from the last window update */
+    uint32_t max_sndwnd;        /* largest snd_wnd seen (RFC 5961 §5.2 MAX.SND.WND) */
+    uint32_t snd_wl1;           /* SEG.SEQ of the segment of the last window update */
+    uint32_t snd_wl2;           /* SEG.ACK of the segment of the last window update */
+    uint32_t snd_recover;       /* RFC 6582 `recover`: snd_max when fast recovery began */
+    uint32_t snd_cwnd;          /* congestion window, bytes (owned by the cc algorithm) */
+    uint32_t snd_ssthresh;      /* slow-start threshold, bytes (owned by the cc algorithm) */
+
+    /* ---- receive sequence space; SEQ_LEQ(rcv_nxt, rcv_adv) once synchronized ---- */
+    uint32_t irs;               /* peer's initial sequence number */
+    uint32_t rcv_nxt;           /* next sequence number expected */
+    uint32_t rcv_wnd;           /* window we offer, bytes (what the last segment advertised) */
+    uint32_t rcv_adv;           /* rcv_nxt + advertised window: the right edge promised */
+    uint32_t last_ack_sent;     /* ACK field of our last segment (RFC 7323 Last.ACK.sent) */
+
+    /* ---- options ---- */
+    uint16_t t_maxseg;          /* send MSS without options: peer's MSS clamped to our
+                                   MTU - 40, never below cfg.tcp_min_mss */
+    uint16_t t_peer_mss;        /* MSS option of the peer's SYN (536 if absent) */
+    uint8_t snd_wscale;         /* shift applied to the peer's windows (0 unless both sent WS) */
+    uint8_t rcv_wscale;         /* shift applied to our windows (0 unless both sent WS) */
+    uint8_t request_r_scale;    /* the shift we offered on our SYN */
+    uint8_t t_dupacks;          /* consecutive duplicate ACKs (RFC 5681 §3.2) */
+    uint32_t ts_recent;         /* RFC 7323 TS.Recent: TSval to echo */
+    uint64_t ts_recent_age;     /* when ts_recent was set (PAWS 24-day rule, RFC 7323 §5.5) */
+    uint32_t ts_offset;         /* random per-connection offset of our TSval (RFC 7323 §7.1) */
+
+    /* ---- retransmission timing (RFC 6298), all in ns ---- */
+    uint64_t t_srtt;            /* smoothed RTT; 0 = no sample yet */
+    uint64_t t_rttvar;          /* RTT variation */
+    uint64_t t_rxtcur;          /* current RTO (backed off by t_rxtshift), in [min, max] */
+    uint32_t t_rxtshift;        /* retransmissions of the current head (backoff exponent) */
+    uint32_t t_rtseq;           /* sequence number being timed (valid while t_rtttime != 0) */
+    uint64_t t_rtttime;         /* when the timed segment was sent; 0 = none (Karn) */
+    uint64_t t_rcvtime;         /* last segment received */
+    uint64_t t_sndtime;         /* last data segment sent (idle detection, RFC 5681 §4.1) */
+
+    /* ---- timers ---- */
+    uint64_t t_timer[TT_NTIMERS];
+    uint64_t t_due;             /* min of the armed timers; heap key; 0 = not in the heap */
+    int32_t t_heapidx;          /* index in fn_tcp.heap, -1 when not in the heap */
+
+    /* ---- RFC 5961 §7 challenge-ACK limiter and out-of-window ACK limiter ---- */
+    uint64_t t_chal_start;      /* start of the current 1 s window */
+    uint32_t t_chal_count;      /* challenge ACKs sent in the window */
+    uint64_t t_oow_last;        /* last ACK sent for an out-of-window segment */
+
+    /* ---- buffers: chains of pkts (data at pkt->data, len bytes), linked by pkt->next ---- */
+    struct fn_pkt *snd_head;    /* unacked + unsent data; first byte is snd_una (after SYN) */
+    struct fn_pkt *snd_tail;
+    uint32_t snd_cc;            /* bytes in the send chain, <= cfg.tcp_sndbuf */
+    struct fn_pkt *snd_cache;   /* a pkt of the chain and the stream offset (from snd_head's */
+    uint32_t snd_cache_off;     /*   first byte) at which it starts: speeds up segmenting */
+    struct fn_pkt *rcv_head;    /* in-order data not yet read by the owner */
+    struct fn_pkt *rcv_tail;
+    uint32_t rcv_cc;            /* bytes in the receive chain, <= cfg.tcp_rcvbuf */
+    struct fn_pkt *reass_head;  /* out-of-order segments, ascending, disjoint (tcp_reass.c);
+                                   pkt->user holds the sequence number of the first byte,
+                                   pkt->ts bit 0 a FIN after the data */
+    uint32_t reass_segs;        /* pkts in reass, <= cfg.tcp_reass_max_segs */
+    uint32_t reass_bytes;
+
+    /* ---- congestion control ---- */
+    const struct cc_algo *cc_algo;
+    struct cc_var ccv;
+
+    /* ---- ownership and events ---- */
+    struct tcpcb *t_listen;     /* passive child not yet accepted: its listener; else NULL */
+    struct tcpcb *t_qnext;      /* link in the listener's queue, or in the free list */
+    uint32_t t_qlen;            /* listener: children (half-open + complete, not accepted) */
+    uint32_t t_backlog;         /* listener: bound on t_qlen */
+    struct tcpcb *t_acc_head;   /* listener: completed children, oldest first */
+    struct tcpcb *t_acc_tail;
+    struct tcpcb *t_hnext;      /* connection / listen hash chain */
+    struct tcpcb *t_rnext;      /* ready list link */
+    uint32_t t_revents;         /* FN_TCP_EV_* pending; != 0 iff linked in the ready list */
+    void *t_user;               /* owner's pointer */
+    struct fn_stack *t_stack;   /* the stack (and core) this tcpcb belongs to */
+};
+
+/* Per-stack TCP state (st->tcp). */
+struct fn_tcp {
+    struct fn_stack *st;
+    struct tcpcb *tcbs;         /* cfg.tcp_max_conns control blocks */
+    uint32_t ntcbs;
+    uint32_t nused;
+    struct tcpcb *free_list;    /* linked by t_qnext */
+    struct tcpcb **hash;        /* connections by (faddr, fport, lport) */
+    uint32_t hash_mask;         /* buckets - 1, power of two >= 2·ntcbs */
+    struct tcpcb **lhash;       /* listeners by lport */
+    uint32_t lhash_mask;
+    struct tcpcb **heap;        /* binary min-heap of tcpcbs by t_due */
+    uint32_t nheap;
+    struct tcpcb *ready_head;   /* tcpcbs with t_revents != 0, oldest first */
+    struct tcpcb *ready_tail;
+    uint64_t isn_key[2];        /* RFC 6528 secret: SipHash key for ISNs */
+    uint64_t ts_key[2];         /* key of the timestamp offsets */
+    uint64_t hash_key;          /* seed of the connection hash */
+    uint64_t rng;               /* splitmix64 state for ephemeral ports */
+};
+
+/* ---- tcp_subr.c ---- */
+int fn_tcp_init(struct fn_stack *st);
+void fn_tcp_fini(struct fn_stack *st);
+uint64_t fn_siphash24(const uint64_t key[2], const void *data, uint32_t len);
+struct tcpcb *tcp_alloc(struct fn_tcp *tcp);
+struct tcpcb *tcp_lookup(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
+struct tcpcb *tcp_lookup_listen(struct fn_tcp *tcp, uint16_t lport);
+void tcp_hash_insert(struct fn_tcp *tcp, struct tcpcb *tp);
+void tcp_listen_insert(struct fn_tcp *tcp, struct tcpcb *tp);
+void tcp_conn_setup(struct tcpcb *tp, uint64_t now);
+int tcp_ephemeral_port(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t *out);
+/* Enter CLOSED: unhash, stop timers, free buffers, raise CLOSED; the tcpcb itself is freed
+ * if no owner holds it (detached or an unaccepted child).  Returns tp, or NULL if freed. */
+struct tcpcb *tcp_close(struct tcpcb *tp);
+/* tcp_close with an error for the owner (ECONNRESET, ETIMEDOUT, …). */
+struct tcpcb *tcp_drop(struct tcpcb *tp, int err);
+void tcp_free(struct tcpcb *tp);
+void tcp_event(struct tcpcb *tp, uint32_t ev);
+/* The owner released tp (close/abort): mark it detached and take it off the ready list. */
+void tcp_detach(struct tcpcb *tp);
+/* Send a bare segment not tied to a tcpcb's send state (RST, or an ACK for tp == NULL). */
+void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t fport,
+                 uint16_t lport, uint32_t seq, uint32_t ack, uint8_t flags, uint64_t now);
+uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now);
+void tcp_sb_drop(struct tcpcb *tp, uint32_t n);
+const struct fn_config *tcp_cfg(const struct tcpcb *tp);
+
+/* ---- tcp_input.c ---- */
+void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now);
+void tcp_ctlinput(struct fn_stack *st, void *arg, const struct fn_icmp_err *e, uint64_t now);
+
+/* ---- tcp_reass.c ---- */
+/* Queue the payload of pkt (data at the payload, first byte seq >= rcv_nxt, fin: a FIN
+ * follows it) and move whatever became in order to the receive chain, advancing rcv_nxt past
+ * the data (not the FIN).  Consumes pkt.  Returns TCP_REASS_* bits. */
+#define TCP_REASS_DATA 1    /* in-order data was appended to the receive chain */
+#define TCP_REASS_FIN  2    /* the FIN is now in order (the caller processes it) */
+int tcp_reass(struct tcpcb *tp, struct fn_pkt *pkt, uint32_t seq, int fin);
+void tcp_reass_flush(struct tcpcb *tp);
+/* Append in-order data to the receive chain (coalescing small payloads). */
+void tcp_rcv_append(struct tcpcb *tp, struct fn_pkt *pkt);
+
+/* ---- tcp_output.c ---- */
+int tcp_output(struct tcpcb *tp, uint64_t now);
+/* The largest payload of a data segment (t_maxseg minus the options every segment carries). */
+uint32_t tcp_maxseg(const struct tcpcb *tp);
+/* The window we would advertise now (bytes, before scaling). */
+uint32_t tcp_rcv_space(const struct tcpcb *tp);
+/* Send an ACK now (challenge ACK, out-of-window ACK) from the current state. */
+void tcp_send_ack(struct tcpcb *tp, uint64_t now);
+uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf);
+
+/* ---- tcp_timer.c ---- */
+void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);
+void tcp_timer_stop(struct tcpcb *tp, int which);
+void tcp_timers_stop_all(struct tcpcb *tp);
+/* Arm the retransmission timer for the current RTO from now (RFC 6298 §5.1). */
+void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now);
+/* RFC 6298 §2: a new RTT sample (ns). */
+void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt);
+/* RTO for backoff shift n, clamped to [tcp_rto_min, tcp_rto_max]. */
+uint64_t tcp_rto(const struct tcpcb *tp, uint32_t shift);
+uint64_t fn_tcp_next_deadline(const struct fn_stack *st);
+void fn_tcp_timer(struct fn_stack *st, uint64_t now);
+
+#endif
