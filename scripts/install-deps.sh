@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs what fastnet needs to build, run and test, then installs fastnet itself
+# (`pip install -e .`).  Idempotent and non-interactive: safe to run again, as root, in CI.
+#
+#   Debian packages: compilers and BPF toolchain (gcc, clang, llvm, pkg-config, clang's
+#   sanitizer runtime for `make SAN=1`), libxdp/libbpf
+#   and their dependencies, the network tools the tests and the demo drive (iproute2,
+#   nftables, ethtool, tcpdump, ping, nc, hping3), wrk, and python3-dev when the running
+#   Python has no headers.  `apt-get update` runs only when a package is missing.
+#   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
+#   (benchmarks), for the python3 on PATH.
+#
+# Environment: PYTHON (default python3).  FASTNET_SKIP_APT=1 skips the Debian part.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+APT_PKGS=(
+    build-essential gcc make clang llvm pkg-config libclang-rt-14-dev
+    libxdp-dev libbpf-dev libelf-dev zlib1g-dev
+    iproute2 nftables ethtool tcpdump iputils-ping netcat-openbsd hping3 wrk
+)
+
+if ! "$PYTHON" - <<'PY' 2>/dev/null
+import os, sysconfig, sys
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)
+PY
+then
+    APT_PKGS+=(python3-dev)
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+fi
+
+if [ "${FASTNET_SKIP_APT:-0}" != 1 ]; then
+    missing=()
+    for p in "${APT_PKGS[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "apt-get install: ${missing[*]}"
+        "${SUDO[@]}" apt-get update -q
+        "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        log "Debian packages: all present"
+    fi
+fi
+
+PIP=("$PYTHON" -m pip install -q --disable-pip-version-check)
+if "$PYTHON" -m pip install --help 2>/dev/null | grep -q -- '--break-system-packages'; then
+    # Debian's own python3 refuses system-wide installs without this (PEP 668); a pyenv or
+    # venv Python ignores the marker anyway.
+    if [ -e "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/EXTERNALLY-MANAGED" ]; then
+        PIP+=(--break-system-packages)
+    fi
+fi
+
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust)
+if "$PYTHON" - "${PY_PKGS[@]}" <<'PY'
+import sys
+from importlib import metadata
+import re
+for spec in sys.argv[1:]:
+    name = re.split(r"[<>=!]", spec)[0]
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        sys.exit(1)
+PY
+then
+    log "Python packages: all present"
+else
+    log "pip install: ${PY_PKGS[*]}"
+    "${PIP[@]}" "${PY_PKGS[@]}"
+fi
+
+# The project itself, editable: the C stack and the extension are (re)built from this tree.
+# No build isolation: the build dependencies were installed just above, and this keeps the
+# step offline-capable and fast on a second run.
+log "pip install -e . (builds the C stack and fastnet._core)"
+"${PIP[@]}" --no-build-isolation -e .
+"$PYTHON" -c 'import fastnet._core' || { log "fastnet._core does not import"; exit 1; }
+# pyenv finds new console scripts (the `fastnet` command) only after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+log "done"
