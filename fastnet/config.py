@@ -210,6 +210,12 @@ KEYS: list[Key] = [
         ("sack", "bool", True, None, None, "offer SACK (RFC 2018)"),
         ("nodelay", "bool", False, None, None, "new connections start with Nagle's "
          "algorithm off (TCP_NODELAY)"),
+        ("keepalive_idle_s", "int", 7200, 1, 32767, "keepalive: idle seconds before the "
+         "first probe, for connections that turn keepalive on (RFC 1122 4.2.3.6)"),
+        ("keepalive_intvl_s", "int", 75, 1, 32767, "keepalive: seconds between unanswered "
+         "probes"),
+        ("keepalive_cnt", "int", 9, 1, 127, "keepalive: unanswered probes before the "
+         "connection times out"),
     )],
     # [fault] — seeded impairment of the link (a wrapper around the backend)
     *_fault_keys(),

@@ -59,4 +59,7 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_timestamps = 1;
     c->tcp_sack = 1;
     c->tcp_nodelay = 0;             /* RFC 1122 §4.2.3.4: Nagle on by default */
+    c->tcp_keepalive_idle_s = 7200; /* RFC 1122 §4.2.3.6: no less than two hours */
+    c->tcp_keepalive_intvl_s = 75;  /* Linux tcp_keepalive_intvl */
+    c->tcp_keepalive_cnt = 9;       /* Linux tcp_keepalive_probes */
 }

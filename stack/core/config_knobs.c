@@ -62,6 +62,9 @@ static const struct knob knobs[] = {
     KNOB(tcp_timestamps, K_INT),
     KNOB(tcp_sack, K_INT),
     KNOB(tcp_nodelay, K_INT),
+    KNOB(tcp_keepalive_idle_s, K_U32),
+    KNOB(tcp_keepalive_intvl_s, K_U32),
+    KNOB(tcp_keepalive_cnt, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -73,6 +73,18 @@ uint16_t fn_tcp_fport(const struct tcpcb *tp);
 uint32_t fn_tcp_faddr(const struct tcpcb *tp);
 /* TCP_NODELAY: 1 disables Nagle (RFC 1122 §4.2.3.4). */
 void fn_tcp_set_nodelay(struct tcpcb *tp, int on);
+/* SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT (RFC 1122 §4.2.3.6): after
+ * idle_s seconds without a segment from the peer, probe every intvl_s seconds; cnt
+ * unanswered probes abort the connection with ETIMEDOUT.  0 for idle_s, intvl_s or cnt
+ * takes the stack's default (cfg.tcp_keepalive_*).  Off by default.  0, or -EINVAL for a
+ * listener or values beyond Linux's limits (idle/intvl 32767 s, cnt 127). */
+int fn_tcp_set_keepalive(struct tcpcb *tp, int on, uint32_t idle_s, uint32_t intvl_s,
+                         uint32_t cnt);
+/* TCP_USER_TIMEOUT (RFC 5482): abort with ETIMEDOUT when sent data stays unacknowledged
+ * for ms milliseconds (also a zero window persisting that long, and keepalive probes going
+ * unanswered that long).  It replaces the retransmission count.  0 = off (default).
+ * 0, or -EINVAL for a listener. */
+int fn_tcp_set_user_timeout(struct tcpcb *tp, uint32_t ms);
 /* An opaque pointer for the owner (the socket layer's handle). */
 void fn_tcp_set_user(struct tcpcb *tp, void *user);
 void *fn_tcp_user(const struct tcpcb *tp);
@@ -82,5 +94,9 @@ int fn_tcp_ready(struct fn_stack *st, struct fn_tcp_event *ev, int max);
 
 /* tcpcbs in use (connections, listeners and closing/TIME_WAIT ones). */
 uint32_t fn_tcp_count(const struct fn_stack *st);
+/* Bytes of memory one connection costs when idle: its tcpcb plus its share of the tables
+ * preallocated by fn_tcp_init (hashes, timer heap).  An idle connection holds no packet
+ * buffer, so this is all of it. */
+uint32_t fn_tcp_conn_bytes(const struct fn_stack *st);
 
 #endif

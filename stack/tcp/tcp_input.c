@@ -548,6 +548,10 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         return;
     }
     tp->t_rcvtime = now;
+    /* The peer is alive: its probes are answered and an ICMP soft error is stale
+     * (tcp_persist.c, tcp_keepalive.c, tcp_icmp.c). */
+    tp->t_probes = 0;
+    tp->t_softerror = 0;
     if (tp->t_state == TCPS_SYN_SENT) {
         syn_sent_input(tp, &s, now);
         return;
@@ -766,9 +770,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     }
     if (SEQ_LEQ(s.ack, tp->snd_una)) {
         /* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same window, acks
-         * snd_una, and data is outstanding. */
+         * snd_una, and data is outstanding — not the answer to a zero-window probe. */
         if (s.len == 0 && !fin && tiwin == tp->snd_wnd && s.ack == tp->snd_una &&
-            tp->snd_max != tp->snd_una) {
+            tp->snd_max != tp->snd_una && tp->t_timer[TT_PERSIST] == 0) {
             seg_free(&s);
             dup_ack(tp, now);
             return;
@@ -829,49 +833,4 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     seg_free(&s);
     if (needoutput || (tp->t_flags & TF_ACKNOW))
         tcp_output(tp, now);
-}
-
-/* ICMP errors about segments we sent (RFC 1122 §4.2.3.9, RFC 5927 validation). */
-void tcp_ctlinput(struct fn_stack *st, void *arg, const struct fn_icmp_err *e, uint64_t now)
-{
-    struct fn_tcp *tcp = arg;
-    struct tcpcb *tp;
-    uint16_t lport, fport;
-    uint32_t seq;
-
-    if (e->ql4_len < 8)
-        return;
-    lport = (uint16_t)(e->ql4[0] << 8 | e->ql4[1]);
-    fport = (uint16_t)(e->ql4[2] << 8 | e->ql4[3]);
-    seq = (uint32_t)e->ql4[4] << 24 | (uint32_t)e->ql4[5] << 16 | (uint32_t)e->ql4[6] << 8 |
-          e->ql4[7];
-    tp = tcp_lookup(tcp, e->qip.dst, fport, lport);
-    if (!tp)
-        return;
-    /* RFC 5927 §4.1: believe it only if it quotes a sequence number in flight. */
-    if (SEQ_LT(seq, tp->snd_una) || SEQ_GEQ(seq, tp->snd_max))
-        return;
-    if (e->type == FN_ICMP_UNREACH && e->code == FN_ICMP_UNREACH_NEEDFRAG) {
-        uint32_t mss;
-        if (e->next_mtu < 68 || e->next_mtu <= FN_IPV4_HLEN + FN_TCP_HLEN)
-            return;
-        mss = e->next_mtu - FN_IPV4_HLEN - FN_TCP_HLEN;
-        if (mss < tcp_cfg(tp)->tcp_min_mss)
-            mss = tcp_cfg(tp)->tcp_min_mss;
-        if (mss < tp->t_maxseg) {
-            /* RFC 1191 §6.1: resend what is in flight in smaller segments. */
-            tp->t_maxseg = (uint16_t)mss;
-            tp->snd_nxt = tp->snd_una;
-            tp->t_rtttime = 0;
-            tcp_output(tp, now);
-        }
-        return;
-    }
-    /* RFC 1122 §4.2.3.9: unreachables are soft errors for a synchronized connection; for a
-     * connection attempt, port/protocol unreachable means refused. */
-    if (tp->t_state == TCPS_SYN_SENT && e->type == FN_ICMP_UNREACH &&
-        (e->code == FN_ICMP_UNREACH_PORT || e->code == FN_ICMP_UNREACH_PROTO)) {
-        st->stats.tcp_conn_refused++;
-        tcp_drop(tp, ECONNREFUSED);
-    }
 }

@@ -62,8 +62,10 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
         space = 0;
     if (space > (uint32_t)TCP_MAXWIN << tp->rcv_wscale)
         space = (uint32_t)TCP_MAXWIN << tp->rcv_wscale;
-    /* The right edge already offered never moves left (RFC 9293 §3.8.6.2.2). */
-    if (TCPS_HAVERCVDSYN(tp->t_state) && SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv))
+    /* The right edge already offered never moves left, and moves right only by at least
+     * min(Fr·RCV.BUFF, Eff.snd.MSS), Fr = 1/2 (RFC 9293 §3.8.6.2.2). */
+    if (TCPS_HAVERCVDSYN(tp->t_state) &&
+        SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv + tcp_rcv_sws(tp)))
         space = tp->rcv_adv - tp->rcv_nxt;
     return space;
 }
@@ -250,7 +252,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             uint32_t space = tcp_rcv_space(tp) >> tp->rcv_wscale << tp->rcv_wscale;
             int32_t adv = (int32_t)(tp->rcv_nxt + space - tp->rcv_adv);
             if (adv > 0 && ((uint32_t)adv >= 2u * tp->t_maxseg ||
-                            2u * (uint32_t)adv >= c->tcp_rcvbuf))
+                            2u * (uint32_t)adv >= c->tcp_rcvbuf ||
+                            tcp_rcv_wnd_stalled(tp)))
                 send = 1;
         }
         if (tp->t_flags & TF_ACKNOW)
@@ -260,13 +263,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         if (flags == 0)
             send = 0;   /* SYN_SENT after the SYN: nothing may go out before the SYN-ACK */
         if (!send) {
-            /* Keep a timer running while anything is in flight (a lost ACK cannot stall
-             * us), and while data waits with nothing in flight (behind sender SWS
-             * avoidance or a closed window): then it is the override / probe timer. */
-            if (tp->t_timer[TT_REXMT] == 0 &&
-                (SEQ_GT(tp->snd_max, tp->snd_una) ||
-                 (TCPS_HAVEESTABLISHED(tp->t_state) && off < tp->snd_cc)))
-                tcp_rexmt_arm(tp, now);
+            tcp_persist_hold(tp, off, now);
             break;
         }
         if (tp->t_state == TCPS_CLOSED)
@@ -327,8 +324,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
                 tp->t_rtseq = seq;
             }
         }
-        if ((len > 0 || (flags & (FN_TH_SYN | FN_TH_FIN))) && tp->t_timer[TT_REXMT] == 0)
-            tcp_rexmt_arm(tp, now);     /* RFC 6298 §5.1 */
+        if (len > 0 || (flags & (FN_TH_SYN | FN_TH_FIN)))
+            tcp_persist_sent(tp, now);
         if (len > 0)
             tp->t_sndtime = now;
         if (flags & FN_TH_ACK) {

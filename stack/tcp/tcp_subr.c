@@ -100,6 +100,11 @@ static int config_ok(const struct fn_config *c)
     if (c->tcp_min_mss < TCP_MSS_FLOOR || c->tcp_min_mss > TCP_MSS_DEFAULT ||
         c->tcp_initcwnd_segs < 1)
         return 0;
+    /* Keepalive defaults within Linux's TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT limits. */
+    if (c->tcp_keepalive_idle_s < 1 || c->tcp_keepalive_idle_s > TCP_KEEPIDLE_MAX ||
+        c->tcp_keepalive_intvl_s < 1 || c->tcp_keepalive_intvl_s > TCP_KEEPINTVL_MAX ||
+        c->tcp_keepalive_cnt < 1 || c->tcp_keepalive_cnt > TCP_KEEPCNT_MAX)
+        return 0;
     return 1;
 }
 
@@ -193,6 +198,16 @@ void fn_tcp_fini(struct fn_stack *st)
 uint32_t fn_tcp_count(const struct fn_stack *st)
 {
     return st->tcp->nused;
+}
+
+uint32_t fn_tcp_conn_bytes(const struct fn_stack *st)
+{
+    const struct fn_tcp *tcp = st->tcp;
+    uint64_t b = (uint64_t)tcp->ntcbs * (sizeof(*tcp->tcbs) + sizeof(*tcp->heap)) +
+                 ((uint64_t)tcp->hash_mask + 1 + tcp->lhash_mask + 1) * sizeof(*tcp->hash) +
+                 sizeof(*tcp);
+
+    return (uint32_t)((b + tcp->ntcbs - 1) / tcp->ntcbs);
 }
 
 struct tcpcb *tcp_alloc(struct fn_tcp *tcp)

@@ -7,7 +7,8 @@
  * are O(log n); fn_tcp_next_deadline() is O(1); fn_tcp_timer() touches only tcpcbs whose
  * deadline has passed — no per-connection scan.  A timer fires at most once per call, and
  * every re-arm is strictly in the future, so one call is bounded.  Firing may free a tcpcb
- * (give-up, end of TIME_WAIT).  Stack-owner core only.
+ * (give-up, end of TIME_WAIT).  The persist and keepalive expiries are dispatched from here
+ * to tcp_persist.c and tcp_keepalive.c.  Stack-owner core only.
  */
 #include <errno.h>
 
@@ -172,7 +173,7 @@ void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt)
 
 void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now)
 {
-    tcp_timer_arm(tp, TT_REXMT, now + tp->t_rxtcur);
+    tcp_timer_arm(tp, TT_REXMT, tcp_rexmt_deadline(tp, now));
 }
 
 /* ---- expiries ---- */
@@ -185,19 +186,14 @@ static struct tcpcb *timer_rexmt(struct tcpcb *tp, uint64_t now)
                                                       : c->tcp_syn_retries;
 
     st->stats.tcp_rexmt_timeout++;
-    if (tp->t_rxtshift >= limit) {
-        /* RFC 9293 §3.8.3 R2 / RFC 1122 §4.2.3.5: give up and tell the owner ETIMEDOUT; a
-         * synchronized peer is told with a RST so it does not wait for us. */
+    if (tcp_rexmt_give_up(tp, limit, now)) {
         st->stats.tcp_conn_timedout++;
-        if (TCPS_HAVEESTABLISHED(tp->t_state))
-            tcp_respond(st, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, tp->rcv_nxt,
-                        FN_TH_RST | FN_TH_ACK, now);
-        return tcp_drop(tp, ETIMEDOUT);
+        return tcp_drop_timedout(tp, now);
     }
     if (tp->snd_una == tp->snd_max && TCPS_HAVEESTABLISHED(tp->t_state)) {
-        /* Nothing in flight: this is the override timer of data held back by sender SWS
-         * avoidance or a zero window — no loss, so no congestion signal; send what the
-         * window allows, or probe it with one byte, and back off. */
+        /* Nothing in flight: armed because the pool was empty when data was due (zero
+         * windows and sender SWS avoidance have TT_PERSIST) — no loss, so no congestion
+         * signal; send what the window allows, or probe it with one byte, and back off. */
         tp->t_rxtshift++;
         tp->t_rxtcur = tcp_rto(tp, tp->t_rxtshift);
         tp->t_flags |= TF_FORCEDATA;
@@ -266,6 +262,12 @@ void fn_tcp_timer(struct fn_stack *st, uint64_t now)
             break;
         case TT_DELACK:
             timer_delack(tp, now);
+            break;
+        case TT_PERSIST:
+            tcp_persist_timeout(tp, now);
+            break;
+        case TT_KEEP:
+            tcp_keep_timeout(tp, now);
             break;
         default:
             timer_2msl(tp, now);

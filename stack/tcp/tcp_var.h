@@ -35,7 +35,9 @@ struct fn_icmp_err;
 #define TT_REXMT  0     /* retransmission (also SYN / SYN-ACK / FIN retransmission) */
 #define TT_DELACK 1     /* delayed ACK */
 #define TT_2MSL   2     /* TIME_WAIT 2·MSL, or the FIN_WAIT_2 timeout of a closed socket */
-#define TT_NTIMERS 3
+#define TT_PERSIST 3    /* zero-window probe / sender SWS override (tcp_persist.c) */
+#define TT_KEEP   4     /* keepalive (tcp_keepalive.c) */
+#define TT_NTIMERS 5
 
 /* t_flags */
 #define TF_ACKNOW      0x00000001u /* send an ACK at the next tcp_output */
@@ -54,6 +56,11 @@ struct fn_icmp_err;
 #define TF_PASSIVE     0x00002000u /* created by a passive open (SYN to a listener) */
 #define TF_FORCEDATA   0x00004000u /* the override timer fired: send what the window allows
                                       even if small, or 1 byte into a zero window */
+
+/* Keepalive limits (Linux's MAX_TCP_KEEPIDLE / KEEPINTVL / KEEPCNT). */
+#define TCP_KEEPIDLE_MAX  32767u
+#define TCP_KEEPINTVL_MAX 32767u
+#define TCP_KEEPCNT_MAX   127u
 
 /* Per-connection challenge-ACK limiter window (RFC 5961 §7: per connection, not global). */
 #define TCP_CHALLENGE_WINDOW_NS 1000000000ull
@@ -135,6 +142,23 @@ struct tcpcb {
     uint32_t reass_segs;        /* pkts in reass, <= cfg.tcp_reass_max_segs */
     uint32_t reass_bytes;
 
+    /* ---- persist, keepalive, user timeout, ICMP errors (tcp_persist.c, tcp_keepalive.c,
+     *      tcp_icmp.c) ---- */
+    uint64_t t_uto_start;       /* start of the current wait for the peer: when the oldest
+                                   unacked data went out or was last acked (REXMT armed at
+                                   backoff 0), or when persisting began */
+    uint32_t t_user_timeout_ms; /* RFC 5482 TCP_USER_TIMEOUT; 0 = off (t_rxtshift rules) */
+    int t_softerror;            /* errno of the last ICMP soft error (RFC 1122 §4.2.3.9),
+                                   reported instead of ETIMEDOUT on a timeout; 0 = none;
+                                   cleared by any segment from the peer */
+    uint32_t t_probes;          /* keepalive or zero-window probes sent since the last segment
+                                   from the peer (tcp_input resets it) */
+    uint16_t t_keepidle_s;      /* RFC 1122 §4.2.3.6 idle time before the first probe */
+    uint16_t t_keepintvl_s;     /* between unanswered probes */
+    uint8_t t_keepcnt;          /* unanswered probes before ETIMEDOUT */
+    uint8_t t_keepalive;        /* 1 = keepalive on (SO_KEEPALIVE); TT_KEEP runs */
+    uint8_t t_pshift;           /* persist backoff exponent (RTO-based, tcp_rto()) */
+
     /* ---- congestion control ---- */
     const struct cc_algo *cc_algo;
     struct cc_var ccv;
@@ -203,7 +227,34 @@ const struct fn_config *tcp_cfg(const struct tcpcb *tp);
 
 /* ---- tcp_input.c ---- */
 void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now);
+
+/* ---- tcp_icmp.c ---- */
 void tcp_ctlinput(struct fn_stack *st, void *arg, const struct fn_icmp_err *e, uint64_t now);
+
+/* ---- tcp_persist.c ---- */
+/* tcp_output sent nothing: make sure a timer watches whatever waits (REXMT for data in
+ * flight, TT_PERSIST for data held by a zero window or by sender SWS avoidance). */
+void tcp_persist_hold(struct tcpcb *tp, uint32_t off, uint64_t now);
+/* tcp_output sent data, SYN or FIN: a probe keeps persisting; anything else ends persist
+ * mode and runs the retransmission timer. */
+void tcp_persist_sent(struct tcpcb *tp, uint64_t now);
+void tcp_persist_timeout(struct tcpcb *tp, uint64_t now);
+/* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the least the right edge may move by. */
+uint32_t tcp_rcv_sws(const struct tcpcb *tp);
+/* The window we last offered is below one segment: the peer is stalled (or probing), so
+ * an opening is worth a window update at once. */
+int tcp_rcv_wnd_stalled(const struct tcpcb *tp);
+
+/* ---- tcp_keepalive.c ---- */
+void tcp_keep_timeout(struct tcpcb *tp, uint64_t now);
+/* The REXMT deadline for now (records t_uto_start at backoff 0, stops at the user timeout). */
+uint64_t tcp_rexmt_deadline(struct tcpcb *tp, uint64_t now);
+/* The retransmission timer fired: give up now?  The user timeout, when set, replaces the
+ * count `limit` (RFC 5482, as Linux). */
+int tcp_rexmt_give_up(struct tcpcb *tp, uint32_t limit, uint64_t now);
+/* Abort a connection the peer stopped answering: RST if synchronized, then tcp_drop with
+ * the soft error if one was recorded, else ETIMEDOUT.  Returns tcp_drop's result. */
+struct tcpcb *tcp_drop_timedout(struct tcpcb *tp, uint64_t now);
 
 /* ---- tcp_reass.c ---- */
 /* Queue the payload of pkt (data at the payload, first byte seq >= rcv_nxt, fin: a FIN

@@ -68,6 +68,10 @@ struct fn_config {
     int tcp_timestamps;             /* 1 = offer timestamps (RFC 7323 §3) */
     int tcp_sack;                   /* 1 = offer SACK-permitted (RFC 2018) */
     int tcp_nodelay;                /* 1 = new connections start with Nagle off */
+    /* TCP keepalive defaults for fn_tcp_set_keepalive (RFC 1122 §4.2.3.6; off per socket) */
+    uint32_t tcp_keepalive_idle_s;  /* idle before the first probe (>= 2 h by the RFC) */
+    uint32_t tcp_keepalive_intvl_s; /* between unanswered probes */
+    uint32_t tcp_keepalive_cnt;     /* unanswered probes before ETIMEDOUT */
 };
 
 /* Fill with the defaults documented in docs/config.md and the README. */

@@ -110,7 +110,18 @@ extern "C" {
     X(tcp_conn_refused, "TCP active opens refused (RST or ICMP)")                      \
     X(tcp_tcb_exhausted, "TCP connections refused: no free tcpcb")                     \
     X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
-    X(tcp_nobuf, "TCP segments not sent: no packet buffer")
+    X(tcp_nobuf, "TCP segments not sent: no packet buffer")                            \
+    /* TCP persist, keepalive, user timeout and ICMP errors (issue 3) */                  \
+    X(tcp_persist_probes, "TCP zero-window probes sent (RFC 9293 3.8.6.1)")              \
+    X(tcp_persist_drops, "TCP connections dropped: zero-window probes unanswered")       \
+    X(tcp_keepalive_probes, "TCP keepalive probes sent (RFC 1122 4.2.3.6)")              \
+    X(tcp_keepalive_drops, "TCP connections dropped: keepalive probes unanswered")       \
+    X(tcp_user_timeouts, "TCP connections dropped by the user timeout (RFC 5482)")       \
+    X(tcp_icmp_accepted, "ICMP errors accepted by a TCP connection")                     \
+    X(tcp_icmp_bad_seq, "ICMP errors ignored: quoted seq not in flight (RFC 5927 4.1)")  \
+    X(tcp_icmp_noconn, "ICMP errors ignored: quoting no TCP connection")                 \
+    X(tcp_icmp_soft, "ICMP errors kept as a soft error (reported on timeout)")           \
+    X(tcp_pmtu_changes, "TCP MSS lowered by ICMP fragmentation needed (RFC 1191)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
