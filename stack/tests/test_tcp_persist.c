@@ -1,0 +1,292 @@
+/*
+ * test_tcp_persist.c — flow control at the edges (RFC 9293 §3.8.6): zero-window probing with
+ * the persist timer (one byte at SND.UNA, RTO-based exponential backoff up to tcp_rto_max, no
+ * give-up while the peer answers, ETIMEDOUT once probes go unanswered, sending resumes from
+ * SND.UNA when the window opens), answered probes never taken for duplicate ACKs, sender SWS
+ * avoidance (§3.8.6.2.1: half the largest window, the override timeout), receiver SWS
+ * avoidance (§3.8.6.2.2: the right edge moves by min(RCV.BUFF/2, MSS) at least) and the
+ * window update when the application reads.
+ */
+#include "tcp_dead_peer.h"
+
+#define SETUP(...) TT_SETUP(0x1000, __VA_ARGS__, (void)0)
+#define TEARDOWN() TT_TEARDOWN()
+
+static uint8_t data[16384];
+
+static void fill_data(void)
+{
+    for (uint32_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 13 + 5);
+}
+
+/* A sends n bytes, the peer takes them and shuts its window (ACK 1 + n, window 0); then the
+ * application queues `more` bytes, which must not go out.  1 on success. */
+static int shut_window(struct tnet *t, struct peer *p, struct tcpcb *tp, uint32_t n,
+                       uint32_t more)
+{
+    struct rseg r;
+
+    fill_data();
+    if (fn_tcp_send(tp, data, n, t->now) != (int)n)
+        return 0;
+    fn_stack_poll(t->sa, t->now);
+    while (tt_read(t, &r) == 1)
+        ;
+    p->win = 0;
+    tt_inject(p, 1, 1 + n, FN_TH_ACK, NULL, 0);
+    if (tp->snd_wnd != 0 || tp->snd_una != tp->snd_max)
+        return 0;
+    if (fn_tcp_send(tp, data + n, more, t->now) != (int)more)
+        return 0;
+    fn_stack_poll(t->sa, t->now);
+    return tt_read(t, &r) == 0 && tp->t_timer[TT_PERSIST] != 0 && tp->t_timer[TT_REXMT] == 0;
+}
+
+/* Advance to just before the next probe (nothing), then to it: one 1-byte segment at
+ * relative seq `seq` carrying stream byte seq - 1.  1 on success. */
+static int expect_probe(struct tnet *t, struct peer *p, uint64_t after, uint32_t seq)
+{
+    struct rseg r;
+
+    tt_advance(t, after - 1);
+    if (tt_read(t, &r) != 0)
+        return 0;
+    tt_advance(t, 1);
+    if (tt_read(t, &r) != 1)
+        return 0;
+    return RSEQ(p, &r) == seq && r.th.payload_len == 1 && r.th.payload[0] == data[seq - 1] &&
+           (r.th.flags & FN_TH_ACK) && tt_read(t, &r) == 0;
+}
+
+FN_TEST(zero_window_probes_back_off_and_sending_resumes)
+{
+    uint64_t rto, rto_max;
+    uint32_t cwnd;
+
+    SETUP(c.tcp_max_rexmits = 3);
+    rto = tp->t_rxtcur;
+    rto_max = (uint64_t)c.tcp_rto_max_ms * MS;
+    FN_CHECK(shut_window(&t, &p, tp, 1000, 4000));
+    cwnd = tp->snd_cwnd;
+    /* Probes at RTO, 2·RTO, 4·RTO, … capped at tcp_rto_max — many more than
+     * tcp_max_rexmits, and the connection lives on because each one is answered (with the
+     * same ACK and the same zero window, which are not duplicate ACKs). */
+    for (int i = 0; i < 12; i++) {
+        uint64_t wait = rto << i;
+        tnet_teach_b(&t);           /* minutes pass: keep A's ARP entry for B fresh */
+        FN_CHECK(expect_probe(&t, &p, wait < rto_max ? wait : rto_max, 1001));
+        tt_inject(&p, 1, 1001, FN_TH_ACK, NULL, 0);
+        FN_CHECK_EQ(tt_read(&t, &r), 0);
+        FN_CHECK_EQ(tp->t_probes, 0);
+    }
+    FN_CHECK_EQ(fn_tcp_state(tp), TCPS_ESTABLISHED);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_persist_probes, 12);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_fast_rexmt, 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 0);
+    FN_CHECK_EQ(tp->snd_cwnd, cwnd);                        /* a shut window is no loss */
+    /* The window opens: data flows at once from SND.UNA, the probe byte included. */
+    p.win = 65535;
+    tt_inject(&p, 1, 1001, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(r.th.payload_len, 1460);
+    FN_CHECK(memcmp(r.th.payload, data + 1000, 1460) == 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 2461);
+    FN_CHECK_EQ(tp->t_timer[TT_PERSIST], 0);
+    FN_CHECK(tp->t_timer[TT_REXMT] != 0);
+    FN_CHECK_EQ(tp->t_pshift, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);                        /* Nagle holds the short tail */
+    tt_inject(&p, 1, 3921, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 3921);
+    FN_CHECK_EQ(r.th.payload_len, 1080);
+    tt_inject(&p, 1, 5001, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tp->snd_una, tp->snd_max);
+    FN_CHECK_EQ(tp->t_timer[TT_REXMT], 0);
+    FN_CHECK_EQ(tp->t_timer[TT_PERSIST], 0);
+    TEARDOWN();
+}
+
+FN_TEST(unanswered_probes_time_out_with_rst)
+{
+    uint64_t rto;
+
+    SETUP(c.tcp_max_rexmits = 3);
+    rto = tp->t_rxtcur;
+    FN_CHECK(shut_window(&t, &p, tp, 100, 100));
+    FN_CHECK(expect_probe(&t, &p, rto, 101));
+    FN_CHECK(expect_probe(&t, &p, 2 * rto, 101));
+    FN_CHECK(expect_probe(&t, &p, 4 * rto, 101));
+    FN_CHECK_EQ(tp->t_probes, 3);
+    tt_advance(&t, 8 * rto);
+    FN_CHECK(tt_aborted(&t, tp, ETIMEDOUT, 1));
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_persist_drops, 1);
+    fn_tcp_close(tp, t.now);
+    tp = NULL;
+    TEARDOWN();
+}
+
+FN_TEST(probe_byte_taken_by_the_peer)
+{
+    uint64_t rto;
+
+    SETUP((void)0);
+    rto = tp->t_rxtcur;
+    FN_CHECK(shut_window(&t, &p, tp, 100, 100));
+    FN_CHECK(expect_probe(&t, &p, rto, 101));
+    /* The peer had room for one byte after all: it takes it and stays shut. */
+    tt_inject(&p, 1, 102, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK(tp->snd_una - p.a_iss == 102);
+    FN_CHECK(tp->t_timer[TT_PERSIST] != 0);
+    FN_CHECK_EQ(tp->t_timer[TT_REXMT], 0);
+    /* The backoff goes on; the next probe is the next byte. */
+    FN_CHECK(expect_probe(&t, &p, 2 * rto, 102));
+    TEARDOWN();
+}
+
+FN_TEST(window_shrinking_to_zero_with_data_in_flight_persists)
+{
+    uint64_t rto;
+
+    SETUP((void)0);
+    rto = tp->t_rxtcur;
+    fill_data();
+    FN_CHECK_EQ(fn_tcp_send(tp, data, 2920, t.now), 2920);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    /* Only the first segment is taken and the window shuts: the second is in flight into a
+     * window of zero.  No retransmission timeout (no cwnd cut): persist, from SND.UNA. */
+    p.win = 0;
+    tt_inject(&p, 1, 1461, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK(tp->t_timer[TT_PERSIST] != 0);
+    FN_CHECK_EQ(tp->t_timer[TT_REXMT], 0);
+    FN_CHECK(expect_probe(&t, &p, rto, 1461));
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 0);
+    p.win = 65535;
+    tt_inject(&p, 1, 1461, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1461);
+    FN_CHECK_EQ(r.th.payload_len, 1460);
+    TEARDOWN();
+}
+
+FN_TEST(sender_sws_half_the_largest_window_and_override)
+{
+    uint64_t rto;
+
+    /* The peer never offers more than 1000 bytes. */
+    TT_SETUP(0x1000, (void)0, p.win = 1000);
+    rto = tp->t_rxtcur;
+    FN_CHECK_EQ(tp->max_sndwnd, 1000);
+    fill_data();
+    /* 1000 bytes is less than an MSS but all the window and >= half the largest window
+     * ever offered: sent at once (RFC 9293 §3.8.6.2.1 condition 3). */
+    FN_CHECK_EQ(fn_tcp_send(tp, data, 3000, t.now), 3000);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 1000);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    /* Now 400 usable: under half of 1000, not all that waits — held. */
+    p.win = 400;
+    tt_inject(&p, 1, 1001, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK(tp->t_timer[TT_PERSIST] != 0);
+    /* The override timeout sends what the window allows, then the retransmission timer
+     * watches it like any data. */
+    tt_advance(&t, rto - 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_advance(&t, 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(r.th.payload_len, 400);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK_EQ(tp->t_timer[TT_PERSIST], 0);
+    FN_CHECK(tp->t_timer[TT_REXMT] != 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_persist_probes, 0);   /* no probe: the window was open */
+    /* A window of 600 opens (>= half the largest): sent without waiting. */
+    p.win = 600;
+    tt_inject(&p, 1, 1401, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 600);
+    TEARDOWN();
+}
+
+/* The peer sends n bytes from stream offset off (relative seq 1 + off) in 1024-byte
+ * segments, and A's ACKs are drained. */
+static void peer_send(struct tnet *t, struct peer *p, uint32_t off, uint32_t n)
+{
+    while (n > 0) {
+        uint32_t k = n < 1024 ? n : 1024;
+        tt_inject(p, 1 + off, 1, FN_TH_ACK, data + off, k);
+        off += k;
+        n -= k;
+    }
+    tnet_drain(t);
+}
+
+FN_TEST(receiver_sws_and_window_update_on_read)
+{
+    uint8_t b[8192];
+
+    SETUP(c.tcp_rcvbuf = 8192);
+    fill_data();
+    FN_CHECK_EQ(tp->rcv_wscale, 0);
+    peer_send(&t, &p, 0, 8192);
+    tt_advance(&t, 100 * MS);                               /* the delayed ACK too */
+    tnet_drain(&t);
+    FN_CHECK(tp->rcv_adv == tp->rcv_nxt);                   /* shut */
+    /* Reading 1000 bytes frees less than min(RCV.BUFF/2, MSS) = 1460: the window stays
+     * shut — no update, and the answer to a probe still says 0. */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, 1000, t.now), 1000);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_inject(&p, 1 + 8192, 1, FN_TH_ACK, "x", 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.win, 0);
+    FN_CHECK_EQ(RACK(&p, &r), 8193);
+    /* 500 more: 1500 free >= 1460, and the peer is stalled behind a shut window — the
+     * update goes at once (not only at 2 segments). */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, 500, t.now), 500);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.win, 1500);
+    FN_CHECK_EQ(RACK(&p, &r), 8193);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    /* Empty the buffer: the window is wide open again (one more update). */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 8192 - 1500);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.win, 8192);
+    TEARDOWN();
+}
+
+FN_TEST(window_update_only_when_it_is_worth_it)
+{
+    uint8_t b[8192];
+
+    SETUP(c.tcp_rcvbuf = 8192);
+    fill_data();
+    peer_send(&t, &p, 0, 4096);
+    tt_advance(&t, 100 * MS);
+    tnet_drain(&t);
+    FN_CHECK(tp->rcv_adv - tp->rcv_nxt == 4096);            /* half the buffer still offered */
+    /* 2000 read: the edge could move by 2000, less than 2 segments and than half the
+     * buffer, and the peer is not stalled: no update of its own... */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, 2000, t.now), 2000);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    /* ...1000 more make 3000 >= 2·MSS: update. */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, 1000, t.now), 1000);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.win, 4096 + 3000);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    TEARDOWN();
+}
+
+FN_TEST_MAIN()
