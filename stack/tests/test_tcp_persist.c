@@ -49,11 +49,7 @@ static int expect_probe(struct tnet *t, struct peer *p, uint64_t after, uint32_t
 {
     struct rseg r;
 
-    tt_advance(t, after - 1);
-    if (tt_read(t, &r) != 0)
-        return 0;
-    tt_advance(t, 1);
-    if (tt_read(t, &r) != 1)
+    if (!tt_next_after(t, &r, after))
         return 0;
     return RSEQ(p, &r) == seq && r.th.payload_len == 1 && r.th.payload[0] == data[seq - 1] &&
            (r.th.flags & FN_TH_ACK) && tt_read(t, &r) == 0;
@@ -120,12 +116,9 @@ FN_TEST(unanswered_probes_time_out_with_rst)
     FN_CHECK(expect_probe(&t, &p, 2 * rto, 101));
     FN_CHECK(expect_probe(&t, &p, 4 * rto, 101));
     FN_CHECK_EQ(tp->t_probes, 3);
-    tt_advance(&t, 8 * rto);
-    FN_CHECK(tt_aborted(&t, tp, ETIMEDOUT, 1));
+    FN_CHECK(tt_aborts_after(&t, tp, 8 * rto, ETIMEDOUT));
     FN_CHECK_EQ(tnet_stats(t.sa).tcp_persist_drops, 1);
-    fn_tcp_close(tp, t.now);
-    tp = NULL;
-    TEARDOWN();
+    TT_TEARDOWN_FAILED();
 }
 
 FN_TEST(probe_byte_taken_by_the_peer)
