@@ -9,8 +9,9 @@
  * answer), otherwise what the window allows; the interval is the RTO backed off by t_pshift,
  * clamped to [tcp_rto_min, tcp_rto_max] by tcp_rto().  While the peer answers the probes
  * the connection persists for as long as the window stays shut (no give-up, as Linux); it is
- * aborted only after tcp_max_rexmits probes in a row go unanswered, or when a user timeout
- * (RFC 5482) is set and the window stayed shut that long.  Persisting ends when real data
+ * aborted only after tcp_max_rexmits probes in a row go unanswered, when a user timeout
+ * (RFC 5482) is set and the window stayed shut that long, or — once its owner closed it —
+ * after tcp_max_rexmits backoffs, answered or not.  Persisting ends when real data
  * goes out (tcp_persist_sent) — the window opened.  The receiving side's half of the same
  * story is here too: the receiver SWS threshold, and when a reopening window is worth an
  * update at once.  Called by tcp_output and the timer heap; may free the tcpcb (give-up).
@@ -100,7 +101,11 @@ void tcp_persist_timeout(struct tcpcb *tp, uint64_t now)
         }
         /* RFC 1122 §4.2.2.17: the connection stays open as long as the peer answers the
          * probes; tcp_input zeroes t_probes on every segment from the peer. */
-        if (tp->t_probes >= c->tcp_max_rexmits) {
+        /* A closed socket has no owner to wait for: a peer that keeps answering with a
+         * shut window must not pin it for ever (Linux bounds orphans the same way), so
+         * it gets tcp_max_rexmits backoffs in all. */
+        if (tp->t_probes >= c->tcp_max_rexmits ||
+            ((tp->t_flags & TF_DETACHED) && tp->t_pshift >= c->tcp_max_rexmits)) {
             st->stats.tcp_persist_drops++;
             tcp_drop_timedout(tp, now);
             return;

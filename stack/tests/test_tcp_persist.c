@@ -121,6 +121,31 @@ FN_TEST(unanswered_probes_time_out_with_rst)
     TT_TEARDOWN_FAILED();
 }
 
+FN_TEST(closed_socket_is_not_pinned_by_a_shut_window)
+{
+    uint64_t rto;
+
+    SETUP(c.tcp_max_rexmits = 4);
+    rto = tp->t_rxtcur;
+    FN_CHECK(shut_window(&t, &p, tp, 100, 100));
+    fn_tcp_close(tp, t.now);                                /* FIN waits behind the data */
+    FN_CHECK_EQ(fn_tcp_state(tp), TCPS_FIN_WAIT_1);
+    /* The peer answers every probe, but the socket has no owner any more: after
+     * tcp_max_rexmits backoffs it is reset and freed. */
+    for (int i = 0; i < 4; i++) {
+        FN_CHECK(expect_probe(&t, &p, rto << i, 101));
+        tt_inject(&p, 1, 101, FN_TH_ACK, NULL, 0);
+    }
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 2);
+    tt_advance(&t, rto << 4);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK(r.th.flags & FN_TH_RST);
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 1);                     /* only the listener */
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_persist_drops, 1);
+    tp = NULL;
+    TEARDOWN();
+}
+
 FN_TEST(probe_byte_taken_by_the_peer)
 {
     uint64_t rto;
