@@ -284,7 +284,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         pkt = fn_pkt_alloc(st->pool);
         if (!pkt) {
             st->stats.tcp_nobuf++;
-            if (tp->t_timer[TT_REXMT] == 0)
+            /* Try again later; while persisting, the persist timer is that retry. */
+            if (tp->t_timer[TT_REXMT] == 0 && tp->t_timer[TT_PERSIST] == 0)
                 tcp_rexmt_arm(tp, now);
             break;
         }

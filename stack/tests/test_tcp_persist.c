@@ -146,6 +146,32 @@ FN_TEST(closed_socket_is_not_pinned_by_a_shut_window)
     TEARDOWN();
 }
 
+FN_TEST(probe_without_a_packet_buffer_waits_for_the_next_expiry)
+{
+    static struct fn_pkt *held[1024];
+    uint64_t rto, nobuf;
+    uint32_t n = 0;
+
+    SETUP((void)0);
+    rto = tp->t_rxtcur;
+    FN_CHECK(shut_window(&t, &p, tp, 100, 100));
+    /* The pool runs dry just when the first probe is due. */
+    while (n < 1024 && (held[n] = fn_pkt_alloc(t.pa)) != NULL)
+        n++;
+    FN_CHECK(n < 1024);
+    nobuf = tnet_stats(t.sa).tcp_nobuf;
+    tt_advance(&t, rto);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_nobuf, nobuf + 1);
+    /* Counted, no retransmission timer behind persist's back, persist still backing off. */
+    FN_CHECK_EQ(tp->t_timer[TT_REXMT], 0);
+    FN_CHECK(tp->t_timer[TT_PERSIST] == t.now + 2 * rto);
+    for (uint32_t i = 0; i < n; i++)
+        fn_pkt_free(held[i]);
+    FN_CHECK(expect_probe(&t, &p, 2 * rto, 101));
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 0);
+    TEARDOWN();
+}
+
 FN_TEST(probe_byte_taken_by_the_peer)
 {
     uint64_t rto;
