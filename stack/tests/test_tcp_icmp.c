@@ -223,4 +223,28 @@ FN_TEST(unreachables_are_soft_once_established)
     TT_TEARDOWN_FAILED();
 }
 
+FN_TEST(time_exceeded_parameter_problem_and_prohibited_are_soft)
+{
+    static const struct {
+        uint8_t type, code;
+        int err;
+    } cases[] = {{FN_ICMP_TIME_EXCEEDED, 0, EHOSTUNREACH},
+                 {FN_ICMP_PARAM_PROB, 0, EPROTO},
+                 {FN_ICMP_UNREACH, 13, EHOSTUNREACH},
+                 {FN_ICMP_UNREACH, 6, ENETUNREACH}};
+    struct rseg q;
+
+    SETUP((void)0);
+    FN_CHECK(two_segments(&t, tp, &q));
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        inject_icmp(&t, cases[i].type, cases[i].code, 0, &q, 0);
+        FN_CHECK_EQ(fn_tcp_state(tp), TCPS_ESTABLISHED);
+        FN_CHECK_EQ(tp->t_softerror, cases[i].err);
+        FN_CHECK_EQ(fn_tcp_error(tp), 0);
+        FN_CHECK_EQ(tt_read(&t, &r), 0);
+    }
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_icmp_soft, 4);
+    TEARDOWN();
+}
+
 FN_TEST_MAIN()

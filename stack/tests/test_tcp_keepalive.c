@@ -23,6 +23,7 @@ static int expect_keepalive(struct tnet *t, struct peer *p, struct tcpcb *tp, ui
     if (!tt_next_after(t, &r, after))
         return 0;
     return r.th.flags == FN_TH_ACK && r.th.payload_len == 0 &&
+           tp->snd_nxt == tp->snd_una && r.th.seq == tp->snd_nxt - 1 &&
            RSEQ(p, &r) == tp->snd_una - p->a_iss - 1 && r.th.ack == tp->rcv_nxt &&
            tt_read(t, &r) == 0;
 }
