@@ -5,9 +5,11 @@
  * SND.UNA when the window opens), answered probes never taken for duplicate ACKs, sender SWS
  * avoidance (§3.8.6.2.1: half the largest window, the override timeout), receiver SWS
  * avoidance (§3.8.6.2.2: the right edge moves by min(RCV.BUFF/2, MSS) at least) and the
- * window update when the application reads.
+ * window update when the application reads; end to end, two stacks with a reader that
+ * stops for 10 s and resumes.
  */
 #include "tcp_dead_peer.h"
+#include "tcp_xfer.h"
 
 #define SETUP(...) TT_SETUP(0x1000, __VA_ARGS__, (void)0)
 #define TEARDOWN() TT_TEARDOWN()
@@ -331,6 +333,93 @@ FN_TEST(window_update_only_when_it_is_worth_it)
     FN_CHECK_EQ(r.th.win, 4096 + 3000);
     FN_CHECK_EQ(tt_read(&t, &r), 0);
     TEARDOWN();
+}
+
+/* One side's application: A writes the pattern while it can, B reads it once awake. */
+static void pause_step(struct tcpcb *a, struct tcpcb *b, uint32_t total, uint32_t *sent,
+                       uint32_t *rcvd, int *bad, int reading, uint64_t now)
+{
+    uint8_t buf[4096];
+    int n;
+
+    while (*sent < total) {
+        uint32_t len = total - *sent < sizeof(buf) ? total - *sent : (uint32_t)sizeof(buf);
+        for (uint32_t i = 0; i < len; i++)
+            buf[i] = xfer_pat(*sent + i, 0);
+        if ((n = fn_tcp_send(a, buf, len, now)) <= 0)
+            break;
+        *sent += (uint32_t)n;
+    }
+    while (reading && (n = fn_tcp_recv(b, buf, sizeof(buf), now)) > 0) {
+        for (int i = 0; i < n; i++)
+            *bad += buf[i] != xfer_pat(*rcvd + (uint32_t)i, 0);
+        *rcvd += (uint32_t)n;
+    }
+}
+
+FN_TEST(two_stacks_reader_pauses_and_resumes)
+{
+    const uint32_t total = 200000;
+    const uint64_t resume = 10 * SEC;
+    struct tnet t;
+    struct fn_config ca, cb;
+    struct tcpcb *l = NULL, *a = NULL, *b = NULL;
+    uint32_t sent = 0, rcvd = 0;
+    uint64_t t0, done = 0;
+    int bad = 0, persisted = 0;
+    struct fn_stats sa;
+
+    tt_cfg(&ca);
+    ca.tcp_sndbuf = 65536;
+    ca.tcp_msl_ms = 100;
+    cb = ca;
+    cb.ip = IP_B;
+    cb.tcp_rcvbuf = 16384;
+    FN_CHECK_EQ(tnet_open(&t, &ca, &cb, 1024, 1500), 0);
+    FN_CHECK_EQ(fn_tcp_listen(t.sb, 80, 4, &l), 0);
+    FN_CHECK_EQ(fn_tcp_connect(t.sa, IP_B, 80, 0, &a, t.now), 0);
+    t0 = t.now;
+    for (int i = 0; i < 100 && !b; i++) {
+        tnet_run(&t);
+        b = fn_tcp_accept(l);
+        t.now += MS;
+    }
+    FN_CHECK(b != NULL);
+    /* 1 ms steps for 30 s of virtual time; B's application sleeps for the first 10 s. */
+    while (t.now - t0 < 30 * SEC && !done) {
+        int reading = t.now - t0 >= resume;
+        pause_step(a, b, total, &sent, &rcvd, &bad, reading, t.now);
+        tnet_run(&t);
+        if (!reading && a->snd_wnd == 0 && a->t_timer[TT_PERSIST] != 0)
+            persisted = 1;
+        if (rcvd == total)
+            done = t.now - t0;
+        t.now += MS;
+    }
+    sa = tnet_stats(t.sa);
+    FN_CHECK(persisted);
+    FN_CHECK_EQ(bad, 0);
+    FN_CHECK_EQ(rcvd, total);
+    /* Probes at 0.2, 0.6, 1.4, 3.0, 6.2 s after the window shut, all answered. */
+    FN_CHECK(sa.tcp_persist_probes >= 4);
+    FN_CHECK_EQ(sa.tcp_persist_drops, 0);
+    FN_CHECK_EQ(sa.tcp_rexmt_timeout, 0);
+    FN_CHECK_EQ(sa.tcp_fast_rexmt, 0);
+    /* B's window update on reading restarts A at once, not at A's next probe (~12.6 s). */
+    FN_CHECK(done > resume && done < resume + SEC);
+    printf("  reader asleep 10 s: %llu probes answered, all %u bytes %llu ms after it woke\n",
+           (unsigned long long)sa.tcp_persist_probes, total,
+           (unsigned long long)((done - resume) / MS));
+    fn_tcp_close(a, t.now);
+    fn_tcp_close(b, t.now);
+    for (int i = 0; i < 2000 && fn_tcp_count(t.sa) + fn_tcp_count(t.sb) > 1; i++) {
+        tnet_run(&t);
+        t.now += MS;
+    }
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 0);
+    fn_tcp_close(l, t.now);
+    FN_CHECK_EQ(fn_tcp_count(t.sb), 0);
+    FN_CHECK_EQ(tnet_close(&t), 0);
 }
 
 FN_TEST_MAIN()
