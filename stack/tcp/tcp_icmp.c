@@ -111,6 +111,10 @@ void tcp_ctlinput(struct fn_stack *st, void *arg, const struct fn_icmp_err *e, u
     uint16_t lport, fport;
     uint32_t seq;
 
+    if (e->ql4_len < 8) {
+        st->stats.tcp_icmp_noconn++;    /* icmp.c never passes one; a quote names no port */
+        return;
+    }
     lport = (uint16_t)(e->ql4[0] << 8 | e->ql4[1]);
     fport = (uint16_t)(e->ql4[2] << 8 | e->ql4[3]);
     seq = (uint32_t)e->ql4[4] << 24 | (uint32_t)e->ql4[5] << 16 | (uint32_t)e->ql4[6] << 8 |
