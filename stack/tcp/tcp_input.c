@@ -576,7 +576,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
             tp->snd_wl2 = s.ack;
             if (tiwin > tp->max_sndwnd)
                 tp->max_sndwnd = tiwin;
-            if (tp->snd_cc > 0 || (tp->t_flags & TF_ACKNOW))
+            /* Only data not yet sent (the ACK may have opened the window for it) or an
+             * owed ACK gives tcp_output work; ack_new already re-armed the timer. */
+            if (SEQ_LT(tp->snd_max, tp->snd_una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW))
                 tcp_output(tp, now);
             return;
         }
