@@ -99,25 +99,62 @@ static inline uint64_t csum_adc_words(const uint8_t *b, size_t n, uint64_t acc)
 }
 #endif
 
+/* The 1..7 tail bytes, as a 4-, a 2- and a 1-byte piece, summed as plain integers (< 2^34).
+ * Each piece starts at an even offset from the start of the data, and moving a 16-bit word
+ * by a multiple of 16 bits inside the accumulator does not change the sum modulo 0xffff
+ * (2^16 == 1), so the pieces can be added as small integers.  Fixed-size copies keep this
+ * free of a memcpy call. */
+static inline uint64_t csum_tail(const uint8_t *b, size_t len)
+{
+    uint64_t t = 0;
+
+    if (len & 4) {
+        uint32_t w;
+
+        memcpy(&w, b, 4);
+        t += w;
+        b += 4;
+    }
+    if (len & 2) {
+        uint16_t w;
+
+        memcpy(&w, b, 2);
+        t += w;
+        b += 2;
+    }
+    if (len & 1) {
+        /* An odd final byte is the first byte of a word padded with zero (RFC 1071 §4.1). */
+        uint8_t pad[2] = {b[0], 0};
+        uint16_t w;
+
+        memcpy(&w, pad, 2);
+        t += w;
+    }
+    return t;
+}
+
+/* 64 -> 32 bits: the halves' sum is at most 2^33 - 2, and one more fold fits 32 bits. */
+static inline uint32_t csum_fold64(uint64_t v)
+{
+    v = (v & 0xffffffffu) + (v >> 32);
+    v = (v & 0xffffffffu) + (v >> 32);
+    return (uint32_t)v;
+}
+
 uint32_t fn_csum_partial(const void *p, size_t len, uint32_t sum)
 {
     const uint8_t *b = p;
-    csum_acc a0, a1 = 0;
-    uint64_t lo, hi;
-
 #if CSUM_ADC_ASM
-    if (len >= 8) {
-        uint64_t acc = csum_adc_words(b, len / 8, sum);
+    uint64_t acc = csum_adc_words(b, len / 8, sum);
+    uint64_t t = csum_tail(b + (len & ~(size_t)7), len & 7);
 
-        b += len & ~(size_t)7;
-        len &= 7;
-        /* 64 -> 32 bits as at the end below; the 1..7 tail bytes follow. */
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-        sum = (uint32_t)acc;
-    }
-#endif
-    a0 = sum;
+    /* End-around carry: after a wrap acc is below t < 2^34, so adding 1 cannot wrap. */
+    acc += t;
+    acc += acc < t;
+    return csum_fold64(acc);
+#else
+    csum_acc a0 = sum, a1 = 0;
+    uint64_t lo, hi;
 
     /* 32 bytes per iteration into two independent carry chains, so that consecutive
      * add/adc pairs can issue in parallel.  The high halves count carries: at most one per
@@ -135,44 +172,17 @@ uint32_t fn_csum_partial(const void *p, size_t len, uint32_t sum)
         b += 8;
         len -= 8;
     }
-    /* The 1..7 tail bytes, as a 4-, a 2- and a 1-byte piece.  Each piece starts at an even
-     * offset from p, and moving a 16-bit word by a multiple of 16 bits inside the
-     * accumulator does not change the sum modulo 0xffff (2^16 == 1), so the pieces can be
-     * added as plain small integers.  Fixed-size copies keep this free of a memcpy call. */
-    if (len & 4) {
-        uint32_t w;
-
-        memcpy(&w, b, 4);
-        a1 += w;
-        b += 4;
-    }
-    if (len & 2) {
-        uint16_t w;
-
-        memcpy(&w, b, 2);
-        a1 += w;
-        b += 2;
-    }
-    if (len & 1) {
-        /* An odd final byte is the first byte of a word padded with zero (RFC 1071 §4.1). */
-        uint8_t t[2] = {b[0], 0};
-        uint16_t w;
-
-        memcpy(&w, t, 2);
-        a1 += w;
-    }
+    a1 += csum_tail(b, len);
     a0 += a1;
 
     /* 128 -> 64 bits with end-around carry (after a wrap the sum is at most 2^64 - 2, so
-     * adding the carry cannot wrap again), then 64 -> 32: the halves' sum is at most
-     * 2^33 - 2, and one more fold fits 32 bits. */
+     * adding the carry cannot wrap again), then 64 -> 32. */
     lo = (uint64_t)a0;
     hi = (uint64_t)(a0 >> 64);
     lo += hi;
     lo += lo < hi;
-    lo = (lo & 0xffffffffu) + (lo >> 32);
-    lo = (lo & 0xffffffffu) + (lo >> 32);
-    return (uint32_t)lo;
+    return csum_fold64(lo);
+#endif
 }
 
 uint16_t fn_csum_fold(uint32_t sum)
