@@ -58,8 +58,8 @@ enum fn_wire_err fn_tcp_opts_parse(const uint8_t *opts, size_t len, struct fn_tc
 
     memset(out, 0, sizeof *out);
     /* The layout of every segment of a connection with timestamps and no SACK blocks
-     * (RFC 7323 Appendix A: NOP, NOP, TS): recognised by one 4-byte compare, so the common
-     * case skips the walk below.  Anything else takes the walk. */
+     * (RFC 7323 Appendix A: NOP, NOP, TS): recognised by its first four bytes, so the
+     * common case skips the walk below.  Anything else takes the walk. */
     if (len == 12 && opts[0] == FN_TCPOPT_NOP && opts[1] == FN_TCPOPT_NOP &&
         opts[2] == FN_TCPOPT_TIMESTAMP && opts[3] == 10) {
         out->has_ts = 1;
