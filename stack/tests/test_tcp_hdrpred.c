@@ -3,9 +3,9 @@
  * connection with timestamps, as bench/tcp_rx_cost measures it): in-order data and pure ACKs
  * for new data are taken by it (counted), and taking the shortcut changes nothing a peer can
  * see — the delayed ACK of every second full-size segment echoes the TSval of the first
- * segment it covers (RFC 7323 §4.3, RFC 5681 §4.2), a pure ACK with nothing left to send sends nothing while one that
- * opens the window for waiting data releases it, and the RTO after a sampled ACK is the
- * RFC 6298 estimate without backoff.
+ * segment it covers (RFC 7323 §4.3, RFC 5681 §4.2), a pure ACK with nothing left to send
+ * sends nothing while one that opens the window for waiting data releases it, and the RTO
+ * after a sampled ACK is the RFC 6298 estimate without backoff.
  */
 #include "tcp_harness.h"
 
