@@ -10,6 +10,9 @@
  * endianness, with no byte swap on the per-packet path.  Only values that arrive in host
  * order (the pseudo-header's protocol and length) are converted.
  *
+ * fn_csum_fold and fn_csum_pseudo are static inline in fn_wire.h: a few instructions each,
+ * on every packet, not worth a call.
+ *
  * Accumulators: fn_csum_partial sums 64-bit words and folds the carries back in (end-around
  * carry), which is congruent to the 16-bit sum modulo 0xffff because 2^16 == 1
  * (mod 0xffff).  Between calls the accumulator is a 32-bit value in the same congruence
@@ -185,37 +188,9 @@ uint32_t fn_csum_partial(const void *p, size_t len, uint32_t sum)
 #endif
 }
 
-uint16_t fn_csum_fold(uint32_t sum)
-{
-    /* Two folds: the first leaves at most 0x1fffe, the second at most 0xffff. */
-    sum = (sum & 0xffffu) + (sum >> 16);
-    sum = (sum & 0xffffu) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 uint16_t fn_csum(const void *p, size_t len)
 {
     return fn_csum_fold(fn_csum_partial(p, len, 0));
-}
-
-/* Host-order 16-bit value -> the 16-bit word as it lies in memory in network order. */
-static inline uint16_t mem16(uint16_t host)
-{
-    uint8_t b[2] = {(uint8_t)(host >> 8), (uint8_t)host};
-    uint16_t w;
-
-    memcpy(&w, b, sizeof w);
-    return w;
-}
-
-uint32_t fn_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len)
-{
-    /* RFC 9293 §3.1 / RFC 768: source, destination, zero + protocol, TCP/UDP length.  src and
-     * dst are already in memory order; each contributes its two 16-bit halves.  The total is
-     * at most 6 * 0xffff, well inside 32 bits. */
-    uint32_t sum = (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu);
-
-    return sum + mem16(proto) + mem16(l4_len);
 }
 
 /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), with one's-complement (end-around carry)
