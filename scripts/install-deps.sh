@@ -5,8 +5,9 @@
 #   Debian packages: compilers and BPF toolchain (gcc, clang, llvm, pkg-config, clang's
 #   sanitizer runtime for `make SAN=1`), libxdp/libbpf
 #   and their dependencies, the network tools the tests and the demo drive (iproute2,
-#   nftables, ethtool, tcpdump, ping, nc, hping3), wrk, and python3-dev when the running
-#   Python has no headers.  `apt-get update` runs only when a package is missing.
+#   nftables, ethtool, tcpdump, ping, nc, hping3), wrk, valgrind (callgrind, for
+#   bench/tcp_rx_cost.py), and python3-dev when the running Python has no headers.
+#   `apt-get update` runs only when a package is missing.
 #   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
 #   (benchmarks), for the python3 on PATH.
 #
@@ -23,6 +24,7 @@ APT_PKGS=(
     build-essential gcc make clang llvm pkg-config libclang-rt-14-dev
     libxdp-dev libbpf-dev libelf-dev zlib1g-dev
     iproute2 nftables ethtool tcpdump iputils-ping netcat-openbsd hping3 wrk
+    valgrind
 )
 
 if ! "$PYTHON" - <<'PY' 2>/dev/null

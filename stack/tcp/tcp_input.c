@@ -204,8 +204,9 @@ static void process_fin(struct tcpcb *tp, uint64_t now)
 }
 
 /* RFC 6298 §2 from one ACK: a timestamp echo if both use timestamps (unambiguous even for
- * retransmitted segments), else the one timed segment (Karn: never a retransmitted one). */
-static void rtt_sample(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
+ * retransmitted segments), else the one timed segment (Karn: never a retransmitted one).
+ * Returns 1 if a sample was taken (tcp_xmit_timer then also reset the backoff and RTO). */
+static int rtt_sample(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
 {
     if (TS_ON(tp) && s->to.has_ts && s->to.tsecr != 0) {
         uint32_t ms = tcp_ts_now(tp, now) - s->to.tsecr;
@@ -213,13 +214,15 @@ static void rtt_sample(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
             /* Resolution of the TS clock is 1 ms: a sample of 0 stands for "under 1 ms". */
             tcp_xmit_timer(tp, ms ? (uint64_t)ms * TCP_TS_HZ_NS : TCP_TS_HZ_NS / 2);
             tp->t_rtttime = 0;
-            return;
+            return 1;
         }
     }
     if (tp->t_rtttime != 0 && SEQ_GT(s->ack, tp->t_rtseq)) {
         tcp_xmit_timer(tp, now - tp->t_rtttime);
         tp->t_rtttime = 0;
+        return 1;
     }
+    return 0;
 }
 
 /* A new cumulative ACK: SEQ_GT(ack, snd_una), SEQ_LEQ(ack, snd_max).  Frees acked data,
@@ -230,17 +233,20 @@ static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
     uint32_t flight = tp->snd_max - tp->snd_una;
     uint32_t data = acked;
     int fin_acked = (tp->t_flags & TF_SENTFIN) && s->ack == tp->snd_max;
+    int sampled = rtt_sample(tp, s, now);
 
-    rtt_sample(tp, s, now);
     if (tp->snd_una == tp->iss)
         data--;                         /* the SYN's sequence number carries no data */
     tcp_sb_drop(tp, data);
     tp->snd_una = s->ack;
     if (SEQ_LT(tp->snd_nxt, tp->snd_una))
         tp->snd_nxt = tp->snd_una;
-    /* A new ACK ends any backoff (RFC 6298 §5.3, and the checklist's "reset on new ACK"). */
-    tp->t_rxtshift = 0;
-    tp->t_rxtcur = tcp_rto(tp, 0);
+    /* A new ACK ends any backoff (RFC 6298 §5.3, and the checklist's "reset on new ACK");
+     * a new RTT sample has done so already. */
+    if (!sampled) {
+        tp->t_rxtshift = 0;
+        tp->t_rxtcur = tcp_rto(tp, 0);
+    }
     if (tp->snd_una == tp->snd_max)
         tcp_timer_stop(tp, TT_REXMT);   /* §5.2: all data acked */
     else
@@ -580,7 +586,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
             tp->snd_wl2 = s.ack;
             if (tiwin > tp->max_sndwnd)
                 tp->max_sndwnd = tiwin;
-            if (tp->snd_cc > 0 || (tp->t_flags & TF_ACKNOW))
+            /* Only data not yet sent (the ACK may have opened the window for it) or an
+             * owed ACK gives tcp_output work; ack_new already re-armed the timer. */
+            if (SEQ_LT(tp->snd_max, tp->snd_una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW))
                 tcp_output(tp, now);
             return;
         }

@@ -247,7 +247,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             else if (SEQ_LT(tp->snd_nxt, tp->snd_max))
                 send = 1;       /* retransmission */
         }
-        if (!send && TCPS_HAVERCVDSYN(tp->t_state)) {
+        /* An owed ACK carries the window anyway: the update test is only for when none is. */
+        if (!send && !(tp->t_flags & TF_ACKNOW) && TCPS_HAVERCVDSYN(tp->t_state)) {
             /* Window update: the right edge would move by 2 segments or half the buffer. */
             uint32_t space = tcp_rcv_space(tp) >> tp->rcv_wscale << tp->rcv_wscale;
             int32_t adv = (int32_t)(tp->rcv_nxt + space - tp->rcv_adv);

@@ -96,8 +96,9 @@ static inline void tnet_run(struct tnet *t)
     }
 }
 
-/* Raw end: send one frame to stack A and let it process it. */
-static inline void tnet_inject(struct tnet *t, const void *frame, uint32_t len)
+/* Raw end: put one frame on the link to stack A without polling A (it waits in A's receive
+ * ring until the next fn_stack_poll). */
+static inline void tnet_queue(struct tnet *t, const void *frame, uint32_t len)
 {
     struct fn_pkt *pkt = fn_pkt_alloc(t->pb);
 
@@ -105,6 +106,12 @@ static inline void tnet_inject(struct tnet *t, const void *frame, uint32_t len)
         return;
     memcpy(fn_pkt_put(pkt, len), frame, len);
     fn_backend_tx(t->bb, &pkt, 1, t->now);
+}
+
+/* Raw end: send one frame to stack A and let it process it. */
+static inline void tnet_inject(struct tnet *t, const void *frame, uint32_t len)
+{
+    tnet_queue(t, frame, len);
     fn_stack_poll(t->sa, t->now);
 }
 

@@ -76,12 +76,14 @@ static inline void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* Build and inject one TCP segment from the peer to A with absolute seq/ack. */
-static inline void tt_inject_abs(struct peer *p, uint32_t seq, uint32_t ack, uint8_t flags,
-                                 const uint8_t *opts, uint32_t optlen, const void *data,
-                                 uint32_t dlen)
+/* Build one TCP segment from the peer to A with absolute seq/ack as an Ethernet frame into f
+ * (room for TT_FRAME_MAX bytes); returns the frame length. */
+#define TT_FRAME_MAX 2100
+static inline uint32_t tt_build_abs(const struct peer *p, uint8_t *f, uint32_t seq, uint32_t ack,
+                                    uint8_t flags, const uint8_t *opts, uint32_t optlen,
+                                    const void *data, uint32_t dlen)
 {
-    uint8_t seg[2048], f[2100];
+    uint8_t seg[2048];
     uint32_t hlen = FN_TCP_HLEN + optlen, sum;
     uint16_t c;
 
@@ -103,14 +105,23 @@ static inline void tt_inject_abs(struct peer *p, uint32_t seq, uint32_t ack, uin
     sum = fn_csum_pseudo(IP_B, IP_A, FN_IPPROTO_TCP, (uint16_t)(hlen + dlen));
     c = fn_csum_fold(fn_csum_partial(seg, hlen + dlen, sum));
     memcpy(seg + 16, &c, 2);
-    tnet_inject(p->t, f, build_ip(f, MAC_A, MAC_B, IP_B, IP_A, FN_IPPROTO_TCP, 1, 0, 0, seg,
-                                  hlen + dlen));
+    return build_ip(f, MAC_A, MAC_B, IP_B, IP_A, FN_IPPROTO_TCP, 1, 0, 0, seg, hlen + dlen);
 }
 
-/* Inject with sequence numbers relative to the ISNs (seq 1 = the peer's first data byte,
- * ack 1 = A's first data byte) and the peer's timestamp option when p->ts is on. */
-static inline void tt_inject(struct peer *p, uint32_t rseq, uint32_t rack, uint8_t flags,
-                             const void *data, uint32_t dlen)
+/* Build and inject one TCP segment from the peer to A with absolute seq/ack. */
+static inline void tt_inject_abs(struct peer *p, uint32_t seq, uint32_t ack, uint8_t flags,
+                                 const uint8_t *opts, uint32_t optlen, const void *data,
+                                 uint32_t dlen)
+{
+    uint8_t f[TT_FRAME_MAX];
+
+    tnet_inject(p->t, f, tt_build_abs(p, f, seq, ack, flags, opts, optlen, data, dlen));
+}
+
+/* tt_build_abs with sequence numbers relative to the ISNs (seq 1 = the peer's first data
+ * byte, ack 1 = A's first data byte) and the peer's timestamp option when p->ts is on. */
+static inline uint32_t tt_build(const struct peer *p, uint8_t *f, uint32_t rseq, uint32_t rack,
+                                uint8_t flags, const void *data, uint32_t dlen)
 {
     uint8_t o[12];
     uint32_t n = 0;
@@ -124,7 +135,16 @@ static inline void tt_inject(struct peer *p, uint32_t rseq, uint32_t rack, uint8
         put32(o + 8, p->tsecr);
         n = 12;
     }
-    tt_inject_abs(p, p->iss + rseq, p->a_iss + rack, flags, o, n, data, dlen);
+    return tt_build_abs(p, f, p->iss + rseq, p->a_iss + rack, flags, o, n, data, dlen);
+}
+
+/* Inject a segment built by tt_build. */
+static inline void tt_inject(struct peer *p, uint32_t rseq, uint32_t rack, uint8_t flags,
+                             const void *data, uint32_t dlen)
+{
+    uint8_t f[TT_FRAME_MAX];
+
+    tnet_inject(p->t, f, tt_build(p, f, rseq, rack, flags, data, dlen));
 }
 
 /* The next TCP segment A sent (ARP and others skipped); 1 if there was one. */

@@ -1059,6 +1059,37 @@ FN_TEST(tcpopts_sack_blocks)
     FN_CHECK_EQ(o.nsack, 0);
 }
 
+FN_TEST(tcpopts_appendix_a_timestamp_layout)
+{
+    /* NOP NOP TS, the layout of every segment of a timestamp connection (RFC 7323
+     * Appendix A), has a shortcut in the parser: it must give exactly what the walk gives
+     * for the same option in another order, and a near miss must still take the walk. */
+    static const uint8_t appa[] = {1, 1, 8, 10, 0x80, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe};
+    static const uint8_t other[] = {8, 10, 0x80, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe, 1, 0};
+    static const uint8_t shortts[] = {1, 1, 8, 9, 0, 0, 0, 1, 0, 0, 0, 1};
+    static const uint8_t withmss[] = {1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 2, 4, 0x05, 0xb4};
+    struct fn_tcp_opts a, b;
+
+    memset(&a, 0x5a, sizeof a);
+    memset(&b, 0xa5, sizeof b);
+    FN_CHECK_EQ(fn_tcp_opts_parse(appa, sizeof appa, &a), FN_WIRE_OK);
+    FN_CHECK_EQ(fn_tcp_opts_parse(other, sizeof other, &b), FN_WIRE_OK);
+    FN_CHECK_EQ(memcmp(&a, &b, sizeof a), 0);
+    FN_CHECK_EQ(a.has_ts, 1);
+    FN_CHECK_EQ(a.tsval, 0x80000001u);
+    FN_CHECK_EQ(a.tsecr, 0xfffffffeu);
+    FN_CHECK_EQ(a.has_mss + a.has_wscale + a.sack_permitted + a.nsack, 0);
+    /* TS of length 9 is in bounds but wrong for its kind: skipped, no timestamp. */
+    FN_CHECK_EQ(fn_tcp_opts_parse(shortts, sizeof shortts, &a), FN_WIRE_OK);
+    FN_CHECK_EQ(a.has_ts, 0);
+    /* The same prefix followed by more options: all of them are found. */
+    FN_CHECK_EQ(fn_tcp_opts_parse(withmss, sizeof withmss, &a), FN_WIRE_OK);
+    FN_CHECK_EQ(a.has_ts, 1);
+    FN_CHECK_EQ(a.tsval, 5);
+    FN_CHECK_EQ(a.has_mss, 1);
+    FN_CHECK_EQ(a.mss, 1460);
+}
+
 FN_TEST(tcpopts_random_never_overreads)
 {
     /* Random option bytes of random length: the parser must stay in bounds (ASan) and

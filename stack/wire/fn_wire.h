@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum fn_wire_err {
     FN_WIRE_OK = 0,
@@ -35,13 +36,31 @@ const char *fn_wire_strerror(enum fn_wire_err e);
  * an odd final byte is padded with zero). */
 uint32_t fn_csum_partial(const void *p, size_t len, uint32_t sum);
 /* Fold the accumulator to 16 bits and complement it: the value to store in the header. */
-uint16_t fn_csum_fold(uint32_t sum);
+static inline uint16_t fn_csum_fold(uint32_t sum)
+{
+    /* Two folds: the first leaves at most 0x1fffe, the second at most 0xffff. */
+    sum = (sum & 0xffffu) + (sum >> 16);
+    sum = (sum & 0xffffu) + (sum >> 16);
+    return (uint16_t)~sum;
+}
 /* fn_csum_fold(fn_csum_partial(p, len, 0)). 0 when computed over data that includes a correct
  * checksum field. */
 uint16_t fn_csum(const void *p, size_t len);
 /* Accumulator seed for the TCP/UDP pseudo-header (RFC 9293 §3.1); src/dst in network order,
  * l4_len in host order. */
-uint32_t fn_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len);
+static inline uint32_t fn_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto,
+                                      uint16_t l4_len)
+{
+    /* RFC 9293 §3.1 / RFC 768: source, destination, zero + protocol, TCP/UDP length.  src and
+     * dst are already in memory order; each contributes its two 16-bit halves.  proto and
+     * l4_len are host-order values and go in as the 16-bit words they are in memory in
+     * network order.  The total is at most 6 * 0xffff, well inside 32 bits. */
+    uint8_t b[4] = {0, proto, (uint8_t)(l4_len >> 8), (uint8_t)l4_len};
+    uint16_t w[2];
+
+    memcpy(w, b, sizeof w);
+    return (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu) + w[0] + w[1];
+}
 /* Incremental update (RFC 1624 eqn. 3) of a stored checksum when a 16-bit field changes from
  * old_field to new_field (all three as stored in memory). */
 uint16_t fn_csum_update16(uint16_t csum, uint16_t old_field, uint16_t new_field);

@@ -21,6 +21,23 @@ static inline uint16_t rd16(const uint8_t *b)
     return (uint16_t)(b[0] << 8 | b[1]);
 }
 
+/* fn_csum over an IPv4 header.  The option-less 20-byte header (nearly every packet) is
+ * summed as five 32-bit words into 64 bits, where no carry can be lost, and folded: the same
+ * one's-complement sum as fn_csum (RFC 1071) in a few instructions and no call. */
+static inline uint16_t hdr_csum(const uint8_t *p, uint32_t hlen)
+{
+    uint32_t w[5];
+    uint64_t s;
+
+    if (hlen != FN_IPV4_HLEN)
+        return fn_csum(p, hlen);
+    memcpy(w, p, sizeof w);
+    s = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+    s = (s & 0xffffffffu) + (s >> 32);
+    s = (s & 0xffffffffu) + (s >> 32);
+    return fn_csum_fold((uint32_t)s);
+}
+
 enum fn_wire_err fn_ipv4_parse(const uint8_t *p, size_t len, int verify_csum,
                                struct fn_ipv4_info *out)
 {
@@ -36,7 +53,7 @@ enum fn_wire_err fn_ipv4_parse(const uint8_t *p, size_t len, int verify_csum,
         return FN_WIRE_BAD_LEN;
     /* RFC 791 §3.1 "Header Checksum": the sum over the header including the stored
      * checksum is all ones, i.e. the folded complement is zero. */
-    if (verify_csum && fn_csum(p, out->hlen) != 0)
+    if (verify_csum && hdr_csum(p, out->hlen) != 0)
         return FN_WIRE_BAD_CSUM;
 
     uint16_t frag = rd16(p + 6);
@@ -77,6 +94,6 @@ void fn_ipv4_emit(uint8_t *p, const struct fn_ipv4_info *in)
     p[11] = 0;
     memcpy(p + 12, &in->src, 4);
     memcpy(p + 16, &in->dst, 4);
-    csum = fn_csum(p, FN_IPV4_HLEN);
+    csum = hdr_csum(p, FN_IPV4_HLEN);
     memcpy(p + 10, &csum, 2);
 }
