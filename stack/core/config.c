@@ -59,4 +59,6 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_timestamps = 1;
     c->tcp_sack = 1;
     c->tcp_nodelay = 0;             /* RFC 1122 §4.2.3.4: Nagle on by default */
+    c->tcp_syncache_size = 1024;    /* Linux tcp_max_syn_backlog's order of magnitude */
+    c->tcp_syncookies = 1;          /* Linux tcp_syncookies = 1: cookies on overflow */
 }

@@ -62,6 +62,8 @@ static const struct knob knobs[] = {
     KNOB(tcp_timestamps, K_INT),
     KNOB(tcp_sack, K_INT),
     KNOB(tcp_nodelay, K_INT),
+    KNOB(tcp_syncache_size, K_U32),
+    KNOB(tcp_syncookies, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

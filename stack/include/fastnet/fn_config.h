@@ -68,6 +68,10 @@ struct fn_config {
     int tcp_timestamps;             /* 1 = offer timestamps (RFC 7323 §3) */
     int tcp_sack;                   /* 1 = offer SACK-permitted (RFC 2018) */
     int tcp_nodelay;                /* 1 = new connections start with Nagle off */
+    uint32_t tcp_syncache_size;     /* half-open passive opens held, all listeners together;
+                                       a listener holds at most its backlog of them */
+    uint32_t tcp_syncookies;        /* RFC 4987 §3.6: 0 never, 1 when the syncache (or the
+                                       listener's share) is full, 2 for every SYN */
 };
 
 /* Fill with the defaults documented in docs/config.md and the README. */

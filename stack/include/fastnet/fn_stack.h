@@ -103,14 +103,23 @@ extern "C" {
     X(tcp_rexmt_segs, "TCP segments retransmitted")                                    \
     X(tcp_fast_rexmt, "TCP fast retransmits (3 duplicate ACKs)")                       \
     X(tcp_conn_active, "TCP active opens (SYN sent)")                                  \
-    X(tcp_conn_passive, "TCP passive opens (tcpcb created for a SYN)")                 \
+    X(tcp_conn_passive, "TCP passive opens (tcpcb created for a completed handshake)") \
     X(tcp_conn_established, "TCP connections established")                             \
     X(tcp_conn_timedout, "TCP connections dropped: retransmissions exhausted")         \
     X(tcp_conn_reset, "TCP connections reset by the peer")                             \
     X(tcp_conn_refused, "TCP active opens refused (RST or ICMP)")                      \
     X(tcp_tcb_exhausted, "TCP connections refused: no free tcpcb")                     \
     X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
-    X(tcp_nobuf, "TCP segments not sent: no packet buffer")
+    X(tcp_nobuf, "TCP segments not sent: no packet buffer")                            \
+    /* syncache and SYN cookies (tcp_syncache.c, RFC 4987) */                           \
+    X(tcp_syncache_added, "TCP SYNs given a syncache entry (SYN-ACK sent)")             \
+    X(tcp_syncache_overflow, "TCP SYNs that found the syncache or the listener's share full") \
+    X(tcp_syncache_dup_syn, "TCP duplicate SYNs answered again from the syncache")      \
+    X(tcp_syncache_rexmt, "TCP SYN-ACKs retransmitted from the syncache")               \
+    X(tcp_syncache_expired, "TCP syncache entries dropped: SYN-ACK retries exhausted")  \
+    X(tcp_syncookies_sent, "TCP SYN-ACKs sent with a SYN cookie")                       \
+    X(tcp_syncookies_ok, "TCP connections created from a valid SYN-cookie ACK")         \
+    X(tcp_syncookies_bad, "TCP ACKs with a forged or stale SYN cookie (RST sent)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
