@@ -539,6 +539,74 @@ FN_TEST(syn_flood_while_a_real_client_connects)
     TT_TEARDOWN();
 }
 
+/* Hostile input at a listener: seeded random flags, with sequence and ACK numbers near the
+ * ones the syncache and the cookies expect (and anywhere), from a handful of ports.  The
+ * bounds must hold, every completed child is accepted and aborted, and at the end every
+ * entry expires and nothing is left. */
+FN_TEST(random_segments_at_a_listener_keep_the_bounds)
+{
+    SC_SETUP(4, {
+        c.tcp_timestamps = 1;
+        c.tcp_window_scaling = 1;
+        c.tcp_sack = 1;
+        c.tcp_syncache_size = 6;
+        c.tcp_syn_retries = 2;
+    });
+    struct peer p;
+    uint32_t a_iss[8] = {0};
+    uint64_t seed = 7;
+    uint8_t opts[40];
+
+    tt_peer_init(&p, &t, 0);
+    for (int i = 0; i < 20000; i++) {
+        uint64_t x = rng(&seed);
+        uint32_t k = (uint32_t)(x & 7), optlen = (uint32_t)((x >> 3) % 11) * 4 % 41;
+        uint8_t flags = (uint8_t)(x >> 8);
+        struct tcpcb *child;
+
+        p.port = (uint16_t)(P_PORT + k);
+        p.iss = 1000u * k;
+        for (uint32_t j = 0; j < optlen; j++)
+            opts[j] = (uint8_t)(rng(&seed) % 12);
+        if ((x >> 16) % 4 == 0)
+            tt_send_syn(&p, (uint16_t)(rng(&seed) % 9000), (int)(x >> 20) % 16 - 1,
+                        (int)(x >> 24) & 1);
+        else
+            tt_inject_abs(&p, (x >> 28) & 1 ? p.iss + 1 + (uint32_t)(rng(&seed) % 3) - 1
+                                            : (uint32_t)rng(&seed),
+                          (x >> 29) & 1 ? a_iss[k] + 1 + (uint32_t)(rng(&seed) % 3) - 1
+                                        : (uint32_t)rng(&seed),
+                          flags, opts, optlen, "xyz", (x >> 30) & 1 ? 3 : 0);
+        while (tt_read(&t, &r) == 1) {
+            if (r.th.flags == (FN_TH_SYN | FN_TH_ACK) && r.th.dport >= P_PORT &&
+                r.th.dport < P_PORT + 8)
+                a_iss[r.th.dport - P_PORT] = r.th.seq;
+        }
+        FN_CHECK(l->t_sc_count <= 4);
+        FN_CHECK(l->t_qlen <= 4);
+        FN_CHECK(fn_tcp_count(t.sa) <= 1 + 4 + 8);
+        if ((x >> 40) % 3 == 0 && (child = fn_tcp_accept(l)) != NULL)
+            fn_tcp_abort(child, t.now);
+        if ((x >> 44) % 50 == 0)
+            tt_advance(&t, (rng(&seed) % 2000) * MS);
+    }
+    printf("  %llu entries, %llu cookies sent, %llu ok, %llu bad\n",
+           (unsigned long long)tnet_stats(t.sa).tcp_syncache_added,
+           (unsigned long long)tnet_stats(t.sa).tcp_syncookies_sent,
+           (unsigned long long)tnet_stats(t.sa).tcp_syncookies_ok,
+           (unsigned long long)tnet_stats(t.sa).tcp_syncookies_bad);
+    FN_CHECK(tnet_stats(t.sa).tcp_syncookies_ok > 0);
+    for (int i = 0; i < 20 && (l->t_sc_count > 0 || fn_tcp_count(t.sa) > 1); i++) {
+        struct tcpcb *child;
+        while ((child = fn_tcp_accept(l)) != NULL)
+            fn_tcp_abort(child, t.now);
+        tt_advance(&t, 1 * SEC);
+        tnet_drain(&t);
+    }
+    FN_CHECK_EQ(l->t_sc_count, 0);
+    TT_TEARDOWN();
+}
+
 FN_TEST(listener_close_purges_its_entries)
 {
     SC_SETUP(4, (void)0);
