@@ -44,6 +44,14 @@ static struct tcpcb *ack_accept(struct peer *p, struct tcpcb *l, const char *dat
     FN_CHECK_EQ(tt_open(&t, &c), 0);                                     \
     FN_CHECK_EQ(fn_tcp_listen(t.sa, A_PORT, (BL), &l), 0)
 
+/* Offer window scale, timestamps and SACK (tt_cfg turns them off). */
+static void all_options(struct fn_config *c)
+{
+    c->tcp_window_scaling = 1;
+    c->tcp_timestamps = 1;
+    c->tcp_sack = 1;
+}
+
 /* Nothing from A for `wait` — A's next deadline is exactly then — and then one segment,
  * read into r.  1 if so. */
 static int silent_until(struct tnet *t, struct rseg *r, uint64_t wait)
@@ -291,9 +299,7 @@ FN_TEST(overflow_falls_back_to_cookies_with_the_mss)
 FN_TEST(cookie_carries_wscale_and_sack_in_the_timestamp)
 {
     SC_SETUP(4, {
-        c.tcp_window_scaling = 1;
-        c.tcp_timestamps = 1;
-        c.tcp_sack = 1;
+        all_options(&c);
         c.tcp_syncookies = 2;
     });
     struct peer p;
@@ -546,9 +552,7 @@ FN_TEST(syn_flood_while_a_real_client_connects)
 FN_TEST(random_segments_at_a_listener_keep_the_bounds)
 {
     SC_SETUP(4, {
-        c.tcp_timestamps = 1;
-        c.tcp_window_scaling = 1;
-        c.tcp_sack = 1;
+        all_options(&c);
         c.tcp_syncache_size = 6;
         c.tcp_syn_retries = 2;
     });
