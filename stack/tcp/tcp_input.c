@@ -128,7 +128,8 @@ static void syn_options(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
  * (data, FIN) is then processed as that connection's — or NULL with the segment consumed. */
 static struct tcpcb *tcp_syn_input(struct tcpcb *l, struct tcpseg *s, uint64_t now)
 {
-    const struct tcp_synseg ss = {s->faddr, s->sport, s->seq, s->ack, s->flags, s->win, &s->to};
+    const struct tcp_synseg ss = {.faddr = s->faddr, .sport = s->sport, .seq = s->seq,
+                                  .ack = s->ack, .flags = s->flags, .win = s->win, .to = &s->to};
     struct tcpcb *tp = tcp_syncache_input(l, &ss, now);
 
     if (!tp)

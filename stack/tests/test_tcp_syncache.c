@@ -66,7 +66,7 @@ static int silent_until(struct tnet *t, struct rseg *r, uint64_t wait)
 FN_TEST(handshake_holds_no_tcpcb_until_the_ack)
 {
     SC_SETUP(4, (void)0);
-    struct peer p;
+    struct peer p, q;
     char buf[16];
 
     tt_peer_init(&p, &t, 0x7ffffff0u);
@@ -91,6 +91,12 @@ FN_TEST(handshake_holds_no_tcpcb_until_the_ack)
     FN_CHECK(tp->snd_una == p.a_iss + 1 && tp->snd_max == p.a_iss + 1);
     FN_CHECK(tp->rcv_nxt == p.iss + 1);
     FN_CHECK(fn_tcp_next_deadline(t.sa) == UINT64_MAX);         /* nothing outstanding */
+    /* Another half-open entry, due in 1 s; below, the RTO of our data (200 ms, the minimum
+     * over a 50 ms SRTT) comes first: the next deadline is the earlier of the two. */
+    tt_peer_init(&q, &t, 5);
+    q.port = P_PORT + 1;
+    FN_CHECK_EQ(syn(&q, &r, 1400, -1, 0), 1);
+    FN_CHECK(fn_tcp_next_deadline(t.sa) == t.now + 1 * SEC);
     FN_CHECK(tt_events(&t, tp) & FN_TCP_EV_CONNECTED);
     FN_CHECK_EQ(tt_read(&t, &r), 0);
     /* Data both ways. */
@@ -99,6 +105,8 @@ FN_TEST(handshake_holds_no_tcpcb_until_the_ack)
     FN_CHECK(memcmp(buf, "ping", 4) == 0);
     FN_CHECK_EQ(fn_tcp_send(tp, "pong", 4, t.now), 4);
     fn_stack_poll(t.sa, t.now);
+    FN_CHECK(fn_tcp_next_deadline(t.sa) == t.now + 200 * MS);
+    FN_CHECK_EQ(l->t_sc_count, 1);
     FN_CHECK_EQ(tt_read(&t, &r), 1);
     FN_CHECK_EQ(RSEQ(&p, &r), 1);
     FN_CHECK_EQ(RACK(&p, &r), 5);
