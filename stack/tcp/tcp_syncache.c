@@ -541,6 +541,25 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
     sc_send_synack(tcp, &tmp, (tmp.sc_flags & SCF_TS) ? cookie_tsval(tcp, &tmp, now) : 0, now);
 }
 
+/* The ACK s as the answer to a cookie: -1 if cookies are not being checked now, 0 if it does
+ * not verify, 1 if it does — then *tpp is the new connection (NULL: no room, counted). */
+static int sc_cookie_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now,
+                         struct tcpcb **tpp)
+{
+    struct fn_tcp *tcp = l->t_stack->tcp;
+    struct syncache tmp;
+
+    *tpp = NULL;
+    if (!cookies_active(tcp, now))
+        return -1;
+    if (!cookie_check(tcp, l->lport, s, now, &tmp))
+        return 0;
+    *tpp = sc_expand(l, &tmp, s, now);
+    if (*tpp)
+        l->t_stack->stats.tcp_syncookies_ok++;
+    return 1;
+}
+
 /* An ACK (no SYN, no RST) for listener l: the third ACK of an entry or of a cookie. */
 static struct tcpcb *sc_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
 {
@@ -548,25 +567,25 @@ static struct tcpcb *sc_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_
     struct fn_tcp *tcp = st->tcp;
     struct tcp_syncache *sch = tcp->syncache;
     int32_t i = sc_lookup(sch, s->faddr, s->sport, l->lport);
-    struct syncache *sc, tmp;
+    struct syncache *sc;
     struct tcpcb *tp;
 
     if (i == SC_NONE) {
-        if (!cookies_active(tcp, now)) {
-            sc_reset(st, l, s, now);    /* LISTEN: any ACK is bad (RFC 9293 §3.10.7.2) */
-            return NULL;
-        }
-        if (!cookie_check(tcp, l->lport, s, now, &tmp)) {
+        int v = sc_cookie_ack(l, s, now, &tp);
+        if (v == 0)
             st->stats.tcp_syncookies_bad++;
-            sc_reset(st, l, s, now);
-            return NULL;
-        }
-        tp = sc_expand(l, &tmp, s, now);
-        if (tp)
-            st->stats.tcp_syncookies_ok++;
+        if (v <= 0)
+            sc_reset(st, l, s, now);    /* LISTEN: any ACK is bad (RFC 9293 §3.10.7.2) */
         return tp;
     }
     sc = &sch->e[i];
+    /* The peer may answer an earlier SYN-ACK that carried a cookie: its SYN came again
+     * after that and found room for this entry.  The cookie is as good; the entry goes. */
+    if (s->ack != sc->sc_iss + 1 && sc_cookie_ack(l, s, now, &tp) == 1) {
+        if (tp)
+            sc_free(tcp, i, l);
+        return tp;
+    }
     /* RFC 9293 §3.10.7.4 first: SYN-RECEIVED expects RCV.NXT = IRS + 1.  Only that exact
      * start is taken — the peer resends from there if this one was a later segment. */
     if (s->seq != sc->sc_irs + 1) {

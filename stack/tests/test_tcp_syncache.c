@@ -304,6 +304,38 @@ FN_TEST(overflow_falls_back_to_cookies_with_the_mss)
     TT_TEARDOWN();
 }
 
+FN_TEST(late_cookie_ack_wins_over_a_newer_entry)
+{
+    SC_SETUP(1, (void)0);
+    struct tcpcb *x;
+    struct peer p, q;
+    uint32_t cookie;
+
+    tt_peer_init(&q, &t, 1);
+    FN_CHECK_EQ(syn(&q, &r, P_MSS, -1, 0), 1);       /* the listener's one entry */
+    tt_peer_init(&p, &t, 77);
+    p.port = P_PORT + 1;
+    FN_CHECK_EQ(syn(&p, &r, P_MSS, -1, 0), 1);       /* a cookie */
+    cookie = p.a_iss;
+    x = ack_accept(&q, l, NULL);                     /* the share is free again */
+    FN_CHECK(x != NULL);
+    /* p's SYN again (it did not see the cookie SYN-ACK yet): now an entry, another ISS. */
+    FN_CHECK_EQ(syn(&p, &r, P_MSS, -1, 0), 1);
+    FN_CHECK(p.a_iss != cookie);
+    FN_CHECK_EQ(l->t_sc_count, 1);
+    /* Then p answers the first SYN-ACK: the cookie verifies and the entry goes. */
+    p.a_iss = cookie;
+    tp = ack_accept(&p, l, NULL);
+    FN_CHECK(tp != NULL);
+    FN_CHECK(tp->iss == cookie);
+    FN_CHECK_EQ(l->t_sc_count, 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_syncookies_ok, 1);
+    FN_CHECK(fn_tcp_next_deadline(t.sa) == UINT64_MAX);
+    fn_tcp_abort(x, t.now);
+    tnet_drain(&t);
+    TT_TEARDOWN();
+}
+
 FN_TEST(cookie_carries_wscale_and_sack_in_the_timestamp)
 {
     SC_SETUP(4, {
