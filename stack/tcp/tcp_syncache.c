@@ -1,9 +1,9 @@
 /*
- * tcp_syncache.c — passive opens without a tcpcb per SYN (RFC 4987 §3.2 SYN cache, §3.3 SYN
- * cookies).  The half-open state of a SYN lives in a small preallocated entry (4-tuple, ISNs,
- * the SYN's options, retransmission count and deadline — no packet buffer); when the table,
- * or the listener's share of it (its backlog), is full, that state is folded into our ISS and
- * TSval instead — a SYN cookie — and nothing is kept at all.
+ * tcp_syncache.c — passive opens without a tcpcb per SYN (RFC 4987 §3.5 SYN cache and §3.6
+ * SYN cookies, combined as in §3.7).  The half-open state of a SYN lives in a small
+ * preallocated entry (4-tuple, ISNs, the SYN's options, retransmission count and deadline —
+ * no packet buffer); when the table, or the listener's share of it (its backlog), is full,
+ * that state is folded into our ISS and TSval instead — a SYN cookie — and nothing is kept.
  *
  * Contract: owns the syncache (cfg.tcp_syncache_size entries, their hash by 4-tuple, the
  * retransmission queues, the cookie secret), allocated once by tcp_syncache_init(); nothing
@@ -22,7 +22,7 @@
  * Cookie policy: a cookie ACK that does not verify is answered like any ACK to a listening
  * port, with a RST <SEQ=SEG.ACK> (RFC 9293 §3.10.7.2) — as Linux does — and counted.  Without
  * timestamps a cookie cannot carry window scale or SACK-permitted: the SYN-ACK then offers
- * neither and the connection runs without them (RFC 4987 §3.3's documented cost).
+ * neither and the connection runs without them (RFC 4987 §3.6's documented cost).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -258,7 +258,7 @@ static void sc_reset(struct fn_stack *st, const struct tcpcb *l, const struct tc
     tcp_respond(st, NULL, s->faddr, s->sport, l->lport, s->ack, 0, FN_TH_RST, now);
 }
 
-/* ---- SYN cookies (RFC 4987 §3.3) ---- */
+/* ---- SYN cookies (RFC 4987 §3.6) ---- */
 
 /* 28-bit MAC over the 4-tuple, the peer's ISN, the time count and the MSS index.  The count
  * in the input makes every 64 s window's cookies independent of the others'. */
@@ -529,7 +529,7 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
         }
         st->stats.tcp_syncache_overflow++;
         if (c->tcp_syncookies == 0)
-            return;     /* RFC 4987 §3.1-style refusal: the peer retries its SYN */
+            return;     /* refused: the peer's SYN retransmission may find room */
     }
     /* A cookie: nothing is kept.  Without timestamps there is no room for window scale and
      * SACK-permitted, so the SYN-ACK offers neither. */
@@ -778,7 +778,7 @@ int tcp_syncache_init(struct fn_tcp *tcp)
             break;
         }
     }
-    /* RFC 4987 §3.3: the cookie secret must be unguessable.  Without platform randomness
+    /* RFC 4987 §3.6: the cookie secret must be unguessable.  Without platform randomness
      * it is derived from the ISN secret (itself random or, failing that, clock-based). */
     if (fn_random_bytes(seed, sizeof(seed)) != 0) {
         for (uint32_t k = 0; k < 4; k++)

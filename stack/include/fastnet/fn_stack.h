@@ -113,7 +113,7 @@ extern "C" {
     X(tcp_nobuf, "TCP segments not sent: no packet buffer")                            \
     /* syncache and SYN cookies (tcp_syncache.c, RFC 4987) */                           \
     X(tcp_syncache_added, "TCP SYNs given a syncache entry (SYN-ACK sent)")             \
-    X(tcp_syncache_overflow, "TCP SYNs that found the syncache or the listener's share full") \
+    X(tcp_syncache_overflow, "TCP SYNs finding the syncache or the listener's share full") \
     X(tcp_syncache_dup_syn, "TCP duplicate SYNs answered again from the syncache")      \
     X(tcp_syncache_rexmt, "TCP SYN-ACKs retransmitted from the syncache")               \
     X(tcp_syncache_expired, "TCP syncache entries dropped: SYN-ACK retries exhausted")  \
