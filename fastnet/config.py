@@ -216,6 +216,10 @@ KEYS: list[Key] = [
          "probes"),
         ("keepalive_cnt", "int", 9, 1, 127, "keepalive: unanswered probes before the "
          "connection times out"),
+        ("syncache_size", "int", 1024, 1, 1 << 22, "half-open connections held in the "
+         "syncache, all listeners together (each at most its listen backlog)"),
+        ("syncookies", "int", 1, 0, 2, "SYN cookies (RFC 4987): 0 never, 1 when the syncache "
+         "or the listener's share of it is full, 2 for every SYN"),
     )],
     # [fault] — seeded impairment of the link (a wrapper around the backend)
     *_fault_keys(),

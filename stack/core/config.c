@@ -62,4 +62,6 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_keepalive_idle_s = 7200; /* RFC 1122 §4.2.3.6: no less than two hours */
     c->tcp_keepalive_intvl_s = 75;  /* Linux tcp_keepalive_intvl */
     c->tcp_keepalive_cnt = 9;       /* Linux tcp_keepalive_probes */
+    c->tcp_syncache_size = 1024;    /* Linux tcp_max_syn_backlog's order of magnitude */
+    c->tcp_syncookies = 1;          /* Linux tcp_syncookies = 1: cookies on overflow */
 }

@@ -65,6 +65,8 @@ static const struct knob knobs[] = {
     KNOB(tcp_keepalive_idle_s, K_U32),
     KNOB(tcp_keepalive_intvl_s, K_U32),
     KNOB(tcp_keepalive_cnt, K_U32),
+    KNOB(tcp_syncache_size, K_U32),
+    KNOB(tcp_syncookies, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -35,9 +35,10 @@ struct fn_tcp_event {
     uint32_t events;            /* FN_TCP_EV_* raised since the last fn_tcp_ready() */
 };
 
-/* Listen on our address, local port `port` (host order).  backlog bounds connections that are
- * half-open or complete but not yet accepted.  -EADDRINUSE, -ENOBUFS (no free tcpcb),
- * -EINVAL (port 0, backlog 0). */
+/* Listen on our address, local port `port` (host order).  backlog bounds both the listener's
+ * half-open connections in the syncache (beyond it: SYN cookies, cfg.tcp_syncookies) and its
+ * completed connections not yet accepted (beyond it SYNs and third ACKs are dropped).
+ * -EADDRINUSE, -ENOBUFS (no free tcpcb), -EINVAL (port 0, backlog 0). */
 int fn_tcp_listen(struct fn_stack *st, uint16_t port, uint32_t backlog, struct tcpcb **out);
 /* The oldest established connection of a listener, now owned by the caller; NULL if none. */
 struct tcpcb *fn_tcp_accept(struct tcpcb *listener);

@@ -7,8 +7,8 @@
  * that 20 header bytes are there; everything else about the segment is untrusted and goes
  * through fn_tcp_parse / fn_tcp_opts_parse first.  tcp_input owns rx->pkt: the payload is
  * kept (pulled to the payload, no copy) in the receive chain or reassembly queue, or freed.
- * Segments for no connection get a RST (never for a RST); SYNs for a listening port go to
- * tcp_syn_input(), the one place a passive open starts (the syncache replaces it next).
+ * Segments for no connection get a RST (never for a RST); segments for a listening port go
+ * to the syncache (tcp_syncache.c), the one place a passive open starts.
  * Every drop is counted.  May free tcpcbs (resets, final ACK of LAST_ACK).  Stack-owner core.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
+#include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -122,54 +123,18 @@ static void syn_options(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
         tp->t_flags |= TF_SACK_PERMIT;
 }
 
-/* A passive open: a segment for a listening port with no connection (RFC 9293 §3.10.7.2).
- * This is the one function the syncache will replace. */
-static void tcp_syn_input(struct tcpcb *l, struct tcpseg *s, uint64_t now)
+/* A segment for a listening port with no connection (RFC 9293 §3.10.7.2) goes to the
+ * syncache.  Returns the connection a valid third ACK just created — the rest of the segment
+ * (data, FIN) is then processed as that connection's — or NULL with the segment consumed. */
+static struct tcpcb *tcp_syn_input(struct tcpcb *l, struct tcpseg *s, uint64_t now)
 {
-    struct fn_stack *st = l->t_stack;
-    struct fn_tcp *tcp = st->tcp;
-    struct tcpcb *tp;
+    const struct tcp_synseg ss = {.faddr = s->faddr, .sport = s->sport, .seq = s->seq,
+                                  .ack = s->ack, .flags = s->flags, .win = s->win, .to = &s->to};
+    struct tcpcb *tp = tcp_syncache_input(l, &ss, now);
 
-    if (s->flags & FN_TH_RST)
-        goto drop;
-    if (s->flags & FN_TH_ACK) {
-        respond_rst(st, s, now);
-        goto drop;
-    }
-    if (!(s->flags & FN_TH_SYN))
-        goto drop;
-    if (l->t_qlen >= l->t_backlog) {
-        st->stats.tcp_listen_overflow++;
-        goto drop;
-    }
-    tp = tcp_alloc(tcp);
-    if (!tp) {
-        st->stats.tcp_tcb_exhausted++;
-        goto drop;
-    }
-    tp->faddr = s->faddr;
-    tp->fport = s->sport;
-    tp->lport = s->dport;
-    tcp_conn_setup(tp, now);
-    tp->irs = s->seq;
-    tp->rcv_nxt = tp->rcv_adv = s->seq + 1;
-    syn_options(tp, s, now);
-    /* RFC 7323 §2.2: the window of a SYN is not scaled. */
-    tp->snd_wnd = tp->max_sndwnd = s->win;
-    tp->snd_wl1 = s->seq;
-    tp->snd_wl2 = tp->iss;
-    tp->t_state = TCPS_SYN_RECEIVED;
-    tp->t_flags |= TF_PASSIVE;
-    tp->t_listen = l;
-    l->t_qlen++;
-    tcp_hash_insert(tcp, tp);
-    tp->cc_algo->conn_init(&tp->ccv);
-    st->stats.tcp_conn_passive++;
-    /* Data or FIN on the SYN are not queued here: unacknowledged, the peer sends them
-     * again once the connection is established. */
-    tcp_output(tp, now);
-drop:
-    seg_free(s);
+    if (!tp)
+        seg_free(s);
+    return tp;
 }
 
 static void enter_time_wait(struct tcpcb *tp, uint64_t now)
@@ -409,11 +374,11 @@ drop:
     seg_free(s);
 }
 
-/* SYN_RECEIVED → ESTABLISHED on an acceptable ACK. */
+/* SYN_RECEIVED → ESTABLISHED on an acceptable ACK.  Only a simultaneous open gets here: a
+ * passive open lives in the syncache until its third ACK and becomes ESTABLISHED there. */
 static void syn_rcvd_established(struct tcpcb *tp, const struct tcpseg *s)
 {
     struct fn_stack *st = tp->t_stack;
-    struct tcpcb *l = tp->t_listen;
 
     tp->t_state = (tp->t_flags & TF_NEEDFIN) ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED;
     st->stats.tcp_conn_established++;
@@ -422,18 +387,7 @@ static void syn_rcvd_established(struct tcpcb *tp, const struct tcpseg *s)
         tp->max_sndwnd = tp->snd_wnd;
     tp->snd_wl1 = s->seq;
     tp->snd_wl2 = s->ack;
-    if (l) {
-        /* Complete: onto the listener's accept queue, oldest first. */
-        tp->t_qnext = NULL;
-        if (l->t_acc_tail)
-            l->t_acc_tail->t_qnext = tp;
-        else
-            l->t_acc_head = tp;
-        l->t_acc_tail = tp;
-        tcp_event(l, FN_TCP_EV_READABLE);
-    } else {
-        tcp_event(tp, FN_TCP_EV_CONNECTED | FN_TCP_EV_WRITABLE);
-    }
+    tcp_event(tp, FN_TCP_EV_CONNECTED | FN_TCP_EV_WRITABLE);
 }
 
 /* Receive payload s (seq already trimmed to rcv_nxt..window) and a FIN. */
@@ -544,14 +498,15 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     tp = tcp_lookup(tcp, s.faddr, s.sport, s.dport);
     if (!tp) {
         struct tcpcb *l = tcp_lookup_listen(tcp, s.dport);
-        if (l) {
-            tcp_syn_input(l, &s, now);
+        if (!l) {
+            st->stats.tcp_rx_noport++;
+            respond_rst(st, &s, now);
+            seg_free(&s);
             return;
         }
-        st->stats.tcp_rx_noport++;
-        respond_rst(st, &s, now);
-        seg_free(&s);
-        return;
+        tp = tcp_syn_input(l, &s, now);
+        if (!tp)
+            return;
     }
     tp->t_rcvtime = now;
     /* The peer is alive: its probes are answered and an ICMP soft error is stale
@@ -673,7 +628,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
                                                : SEQ_GT(s.seq, tp->rcv_nxt);
         if (l && newer) {
             tcp_close(tp);
-            tcp_syn_input(l, &s, now);
+            (void)tcp_syn_input(l, &s, now);   /* a SYN: never a connection back */
             return;
         }
     }

@@ -127,19 +127,28 @@ static uint32_t syn_options(struct tcpcb *tp, uint8_t *o, uint64_t now)
     int ws = (tp->t_flags & TF_REQ_SCALE) && (active || (tp->t_flags & TF_RCVD_SCALE));
     int ts = (tp->t_flags & TF_REQ_TSTMP) && (active || (tp->t_flags & TF_RCVD_TSTMP));
     int sack = c->tcp_sack && (active || (tp->t_flags & TF_SACK_PERMIT));
-    uint32_t n = 0;
     uint32_t mss = fn_ip_mtu(tp->t_stack) - FN_IPV4_HLEN - FN_TCP_HLEN;
 
-    /* RFC 9293 §3.7.1 / RFC 6691: advertise MTU - 40. */
+    /* RFC 9293 §3.7.1 / RFC 6691: advertise MTU - 40.  RFC 7323 §3.2: TSecr is zero unless
+     * the ACK bit is set. */
+    return tcp_syn_opts(o, (uint16_t)(mss > 65535 ? 65535 : mss), ws ? tp->request_r_scale : -1,
+                        sack, ts, tcp_ts_now(tp, now), active ? 0 : tp->ts_recent);
+}
+
+uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, uint32_t tsval,
+                      uint32_t tsecr)
+{
+    uint32_t n = 0;
+
     o[n++] = FN_TCPOPT_MSS;
     o[n++] = 4;
-    wr16(o + n, (uint16_t)(mss > 65535 ? 65535 : mss));
+    wr16(o + n, mss);
     n += 2;
-    if (ws) {
+    if (wscale >= 0) {
         o[n++] = FN_TCPOPT_NOP;
         o[n++] = FN_TCPOPT_WSCALE;
         o[n++] = 3;
-        o[n++] = tp->request_r_scale;
+        o[n++] = (uint8_t)wscale;
     }
     if (sack && ts) {
         o[n++] = FN_TCPOPT_SACK_PERM;
@@ -156,9 +165,8 @@ static uint32_t syn_options(struct tcpcb *tp, uint8_t *o, uint64_t now)
     if (ts) {
         o[n++] = FN_TCPOPT_TIMESTAMP;
         o[n++] = 10;
-        wr32(o + n, tcp_ts_now(tp, now));
-        /* RFC 7323 §3.2: TSecr is zero unless the ACK bit is set. */
-        wr32(o + n + 4, active ? 0 : tp->ts_recent);
+        wr32(o + n, tsval);
+        wr32(o + n + 4, tsecr);
         n += 8;
     }
     return n;

@@ -15,6 +15,7 @@
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
 #include "platform/fn_platform.h"
+#include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -121,6 +122,7 @@ int fn_tcp_init(struct fn_stack *st)
     const struct fn_config *c = &st->cfg;
     struct fn_tcp *tcp;
     uint64_t seed[6];
+    int rc;
 
     if (!config_ok(c))
         return -EINVAL;
@@ -162,6 +164,11 @@ int fn_tcp_init(struct fn_stack *st)
         tcp->free_list = &tcp->tcbs[i];
     }
     st->tcp = tcp;
+    rc = tcp_syncache_init(tcp);
+    if (rc) {
+        fn_tcp_fini(st);
+        return rc;
+    }
     fn_ip_register(st, FN_IPPROTO_TCP, tcp_input, tcp_ctlinput, tcp);
     return 0;
 }
@@ -187,6 +194,7 @@ void fn_tcp_fini(struct fn_stack *st)
         if (tcp->tcbs[i].lport != 0)
             tcb_release_buffers(&tcp->tcbs[i]);
     }
+    tcp_syncache_fini(tcp);
     free(tcp->tcbs);
     free(tcp->hash);
     free(tcp->lhash);
@@ -291,25 +299,32 @@ static void unhash(struct fn_tcp *tcp, struct tcpcb *tp)
 
 /* ---- ISN (RFC 6528 §3) and timestamp offsets (RFC 7323 §7.1) ---- */
 
-static uint64_t tuple_hash(const uint64_t key[2], const struct fn_stack *st,
-                           const struct tcpcb *tp)
+static uint64_t tuple_hash(const uint64_t key[2], const struct fn_stack *st, uint32_t faddr,
+                           uint16_t fport, uint16_t lport)
 {
     uint8_t m[12];
 
     memcpy(m, &st->cfg.ip, 4);
-    memcpy(m + 4, &tp->faddr, 4);
-    m[8] = (uint8_t)(tp->lport >> 8);
-    m[9] = (uint8_t)tp->lport;
-    m[10] = (uint8_t)(tp->fport >> 8);
-    m[11] = (uint8_t)tp->fport;
+    memcpy(m + 4, &faddr, 4);
+    m[8] = (uint8_t)(lport >> 8);
+    m[9] = (uint8_t)lport;
+    m[10] = (uint8_t)(fport >> 8);
+    m[11] = (uint8_t)fport;
     return fn_siphash24(key, m, sizeof(m));
 }
 
-static uint32_t tcp_new_isn(struct fn_tcp *tcp, const struct tcpcb *tp, uint64_t now)
+uint32_t tcp_isn_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport,
+                     uint64_t now)
 {
     /* ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs clock:
      * increasing for one 4-tuple (safe reuse after TIME_WAIT), unpredictable across them. */
-    return (uint32_t)(now / 4000) + (uint32_t)tuple_hash(tcp->isn_key, tcp->st, tp);
+    return (uint32_t)(now / 4000) + (uint32_t)tuple_hash(tcp->isn_key, tcp->st, faddr, fport,
+                                                         lport);
+}
+
+uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport)
+{
+    return (uint32_t)tuple_hash(tcp->ts_key, tcp->st, faddr, fport, lport);
 }
 
 uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now)
@@ -323,10 +338,10 @@ void tcp_conn_setup(struct tcpcb *tp, uint64_t now)
     struct fn_tcp *tcp = tp->t_stack->tcp;
     const struct fn_config *c = &tp->t_stack->cfg;
 
-    tp->iss = tcp_new_isn(tcp, tp, now);
+    tp->iss = tcp_isn_for(tcp, tp->faddr, tp->fport, tp->lport, now);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_recover = tp->iss;
-    tp->ts_offset = (uint32_t)tuple_hash(tcp->ts_key, tcp->st, tp);
+    tp->ts_offset = tcp_ts_offset_for(tcp, tp->faddr, tp->fport, tp->lport);
     tp->t_maxseg = TCP_MSS_DEFAULT;
     tp->t_rxtcur = (uint64_t)c->tcp_rto_init_ms * 1000000ull;
     tp->t_rcvtime = now;
@@ -492,23 +507,39 @@ struct tcpcb *tcp_drop(struct tcpcb *tp, int err)
 
 /* ---- bare segments ---- */
 
-void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t fport,
-                 uint16_t lport, uint32_t seq, uint32_t ack, uint8_t flags, uint64_t now)
+uint32_t tcp_ts_opt(uint8_t *o, uint32_t tsval, uint32_t tsecr)
+{
+    o[0] = FN_TCPOPT_NOP;
+    o[1] = FN_TCPOPT_NOP;
+    o[2] = FN_TCPOPT_TIMESTAMP;
+    o[3] = 10;
+    for (int i = 0; i < 4; i++) {
+        o[4 + i] = (uint8_t)(tsval >> (24 - 8 * i));
+        o[8 + i] = (uint8_t)(tsecr >> (24 - 8 * i));
+    }
+    return TCPOLEN_TSTAMP_APPA;
+}
+
+int tcp_emit(struct fn_stack *st, uint32_t faddr, uint16_t fport, uint16_t lport, uint32_t seq,
+             uint32_t ack, uint8_t flags, uint16_t win, const uint8_t *opts, uint32_t optlen,
+             uint64_t now)
 {
     struct fn_pkt *pkt = fn_pkt_alloc(st->pool);
     struct fn_ip_out o;
     uint8_t *h;
-    uint32_t hlen = FN_TCP_HLEN, sum;
-    uint16_t win = 0, c;
+    uint32_t hlen = FN_TCP_HLEN + optlen, sum;
+    uint16_t c;
 
     if (!pkt) {
         st->stats.tcp_nobuf++;
-        return;
+        return -ENOBUFS;
     }
-    if (tp && (tp->t_flags & TF_RCVD_TSTMP) && !(flags & FN_TH_RST))
-        hlen += TCPOLEN_TSTAMP_APPA;
     h = fn_pkt_put(pkt, hlen);
-    memset(h, 0, hlen);
+    if (!h) {
+        fn_pkt_free(pkt);       /* options beyond what a header holds: a caller bug */
+        return -EINVAL;
+    }
+    memset(h, 0, FN_TCP_HLEN);
     h[0] = (uint8_t)(lport >> 8);
     h[1] = (uint8_t)lport;
     h[2] = (uint8_t)(fport >> 8);
@@ -523,23 +554,9 @@ void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t
     h[11] = (uint8_t)ack;
     h[12] = (uint8_t)((hlen / 4) << 4);
     h[13] = flags;
-    if (tp && !(flags & FN_TH_RST)) {
-        uint32_t w = tcp_rcv_space(tp) >> tp->rcv_wscale;
-        win = (uint16_t)(w > TCP_MAXWIN ? TCP_MAXWIN : w);
-    }
     h[14] = (uint8_t)(win >> 8);
     h[15] = (uint8_t)win;
-    if (hlen > FN_TCP_HLEN) {
-        uint32_t tsv = tcp_ts_now(tp, now), tse = tp->ts_recent;
-        h[20] = FN_TCPOPT_NOP;
-        h[21] = FN_TCPOPT_NOP;
-        h[22] = FN_TCPOPT_TIMESTAMP;
-        h[23] = 10;
-        for (int i = 0; i < 4; i++) {
-            h[24 + i] = (uint8_t)(tsv >> (24 - 8 * i));
-            h[28 + i] = (uint8_t)(tse >> (24 - 8 * i));
-        }
-    }
+    memcpy(h + FN_TCP_HLEN, opts, optlen);
     sum = fn_csum_pseudo(st->cfg.ip, faddr, FN_IPPROTO_TCP, (uint16_t)hlen);
     c = fn_csum_fold(fn_csum_partial(h, hlen, sum));
     memcpy(h + 16, &c, 2);
@@ -550,9 +567,26 @@ void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t
     st->stats.tcp_tx++;
     if (flags & FN_TH_RST)
         st->stats.tcp_rst_tx++;
-    if (tp && (flags & FN_TH_ACK))
-        tp->last_ack_sent = ack;
     fn_ip_output(st, pkt, &o, now);
+    return 0;
+}
+
+void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t fport,
+                 uint16_t lport, uint32_t seq, uint32_t ack, uint8_t flags, uint64_t now)
+{
+    uint8_t opts[TCPOLEN_TSTAMP_APPA] = {0};
+    uint32_t optlen = 0;
+    uint16_t win = 0;
+
+    if (tp && (tp->t_flags & TF_RCVD_TSTMP) && !(flags & FN_TH_RST))
+        optlen = tcp_ts_opt(opts, tcp_ts_now(tp, now), tp->ts_recent);
+    if (tp && !(flags & FN_TH_RST)) {
+        uint32_t w = tcp_rcv_space(tp) >> tp->rcv_wscale;
+        win = (uint16_t)(w > TCP_MAXWIN ? TCP_MAXWIN : w);
+    }
+    if (tcp_emit(st, faddr, fport, lport, seq, ack, flags, win, opts, optlen, now) == 0 &&
+        tp && (flags & FN_TH_ACK))
+        tp->last_ack_sent = ack;
 }
 
 /* Drop n acknowledged bytes from the front of the send chain. */

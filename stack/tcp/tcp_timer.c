@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "core/fn_stack_impl.h"
+#include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 
 #define NS_PER_MS 1000000ull
@@ -124,8 +125,9 @@ void tcp_timers_stop_all(struct tcpcb *tp)
 uint64_t fn_tcp_next_deadline(const struct fn_stack *st)
 {
     const struct fn_tcp *tcp = st->tcp;
+    uint64_t sc = tcp_syncache_next_deadline(tcp);
 
-    return tcp->nheap ? tcp->heap[0]->t_due : UINT64_MAX;
+    return tcp->nheap && tcp->heap[0]->t_due < sc ? tcp->heap[0]->t_due : sc;
 }
 
 /* ---- RFC 6298 ---- */
@@ -246,6 +248,7 @@ void fn_tcp_timer(struct fn_stack *st, uint64_t now)
 {
     struct fn_tcp *tcp = st->tcp;
 
+    tcp_syncache_timer(tcp, now);
     while (tcp->nheap > 0 && tcp->heap[0]->t_due <= now) {
         struct tcpcb *tp = tcp->heap[0];
         int which = 0;

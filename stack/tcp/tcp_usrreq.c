@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/fn_stack_impl.h"
+#include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 
 int fn_tcp_listen(struct fn_stack *st, uint16_t port, uint32_t backlog, struct tcpcb **out)
@@ -210,7 +211,9 @@ static void close_listener(struct tcpcb *l, uint64_t now)
 {
     struct fn_tcp *tcp = l->t_stack->tcp;
 
-    /* Children not yet accepted are reset: nobody will ever own them. */
+    /* Half-open entries go quietly (the peers' ACKs will find no listener and get RSTs);
+     * children not yet accepted are reset: nobody will ever own them. */
+    tcp_syncache_purge(l);
     for (uint32_t i = 0; i < tcp->ntcbs && l->t_qlen > 0; i++) {
         struct tcpcb *c = &tcp->tcbs[i];
         if (c->lport != 0 && c->t_listen == l)

@@ -166,8 +166,8 @@ struct tcpcb {
     /* ---- ownership and events ---- */
     struct tcpcb *t_listen;     /* passive child not yet accepted: its listener; else NULL */
     struct tcpcb *t_qnext;      /* link in the listener's queue, or in the free list */
-    uint32_t t_qlen;            /* listener: children (half-open + complete, not accepted) */
-    uint32_t t_backlog;         /* listener: bound on t_qlen */
+    uint32_t t_qlen;            /* listener: completed children not yet accepted */
+    uint32_t t_backlog;         /* listener: bound on t_qlen and on t_sc_count */
     struct tcpcb *t_acc_head;   /* listener: completed children, oldest first */
     struct tcpcb *t_acc_tail;
     struct tcpcb *t_hnext;      /* connection / listen hash chain */
@@ -175,6 +175,9 @@ struct tcpcb {
     uint32_t t_revents;         /* FN_TCP_EV_* pending; != 0 iff linked in the ready list */
     void *t_user;               /* owner's pointer */
     struct fn_stack *t_stack;   /* the stack (and core) this tcpcb belongs to */
+
+    /* ---- syncache (tcp_syncache.c) ---- */
+    uint32_t t_sc_count;        /* listener: its half-open entries in the syncache */
 };
 
 /* Per-stack TCP state (st->tcp). */
@@ -196,6 +199,7 @@ struct fn_tcp {
     uint64_t ts_key[2];         /* key of the timestamp offsets */
     uint64_t hash_key;          /* seed of the connection hash */
     uint64_t rng;               /* splitmix64 state for ephemeral ports */
+    struct tcp_syncache *syncache; /* half-open passive opens (tcp_syncache.c) */
 };
 
 /* ---- tcp_subr.c ---- */
@@ -221,6 +225,18 @@ void tcp_detach(struct tcpcb *tp);
 /* Send a bare segment not tied to a tcpcb's send state (RST, or an ACK for tp == NULL). */
 void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t fport,
                  uint16_t lport, uint32_t seq, uint32_t ack, uint8_t flags, uint64_t now);
+/* Send a segment without payload: header fields, window field and options as given.
+ * 0, or -ENOBUFS (counted tcp_nobuf). */
+int tcp_emit(struct fn_stack *st, uint32_t faddr, uint16_t fport, uint16_t lport, uint32_t seq,
+             uint32_t ack, uint8_t flags, uint16_t win, const uint8_t *opts, uint32_t optlen,
+             uint64_t now);
+/* NOP NOP TIMESTAMP (RFC 7323 §3.2, the Appendix A layout) at o; returns 12. */
+uint32_t tcp_ts_opt(uint8_t *o, uint32_t tsval, uint32_t tsecr);
+/* The RFC 6528 ISN and the RFC 7323 §7.1 timestamp offset of a 4-tuple (as tcp_conn_setup
+ * gives a tcpcb with that 4-tuple). */
+uint32_t tcp_isn_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport,
+                     uint64_t now);
+uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
 uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now);
 void tcp_sb_drop(struct tcpcb *tp, uint32_t n);
 const struct fn_config *tcp_cfg(const struct tcpcb *tp);
@@ -276,6 +292,10 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp);
 /* Send an ACK now (challenge ACK, out-of-window ACK) from the current state. */
 void tcp_send_ack(struct tcpcb *tp, uint64_t now);
 uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf);
+/* Options of a SYN or SYN-ACK at o (at most 20 bytes): MSS, window scale `wscale` (< 0: none),
+ * SACK-permitted, timestamps.  Returns bytes, a multiple of 4. */
+uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, uint32_t tsval,
+                      uint32_t tsecr);
 
 /* ---- tcp_timer.c ---- */
 void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);

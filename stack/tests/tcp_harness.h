@@ -40,6 +40,7 @@ struct peer {
     uint32_t tsval;             /* peer's next TSval */
     uint32_t tsecr;             /* what the peer echoes */
     uint16_t win;
+    uint32_t ip;                /* peer's source address (IP_B; others need a route back) */
 };
 
 static inline void tt_cfg(struct fn_config *c)
@@ -102,10 +103,10 @@ static inline uint32_t tt_build_abs(const struct peer *p, uint8_t *f, uint32_t s
         memcpy(seg + FN_TCP_HLEN, opts, optlen);
     if (dlen)
         memcpy(seg + hlen, data, dlen);
-    sum = fn_csum_pseudo(IP_B, IP_A, FN_IPPROTO_TCP, (uint16_t)(hlen + dlen));
+    sum = fn_csum_pseudo(p->ip, IP_A, FN_IPPROTO_TCP, (uint16_t)(hlen + dlen));
     c = fn_csum_fold(fn_csum_partial(seg, hlen + dlen, sum));
     memcpy(seg + 16, &c, 2);
-    return build_ip(f, MAC_A, MAC_B, IP_B, IP_A, FN_IPPROTO_TCP, 1, 0, 0, seg, hlen + dlen);
+    return build_ip(f, MAC_A, MAC_B, p->ip, IP_A, FN_IPPROTO_TCP, 1, 0, 0, seg, hlen + dlen);
 }
 
 /* Build and inject one TCP segment from the peer to A with absolute seq/ack. */
@@ -188,6 +189,7 @@ static inline void tt_peer_init(struct peer *p, struct tnet *t, uint32_t iss)
     p->iss = iss;
     p->win = 65535;
     p->tsval = 1000;
+    p->ip = IP_B;
 }
 
 /* SYN options: MSS (and TS if p->ts, echoing 0). */

@@ -72,6 +72,10 @@ struct fn_config {
     uint32_t tcp_keepalive_idle_s;  /* idle before the first probe (>= 2 h by the RFC) */
     uint32_t tcp_keepalive_intvl_s; /* between unanswered probes */
     uint32_t tcp_keepalive_cnt;     /* unanswered probes before ETIMEDOUT */
+    uint32_t tcp_syncache_size;     /* half-open passive opens held, all listeners together;
+                                       a listener holds at most its backlog of them */
+    uint32_t tcp_syncookies;        /* RFC 4987 §3.6: 0 never, 1 when the syncache (or the
+                                       listener's share) is full, 2 for every SYN */
 };
 
 /* Fill with the defaults documented in docs/config.md and the README. */

@@ -103,7 +103,7 @@ extern "C" {
     X(tcp_rexmt_segs, "TCP segments retransmitted")                                    \
     X(tcp_fast_rexmt, "TCP fast retransmits (3 duplicate ACKs)")                       \
     X(tcp_conn_active, "TCP active opens (SYN sent)")                                  \
-    X(tcp_conn_passive, "TCP passive opens (tcpcb created for a SYN)")                 \
+    X(tcp_conn_passive, "TCP passive opens (tcpcb created for a completed handshake)") \
     X(tcp_conn_established, "TCP connections established")                             \
     X(tcp_conn_timedout, "TCP connections dropped: retransmissions exhausted")         \
     X(tcp_conn_reset, "TCP connections reset by the peer")                             \
@@ -121,7 +121,16 @@ extern "C" {
     X(tcp_icmp_bad_seq, "ICMP errors ignored: quoted seq not in flight (RFC 5927 4.1)")  \
     X(tcp_icmp_noconn, "ICMP errors ignored: quoting no TCP connection")                 \
     X(tcp_icmp_soft, "ICMP errors kept as a soft error (reported on timeout)")           \
-    X(tcp_pmtu_changes, "TCP MSS lowered by ICMP fragmentation needed (RFC 1191)")
+    X(tcp_pmtu_changes, "TCP MSS lowered by ICMP fragmentation needed (RFC 1191)")      \
+    /* syncache and SYN cookies (tcp_syncache.c, RFC 4987) */                           \
+    X(tcp_syncache_added, "TCP SYNs given a syncache entry (SYN-ACK sent)")             \
+    X(tcp_syncache_overflow, "TCP SYNs finding the syncache or the listener's share full") \
+    X(tcp_syncache_dup_syn, "TCP duplicate SYNs answered again from the syncache")      \
+    X(tcp_syncache_rexmt, "TCP SYN-ACKs retransmitted from the syncache")               \
+    X(tcp_syncache_expired, "TCP syncache entries dropped: SYN-ACK retries exhausted")  \
+    X(tcp_syncookies_sent, "TCP SYN-ACKs sent with a SYN cookie")                       \
+    X(tcp_syncookies_ok, "TCP connections created from a valid SYN-cookie ACK")         \
+    X(tcp_syncookies_bad, "TCP ACKs with a forged or stale SYN cookie (RST sent)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
