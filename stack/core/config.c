@@ -59,4 +59,5 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_timestamps = 1;
     c->tcp_sack = 1;
     c->tcp_nodelay = 0;             /* RFC 1122 §4.2.3.4: Nagle on by default */
+    c->tcp_cc = FN_CC_CUBIC;        /* RFC 9438: the default of Linux, Windows and macOS */
 }

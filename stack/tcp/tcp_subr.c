@@ -100,6 +100,8 @@ static int config_ok(const struct fn_config *c)
     if (c->tcp_min_mss < TCP_MSS_FLOOR || c->tcp_min_mss > TCP_MSS_DEFAULT ||
         c->tcp_initcwnd_segs < 1)
         return 0;
+    if (c->tcp_cc >= cc_algo_count())
+        return 0;       /* not an FN_CC_* index */
     return 1;
 }
 
@@ -206,7 +208,7 @@ struct tcpcb *tcp_alloc(struct fn_tcp *tcp)
     tp->t_heapidx = -1;
     tp->t_stack = tcp->st;
     tp->t_state = TCPS_CLOSED;
-    tp->cc_algo = &newreno_cc_algo;
+    tp->cc_algo = cc_algo_by_index(tcp->st->cfg.tcp_cc);
     tp->ccv.tp = tp;
     if (tcp->st->cfg.tcp_nodelay)
         tp->t_flags |= TF_NODELAY;

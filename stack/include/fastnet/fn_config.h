@@ -68,7 +68,13 @@ struct fn_config {
     int tcp_timestamps;             /* 1 = offer timestamps (RFC 7323 §3) */
     int tcp_sack;                   /* 1 = offer SACK-permitted (RFC 2018) */
     int tcp_nodelay;                /* 1 = new connections start with Nagle off */
+    uint32_t tcp_cc;                /* congestion control of new connections: FN_CC_* */
 };
+
+/* Congestion-control algorithms by index (struct fn_config.tcp_cc); the names are those of
+ * fn_tcp_set_cc() and of the config key tcp.congestion. */
+#define FN_CC_NEWRENO 0u            /* RFC 5681 / RFC 6582 */
+#define FN_CC_CUBIC   1u            /* RFC 9438 */
 
 /* Fill with the defaults documented in docs/config.md and the README. */
 void fn_config_defaults(struct fn_config *c);
