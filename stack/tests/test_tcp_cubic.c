@@ -485,9 +485,10 @@ FN_TEST(unknown_cc_index_is_refused_at_stack_creation)
     FN_CHECK_EQ(fn_pool_create(256, 2048, 0, &pa), 0);
     FN_CHECK_EQ(fn_pool_create(256, 2048, 0, &pb), 0);
     FN_CHECK_EQ(fn_backend_memory_pair(pa, pb, 1500, MAC_A, MAC_B, &ba, &bb), 0);
-    c.tcp_cc = cc_algo_count();
+    /* The knob by name, as the Python layer sets it. */
+    FN_CHECK_EQ(fn_config_knob_set(&c, "tcp_cc", cc_algo_count()), 0);
     FN_CHECK_EQ(fn_stack_create(&c, pa, ba, &st), -EINVAL);
-    c.tcp_cc = FN_CC_NEWRENO;
+    FN_CHECK_EQ(fn_config_knob_set(&c, "tcp_cc", FN_CC_NEWRENO), 0);
     FN_CHECK_EQ(fn_stack_create(&c, pa, ba, &st), 0);
     FN_CHECK_EQ(fn_stack_destroy(st), 0);
     fn_backend_close(bb);

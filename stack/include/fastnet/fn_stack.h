@@ -112,8 +112,8 @@ extern "C" {
     X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
     X(tcp_nobuf, "TCP segments not sent: no packet buffer")                            \
     /* congestion control (tcp/tcp_cc.c, tcp/cc/) */                                  \
-    X(tcp_cc_app_limited, "TCP ACKs that did not grow cwnd: the flight was not cwnd-limited") \
-    X(tcp_cc_idle_restart, "TCP restarts from the restart window after idle (RFC 5681 4.1)")
+    X(tcp_cc_app_limited, "TCP ACKs that grew no cwnd: the flight was not cwnd-limited")  \
+    X(tcp_cc_idle_restart, "TCP restart windows applied after idle (RFC 5681 §4.1)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
