@@ -533,9 +533,13 @@ FN_TEST(transfer_with_loss_cubic_on_both_sides)
         FN_CHECK_EQ(s.selected, 2);                 /* A after connect, B after accept */
         FN_CHECK(res.sa.tcp_fast_rexmt + res.sb.tcp_fast_rexmt > 0);
         FN_CHECK(res.rexmt_a > 0 && res.rexmt_b > 0);
-        printf("  seed %llu: cubic both sides, virtual %llu ms, retransmitted %llu + %llu\n",
+        printf("  seed %llu: cubic both sides, virtual %llu ms, retransmitted %llu + %llu, "
+               "fast retransmits %llu + %llu, app-limited ACKs %llu + %llu\n",
                (unsigned long long)seed, (unsigned long long)res.vtime_ms,
-               (unsigned long long)res.rexmt_a, (unsigned long long)res.rexmt_b);
+               (unsigned long long)res.rexmt_a, (unsigned long long)res.rexmt_b,
+               (unsigned long long)res.sa.tcp_fast_rexmt, (unsigned long long)res.sb.tcp_fast_rexmt,
+               (unsigned long long)res.sa.tcp_cc_app_limited,
+               (unsigned long long)res.sb.tcp_cc_app_limited);
     }
 }
 
