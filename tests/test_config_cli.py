@@ -93,6 +93,12 @@ def test_knob_defaults_match_c():
         assert name in c, f"{ours[name].dotted} maps to {name}, not a fn_config field"
 
 
+def test_cc_names_match_c():
+    # tcp.congestion's names are, in order, the C registry's (the index is the tcp_cc knob).
+    core = core_or_skip()
+    assert core.cc_algorithms() == config.CC_ALGORITHMS
+
+
 # --- parsing and mapping ---------------------------------------------------------------
 
 

@@ -425,6 +425,8 @@ FN_TEST(selection_registry_and_api)
     FN_CHECK(strcmp(cc_algo_by_index(FN_CC_NEWRENO)->name, "newreno") == 0);
     FN_CHECK(strcmp(cc_algo_by_index(FN_CC_CUBIC)->name, "cubic") == 0);
     FN_CHECK(cc_algo_by_index(2) == NULL);
+    FN_CHECK(strcmp(fn_config_cc_name(FN_CC_CUBIC), "cubic") == 0);     /* the public view */
+    FN_CHECK(fn_config_cc_name(2) == NULL);
     FN_CHECK(cc_algo_by_name("cubic") == &cubic_cc_algo);
     FN_CHECK(cc_algo_by_name("reno") == NULL);
     {

@@ -87,6 +87,10 @@ const char *fn_config_knob_name(unsigned i);
 int fn_config_knob_get(const struct fn_config *c, const char *name, int64_t *out);
 int fn_config_knob_set(struct fn_config *c, const char *name, int64_t value);
 
+/* The name of the congestion-control algorithm with FN_CC_* index i, NULL past the end:
+ * the names tcp.congestion accepts, in index order. */
+const char *fn_config_cc_name(unsigned i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,9 @@
  * Contract: a constant table, indexed by FN_CC_* (the value of struct fn_config.tcp_cc), of
  * every algorithm the stack has; lookups by index or name never fail loudly (NULL for an
  * unknown one — the caller refuses it).  The helpers only read the tcpcb's MSS and config and
- * write snd_cwnd.  No state of its own; any core (the table is read-only).
+ * write snd_cwnd.  fn_config_cc_name() is the public view of the table's order (what the
+ * config key tcp.congestion maps to cfg.tcp_cc).  No state of its own; any core (the table
+ * is read-only).
  */
 #include <string.h>
 
@@ -27,6 +29,11 @@ unsigned cc_algo_count(void)
 const struct cc_algo *cc_algo_by_index(unsigned i)
 {
     return i < NALGOS ? cc_algos[i] : NULL;
+}
+
+const char *fn_config_cc_name(unsigned i)
+{
+    return i < NALGOS ? cc_algos[i]->name : NULL;
 }
 
 const struct cc_algo *cc_algo_by_name(const char *name)
