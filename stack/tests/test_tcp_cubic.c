@@ -277,6 +277,8 @@ FN_TEST(rto_loss_window_then_k_zero)
 
 /* ---- segment level ---- */
 
+static uint8_t bulk[200000];
+
 /* The peer acknowledges every segment A sends, one ACK each, `gap` apart, until A has
  * nothing more to send; returns the number of segments. */
 static int ack_each(struct tnet *t, struct peer *p, uint64_t gap)
@@ -292,7 +294,133 @@ static int ack_each(struct tnet *t, struct peer *p, uint64_t gap)
     return n;
 }
 
-static uint8_t bulk[200000];
+/* The peer of the end-to-end trace: it receives every segment at once and its ACK reaches
+ * A one RTT later; one segment (the first at or above `drop_at`) is lost once.  A receiver
+ * with at most one hole: rcv_nxt, and the out-of-order run [ooo_start, ooo_end) above it. */
+struct rtt_peer {
+    struct peer *p;
+    uint64_t rtt;
+    uint32_t rcv_nxt, ooo_start, ooo_end, drop_at;
+    int dropped;
+    uint32_t q_ack[4096];
+    uint64_t q_due[4096];
+    uint32_t q_head, q_tail;
+};
+
+static void rtt_peer_receive(struct rtt_peer *rp, uint32_t s, uint32_t e, uint64_t now)
+{
+    if (!rp->dropped && SEQ_GEQ(s, rp->drop_at)) {
+        rp->dropped = 1;
+        return;
+    }
+    if (s == rp->rcv_nxt) {
+        rp->rcv_nxt = e;
+        if (rp->ooo_end && SEQ_GEQ(rp->rcv_nxt, rp->ooo_start)) {
+            rp->rcv_nxt = rp->ooo_end;
+            rp->ooo_start = rp->ooo_end = 0;
+        }
+    } else if (SEQ_GT(s, rp->rcv_nxt)) {
+        if (!rp->ooo_end)
+            rp->ooo_start = s;
+        rp->ooo_end = e;
+    }
+    rp->q_ack[rp->q_tail % 4096] = rp->rcv_nxt;
+    rp->q_due[rp->q_tail % 4096] = now + rp->rtt;
+    rp->q_tail++;
+}
+
+/* Advance the virtual clock by `step`: A's segments reach the peer, due ACKs reach A. */
+static void rtt_peer_step(struct rtt_peer *rp, struct tnet *t, struct tcpcb *tp, uint64_t step)
+{
+    struct rseg r;
+
+    while (fn_tcp_writable(tp) >= 8192)
+        fn_tcp_send(tp, bulk, 8192, t->now);
+    fn_stack_poll(t->sa, t->now);
+    while (tt_read(t, &r) == 1)
+        if (r.th.payload_len)
+            rtt_peer_receive(rp, RSEQ(rp->p, &r), RSEQ(rp->p, &r) + r.th.payload_len, t->now);
+    while (rp->q_head != rp->q_tail && rp->q_due[rp->q_head % 4096] <= t->now) {
+        tt_inject(rp->p, 1, rp->q_ack[rp->q_head % 4096], FN_TH_ACK, NULL, 0);
+        rp->q_head++;
+    }
+    tt_advance(t, step);
+}
+
+FN_TEST(end_to_end_cwnd_trace_follows_w_of_t)
+{
+    /* The whole path — tcp_output, the peer's ACK clock, ack_new, fast retransmit and
+     * recovery, the hooks — on a 500 ms RTT: one loss in congestion avoidance at about 30
+     * segments, then the trace for 5 s against RFC 9438's W(t) with the epoch's own W_max
+     * and cwnd_epoch (K to the ms; the Reno-friendly estimate stays below W(t) at this
+     * RTT).  Tolerance: the peer's ACKs come a whole window at a time, once per RTT, and
+     * cwnd holds between those bursts, so every 50 ms cwnd lies within
+     * [W(t − RTT) − 1 SMSS, W(t + RTT) + 1 SMSS]. */
+    static struct rtt_peer rp;
+    struct cubic cs;
+    uint32_t w_loss = 0;
+    double k, wmax;
+    int checked = 0;
+
+    TT_SETUP(1000, (void)0, (void)0);
+    memset(&rp, 0, sizeof(rp));
+    rp.p = &p;
+    rp.rtt = 500 * MS;
+    rp.rcv_nxt = 1;
+    rp.drop_at = 1 + 100 * M;
+    tp->snd_cwnd = 30 * M;
+    tp->snd_ssthresh = 30 * M;          /* congestion avoidance, no slow-start overshoot */
+    tp->t_srtt = 0;                     /* the handshake measured ~0: start the estimator */
+    tcp_xmit_timer(tp, rp.rtt);         /* from this RTT, or the first RTT is an RTO */
+    /* Until the loss is detected (the third duplicate ACK), then until recovery is over
+     * and the next epoch has begun (cong_signal ended the previous one). */
+    for (int i = 0; i < 1000 && tnet_stats(t.sa).tcp_fast_rexmt == 0; i++) {
+        w_loss = tp->snd_cwnd;
+        rtt_peer_step(&rp, &t, tp, 10 * MS);
+    }
+    for (int i = 0; i < 1000 && ((tp->t_flags & TF_FASTRECOVERY) ||
+                                 !(cstate(tp).flags & CUBIC_F_EPOCH)); i++)
+        rtt_peer_step(&rp, &t, tp, 10 * MS);
+    cs = cstate(tp);
+    FN_CHECK(rp.dropped);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_fast_rexmt, 1);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 0);
+    FN_CHECK(cs.flags & CUBIC_F_EPOCH);
+    FN_CHECK(w_loss >= 30 * M && w_loss <= 34 * M);
+    /* W_max: cwnd at the loss (which grew a little within the last 10 ms step). */
+    FN_CHECK(cs.w_max >= w_loss && cs.w_max < w_loss + M);
+    /* The β cut: ssthresh 0.7 of the flight at the loss (cwnd plus at most the limited
+     * transmit segments); the epoch starts where slow start from the post-recovery window
+     * crossed it (byte counting: at most 2 SMSS beyond). */
+    FN_CHECK(tp->snd_ssthresh >= (uint64_t)cs.w_max * 7 / 10 - M &&
+             tp->snd_ssthresh <= (uint64_t)(cs.w_max + 3 * M) * 7 / 10);
+    FN_CHECK(cs.cwnd_epoch >= tp->snd_ssthresh && cs.cwnd_epoch <= tp->snd_ssthresh + 2 * M);
+    wmax = cs.w_max / (double)M;
+    k = ref_k(wmax, cs.cwnd_epoch / (double)M);
+    FN_CHECK(cs.k_ms >= k * 1000 - 1 && cs.k_ms <= k * 1000);
+    while (t.now - cs.epoch_start < 5 * SEC) {
+        double ts, lo, hi;
+        for (int i = 0; i < 5; i++)
+            rtt_peer_step(&rp, &t, tp, 10 * MS);
+        ts = (double)(t.now - cs.epoch_start) / SEC;
+        lo = ref_w(wmax, k, ts > 0.5 ? ts - 0.5 : 0) * M - M;
+        hi = ref_w(wmax, k, ts + 0.5) * M + M;
+        if (!(tp->snd_cwnd >= lo && tp->snd_cwnd <= hi))
+            fprintf(stderr, "  t=%.3f s cwnd %.2f segs, W(t - RTT) %.2f W(t + RTT) %.2f\n",
+                    ts, tp->snd_cwnd / (double)M, lo / M + 1, hi / M - 1);
+        FN_CHECK(tp->snd_cwnd >= lo && tp->snd_cwnd <= hi);
+        /* The window is used: a full cwnd is sent each RTT (less a short tail). */
+        FN_CHECK(tp->snd_max - tp->snd_una + 2 * M >= tp->snd_cwnd ||
+                 rp.q_head == rp.q_tail);
+        checked++;
+    }
+    FN_CHECK(checked >= 99);
+    FN_CHECK(tp->snd_cwnd > cs.w_max + M);              /* into the convex region */
+    FN_CHECK_EQ(cstate(tp).epoch_start, cs.epoch_start); /* cwnd-limited throughout */
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_fast_rexmt, 1);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 0);
+    TT_TEARDOWN();
+}
 
 FN_TEST(no_growth_while_application_limited)
 {
@@ -348,7 +476,11 @@ FN_TEST(cubic_time_excludes_app_limited_and_idle_periods)
     cs = cstate(tp);
     FN_CHECK_EQ(tp->snd_cwnd, cw);
     FN_CHECK_EQ(cs.epoch_start, t.now);             /* t is still 0 */
-    /* A full window acked 100 ms later: now t is 100 ms (cwnd-limited time counts). */
+    /* 100 ms idle (less than the RTO, so no restart window), then a full window acked
+     * 100 ms later: t is 100 ms — the cwnd-limited time counts, the idle time does not
+     * (tx_resume cut it out when sending resumed). */
+    t.now += 100 * MS;
+    FN_CHECK(t.now - tp->t_sndtime < tp->t_rxtcur);
     FN_CHECK_EQ(fn_tcp_send(tp, bulk, 10 * M, t.now), (int)(10 * M));
     fn_stack_poll(t.sa, t.now);
     FN_CHECK_EQ(tnet_drain(&t), 10);
