@@ -123,6 +123,8 @@ static void cubic_avoid(struct cubic *cs, struct cc_var *ccv)
     uint64_t t_ns, est;
     uint32_t a_num = CUBIC_ALPHA_NUM, a_den = CUBIC_ALPHA_DEN, target;
 
+    if (cwnd == 0)
+        return;         /* never set by the transport or a hook; W_est and acc divide by it */
     if (!(cs->flags & CUBIC_F_EPOCH))
         cubic_epoch_begin(cs, cwnd, smss, ccv->now);
     if (ccv->now > cs->t_mark)
