@@ -154,9 +154,9 @@ FN_TEST(cwnd_trace_follows_w_of_t)
 {
     /* After a loss at 100 segments, 200 ms RTT (BDP large enough that CUBIC, not the
      * Reno-friendly estimate, drives for these 9 s): concave up to W_max around
-     * K = 4.217 s, a plateau, then convex.  Tolerance: RFC 9438 §4.2 aims cwnd at W(t + RTT) and closes the gap over
-     * one RTT, so at the end of every RTT cwnd lies within [W(t) − 1 SMSS, W(t + RTT) +
-     * 1 SMSS]; at K it is W_max within 2 SMSS. */
+     * K = 4.217 s, a plateau, then convex.  Tolerance: RFC 9438 §4.2 aims cwnd at
+     * W(t + RTT) and closes the gap over one RTT, so at the end of every RTT cwnd lies
+     * within [W(t) − 1 SMSS, W(t + RTT) + 1 SMSS]; at K it is W_max within 2 SMSS. */
     const uint64_t rtt = 200 * MS;
     uint64_t now;
     uint64_t epoch;
