@@ -20,8 +20,8 @@ from fastnet.includes.fn_backend cimport (
     fn_backend_fault_wrap, fn_backend_memory_pair, fn_backend_open, fn_backend_params,
     fn_backend_pcap_wrap, fn_fault_dir, fn_fault_params)
 from fastnet.includes.fn_config cimport (
-    fn_config, fn_config_defaults, fn_config_knob_count, fn_config_knob_get,
-    fn_config_knob_name, fn_config_knob_set)
+    fn_config, fn_config_cc_name, fn_config_defaults, fn_config_knob_count,
+    fn_config_knob_get, fn_config_knob_name, fn_config_knob_set)
 from fastnet.includes.fn_pkt cimport (
     FN_POOL_HUGEPAGES, fn_pool, fn_pool_create, fn_pool_destroy, fn_pool_get_stats,
     fn_pool_stats)
@@ -66,6 +66,16 @@ def config_defaults():
         fn_config_knob_get(&c, name, &v)
         out[name.decode()] = v
     return out
+
+
+def cc_algorithms():
+    """Congestion-control algorithm names in the order of their FN_CC_* index (tcp_cc)."""
+    names = []
+    cdef const char *n = fn_config_cc_name(0)
+    while n != NULL:
+        names.append(n.decode())
+        n = fn_config_cc_name(len(names))
+    return tuple(names)
 
 
 def stats_descriptions():

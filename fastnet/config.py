@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 
 __all__ = [
     "BACKENDS",
+    "CC_ALGORITHMS",
     "XDP_MODES",
     "LOG_LEVELS",
     "KEYS",
@@ -41,6 +42,9 @@ __all__ = [
 BACKENDS = ("af_xdp", "af_packet", "tap")
 XDP_MODES = ("auto", "native", "skb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# Congestion-control algorithms in the order of their FN_CC_* index (fn_config.h): the C
+# knob tcp_cc holds the index of the name tcp.congestion gives.
+CC_ALGORITHMS = ("newreno", "cubic")
 
 STATS_DIR = "/run/fastnet"
 
@@ -221,6 +225,9 @@ KEYS: list[Key] = [
         ("syncookies", "int", 1, 0, 2, "SYN cookies (RFC 4987): 0 never, 1 when the syncache "
          "or the listener's share of it is full, 2 for every SYN"),
     )],
+    Key("tcp", "congestion", "choice", "cubic", "congestion control of new connections: "
+        "cubic (RFC 9438) or newreno (RFC 5681, RFC 6582)", target="tcp_cc",
+        choices=CC_ALGORITHMS, knob=True),
     # [fault] — seeded impairment of the link (a wrapper around the backend)
     *_fault_keys(),
     # [pcap]
@@ -241,11 +248,20 @@ _BY_DOTTED: dict[str, Key] = {k.dotted: k for k in KEYS}
 _FAULT_BASE = ("drop", "dup", "reorder", "corrupt", "delay", "delay_ms", "rate_bps",
                "burst_bytes")
 
+
+def _knob_value(k: Key, val: Any) -> Any:
+    """What the C knob holds for a key's value: booleans as 0/1, a choice as its index in
+    k.choices (tcp.congestion: the FN_CC_* index of the algorithm's name)."""
+    if k.kind == "bool":
+        return int(val)
+    if k.kind == "choice":
+        return k.choices.index(val)
+    return val
+
+
 # struct fn_config field -> default, as fn_config_defaults() sets it (ip/gateway/mtu/
 # prefix_len are addressing, not knobs, and have no useful default here).
-KNOB_DEFAULTS: dict[str, Any] = {
-    k.target: (int(k.default) if k.kind == "bool" else k.default) for k in KEYS if k.knob
-}
+KNOB_DEFAULTS: dict[str, Any] = {k.target: _knob_value(k, k.default) for k in KEYS if k.knob}
 
 
 def default_stats_file(iface: str) -> str:
@@ -443,8 +459,7 @@ class Config:
         }
         for k in KEYS:
             if k.knob and k.dotted in self.explicit:
-                val = v[k.dotted]
-                kw[k.target] = int(val) if k.kind == "bool" else val
+                kw[k.target] = _knob_value(k, v[k.dotted])
         return kw
 
     def describe(self) -> dict[str, Any]:

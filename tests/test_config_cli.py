@@ -93,6 +93,12 @@ def test_knob_defaults_match_c():
         assert name in c, f"{ours[name].dotted} maps to {name}, not a fn_config field"
 
 
+def test_cc_names_match_c():
+    # tcp.congestion's names are, in order, the C registry's (the index is the tcp_cc knob).
+    core = core_or_skip()
+    assert core.cc_algorithms() == config.CC_ALGORITHMS
+
+
 # --- parsing and mapping ---------------------------------------------------------------
 
 
@@ -169,6 +175,22 @@ def test_only_explicit_knobs_are_passed():
     kw = load(None, dict(BASE, **{"arp.retry_ms": "500"})).stack_kwargs()
     knobs = {k.target for k in KEYS if k.knob}
     assert {k for k in kw if k in knobs} == {"arp_retry_ms"}
+
+
+def test_congestion_name_maps_to_cc_index(tmp_path):
+    # tcp.congestion names the algorithm; the C knob tcp_cc holds its FN_CC_* index
+    # (FN_CC_NEWRENO 0, FN_CC_CUBIC 1 in fn_config.h; cubic is the C default).
+    assert config.CC_ALGORITHMS == ("newreno", "cubic")
+    assert config.KNOB_DEFAULTS["tcp_cc"] == 1
+    p = write(tmp_path, '[port]\niface = "fn0"\nip = "198.18.0.1/24"\n'
+                        '[tcp]\ncongestion = "newreno"\n')
+    assert load(p).stack_kwargs()["tcp_cc"] == 0
+    kw = load(None, dict(BASE, **{"tcp.congestion": "cubic"})).stack_kwargs()
+    assert kw["tcp_cc"] == 1
+    assert "tcp_cc" not in load(None, BASE).stack_kwargs()  # not set: the C default applies
+    with pytest.raises(ConfigError, match=r"^tcp\.congestion: 'reno' is not one of newreno, "
+                                          r"cubic$"):
+        load(None, dict(BASE, **{"tcp.congestion": "reno"}))
 
 
 def test_flags_override_file(tmp_path):
@@ -281,6 +303,8 @@ ERRORS = [
     ("[tcp]\nrto_max_ms = 1000", "tcp.rto_max_ms:"),
     ("[tcp]\nrto_init_ms = 100", "tcp.rto_init_ms: needs tcp.rto_min_ms"),
     ("[tcp]\nmin_mss = 40", "tcp.min_mss:"),
+    ("[tcp]\ncongestion = \"bbr\"", "tcp.congestion: 'bbr' is not one of newreno, cubic"),
+    ("[tcp]\ncongestion = 1", "tcp.congestion: 1 is not a string"),
     ("[fault]\ndrop = 1.5", "fault.drop: 1.5 is out of a probability 0..1"),
     ("[fault]\nrx_dup = -0.1", "fault.rx_dup:"),
     ("[fault]\ndrop = \"often\"", "fault.drop: 'often' is not a number"),

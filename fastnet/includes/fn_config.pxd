@@ -16,3 +16,4 @@ cdef extern from "fastnet/fn_config.h" nogil:
     const char *fn_config_knob_name(unsigned i)
     int fn_config_knob_get(const fn_config *c, const char *name, int64_t *out)
     int fn_config_knob_set(fn_config *c, const char *name, int64_t value)
+    const char *fn_config_cc_name(unsigned i)

@@ -67,6 +67,7 @@ static const struct knob knobs[] = {
     KNOB(tcp_keepalive_cnt, K_U32),
     KNOB(tcp_syncache_size, K_U32),
     KNOB(tcp_syncookies, K_U32),
+    KNOB(tcp_cc, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

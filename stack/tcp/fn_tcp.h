@@ -90,6 +90,13 @@ int fn_tcp_set_user_timeout(struct tcpcb *tp, uint32_t ms);
 void fn_tcp_set_user(struct tcpcb *tp, void *user);
 void *fn_tcp_user(const struct tcpcb *tp);
 
+/* Congestion control (RFC 5681 / RFC 9438): the algorithm of tp by name ("newreno",
+ * "cubic"); 0, or -ENOENT for an unknown name.  Mid-connection the new algorithm takes over
+ * the current cwnd and ssthresh; a listener's choice passes to the connections it accepts.
+ * New tcpcbs start with cfg.tcp_cc.  fn_tcp_cc_name: the current algorithm's name. */
+int fn_tcp_set_cc(struct tcpcb *tp, const char *name);
+const char *fn_tcp_cc_name(const struct tcpcb *tp);
+
 /* Hand out up to max ready tcpcbs with their events, oldest first, and clear them. */
 int fn_tcp_ready(struct fn_stack *st, struct fn_tcp_event *ev, int max);
 

@@ -220,6 +220,7 @@ static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
     tp->ccv.bytes_this_ack = acked;
     tp->ccv.flight = tp->snd_max - tp->snd_una;
     tp->ccv.now = now;
+    tp->ccv.srtt = tp->t_srtt;
     if (tp->t_flags & TF_FASTRECOVERY) {
         if (SEQ_LT(s->ack, tp->snd_recover)) {
             /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
@@ -242,11 +243,7 @@ static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
             tp->cc_algo->post_recovery(&tp->ccv);
         }
     } else {
-        tp->ccv.flags = flight >= tp->snd_cwnd ? CCF_CWND_LIMITED : 0;
-        /* A sender that filled at least all but one segment of cwnd counts as limited. */
-        if (flight + tcp_maxseg(tp) >= tp->snd_cwnd)
-            tp->ccv.flags |= CCF_CWND_LIMITED;
-        tp->cc_algo->ack_received(&tp->ccv, CC_ACK);
+        tcp_cc_ack(tp, flight);
     }
     tp->t_dupacks = 0;
     if (data > 0 && !TCPS_HAVERCVDFIN(tp->t_state) && !(tp->t_flags & TF_NEEDFIN))

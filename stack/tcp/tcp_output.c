@@ -192,13 +192,11 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
 
     if (tp->t_state == TCPS_CLOSED || tp->t_state == TCPS_LISTEN)
         return 0;
-    /* RFC 5681 §4.1: after an idle period longer than the RTO, restart from the restart
-     * window (the cc hook) rather than bursting a stale cwnd. */
+    /* Sending resumes after idle: RFC 5681 §4.1's restart window after more than an RTO,
+     * and RFC 9438 §5.8's idle time kept out of CUBIC's clock (tcp_cc.c). */
     if (tp->snd_max == tp->snd_una && tp->t_sndtime != 0 && tp->snd_cc > 0 &&
-        now - tp->t_sndtime >= tp->t_rxtcur && TCPS_HAVEESTABLISHED(tp->t_state)) {
-        tp->ccv.now = now;
-        tp->cc_algo->after_idle(&tp->ccv);
-    }
+        TCPS_HAVEESTABLISHED(tp->t_state))
+        tcp_cc_tx_resume(tp, now);
     for (int guard = 0; guard < 4096; guard++) {
         uint8_t flags = tcp_outflags[tp->t_state];
         uint32_t maxseg = tcp_maxseg(tp);

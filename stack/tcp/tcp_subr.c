@@ -106,6 +106,8 @@ static int config_ok(const struct fn_config *c)
         c->tcp_keepalive_intvl_s < 1 || c->tcp_keepalive_intvl_s > TCP_KEEPINTVL_MAX ||
         c->tcp_keepalive_cnt < 1 || c->tcp_keepalive_cnt > TCP_KEEPCNT_MAX)
         return 0;
+    if (c->tcp_cc >= cc_algo_count())
+        return 0;       /* not an FN_CC_* index */
     return 1;
 }
 
@@ -229,7 +231,7 @@ struct tcpcb *tcp_alloc(struct fn_tcp *tcp)
     tp->t_heapidx = -1;
     tp->t_stack = tcp->st;
     tp->t_state = TCPS_CLOSED;
-    tp->cc_algo = &newreno_cc_algo;
+    tp->cc_algo = cc_algo_by_index(tcp->st->cfg.tcp_cc);
     tp->ccv.tp = tp;
     if (tcp->st->cfg.tcp_nodelay)
         tp->t_flags |= TF_NODELAY;

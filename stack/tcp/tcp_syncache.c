@@ -416,6 +416,7 @@ static struct tcpcb *sc_expand(struct tcpcb *l, const struct syncache *sc,
     tp->faddr = sc->sc_faddr;
     tp->fport = sc->sc_fport;
     tp->lport = sc->sc_lport;
+    tp->cc_algo = l->cc_algo;           /* the listener's choice (fn_tcp_set_cc) */
     tcp_conn_setup(tp, now);
     /* The sequence spaces the SYN-ACK announced; this ACK acknowledged our SYN. */
     tp->iss = sc->sc_iss;

@@ -297,6 +297,13 @@ uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf);
 uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, uint32_t tsval,
                       uint32_t tsecr);
 
+/* ---- tcp_cc.c: congestion-control events of the transport ---- */
+/* A new cumulative ACK outside recovery (ccv.bytes_this_ack/flight/now/srtt set): tell the
+ * algorithm, with whether the flight before the ACK was cwnd-limited. */
+void tcp_cc_ack(struct tcpcb *tp, uint32_t flight);
+/* tcp_output is about to send with nothing in flight (data was sent before). */
+void tcp_cc_tx_resume(struct tcpcb *tp, uint64_t now);
+
 /* ---- tcp_timer.c ---- */
 void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);
 void tcp_timer_stop(struct tcpcb *tp, int which);

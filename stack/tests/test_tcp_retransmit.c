@@ -7,10 +7,12 @@
  */
 #include "tcp_harness.h"
 
+/* The window arithmetic checked here is NewReno's (RFC 5681 / 6582): select it explicitly,
+ * the stack's default is CUBIC (test_tcp_cubic.c checks that one). */
 #define SETUP(...)                                                                   \
     static uint8_t big[65536];                                                       \
     (void)big;                                                                       \
-    TT_SETUP(0x7ffffff0u, __VA_ARGS__, (void)0)
+    TT_SETUP(0x7ffffff0u, (c.tcp_cc = FN_CC_NEWRENO, __VA_ARGS__), (void)0)
 #define TEARDOWN() TT_TEARDOWN()
 
 FN_TEST(rto_estimator_matches_rfc6298)

@@ -76,7 +76,13 @@ struct fn_config {
                                        a listener holds at most its backlog of them */
     uint32_t tcp_syncookies;        /* RFC 4987 §3.6: 0 never, 1 when the syncache (or the
                                        listener's share) is full, 2 for every SYN */
+    uint32_t tcp_cc;                /* congestion control of new connections: FN_CC_* */
 };
+
+/* Congestion-control algorithms by index (struct fn_config.tcp_cc); the names are those of
+ * fn_tcp_set_cc() and of the config key tcp.congestion. */
+#define FN_CC_NEWRENO 0u            /* RFC 5681 / RFC 6582 */
+#define FN_CC_CUBIC   1u            /* RFC 9438 */
 
 /* Fill with the defaults documented in docs/config.md and the README. */
 void fn_config_defaults(struct fn_config *c);
@@ -88,6 +94,10 @@ unsigned fn_config_knob_count(void);
 const char *fn_config_knob_name(unsigned i);
 int fn_config_knob_get(const struct fn_config *c, const char *name, int64_t *out);
 int fn_config_knob_set(struct fn_config *c, const char *name, int64_t value);
+
+/* The name of the congestion-control algorithm with FN_CC_* index i, NULL past the end:
+ * the names tcp.congestion accepts, in index order. */
+const char *fn_config_cc_name(unsigned i);
 
 #ifdef __cplusplus
 }

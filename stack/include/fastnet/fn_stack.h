@@ -130,7 +130,10 @@ extern "C" {
     X(tcp_syncache_expired, "TCP syncache entries dropped: SYN-ACK retries exhausted")  \
     X(tcp_syncookies_sent, "TCP SYN-ACKs sent with a SYN cookie")                       \
     X(tcp_syncookies_ok, "TCP connections created from a valid SYN-cookie ACK")         \
-    X(tcp_syncookies_bad, "TCP ACKs with a forged or stale SYN cookie (RST sent)")
+    X(tcp_syncookies_bad, "TCP ACKs with a forged or stale SYN cookie (RST sent)")      \
+    /* congestion control (tcp/tcp_cc.c, tcp/cc/) */                                  \
+    X(tcp_cc_app_limited, "TCP ACKs that grew no cwnd: the flight was not cwnd-limited")  \
+    X(tcp_cc_idle_restart, "TCP restart windows applied after idle (RFC 5681 §4.1)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;

@@ -8,6 +8,9 @@
  * its own private state in cc_data).  Hooks never send, never allocate, never fail.  Loss
  * recovery itself (which segment to retransmit, `recover`, NewReno partial ACKs) is the
  * transport's job.  Runs on the stack's core only.
+ *
+ * Algorithms are found by name or by index in one registry (cc.c); the index is what
+ * struct fn_config.tcp_cc holds (FN_CC_* in fn_config.h).
  */
 #ifndef FASTNET_TCP_CC_CC_H
 #define FASTNET_TCP_CC_CC_H
@@ -36,11 +39,17 @@ struct cc_var {
     uint32_t bytes_this_ack;    /* bytes newly acknowledged by the ACK being processed */
     uint32_t flight;            /* FlightSize (snd_max - snd_una) before the ACK / signal */
     uint64_t now;               /* ns, for time-based algorithms */
+    uint64_t srtt;              /* the tcpcb's smoothed RTT (ns, 0 = no sample) at the ACK */
     uint64_t cc_data[CC_DATA_MAX / 8]; /* private state of the algorithm */
 };
 
 struct cc_algo {
     const char *name;
+    /* Optional.  The algorithm takes over a connection whose cwnd / ssthresh are already
+     * set (a switch with fn_tcp_set_cc); cc_data is zero.  Never resets the window. */
+    void (*cb_init)(struct cc_var *ccv);
+    /* Optional.  The algorithm gives the connection up (before the next one's cb_init). */
+    void (*cb_destroy)(struct cc_var *ccv);
     /* A connection starts (after the handshake sets t_maxseg): initial window. */
     void (*conn_init)(struct cc_var *ccv);
     /* A new cumulative ACK (type CC_ACK) outside fast recovery. */
@@ -51,9 +60,33 @@ struct cc_algo {
     void (*post_recovery)(struct cc_var *ccv);
     /* Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1). */
     void (*after_idle)(struct cc_var *ccv);
+    /* Optional.  tcp_output is about to send with nothing in flight, after an idle period
+     * of any length (called before after_idle when that applies too); ccv->now is set. */
+    void (*tx_resume)(struct cc_var *ccv);
 };
 
 extern const struct cc_algo newreno_cc_algo;
+extern const struct cc_algo cubic_cc_algo;
+
+/* ---- the registry (cc.c) ---- */
+unsigned cc_algo_count(void);
+/* By FN_CC_* index; NULL past the end. */
+const struct cc_algo *cc_algo_by_index(unsigned i);
+/* By name ("newreno", "cubic"); NULL if unknown. */
+const struct cc_algo *cc_algo_by_name(const char *name);
+
+/* ---- window arithmetic shared by the algorithms (cc.c) ---- */
+/* The largest cwnd any algorithm sets (keeps cwnd + increments far from wrapping). */
+#define CC_CWND_MAX (UINT32_MAX / 2)
+/* Slow start with Appropriate Byte Counting, L = 2 (RFC 3465 §2.2): the increment. */
+uint32_t cc_slow_start_incr(uint32_t bytes_acked, uint32_t smss);
+/* cwnd + incr, clamped to CC_CWND_MAX. */
+uint32_t cc_cwnd_add(uint32_t cwnd, uint64_t incr);
+/* The window after fast recovery: RFC 6582 §3.2 step 3 option (1),
+ * min(ssthresh, FlightSize + SMSS). */
+void cc_post_recovery_window(struct cc_var *ccv);
+/* RFC 5681 §4.1: cwnd = min(RW, cwnd), RW the initial window. */
+void cc_restart_window(struct cc_var *ccv);
 
 /* The initial (and restart) window of every algorithm.  RFC 6928 §2: for IW 10,
  * min(10·SMSS, max(2·SMSS, 14600)); another configured IW is taken as given. */

@@ -32,7 +32,7 @@ static void newreno_ack_received(struct cc_var *ccv, int type)
         return;
     if (tp->snd_cwnd < tp->snd_ssthresh) {
         /* Slow start with Appropriate Byte Counting, L = 2 (RFC 3465 §2.2). */
-        incr = ccv->bytes_this_ack < 2 * smss ? ccv->bytes_this_ack : 2 * smss;
+        incr = cc_slow_start_incr(ccv->bytes_this_ack, smss);
         ccv->cc_data[0] = 0;
     } else {
         /* Congestion avoidance, byte counting (RFC 3465 §2.1): one SMSS per cwnd acked. */
@@ -42,8 +42,7 @@ static void newreno_ack_received(struct cc_var *ccv, int type)
         ccv->cc_data[0] -= tp->snd_cwnd;
         incr = smss;
     }
-    if (tp->snd_cwnd < UINT32_MAX / 2)
-        tp->snd_cwnd += incr;
+    tp->snd_cwnd = cc_cwnd_add(tp->snd_cwnd, incr);
 }
 
 static void newreno_cong_signal(struct cc_var *ccv, int type)
@@ -60,30 +59,13 @@ static void newreno_cong_signal(struct cc_var *ccv, int type)
     /* CC_NDUPACK: the transport sets cwnd for the fast retransmit and inflation. */
 }
 
-static void newreno_post_recovery(struct cc_var *ccv)
-{
-    struct tcpcb *tp = ccv->tp;
-    uint32_t fl = ccv->flight + tcp_maxseg(tp);
-
-    /* RFC 6582 §3.2 step 3, option (1): cwnd = min(ssthresh, FlightSize + SMSS). */
-    tp->snd_cwnd = tp->snd_ssthresh < fl ? tp->snd_ssthresh : fl;
-}
-
-static void newreno_after_idle(struct cc_var *ccv)
-{
-    struct tcpcb *tp = ccv->tp;
-    uint32_t rw = cc_initial_window(tcp_maxseg(tp), tcp_cfg(tp)->tcp_initcwnd_segs);
-
-    /* RFC 5681 §4.1: cwnd = min(RW, cwnd), RW = the initial window. */
-    if (rw < tp->snd_cwnd)
-        tp->snd_cwnd = rw;
-}
-
 const struct cc_algo newreno_cc_algo = {
     .name = "newreno",
     .conn_init = newreno_conn_init,
     .ack_received = newreno_ack_received,
     .cong_signal = newreno_cong_signal,
-    .post_recovery = newreno_post_recovery,
-    .after_idle = newreno_after_idle,
+    /* RFC 6582 §3.2 step 3, option (1): cwnd = min(ssthresh, FlightSize + SMSS). */
+    .post_recovery = cc_post_recovery_window,
+    /* RFC 5681 §4.1: cwnd = min(RW, cwnd), RW = the initial window. */
+    .after_idle = cc_restart_window,
 };
