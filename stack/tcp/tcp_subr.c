@@ -483,7 +483,7 @@ void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t
     struct fn_pkt *pkt = fn_pkt_alloc(st->pool);
     struct fn_ip_out o;
     uint8_t *h;
-    uint32_t hlen = FN_TCP_HLEN, sum;
+    uint32_t hlen = FN_TCP_HLEN, sum, tslen = 0, sacklen = 0;
     uint16_t win = 0, c;
 
     if (!pkt) {
@@ -491,7 +491,10 @@ void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t
         return;
     }
     if (tp && (tp->t_flags & TF_RCVD_TSTMP) && !(flags & FN_TH_RST))
-        hlen += TCPOLEN_TSTAMP_APPA;
+        tslen = TCPOLEN_TSTAMP_APPA;
+    if (tp && (flags & (FN_TH_RST | FN_TH_ACK)) == FN_TH_ACK)
+        sacklen = tcp_sack_opts(tp, NULL, 40 - tslen);     /* RFC 2018 §4 */
+    hlen += tslen + sacklen;
     h = fn_pkt_put(pkt, hlen);
     memset(h, 0, hlen);
     h[0] = (uint8_t)(lport >> 8);
@@ -514,7 +517,9 @@ void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t
     }
     h[14] = (uint8_t)(win >> 8);
     h[15] = (uint8_t)win;
-    if (hlen > FN_TCP_HLEN) {
+    if (sacklen)
+        tcp_sack_opts(tp, h + FN_TCP_HLEN + tslen, 40 - tslen);
+    if (tslen) {
         uint32_t tsv = tcp_ts_now(tp, now), tse = tp->ts_recent;
         h[20] = FN_TCPOPT_NOP;
         h[21] = FN_TCPOPT_NOP;

@@ -110,7 +110,16 @@ extern "C" {
     X(tcp_conn_refused, "TCP active opens refused (RST or ICMP)")                      \
     X(tcp_tcb_exhausted, "TCP connections refused: no free tcpcb")                     \
     X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
-    X(tcp_nobuf, "TCP segments not sent: no packet buffer")
+    X(tcp_nobuf, "TCP segments not sent: no packet buffer")                           \
+    /* SACK (tcp_sack.c: RFC 2018, RFC 2883, RFC 6675) */                              \
+    X(tcp_sack_blocks_rx, "TCP SACK blocks received and valid (not D-SACK)")           \
+    X(tcp_sack_bad_blocks, "TCP SACK blocks ignored: inverted, empty, outside the window") \
+    X(tcp_sack_sb_full, "TCP SACK ranges dropped: scoreboard full (highest dropped)")  \
+    X(tcp_sack_recovery, "TCP SACK loss recoveries entered (RFC 6675)")                \
+    X(tcp_sack_rexmt, "TCP segments retransmitted by SACK loss recovery")              \
+    X(tcp_sack_tx, "TCP segments sent with SACK blocks")                               \
+    X(tcp_dsack_rx, "TCP D-SACK blocks received (RFC 2883)")                           \
+    X(tcp_dsack_tx, "TCP D-SACK blocks sent (RFC 2883)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
