@@ -1,7 +1,7 @@
 /*
  * tcp_sack.c — selective acknowledgments: the receiver's SACK and D-SACK blocks (RFC 2018
  * §3-4, RFC 2883 §4), the sender's scoreboard and the conservative SACK-based loss recovery
- * of RFC 6675 (IsLost, pipe, NextSeg, RecoveryPoint = snd_recover, rescue retransmission).
+ * of RFC 6675 (IsLost, pipe, NextSeg, RecoveryPoint = snd_recover).
  *
  * Contract: owns the SACK fields of the tcpcb (the "SACK" block in tcp_var.h) and nothing
  * else; everything here does something only when both sides sent SACK-permitted
@@ -271,7 +271,7 @@ int tcp_sack_input(struct tcpcb *tp, const struct fn_tcp_opts *to, uint32_t ack)
 void tcp_sack_rto(struct tcpcb *tp)
 {
     tp->snd_sack_n = 0;
-    tp->sack_high_rxt = tp->sack_rescue_rxt = tp->snd_una;
+    tp->sack_high_rxt = tp->snd_una;
 }
 
 uint32_t tcp_sack_skip(struct tcpcb *tp)
@@ -338,7 +338,6 @@ static uint32_t sack_pipe(const struct tcpcb *tp, uint32_t nlost)
 #define NS_NONE   0
 #define NS_REXMT  1
 #define NS_NEW    2
-#define NS_RESCUE 3
 
 /* The first byte at or above HighRxt in holes [from, to), as a segment of at most smss. */
 static int hole_seg(const struct tcpcb *tp, uint32_t from, uint32_t to, uint32_t smss,
@@ -357,31 +356,24 @@ static int hole_seg(const struct tcpcb *tp, uint32_t from, uint32_t to, uint32_t
     return 0;
 }
 
-/* RFC 6675 §4 NextSeg, rules 1-4. */
+/* RFC 6675 §4 NextSeg, rules 1-3.  Rule 4 (the rescue retransmission of the tail) is a
+ * SHOULD that is not done: in the transfer tests it mostly resent tails that were not lost;
+ * tail loss is left to the RTO (RACK-TLP, RFC 8985, is the checklist's next item). */
 static int next_seg(const struct tcpcb *tp, uint32_t nlost, uint32_t smss, int allow_new,
                     uint32_t *seq, uint32_t *len)
 {
     uint32_t dend = tp->snd_una + tp->snd_cc;      /* end of the data (the FIN follows) */
-    uint32_t hi = SEQ_LT(tp->snd_max, dend) ? tp->snd_max : dend, ts;
 
     if (hole_seg(tp, 0, nlost, smss, seq, len))
         return NS_REXMT;                            /* (1) a lost hole */
     if (allow_new && SEQ_LT(tp->snd_max, dend) &&
-        tp->snd_max - tp->snd_una < tp->snd_wnd) {
+        tp->snd_max - tp->snd_una + smss <= tp->snd_wnd) {
         *seq = tp->snd_max;
         *len = smss;
         return NS_NEW;                              /* (2) new data the window allows */
     }
     if (hole_seg(tp, nlost, tp->snd_sack_n, smss, seq, len))
         return NS_REXMT;                            /* (3) a hole not yet deemed lost */
-    /* (4) once per recovery: the last unSACKed data, so that a lost tail is not left to
-     * the RTO when nothing else can be sent. */
-    ts = tp->snd_sack_n ? tp->snd_sack[tp->snd_sack_n - 1].end : tp->snd_una;
-    if (SEQ_GT(tp->snd_una, tp->sack_rescue_rxt) && SEQ_LT(ts, hi)) {
-        *len = hi - ts < smss ? hi - ts : smss;
-        *seq = hi - *len;
-        return NS_RESCUE;
-    }
     return NS_NONE;
 }
 
@@ -462,9 +454,7 @@ void tcp_sack_output(struct tcpcb *tp, int partial_ack, uint64_t now)
             allow_new = 0;      /* held back (Nagle, window): try the other rules */
             continue;
         }
-        if (kind == NS_RESCUE)
-            tp->sack_rescue_rxt = tp->snd_recover;  /* RFC 6675 §4 (4): once */
-        if (kind != NS_NEW)
+        if (kind == NS_REXMT)
             rexmt_sent(tp, seq, sent);
         pipe += sent;
     }
@@ -500,10 +490,8 @@ int tcp_sack_dupack(struct tcpcb *tp, uint64_t now)
     tp->t_flags |= TF_FASTRECOVERY;
     tp->t_rtttime = 0;                  /* Karn: what is timed may be retransmitted now */
     tp->sack_high_rxt = tp->snd_una;
-    /* Step 4.3: the first segment presumed lost goes at once; HighRxt and RescueRxt both
-     * end where it ends. */
+    /* Step 4.3: the first segment presumed lost goes at once. */
     rexmt_first(tp, smss, now);
-    tp->sack_rescue_rxt = tp->sack_high_rxt;
     tcp_sack_output(tp, 0, now);
     return 1;
 }

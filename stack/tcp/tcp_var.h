@@ -156,7 +156,6 @@ struct tcpcb {
     uint32_t snd_sack_n;        /* ranges in use, <= TCP_SACK_SB_MAX */
     uint32_t sack_high_rxt;     /* RFC 6675 HighRxt + 1: end of the highest retransmission of
                                    this recovery */
-    uint32_t sack_rescue_rxt;   /* RFC 6675 RescueRxt + 1 */
     uint32_t rcv_sack_recent[TCP_SACK_RCV_RECENT]; /* a byte of each of the latest
                                    out-of-order arrivals, newest first (RFC 2018 §4 order) */
     uint32_t rcv_sack_nrecent;
