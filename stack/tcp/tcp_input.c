@@ -251,7 +251,7 @@ static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
     tp->ccv.now = now;
     if ((tp->t_flags & TF_FASTRECOVERY) && (tp->t_flags & TF_SACK_PERMIT) &&
         SEQ_LT(s->ack, tp->snd_recover)) {
-        tcp_sack_output(tp, 1, now);    /* RFC 6675 §5 (B): a partial ACK, cwnd unchanged */
+        tcp_sack_output(tp, now);       /* RFC 6675 §5 (B): a partial ACK, cwnd unchanged */
     } else if (tp->t_flags & TF_FASTRECOVERY) {
         if (SEQ_LT(s->ack, tp->snd_recover)) {
             /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
@@ -567,7 +567,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         (s.flags & (FN_TH_SYN | FN_TH_FIN | FN_TH_RST | FN_TH_URG | FN_TH_ACK)) == FN_TH_ACK &&
         s.seq == tp->rcv_nxt && tiwin != 0 && SEQ_LEQ(tp->snd_wl1, s.seq) &&
         tp->snd_nxt == tp->snd_max && !(tp->t_flags & TF_FASTRECOVERY) && tp->t_dupacks == 0 &&
-        s.to.nsack == 0 &&
+        s.to.nsack == 0 && tp->snd_sack_n == 0 &&
         (!TS_ON(tp) || (s.to.has_ts && TSTMP_GEQ(s.to.tsval, tp->ts_recent)))) {
         if (TS_ON(tp) && SEQ_LEQ(s.seq, tp->last_ack_sent)) {
             tp->ts_recent = s.to.tsval;

@@ -238,9 +238,11 @@ int tcp_sack_input(struct tcpcb *tp, const struct fn_tcp_opts *to, uint32_t ack)
     uint32_t lo = SEQ_GT(ack, tp->snd_una) ? ack : tp->snd_una;
     int grew = 0;
 
-    if (!SACK_ON(tp) || to->nsack == 0)
+    if (!SACK_ON(tp))
         return TCP_SACK_NONE;
     sb_trim(tp, lo);
+    if (to->nsack == 0)
+        return TCP_SACK_NONE;
     for (uint32_t i = 0; i < to->nsack; i++) {
         uint32_t s = to->sack[i][0], e = to->sack[i][1];
 
@@ -416,7 +418,7 @@ static uint32_t first_unsacked(const struct tcpcb *tp, uint32_t *end)
     return seq;
 }
 
-/* Retransmit the first unSACKed segment (RFC 6675 §5 step 4.3, and a partial ACK). */
+/* Retransmit the first unSACKed segment (RFC 6675 §5 step 4.3). */
 static void rexmt_first(struct tcpcb *tp, uint32_t smss, uint64_t now)
 {
     uint32_t end, seq = first_unsacked(tp, &end), sent;
@@ -428,17 +430,12 @@ static void rexmt_first(struct tcpcb *tp, uint32_t smss, uint64_t now)
         rexmt_sent(tp, seq, sent);
 }
 
-void tcp_sack_output(struct tcpcb *tp, int partial_ack, uint64_t now)
+void tcp_sack_output(struct tcpcb *tp, uint64_t now)
 {
     uint32_t smss = tcp_maxseg(tp), nlost, pipe, seq, len, sent;
     int allow_new = 1;
 
     sb_trim(tp, tp->snd_una);
-    /* A partial ACK with nothing retransmitted above snd_una: the segment at snd_una is the
-     * next loss whatever the scoreboard says (RFC 6582 §3.2 step 5's inference; without it
-     * a receiver that SACKs little would leave the hole to the RTO). */
-    if (partial_ack && SEQ_GEQ(tp->snd_una, tp->sack_high_rxt))
-        rexmt_first(tp, smss, now);
     nlost = lost_holes(tp, smss);
     pipe = sack_pipe(tp, nlost);
     /* RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what NextSeg picks. */
@@ -467,7 +464,7 @@ int tcp_sack_dupack(struct tcpcb *tp, uint64_t now)
 
     if (tp->t_flags & TF_FASTRECOVERY) {
         /* RFC 6675 §5 (B)/(C): no cwnd inflation; pipe says what may go. */
-        tcp_sack_output(tp, 0, now);
+        tcp_sack_output(tp, now);
         return 1;
     }
     sb_trim(tp, tp->snd_una);
@@ -492,6 +489,6 @@ int tcp_sack_dupack(struct tcpcb *tp, uint64_t now)
     tp->sack_high_rxt = tp->snd_una;
     /* Step 4.3: the first segment presumed lost goes at once. */
     rexmt_first(tp, smss, now);
-    tcp_sack_output(tp, 0, now);
+    tcp_sack_output(tp, now);
     return 1;
 }

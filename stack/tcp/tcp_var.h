@@ -151,8 +151,9 @@ struct tcpcb {
 
     /* ---- SACK (tcp_sack.c; RFC 2018, RFC 2883, RFC 6675); used only with TF_SACK_PERMIT ---- */
     struct tcp_sackblk snd_sack[TCP_SACK_SB_MAX]; /* scoreboard: ranges the peer SACKed,
-                                   ascending, disjoint, never adjacent, all <= snd_max; the
-                                   ones below snd_una are trimmed lazily */
+                                   ascending, disjoint, never adjacent, all <= snd_max;
+                                   trimmed to snd_una by every ACK (header prediction
+                                   leaves connections with a scoreboard alone) */
     uint32_t snd_sack_n;        /* ranges in use, <= TCP_SACK_SB_MAX */
     uint32_t sack_high_rxt;     /* RFC 6675 HighRxt + 1: end of the highest retransmission of
                                    this recovery */
@@ -260,8 +261,8 @@ int tcp_sack_input(struct tcpcb *tp, const struct fn_tcp_opts *to, uint32_t ack)
 /* A duplicate ACK (t_dupacks already counted) on a SACK connection: enter or continue
  * RFC 6675 loss recovery.  Returns 1 if handled, 0 to fall back to limited transmit. */
 int tcp_sack_dupack(struct tcpcb *tp, uint64_t now);
-/* RFC 6675 §5 (B)/(C) for an ACK in recovery; partial_ack: it advanced snd_una. */
-void tcp_sack_output(struct tcpcb *tp, int partial_ack, uint64_t now);
+/* RFC 6675 §5 (B)/(C): send what pipe allows for an ACK during recovery. */
+void tcp_sack_output(struct tcpcb *tp, uint64_t now);
 /* RFC 6675 §5.1: an RTO discards the scoreboard (the receiver may have reneged). */
 void tcp_sack_rto(struct tcpcb *tp);
 /* tcp_output: move snd_nxt past SACKed data; returns how many bytes from snd_nxt may go
