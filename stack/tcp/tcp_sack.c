@@ -86,12 +86,11 @@ void tcp_sack_dsack(struct tcpcb *tp, uint32_t start, uint32_t end)
 {
     if (!SACK_ON(tp) || SEQ_LEQ(end, start))
         return;
-    /* RFC 2883 §4: only the duplicate of the latest segment is reported, once, and soon —
-     * it tells the sender its retransmission was spurious. */
+    /* RFC 2883 §4: only the duplicate of the latest segment is reported, and only once,
+     * in the next ACK (the callers' ACK policy decides when that goes). */
     tp->rcv_dsack.start = start;
     tp->rcv_dsack.end = end;
     tp->rcv_dsack_on = 1;
-    tp->t_flags |= TF_ACKNOW;
 }
 
 static int blk_has(const struct tcp_sackblk *b, uint32_t from, uint32_t n, uint32_t s)
