@@ -4,9 +4,10 @@
  * next to timestamps, payload shrunk by the option); D-SACK for data below rcv_nxt, for data
  * already queued and for a partial overlap; the sender's scoreboard (merging, bad blocks
  * counted and ignored, D-SACK recognised, a full scoreboard forgets its highest range); loss
- * recovery that repairs several holes in one window without an RTO and faster than NewReno,
- * never resending SACKed data; an RTO clearing the scoreboard; a SACK storm with a 48-byte
- * MSS staying bounded; and an end-to-end transfer under loss with fewer RTOs than without.
+ * recovery entered by IsLost before three duplicates and paced by pipe (new data once no
+ * lost hole is left); several holes in one window repaired without an RTO and faster than
+ * NewReno, never resending SACKed data; an RTO clearing the scoreboard; a SACK storm with a
+ * 48-byte MSS staying bounded; an end-to-end transfer under loss with fewer RTOs.
  */
 #include "tcp_xfer.h"
 
@@ -332,6 +333,53 @@ FN_TEST(scoreboard_full_forgets_highest)
     CHECK_SB(0, 10, 20);
     CHECK_SB(TCP_SACK_SB_MAX - 1, 1 + 200 * 14 + 100, 1 + 200 * 14 + 200);
     FN_CHECK_EQ(tnet_stats(t.sa).tcp_sack_sb_full, 5);
+    tnet_drain(&t);
+    TT_TEARDOWN();
+}
+
+FN_TEST(islost_enters_recovery_and_pipe_paces_it)
+{
+    SETUP((void)0, (void)0);
+    SEND10();
+    tt_inject(&p, 1, 1 + M, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tnet_drain(&t), 2);             /* slow start: segments 10 and 11 */
+    {
+        /* One ACK, one duplicate, but 3 SMSS SACKed above snd_una: IsLost(HighACK + 1)
+         * starts recovery at once (RFC 6675 §5 step 3a), resending only that hole. */
+        const uint32_t b[1][2] = {{1 + 2 * M, 1 + 5 * M}};
+        sack_inject(&p, 1, 1 + M, b, 1, NULL, 0);
+    }
+    FN_CHECK_EQ(tp->t_dupacks, 1);
+    FN_CHECK(tp->t_flags & TF_FASTRECOVERY);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_sack_recovery, 1);
+    FN_CHECK_EQ(tp->snd_recover - p.a_iss, 1 + 12 * M);     /* RecoveryPoint = HighData */
+    FN_CHECK_EQ(tp->snd_ssthresh, 11 * M / 2);              /* FlightSize / 2 */
+    FN_CHECK_EQ(tp->snd_cwnd, tp->snd_ssthresh);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1 + M);
+    FN_CHECK_EQ(r.th.payload_len, M);
+    /* pipe = the resent hole + 7 SMSS above the SACKed range = 8 SMSS > cwnd. */
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    {
+        /* 3 more SACKed: pipe 5 SMSS, still less than one SMSS of room. */
+        const uint32_t b[1][2] = {{1 + 2 * M, 1 + 8 * M}};
+        sack_inject(&p, 1, 1 + M, b, 1, NULL, 0);
+    }
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    {
+        /* pipe 4 SMSS: room for one segment, and no lost hole is left unsent — new data
+         * (NextSeg rule 2), not a retransmission. */
+        const uint32_t b[1][2] = {{1 + 2 * M, 1 + 9 * M}};
+        sack_inject(&p, 1, 1 + M, b, 1, NULL, 0);
+    }
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1 + 12 * M);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_segs, 1);
+    /* A cumulative ACK beyond RecoveryPoint ends recovery (RFC 6675 §5 (A)). */
+    tt_inject(&p, 1, 1 + 13 * M, FN_TH_ACK, NULL, 0);
+    FN_CHECK(!(tp->t_flags & TF_FASTRECOVERY));
+    FN_CHECK_EQ(tp->snd_sack_n, 0);
     tnet_drain(&t);
     TT_TEARDOWN();
 }
