@@ -46,7 +46,7 @@ struct fn_tcp_opts;
 #define TF_RCVD_SCALE  0x00000010u /* the peer's SYN had window scale: both did → scaling on */
 #define TF_REQ_TSTMP   0x00000020u /* we send (sent) timestamps on our SYN */
 #define TF_RCVD_TSTMP  0x00000040u /* the peer's SYN had timestamps: both did → TS on */
-#define TF_SACK_PERMIT 0x00000080u /* both sides sent SACK-permitted (recorded; SACK is next) */
+#define TF_SACK_PERMIT 0x00000080u /* both sides sent SACK-permitted: SACK in use (tcp_sack.c) */
 #define TF_SENTFIN     0x00000100u /* our FIN has been sent at least once */
 #define TF_NEEDFIN     0x00000200u /* the owner shut down writing: send FIN after the data */
 #define TF_RCVDFIN     0x00000400u /* the peer's FIN was received in order: EOF for reads */
