@@ -221,7 +221,10 @@ static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
     tp->ccv.flight = tp->snd_max - tp->snd_una;
     tp->ccv.now = now;
     tp->ccv.srtt = tp->t_srtt;
-    if (tp->t_flags & TF_FASTRECOVERY) {
+    if ((tp->t_flags & TF_FASTRECOVERY) && (tp->t_flags & TF_SACK_PERMIT) &&
+        SEQ_LT(s->ack, tp->snd_recover)) {
+        tcp_sack_output(tp, now);       /* RFC 6675 §5 (B): a partial ACK, cwnd unchanged */
+    } else if (tp->t_flags & TF_FASTRECOVERY) {
         if (SEQ_LT(s->ack, tp->snd_recover)) {
             /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
              * deflate cwnd by the newly acked amount (adding back one SMSS if at least one
@@ -261,6 +264,8 @@ static void dup_ack(struct tcpcb *tp, uint64_t now)
     st->stats.tcp_rx_dupack++;
     if (tp->t_dupacks < 255)
         tp->t_dupacks++;
+    if ((tp->t_flags & TF_SACK_PERMIT) && tcp_sack_dupack(tp, now))
+        return;                         /* RFC 6675 loss recovery (tcp_sack.c) */
     if (tp->t_flags & TF_FASTRECOVERY) {
         /* RFC 6582 §3.2 step 4: inflate by one SMSS per further duplicate. */
         tp->snd_cwnd += smss;
@@ -420,6 +425,7 @@ static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t n
             }
         }
         s->pkt = NULL;
+        tcp_sack_rcv_segment(tp, s->seq, s->len);
         r = tcp_reass(tp, p, s->seq, fin);
         if (r & TCP_REASS_DATA)
             tcp_event(tp, FN_TCP_EV_READABLE);
@@ -441,7 +447,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     struct tcpseg s;
     struct tcpcb *tp;
     uint32_t tiwin, win, seglen, todrop;
-    int fin, needoutput = 0;
+    int fin, sack, needoutput = 0;
 
     st->stats.tcp_rx++;
     memset(&s, 0, sizeof(s));
@@ -523,6 +529,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         (s.flags & (FN_TH_SYN | FN_TH_FIN | FN_TH_RST | FN_TH_URG | FN_TH_ACK)) == FN_TH_ACK &&
         s.seq == tp->rcv_nxt && tiwin != 0 && SEQ_LEQ(tp->snd_wl1, s.seq) &&
         tp->snd_nxt == tp->snd_max && !(tp->t_flags & TF_FASTRECOVERY) && tp->t_dupacks == 0 &&
+        s.to.nsack == 0 && tp->snd_sack_n == 0 &&
         (!TS_ON(tp) || (s.to.has_ts && TSTMP_GEQ(s.to.tsval, tp->ts_recent)))) {
         if (TS_ON(tp) && SEQ_LEQ(s.seq, tp->last_ack_sent)) {
             tp->ts_recent = s.to.tsval;
@@ -656,6 +663,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
                 st->stats.tcp_rx_dup++;
                 if (tp->t_state == TCPS_TIME_WAIT && fin)
                     enter_time_wait(tp, now);   /* FIN again: restart 2·MSL */
+                tcp_sack_dsack(tp, s.seq, s.seq + s.len);   /* RFC 2883 §4 */
                 tcp_send_ack(tp, now);
             } else if (s.seq == tp->rcv_nxt) {
                 /* A probe of our zero window (RFC 9293 §3.8.6.1): the ACK carries the
@@ -675,6 +683,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     if ((int32_t)todrop > 0) {
         if (todrop > s.len)
             todrop = s.len;
+        tcp_sack_dsack(tp, s.seq, s.seq + todrop);      /* RFC 2883 §4.1.3: partly old */
         if (s.pkt)
             fn_pkt_pull(s.pkt, todrop);
         s.len -= todrop;
@@ -728,16 +737,24 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         seg_free(&s);
         return;
     }
+    sack = tcp_sack_input(tp, &s.to, s.ack);
     if (SEQ_LEQ(s.ack, tp->snd_una)) {
         /* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same window, acks
-         * snd_una, and data is outstanding — not the answer to a zero-window probe. */
+         * snd_una, and data is outstanding — not the answer to a zero-window probe, and
+         * with SACK not if its blocks are old news (RFC 6675 §2). */
         if (s.len == 0 && !fin && tiwin == tp->snd_wnd && s.ack == tp->snd_una &&
-            tp->snd_max != tp->snd_una && tp->t_timer[TT_PERSIST] == 0) {
+            tp->snd_max != tp->snd_una && tp->t_timer[TT_PERSIST] == 0 &&
+            sack != TCP_SACK_OLD) {
             seg_free(&s);
             dup_ack(tp, now);
             return;
         }
-        if (s.ack == tp->snd_una && !(tp->t_flags & TF_FASTRECOVERY))
+        /* New SACK information is evidence of loss even on an ACK that carries data or
+         * a window change (both ways busy): count it as a duplicate. */
+        if (sack == TCP_SACK_NEW && s.ack == tp->snd_una && tp->snd_max != tp->snd_una)
+            dup_ack(tp, now);
+        else if (s.ack == tp->snd_una && !(tp->t_flags & TF_FASTRECOVERY) &&
+                 sack == TCP_SACK_NONE)
             tp->t_dupacks = 0;
     } else {
         int fin_acked = ack_new(tp, &s, now);

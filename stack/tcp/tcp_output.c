@@ -201,7 +201,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         uint8_t flags = tcp_outflags[tp->t_state];
         uint32_t maxseg = tcp_maxseg(tp);
         uint32_t sendwin = tp->snd_wnd < tp->snd_cwnd ? tp->snd_wnd : tp->snd_cwnd;
-        uint32_t off, len = 0, fin_seq, optlen = 0, hlen, win_bytes, seq, sum;
+        uint32_t off, len = 0, fin_seq, optlen = 0, hlen, win_bytes, seq, sum, sackopt = 0, cap;
         int32_t avail;
         int send = 0, more = 0;
         uint16_t wfield, csum;
@@ -213,6 +213,12 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
          * retransmission timer rewound snd_nxt to iss. */
         if ((flags & FN_TH_SYN) && tp->snd_nxt != tp->iss)
             flags &= (uint8_t)~FN_TH_SYN;
+        /* SACK blocks of an ACK come out of the payload (RFC 6691 §2); SACKed data is
+         * never sent again (tcp_sack.c). */
+        if ((flags & (FN_TH_SYN | FN_TH_ACK)) == FN_TH_ACK)
+            sackopt = tcp_sack_opts(tp, NULL, sizeof(opts) - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0));
+        maxseg -= sackopt;
+        cap = tcp_sack_skip(tp);
         off = tp->snd_nxt - tp->snd_una;
         if (TCPS_HAVEESTABLISHED(tp->t_state)) {
             avail = (int32_t)((tp->snd_cc < sendwin ? tp->snd_cc : sendwin) - off);
@@ -221,6 +227,10 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             len = (uint32_t)avail;
             if (len > maxseg) {
                 len = maxseg;
+                more = 1;
+            }
+            if (len > cap) {
+                len = cap;
                 more = 1;
             }
         }
@@ -287,6 +297,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             wr32(opts + 8, tp->ts_recent);
             optlen = TCPOLEN_TSTAMP_APPA;
         }
+        if (sackopt)
+            optlen += tcp_sack_opts(tp, opts + optlen, sizeof(opts) - optlen);
         hlen = FN_TCP_HLEN + optlen;
         pkt = fn_pkt_alloc(st->pool);
         if (!pkt) {

@@ -576,12 +576,14 @@ int tcp_emit(struct fn_stack *st, uint32_t faddr, uint16_t fport, uint16_t lport
 void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t fport,
                  uint16_t lport, uint32_t seq, uint32_t ack, uint8_t flags, uint64_t now)
 {
-    uint8_t opts[TCPOLEN_TSTAMP_APPA] = {0};
+    uint8_t opts[40] = {0};
     uint32_t optlen = 0;
     uint16_t win = 0;
 
     if (tp && (tp->t_flags & TF_RCVD_TSTMP) && !(flags & FN_TH_RST))
         optlen = tcp_ts_opt(opts, tcp_ts_now(tp, now), tp->ts_recent);
+    if (tp && (flags & (FN_TH_RST | FN_TH_ACK)) == FN_TH_ACK)
+        optlen += tcp_sack_opts(tp, opts + optlen, 40 - optlen);   /* RFC 2018 §4 */
     if (tp && !(flags & FN_TH_RST)) {
         uint32_t w = tcp_rcv_space(tp) >> tp->rcv_wscale;
         win = (uint16_t)(w > TCP_MAXWIN ? TCP_MAXWIN : w);

@@ -217,6 +217,7 @@ static struct tcpcb *timer_rexmt(struct tcpcb *tp, uint64_t now)
         tp->cc_algo->cong_signal(&tp->ccv, CC_RTO);
     }
     tp->t_flags &= ~TF_FASTRECOVERY;
+    tcp_sack_rto(tp);                   /* RFC 6675 §5.1: the peer may have reneged */
     tp->t_dupacks = 0;
     /* RFC 6582 §3.2 step 4: after an RTO, recover = the highest sequence sent. */
     tp->snd_recover = tp->snd_max;

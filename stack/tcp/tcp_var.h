@@ -23,6 +23,7 @@
 struct fn_stack;
 struct fn_ip_rx;
 struct fn_icmp_err;
+struct fn_tcp_opts;
 
 #define TCP_MAXWIN       65535u     /* largest unscaled window (RFC 9293 §3.1) */
 #define TCP_MAX_WINSHIFT 14u        /* RFC 7323 §2.3 */
@@ -47,7 +48,7 @@ struct fn_icmp_err;
 #define TF_RCVD_SCALE  0x00000010u /* the peer's SYN had window scale: both did → scaling on */
 #define TF_REQ_TSTMP   0x00000020u /* we send (sent) timestamps on our SYN */
 #define TF_RCVD_TSTMP  0x00000040u /* the peer's SYN had timestamps: both did → TS on */
-#define TF_SACK_PERMIT 0x00000080u /* both sides sent SACK-permitted (recorded; SACK is next) */
+#define TF_SACK_PERMIT 0x00000080u /* both sides sent SACK-permitted: SACK in use (tcp_sack.c) */
 #define TF_SENTFIN     0x00000100u /* our FIN has been sent at least once */
 #define TF_NEEDFIN     0x00000200u /* the owner shut down writing: send FIN after the data */
 #define TF_RCVDFIN     0x00000400u /* the peer's FIN was received in order: EOF for reads */
@@ -61,6 +62,14 @@ struct fn_icmp_err;
 #define TCP_KEEPIDLE_MAX  32767u
 #define TCP_KEEPINTVL_MAX 32767u
 #define TCP_KEEPCNT_MAX   127u
+/* SACK (tcp_sack.c): fixed per-tcpcb capacities, preallocated in the tcpcb. */
+#define TCP_SACK_SB_MAX     16u /* scoreboard ranges; when full the highest range is dropped */
+#define TCP_SACK_RCV_RECENT 4u  /* out-of-order arrivals remembered for block order */
+
+/* One SACK block / scoreboard range: [start, end), mod 2^32. */
+struct tcp_sackblk {
+    uint32_t start, end;
+};
 
 /* Per-connection challenge-ACK limiter window (RFC 5961 §7: per connection, not global). */
 #define TCP_CHALLENGE_WINDOW_NS 1000000000ull
@@ -162,6 +171,20 @@ struct tcpcb {
     /* ---- congestion control ---- */
     const struct cc_algo *cc_algo;
     struct cc_var ccv;
+
+    /* ---- SACK (tcp_sack.c; RFC 2018, RFC 2883, RFC 6675); used only with TF_SACK_PERMIT ---- */
+    struct tcp_sackblk snd_sack[TCP_SACK_SB_MAX]; /* scoreboard: ranges the peer SACKed,
+                                   ascending, disjoint, never adjacent, all <= snd_max;
+                                   trimmed to snd_una by every ACK (header prediction
+                                   leaves connections with a scoreboard alone) */
+    uint32_t snd_sack_n;        /* ranges in use, <= TCP_SACK_SB_MAX */
+    uint32_t sack_high_rxt;     /* RFC 6675 HighRxt + 1: end of the highest retransmission of
+                                   this recovery */
+    uint32_t rcv_sack_recent[TCP_SACK_RCV_RECENT]; /* a byte of each of the latest
+                                   out-of-order arrivals, newest first (RFC 2018 §4 order) */
+    uint32_t rcv_sack_nrecent;
+    struct tcp_sackblk rcv_dsack; /* RFC 2883 duplicate to report in the next ACK ... */
+    int rcv_dsack_on;           /* ... if set; cleared once sent */
 
     /* ---- ownership and events ---- */
     struct tcpcb *t_listen;     /* passive child not yet accepted: its listener; else NULL */
@@ -303,6 +326,33 @@ uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, ui
 void tcp_cc_ack(struct tcpcb *tp, uint32_t flight);
 /* tcp_output is about to send with nothing in flight (data was sent before). */
 void tcp_cc_tx_resume(struct tcpcb *tp, uint64_t now);
+
+/* ---- tcp_sack.c ---- */
+/* What the SACK option of an ACK told the sender (tcp_sack_input). */
+#define TCP_SACK_NONE 0     /* no SACK option (or SACK not negotiated) */
+#define TCP_SACK_OLD  1     /* blocks, but nothing SACKed that was not SACKed before */
+#define TCP_SACK_NEW  2     /* the scoreboard grew */
+/* Validate the blocks of an acceptable ACK (SEG.ACK = ack) and merge them into the
+ * scoreboard.  Returns TCP_SACK_*. */
+int tcp_sack_input(struct tcpcb *tp, const struct fn_tcp_opts *to, uint32_t ack);
+/* A duplicate ACK (t_dupacks already counted) on a SACK connection: enter or continue
+ * RFC 6675 loss recovery.  Returns 1 if handled, 0 to fall back to limited transmit. */
+int tcp_sack_dupack(struct tcpcb *tp, uint64_t now);
+/* RFC 6675 §5 (B)/(C): send what pipe allows for an ACK during recovery. */
+void tcp_sack_output(struct tcpcb *tp, uint64_t now);
+/* RFC 6675 §5.1: an RTO discards the scoreboard (the receiver may have reneged). */
+void tcp_sack_rto(struct tcpcb *tp);
+/* tcp_output: move snd_nxt past SACKed data; returns how many bytes from snd_nxt may go
+ * before the next SACKed range (UINT32_MAX: no limit). */
+uint32_t tcp_sack_skip(struct tcpcb *tp);
+/* Receiver: an out-of-order (or hole-filling) segment [seq, seq + len) is about to be queued:
+ * remember it for block order and D-SACK any part already held (RFC 2883 §4). */
+void tcp_sack_rcv_segment(struct tcpcb *tp, uint32_t seq, uint32_t len);
+/* Receiver: [start, end) arrived again below rcv_nxt: D-SACK it in the next ACK. */
+void tcp_sack_dsack(struct tcpcb *tp, uint32_t start, uint32_t end);
+/* The SACK option of the next ACK in at most room bytes (RFC 2018 §3-4): writes it to o
+ * (and consumes a pending D-SACK) unless o is NULL; returns its length (0: none). */
+uint32_t tcp_sack_opts(struct tcpcb *tp, uint8_t *o, uint32_t room);
 
 /* ---- tcp_timer.c ---- */
 void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);

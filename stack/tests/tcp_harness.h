@@ -41,6 +41,9 @@ struct peer {
     uint32_t tsecr;             /* what the peer echoes */
     uint16_t win;
     uint32_t ip;                /* peer's source address (IP_B; others need a route back) */
+    int sackok;                 /* offer SACK-permitted on the peer's SYN (tt_passive) */
+    uint16_t mss;               /* MSS option of the peer's SYN (tt_passive); 0: P_MSS */
+    struct fn_tcp_opts synack;  /* options of A's SYN-ACK (tt_passive) */
 };
 
 static inline void tt_cfg(struct fn_config *c)
@@ -231,10 +234,11 @@ static inline struct tcpcb *tt_passive(struct peer *p, struct tcpcb *lst)
 {
     struct rseg r;
 
-    tt_send_syn(p, P_MSS, -1, 0);
+    tt_send_syn(p, p->mss ? p->mss : P_MSS, -1, p->sackok);
     if (tt_read(p->t, &r) != 1 || r.th.flags != (FN_TH_SYN | FN_TH_ACK))
         return NULL;
     p->a_iss = r.th.seq;
+    p->synack = r.to;
     if (r.th.ack != p->iss + 1)
         return NULL;
     if (r.to.has_ts)

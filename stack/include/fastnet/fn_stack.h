@@ -133,7 +133,16 @@ extern "C" {
     X(tcp_syncookies_bad, "TCP ACKs with a forged or stale SYN cookie (RST sent)")      \
     /* congestion control (tcp/tcp_cc.c, tcp/cc/) */                                  \
     X(tcp_cc_app_limited, "TCP ACKs that grew no cwnd: the flight was not cwnd-limited")  \
-    X(tcp_cc_idle_restart, "TCP restart windows applied after idle (RFC 5681 §4.1)")
+    X(tcp_cc_idle_restart, "TCP restart windows applied after idle (RFC 5681 §4.1)")    \
+    /* SACK (tcp_sack.c: RFC 2018, RFC 2883, RFC 6675) */                              \
+    X(tcp_sack_blocks_rx, "TCP SACK blocks received and valid (not D-SACK)")           \
+    X(tcp_sack_bad_blocks, "TCP SACK blocks ignored: inverted, empty, outside the window") \
+    X(tcp_sack_sb_full, "TCP SACK ranges dropped: scoreboard full (highest dropped)")  \
+    X(tcp_sack_recovery, "TCP SACK loss recoveries entered (RFC 6675)")                \
+    X(tcp_sack_rexmt, "TCP segments retransmitted by SACK loss recovery")              \
+    X(tcp_sack_tx, "TCP segments sent with SACK blocks")                               \
+    X(tcp_dsack_rx, "TCP D-SACK blocks received (RFC 2883)")                           \
+    X(tcp_dsack_tx, "TCP D-SACK blocks sent (RFC 2883)")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
