@@ -1,13 +1,20 @@
 /*
  * tcp_xfer.h — the bulk-transfer driver shared by the end-to-end TCP tests and the
  * network-simulation matrix: two stacks over the in-memory link, the seeded fault wrapper
- * impairing both directions of A's side, `bytes` each way at the same time, every byte
+ * impairing both directions, `bytes` each way at the same time, every byte
  * checked against a position-dependent pattern, both sides half-close with FIN, then both
  * close and TIME_WAIT runs out so that both pools and tcpcb tables return to zero.
  *
+ * Where the faults sit: loss, reordering, duplication and corruption in A's wrapper (tx for
+ * A->B frames, rx for B->A frames); the one-way delay on the receiving side of each
+ * direction (B's wrapper rx for A->B, A's wrapper rx for B->A), so a frame is "on the wire"
+ * in the receiver's delay queue and a whole window released at once never has to fit the
+ * memory link's receive ring.  Each stack's pool holds cfg.n_bufs buffers.
+ *
  * Virtual time: when nothing moves, the clock jumps to the next deadline of either stack
  * (at most 1 s at a time).  A run gives up (res->ok = 0, res->why says where) when the
- * virtual clock passes im->max_vtime_ns or the iteration cap is hit — a stall is a result,
+ * virtual clock passes im->max_vtime_ns, the wall clock passes im->max_wall_ms or the
+ * iteration cap is hit — a stall is a result,
  * not a hang.  Hooks let a caller change both configs before the stacks start (cfg) and
  * each connection once it exists (conn: A's after connect, B's after accept).
  */
@@ -16,6 +23,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "tcp_harness.h"
 
@@ -31,6 +39,7 @@ struct xfer_side {
     uint32_t xfer;              /* bytes to send (and expect) */
     uint32_t sent, rcvd;
     int shut, eof, bad;
+    uint64_t done_ns;           /* virtual time the last expected byte arrived; 0 = not yet */
 };
 
 static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
@@ -40,7 +49,8 @@ static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
 
     if (!s->tp || fn_tcp_state(s->tp) < TCPS_ESTABLISHED)
         return;
-    while (s->sent < s->xfer) {
+    /* Fill the pattern only when the send buffer has room: most calls find it full. */
+    while (s->sent < s->xfer && fn_tcp_writable(s->tp) > 0) {
         uint32_t len = s->xfer - s->sent < sizeof(buf) ? s->xfer - s->sent
                                                        : (uint32_t)sizeof(buf);
         for (uint32_t i = 0; i < len; i++)
@@ -59,6 +69,8 @@ static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
             if (buf[i] != xfer_pat(s->rcvd + (uint32_t)i, !s->dir))
                 s->bad++;
         s->rcvd += (uint32_t)n;
+        if (s->rcvd == s->xfer && !s->done_ns)
+            s->done_ns = now;
     }
     if (n == 0)
         s->eof = 1;
@@ -68,6 +80,7 @@ struct impair {
     uint32_t loss_ppm, reorder_ppm, dup_ppm, corrupt_ppm;
     uint64_t delay_ns;          /* every frame, each direction */
     uint64_t max_vtime_ns;      /* give up past this much virtual time (0 = 1 hour) */
+    uint64_t max_wall_ms;       /* give up past this much wall-clock time (0 = no limit) */
 };
 
 struct xfer_hooks {
@@ -81,8 +94,21 @@ struct xfer_result {
     const char *why;            /* what failed when !ok */
     uint64_t rexmt_a, rexmt_b, vtime_ms;
     uint64_t hdrpred_ack, hdrpred_data;     /* both stacks */
+    uint64_t done_ab_ns, done_ba_ns;        /* virtual time from the SYN until the receiver
+                                               had every byte (A->B, B->A); 0 = never */
+    uint32_t rcvd_a, rcvd_b;    /* bytes each side received in order (of `bytes`) */
+    int state_a, state_b;       /* TCPS_* of both connections when the run ended (-1: none) */
     struct fn_stats sa, sb;     /* both stacks' counters before the final close */
+    struct fn_backend_stats la, lb;         /* both ends' link counters (fault_* included) */
 };
+
+static inline uint64_t xfer_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 #define XFER_FAIL(res, msg)                                              \
     do {                                                                 \
@@ -96,13 +122,15 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
                                    const struct xfer_hooks *hk, struct xfer_result *res)
 {
     struct fn_pool *pa = NULL, *pb = NULL;
-    struct fn_backend *ba = NULL, *bb = NULL, *fa = NULL;
+    struct fn_backend *ba = NULL, *bb = NULL, *fa = NULL, *fb = NULL;
     struct fn_stack *sa = NULL, *sb = NULL;
     struct fn_config ca, cb;
-    struct fn_fault_params fp;
+    struct fn_fault_params fp, fpb;
     struct tcpcb *l = NULL;
     struct xfer_side A, B;
     uint64_t now = 1 * SEC, vmax = im->max_vtime_ns ? im->max_vtime_ns : 3600 * SEC;
+    uint64_t wall0 = xfer_wall_ms();
+    int wall_out = 0;
     long iter;
 
     memset(res, 0, sizeof(*res));
@@ -115,29 +143,34 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         hk->cfg(&ca, hk->arg);
         hk->cfg(&cb, hk->arg);
     }
-    if (fn_pool_create(4096, 2048, 0, &pa) || fn_pool_create(4096, 2048, 0, &pb))
+    if (fn_pool_create(ca.n_bufs, 2048, 0, &pa) || fn_pool_create(cb.n_bufs, 2048, 0, &pb))
         XFER_FAIL(res, "pool");
     if (fn_backend_memory_pair(pa, pb, 1500, MAC_A, MAC_B, &ba, &bb))
         XFER_FAIL(res, "memory pair");
     memset(&fp, 0, sizeof(fp));
+    memset(&fpb, 0, sizeof(fpb));
     fp.seed = seed;
+    fpb.seed = seed ^ 0x4242424242424242ull;   /* B's wrapper draws only for the delay */
     fp.tx.drop_ppm = fp.rx.drop_ppm = im->loss_ppm;
     fp.tx.reorder_ppm = fp.rx.reorder_ppm = im->reorder_ppm;
     fp.tx.dup_ppm = fp.rx.dup_ppm = im->dup_ppm;
     fp.tx.corrupt_ppm = fp.rx.corrupt_ppm = im->corrupt_ppm;
     if (im->delay_ns) {
-        fp.tx.delay_ppm = fp.rx.delay_ppm = 1000000;
-        fp.tx.delay_ns = fp.rx.delay_ns = im->delay_ns;
+        fp.rx.delay_ppm = fpb.rx.delay_ppm = 1000000;
+        fp.rx.delay_ns = fpb.rx.delay_ns = im->delay_ns;
     }
     if (fn_backend_fault_wrap(ba, &fp, &fa))
         XFER_FAIL(res, "fault wrap");
     ba = NULL;                  /* owned by the wrapper now */
+    if (fn_backend_fault_wrap(bb, &fpb, &fb))
+        XFER_FAIL(res, "fault wrap B");
+    bb = NULL;
     if (fn_stack_create(&ca, pa, fa, &sa))
         XFER_FAIL(res, "stack A");
     fa = NULL;
-    if (fn_stack_create(&cb, pb, bb, &sb))
+    if (fn_stack_create(&cb, pb, fb, &sb))
         XFER_FAIL(res, "stack B");
-    bb = NULL;
+    fb = NULL;
 
     A.st = sa;
     A.dir = 0;
@@ -170,6 +203,10 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
             break;
         if (now - 1 * SEC > vmax)
             break;
+        if ((iter & 4095) == 0 && im->max_wall_ms && xfer_wall_ms() - wall0 > im->max_wall_ms) {
+            wall_out = 1;
+            break;
+        }
         if (moved)
             continue;
         d = fn_stack_next_deadline(sa);
@@ -187,6 +224,14 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->rexmt_b = res->sb.tcp_rexmt_segs;
     res->hdrpred_ack = res->sa.tcp_rx_hdrpred_ack + res->sb.tcp_rx_hdrpred_ack;
     res->hdrpred_data = res->sa.tcp_rx_hdrpred_data + res->sb.tcp_rx_hdrpred_data;
+    res->done_ab_ns = B.done_ns ? B.done_ns - 1 * SEC : 0;
+    res->done_ba_ns = A.done_ns ? A.done_ns - 1 * SEC : 0;
+    res->rcvd_a = A.rcvd;
+    res->rcvd_b = B.rcvd;
+    res->state_a = A.tp ? fn_tcp_state(A.tp) : -1;
+    res->state_b = B.tp ? fn_tcp_state(B.tp) : -1;
+    res->la = fn_stack_backend(sa)->stats;
+    res->lb = fn_stack_backend(sb)->stats;
     if (getenv("FN_XFER_DEBUG"))
         printf("  A: rto %llu fast %llu dupack %llu ooo %llu  B: rto %llu fast %llu "
                "dupack %llu ooo %llu\n",
@@ -200,6 +245,10 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         XFER_FAIL(res, "never accepted");
     if (now - 1 * SEC > vmax)
         XFER_FAIL(res, "virtual time cap (stall)");
+    if (wall_out)
+        XFER_FAIL(res, "wall time cap");
+    if (iter >= 40000000)
+        XFER_FAIL(res, "iteration cap");
     if (fn_tcp_error(A.tp) || fn_tcp_error(B.tp))
         XFER_FAIL(res, "connection error");
     if (A.bad || B.bad)
@@ -238,6 +287,8 @@ out:
     /* Whatever no stack took over (setup failed half way): backends before their pools. */
     if (fa)
         fn_backend_close(fa);
+    if (fb)
+        fn_backend_close(fb);
     if (ba)
         fn_backend_close(ba);
     if (bb)
