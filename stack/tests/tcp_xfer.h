@@ -98,6 +98,8 @@ struct xfer_result {
                                                had every byte (A->B, B->A); 0 = never */
     uint32_t rcvd_a, rcvd_b;    /* bytes each side received in order (of `bytes`) */
     int state_a, state_b;       /* TCPS_* of both connections when the run ended (-1: none) */
+    uint32_t tcbs_left, leaked; /* after the final close, failed runs too: tcpcbs still in
+                                   use and packet buffers not back in either pool */
     struct fn_stats sa, sb;     /* both stacks' counters before the final close */
     struct fn_backend_stats la, lb;         /* both ends' link counters (fault_* included) */
 };
@@ -108,6 +110,18 @@ static inline uint64_t xfer_wall_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Destroy a stack (if any), adding its leaked buffers to res; a leak fails a good run. */
+static inline void xfer_destroy(struct fn_stack *st, struct xfer_result *res, const char *why)
+{
+    uint32_t n = st ? fn_stack_destroy(st) : 0;
+
+    res->leaked += n;
+    if (n && res->ok) {
+        res->ok = 0;
+        res->why = why;
+    }
 }
 
 #define XFER_FAIL(res, msg)                                              \
@@ -241,14 +255,14 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
                (unsigned long long)res->sb.tcp_rexmt_timeout,
                (unsigned long long)res->sb.tcp_fast_rexmt,
                (unsigned long long)res->sb.tcp_rx_dupack, (unsigned long long)res->sb.tcp_rx_ooo);
-    if (!B.tp)
-        XFER_FAIL(res, "never accepted");
     if (now - 1 * SEC > vmax)
         XFER_FAIL(res, "virtual time cap (stall)");
     if (wall_out)
         XFER_FAIL(res, "wall time cap");
     if (iter >= 40000000)
         XFER_FAIL(res, "iteration cap");
+    if (!B.tp)
+        XFER_FAIL(res, "never accepted");
     if (fn_tcp_error(A.tp) || fn_tcp_error(B.tp))
         XFER_FAIL(res, "connection error");
     if (A.bad || B.bad)
@@ -272,18 +286,13 @@ out:
         if (!moved)
             now += 10 * MS;
     }
-    if (res->ok && (fn_tcp_count(sa) || fn_tcp_count(sb))) {
+    res->tcbs_left = (sa ? fn_tcp_count(sa) : 0) + (sb ? fn_tcp_count(sb) : 0);
+    if (res->ok && res->tcbs_left) {
         res->ok = 0;
         res->why = "tcpcbs left after close";
     }
-    if (sa && fn_stack_destroy(sa) != 0 && res->ok) {
-        res->ok = 0;
-        res->why = "stack A leaked buffers";
-    }
-    if (sb && fn_stack_destroy(sb) != 0 && res->ok) {
-        res->ok = 0;
-        res->why = "stack B leaked buffers";
-    }
+    xfer_destroy(sa, res, "stack A leaked buffers");
+    xfer_destroy(sb, res, "stack B leaked buffers");
     /* Whatever no stack took over (setup failed half way): backends before their pools. */
     if (fa)
         fn_backend_close(fa);
