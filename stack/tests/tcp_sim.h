@@ -20,7 +20,7 @@
 #include "tcp_xfer.h"
 
 /* Shared settings, also printed in the table header (sim_settings_md). */
-#define SIM_BUF_BYTES   (8u << 20) /* tcp_sndbuf = tcp_rcvbuf: above the 100 ms BDP */
+#define SIM_BUF_BYTES   (8u << 20) /* tcp_sndbuf = tcp_rcvbuf: 40 MiB/s at a 200 ms RTT */
 #define SIM_REASS_SEGS  8192u      /* out-of-order segments held: a whole window */
 #define SIM_POOL_BUFS   32768u     /* per stack: send chain + receive/reass + delay queue */
 #define SIM_SEED        1u
@@ -103,6 +103,19 @@ static inline void sim_run_cell(const struct sim_cell *cell, struct sim_result *
     run_transfer_ex(&im, cell->seed, cell->bytes, &hk, &r->x);
 }
 
+/* Frames the fault wrapper dropped per direction: A->B ones never reached A's link end;
+ * B->A ones were taken off the link by A's wrapper but never delayed (every frame that
+ * survives is delayed, so with a delay configured the difference is exactly the loss). */
+static inline uint64_t sim_lost_ab(const struct xfer_result *x)
+{
+    return x->sa.eth_tx - x->la.tx_packets;
+}
+
+static inline uint64_t sim_lost_ba(const struct xfer_result *x)
+{
+    return x->la.rx_packets - x->la.fault_delayed;
+}
+
 /* Goodput in MiB per second of virtual time for `bytes` delivered after `ns`. */
 static inline double sim_goodput(uint32_t bytes, uint64_t ns)
 {
@@ -124,16 +137,20 @@ static inline void sim_settings_md(FILE *f, uint32_t bytes)
             "frame and per direction (data and ACKs alike); the one-way delay applies to every\n"
             "frame in both directions, in virtual time. The link has no bandwidth limit, so\n"
             "goodput is what the windows and loss recovery allow per round trip.\n"
-            "Settings: tcp_sndbuf = tcp_rcvbuf = %u (window scaling on; above the 100 ms\n"
-            "BDP of the 10 MiB transfers), tcp_reass_max_segs = %u, %u packet buffers per\n"
-            "stack, other knobs at their defaults (initial window 10, RTO min 200 ms, delayed\n"
-            "ACK 40 ms, SACK not implemented yet), fault seed %u.\n"
+            "Settings: tcp_sndbuf = tcp_rcvbuf = %u with window scaling on: the BDP of\n"
+            "40 MiB/s at the 200 ms RTT of the 100 ms cells, while a 10 MiB slow start ends near\n"
+            "a 5 MiB window, so the buffers never limit a cell; tcp_reass_max_segs = %u (a\n"
+            "whole window out of order), %u packet buffers per stack, other knobs at their\n"
+            "defaults (initial window 10, RTO min 200 ms, delayed ACK 40 ms; SACK is not\n"
+            "implemented yet), fault seed %u.\n"
             "Goodput: MiB per second of virtual time from the SYN until the receiver had every\n"
             "byte. rexmt: segments retransmitted; RTO: retransmission-timer expiries (FIN\n"
             "retransmissions included); fast: fast retransmits; each as A (sender of A->B) /\n"
             "B (sender of B->A). virtual s: until both FINs were acknowledged (a side that\n"
-            "closed late may have run out its TIME_WAIT by then). The .json file has more\n"
-            "counters per cell (duplicate ACKs, segments sent, frames dropped, final states).\n\n",
+            "closed late may have run out its TIME_WAIT by then). The .json file has more per\n"
+            "cell, pairs as [A, B] or [A->B, B->A]: dupacks_rx, tcp_tx (segments sent),\n"
+            "frames_lost (by the fault wrapper), link_drops (by the memory link itself: must be\n"
+            "0), rcvd (bytes), state (TCPS_*: 10 TIME_WAIT, 9 FIN_WAIT_2, 0 CLOSED).\n\n",
             bytes, SIM_BUF_BYTES, SIM_REASS_SEGS, SIM_POOL_BUFS, SIM_SEED);
 }
 
@@ -179,7 +196,7 @@ static inline void sim_row_json(FILE *f, const struct sim_cell *c, const struct 
                 "\"done_ab_ms\": %.3f, \"done_ba_ms\": %.3f, \"virtual_ms\": %llu, "
                 "\"rexmt_segs\": [%llu, %llu], \"rto\": [%llu, %llu], "
                 "\"fast_rexmt\": [%llu, %llu], \"dupacks_rx\": [%llu, %llu], "
-                "\"tcp_tx\": [%llu, %llu], \"fault_dropped\": [%llu, %llu], "
+                "\"tcp_tx\": [%llu, %llu], \"frames_lost\": [%llu, %llu], "
                 "\"link_drops\": [%llu, %llu], \"rcvd\": [%u, %u], \"state\": [%d, %d]",
                 sim_goodput(c->bytes, x->done_ab_ns), sim_goodput(c->bytes, x->done_ba_ns),
                 x->done_ab_ns / 1e6, x->done_ba_ns / 1e6, (unsigned long long)x->vtime_ms,
@@ -191,8 +208,7 @@ static inline void sim_row_json(FILE *f, const struct sim_cell *c, const struct 
                 (unsigned long long)x->sb.tcp_fast_rexmt,
                 (unsigned long long)x->sa.tcp_rx_dupack, (unsigned long long)x->sb.tcp_rx_dupack,
                 (unsigned long long)x->sa.tcp_tx, (unsigned long long)x->sb.tcp_tx,
-                (unsigned long long)x->la.fault_dropped,
-                (unsigned long long)x->lb.fault_dropped,
+                (unsigned long long)sim_lost_ab(x), (unsigned long long)sim_lost_ba(x),
                 (unsigned long long)(x->la.tx_drops + x->la.rx_nobuf),
                 (unsigned long long)(x->lb.tx_drops + x->lb.rx_nobuf), x->rcvd_a, x->rcvd_b,
                 x->state_a, x->state_b);
