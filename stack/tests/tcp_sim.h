@@ -129,7 +129,7 @@ static inline const char *sim_status(const struct sim_result *r)
     return r->x.ok ? "ok" : r->x.why;
 }
 
-static inline void sim_settings_md(FILE *f, uint32_t bytes)
+static inline void sim_settings_md(FILE *f, uint32_t bytes, uint64_t seed)
 {
     fprintf(f,
             "Two fastnet stacks over the in-memory link (MTU 1500, MSS 1448 with timestamps),\n"
@@ -142,7 +142,7 @@ static inline void sim_settings_md(FILE *f, uint32_t bytes)
             "a 5 MiB window, so the buffers never limit a cell; tcp_reass_max_segs = %u (a\n"
             "whole window out of order), %u packet buffers per stack, other knobs at their\n"
             "defaults (initial window 10, RTO min 200 ms, delayed ACK 40 ms; SACK is not\n"
-            "implemented yet), fault seed %u.\n"
+            "implemented yet), fault seed %llu.\n"
             "Goodput: MiB per second of virtual time from the SYN until the receiver had every\n"
             "byte. rexmt: segments retransmitted; RTO: retransmission-timer expiries (FIN\n"
             "retransmissions included); fast: fast retransmits; each as A (sender of A->B) /\n"
@@ -151,7 +151,7 @@ static inline void sim_settings_md(FILE *f, uint32_t bytes)
             "cell, pairs as [A, B] or [A->B, B->A]: dupacks_rx, tcp_tx (segments sent),\n"
             "frames_lost (by the fault wrapper), link_drops (by the memory link itself: must be\n"
             "0), rcvd (bytes), state (TCPS_*: 10 TIME_WAIT, 9 FIN_WAIT_2, 0 CLOSED).\n\n",
-            bytes, SIM_BUF_BYTES, SIM_REASS_SEGS, SIM_POOL_BUFS, SIM_SEED);
+            bytes, SIM_BUF_BYTES, SIM_REASS_SEGS, SIM_POOL_BUFS, (unsigned long long)seed);
 }
 
 static inline void sim_row_md_header(FILE *f)

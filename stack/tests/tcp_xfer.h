@@ -76,6 +76,19 @@ static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
         s->eof = 1;
 }
 
+/* A state in which our FIN has been sent and acknowledged: FIN_WAIT_2 or TIME_WAIT for the
+ * side that closed first, CLOSED after LAST_ACK for the side that got the peer's FIN first
+ * (a CLOSED connection with an error is a failure, not a close). */
+static inline int xfer_fin_acked_state(int s)
+{
+    return s == TCPS_FIN_WAIT_2 || s == TCPS_TIME_WAIT || s == TCPS_CLOSED;
+}
+
+static inline int xfer_fin_acked(const struct tcpcb *tp)
+{
+    return tp && xfer_fin_acked_state(fn_tcp_state(tp)) && !fn_tcp_error(tp);
+}
+
 struct impair {
     uint32_t loss_ppm, reorder_ppm, dup_ppm, corrupt_ppm;
     uint64_t delay_ns;          /* every frame, each direction */
@@ -210,10 +223,11 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         }
         xfer_side_run(&A, now);
         xfer_side_run(&B, now);
-        if (A.eof && B.eof && A.rcvd == bytes && B.rcvd == bytes &&
-            fn_tcp_state(A.tp) >= TCPS_FIN_WAIT_2 && fn_tcp_state(B.tp) >= TCPS_FIN_WAIT_2)
+        if (A.eof && B.eof && A.rcvd == bytes && B.rcvd == bytes && xfer_fin_acked(A.tp) &&
+            xfer_fin_acked(B.tp))
             break;
-        if (A.tp && fn_tcp_state(A.tp) == TCPS_CLOSED)
+        /* A reset or a give-up ends the run (reported below). */
+        if (fn_tcp_error(A.tp) || (B.tp && fn_tcp_error(B.tp)))
             break;
         if (now - 1 * SEC > vmax)
             break;
@@ -269,6 +283,8 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         XFER_FAIL(res, "data mismatch");
     if (A.rcvd != bytes || B.rcvd != bytes || !A.eof || !B.eof)
         XFER_FAIL(res, "incomplete");
+    if (!xfer_fin_acked(A.tp) || !xfer_fin_acked(B.tp))
+        XFER_FAIL(res, "FIN not acknowledged");
     if (res->sa.tcp_rst_tx || res->sb.tcp_rst_tx)
         XFER_FAIL(res, "RST sent");
     res->ok = 1;
