@@ -157,7 +157,9 @@ static inline void sim_settings_md(FILE *f, uint32_t bytes, uint64_t seed)
             "closed late may have run out its TIME_WAIT by then). The .json file has more per\n"
             "cell, pairs as [A, B] or [A->B, B->A]: dupacks_rx, tcp_tx (segments sent),\n"
             "frames_lost (by the fault wrapper), link_drops (by the memory link itself: must be\n"
-            "0), rcvd (bytes), state (TCPS_*: 10 TIME_WAIT, 9 FIN_WAIT_2, 0 CLOSED).\n\n",
+            "0), rcvd (bytes), state (TCPS_*: 10 TIME_WAIT, 9 FIN_WAIT_2, 0 CLOSED), late_rst\n"
+            "(RSTs answering a segment that arrived after its connection closed cleanly, as RFC\n"
+            "9293 requires; any other RST, sent or accepted, fails the cell).\n\n",
             bytes, SIM_BUF_BYTES, SIM_REASS_SEGS, SIM_POOL_BUFS, (unsigned long long)seed);
 }
 
@@ -204,7 +206,8 @@ static inline void sim_row_json(FILE *f, const struct sim_cell *c, const struct 
                 "\"rexmt_segs\": [%llu, %llu], \"rto\": [%llu, %llu], "
                 "\"fast_rexmt\": [%llu, %llu], \"dupacks_rx\": [%llu, %llu], "
                 "\"tcp_tx\": [%llu, %llu], \"frames_lost\": [%llu, %llu], "
-                "\"link_drops\": [%llu, %llu], \"rcvd\": [%u, %u], \"state\": [%d, %d]",
+                "\"link_drops\": [%llu, %llu], \"rcvd\": [%u, %u], \"state\": [%d, %d], "
+                "\"late_rst\": %llu",
                 sim_goodput(c->bytes, x->done_ab_ns), sim_goodput(c->bytes, x->done_ba_ns),
                 x->done_ab_ns / 1e6, x->done_ba_ns / 1e6, (unsigned long long)x->vtime_ms,
                 (unsigned long long)x->sa.tcp_rexmt_segs,
@@ -218,7 +221,7 @@ static inline void sim_row_json(FILE *f, const struct sim_cell *c, const struct 
                 (unsigned long long)sim_lost_ab(x), (unsigned long long)sim_lost_ba(x),
                 (unsigned long long)(x->la.tx_drops + x->la.rx_nobuf),
                 (unsigned long long)(x->lb.tx_drops + x->lb.rx_nobuf), x->rcvd_a, x->rcvd_b,
-                x->state_a, x->state_b);
+                x->state_a, x->state_b, (unsigned long long)x->late_rst);
     fputc('}', f);
 }
 
