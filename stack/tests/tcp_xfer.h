@@ -287,21 +287,27 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         XFER_FAIL(res, "never accepted");
     if (fn_tcp_error(A.tp) || fn_tcp_error(B.tp))
         XFER_FAIL(res, "connection error");
+    if (!xfer_fin_acked(A.tp) || !xfer_fin_acked(B.tp))
+        XFER_FAIL(res, "FIN not acknowledged");
     if (A.bad || B.bad)
         XFER_FAIL(res, "data mismatch");
     if (A.rcvd != bytes || B.rcvd != bytes || !A.eof || !B.eof)
         XFER_FAIL(res, "incomplete");
-    if (!xfer_fin_acked(A.tp) || !xfer_fin_acked(B.tp))
-        XFER_FAIL(res, "FIN not acknowledged");
-    /* No RST from inside a connection and none accepted.  A side that closed cleanly
-     * (LAST_ACK -> CLOSED) has no tcpcb left, so a duplicate of the ACK that closed it
-     * arriving next must draw a RST (RFC 9293 §3.10.7.1) and the peer in TIME_WAIT ignores
-     * it (RFC 1337): such RSTs count as tcp_rx_noport and are only reported, in late_rst. */
-    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport;
-    if (res->sa.tcp_rst_tx > res->sa.tcp_rx_noport || res->sb.tcp_rst_tx > res->sb.tcp_rx_noport ||
-        res->sa.tcp_rst_rx || res->sb.tcp_rst_rx)
-        XFER_FAIL(res, "RST sent");
+    /* No connection may be reset.  A RST answering a stale duplicate after both sides have
+     * closed (B already CLOSED, A in TIME_WAIT re-ACKing B's retransmitted FIN) is what
+     * RFC 9293 §3.10.7.1 prescribes and harms nothing: TIME_WAIT ignores it (RFC 1337). */
+    if (res->sa.tcp_rst_rx || res->sb.tcp_rst_rx || res->sa.tcp_conn_reset ||
+        res->sb.tcp_conn_reset)
+        XFER_FAIL(res, "connection reset");
     res->ok = 1;
+    /* Nor may a RST leave from inside a connection.  A side that closed cleanly (LAST_ACK ->
+     * CLOSED) has no tcpcb left, so a duplicate of the ACK that closed it arriving next
+     * draws a RST: such RSTs count as tcp_rx_noport and are only reported, in late_rst. */
+    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport;
+    if (res->sa.tcp_rst_tx > res->sa.tcp_rx_noport || res->sb.tcp_rst_tx > res->sb.tcp_rx_noport) {
+        res->ok = 0;
+        res->why = "RST sent";
+    }
 out:
     /* Both close; run until TIME_WAIT and every retransmitted FIN are done. */
     if (A.tp)
