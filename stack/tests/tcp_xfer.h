@@ -264,6 +264,7 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->done_ba_ns = A.done_ns ? A.done_ns - 1 * SEC : 0;
     res->rcvd_a = A.rcvd;
     res->rcvd_b = B.rcvd;
+    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport;
     res->state_a = A.tp ? fn_tcp_state(A.tp) : -1;
     res->state_b = B.tp ? fn_tcp_state(B.tp) : -1;
     res->la = fn_stack_backend(sa)->stats;
@@ -303,7 +304,6 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     /* Nor may a RST leave from inside a connection.  A side that closed cleanly (LAST_ACK ->
      * CLOSED) has no tcpcb left, so a duplicate of the ACK that closed it arriving next
      * draws a RST: such RSTs count as tcp_rx_noport and are only reported, in late_rst. */
-    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport;
     if (res->sa.tcp_rst_tx > res->sa.tcp_rx_noport || res->sb.tcp_rst_tx > res->sb.tcp_rx_noport) {
         res->ok = 0;
         res->why = "RST sent";
