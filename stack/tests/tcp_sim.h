@@ -41,7 +41,9 @@ struct sim_result {
 };
 
 /* The algorithm named `name`, or NULL if this build has none by that name.  Only NewReno
- * exists on this branch; the per-connection selector of the CUBIC work replaces this. */
+ * exists on this branch.  With the CUBIC work merged, this becomes cc_algo_by_name(name)
+ * and sim_select_cc() becomes fn_tcp_set_cc(tp, name) (main's default is then CUBIC, so
+ * the newreno cells do need the call). */
 static inline const struct cc_algo *sim_cc_lookup(const char *name)
 {
     if (strcmp(name, "newreno") == 0)
