@@ -19,7 +19,11 @@
  *      bounded to FAULT_DELAY_MAX frames (beyond that the frame is dropped, fault_dropped);
  *      other frames keep going.  Due frames are released by later calls: rx frames by
  *      rx_batch, tx frames by rx_batch, tx_batch and flush (tx frames released inside
- *      rx_batch are flushed to the inner backend at once).
+ *      rx_batch are flushed to the inner backend at once).  With an rx delay configured,
+ *      rx_batch takes every frame the inner backend holds on each call, however many
+ *      released frames are still waiting to be returned: the delay queue is the wire, and a
+ *      window of frames that fell due at one instant must not leave the frames behind it to
+ *      overflow the inner receive ring.
  *   6. reorder: the frame is held back and goes out right after the next frame of the same
  *      direction (fault_reordered); one frame at most is held per direction, and a held frame
  *      goes out on its own once FAULT_REORDER_MAX_HOLD_NS have passed, so the last frame of
@@ -305,13 +309,13 @@ static int fault_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, 
 {
     struct fault_be *f = (struct fault_be *)be;
     struct fn_pkt *chunk[FAULT_CHUNK];
-    int err = 0, n = 0;
+    int err = 0, n = 0, drain = f->rx.cfg.delay_ppm != 0;
 
     if (service_tx(f, now))
         fn_backend_flush(f->inner, now);
     service(&f->rx, &f->rx_ready, now);
-    while (max > 0 && f->rx_ready.count < (uint32_t)max) {
-        int want = max - (int)f->rx_ready.count;
+    while (max > 0 && (drain || f->rx_ready.count < (uint32_t)max)) {
+        int want = drain ? FAULT_CHUNK : max - (int)f->rx_ready.count;
         int got;
 
         if (want > FAULT_CHUNK)

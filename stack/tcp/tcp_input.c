@@ -648,9 +648,12 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     seglen = s.len + (fin ? 1 : 0);
     {
         int ok;
+        /* A zero-length segment exactly at the right edge is accepted (SEQ_LEQ, where
+         * §3.10.7.4 has <): a peer that filled our window sends its ACKs from there, with
+         * its data lost or still in flight, and Linux and FreeBSD accept it too. */
         if (seglen == 0)
             ok = win == 0 ? s.seq == tp->rcv_nxt
-                          : SEQ_GEQ(s.seq, tp->rcv_nxt) && SEQ_LT(s.seq, tp->rcv_nxt + win);
+                          : SEQ_GEQ(s.seq, tp->rcv_nxt) && SEQ_LEQ(s.seq, tp->rcv_nxt + win);
         else if (win == 0)
             ok = 0;
         else

@@ -72,7 +72,8 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
 
 void tcp_send_ack(struct tcpcb *tp, uint64_t now)
 {
-    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, tp->rcv_nxt,
+    /* SEG.SEQ = SND.NXT in RFC 9293's sense (snd_max), as for every pure ACK (below). */
+    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, tp->rcv_nxt,
                 FN_TH_ACK, now);
 }
 
@@ -317,7 +318,11 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             flags |= FN_TH_PUSH;
         wr16(h, tp->lport);
         wr16(h + 2, tp->fport);
-        wr32(h + 4, seq);
+        /* A segment that occupies no sequence space carries RFC 9293's SND.NXT, the next new
+         * octet (snd_max), not snd_nxt rewound for a retransmission: the peer's
+         * acceptability test (§3.10.7.4) drops a pure ACK below its RCV.NXT, and two ends
+         * retransmitting at once would never see each other's ACKs again. */
+        wr32(h + 4, len == 0 && !(flags & (FN_TH_SYN | FN_TH_FIN)) ? tp->snd_max : seq);
         wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
         h[12] = (uint8_t)((hlen / 4) << 4);
         h[13] = flags;

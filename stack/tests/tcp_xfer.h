@@ -1,13 +1,20 @@
 /*
  * tcp_xfer.h — the bulk-transfer driver shared by the end-to-end TCP tests and the
  * network-simulation matrix: two stacks over the in-memory link, the seeded fault wrapper
- * impairing both directions of A's side, `bytes` each way at the same time, every byte
+ * impairing both directions, `bytes` each way at the same time, every byte
  * checked against a position-dependent pattern, both sides half-close with FIN, then both
  * close and TIME_WAIT runs out so that both pools and tcpcb tables return to zero.
  *
+ * Where the faults sit: loss, reordering, duplication and corruption in A's wrapper (tx for
+ * A->B frames, rx for B->A frames); the one-way delay on the receiving side of each
+ * direction (B's wrapper rx for A->B, A's wrapper rx for B->A), so a frame is "on the wire"
+ * in the receiver's delay queue and a whole window released at once never has to fit the
+ * memory link's receive ring.  Each stack's pool holds cfg.n_bufs buffers.
+ *
  * Virtual time: when nothing moves, the clock jumps to the next deadline of either stack
  * (at most 1 s at a time).  A run gives up (res->ok = 0, res->why says where) when the
- * virtual clock passes im->max_vtime_ns or the iteration cap is hit — a stall is a result,
+ * virtual clock passes im->max_vtime_ns, the wall clock passes im->max_wall_ms or the
+ * iteration cap is hit — a stall is a result,
  * not a hang.  Hooks let a caller change both configs before the stacks start (cfg) and
  * each connection once it exists (conn: A's after connect, B's after accept).
  */
@@ -16,6 +23,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "tcp_harness.h"
 
@@ -31,6 +39,7 @@ struct xfer_side {
     uint32_t xfer;              /* bytes to send (and expect) */
     uint32_t sent, rcvd;
     int shut, eof, bad;
+    uint64_t done_ns;           /* virtual time the last expected byte arrived; 0 = not yet */
 };
 
 static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
@@ -40,7 +49,8 @@ static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
 
     if (!s->tp || fn_tcp_state(s->tp) < TCPS_ESTABLISHED)
         return;
-    while (s->sent < s->xfer) {
+    /* Fill the pattern only when the send buffer has room: most calls find it full. */
+    while (s->sent < s->xfer && fn_tcp_writable(s->tp) > 0) {
         uint32_t len = s->xfer - s->sent < sizeof(buf) ? s->xfer - s->sent
                                                        : (uint32_t)sizeof(buf);
         for (uint32_t i = 0; i < len; i++)
@@ -59,15 +69,31 @@ static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
             if (buf[i] != xfer_pat(s->rcvd + (uint32_t)i, !s->dir))
                 s->bad++;
         s->rcvd += (uint32_t)n;
+        if (s->rcvd == s->xfer && !s->done_ns)
+            s->done_ns = now;
     }
     if (n == 0)
         s->eof = 1;
+}
+
+/* A state in which our FIN has been sent and acknowledged: FIN_WAIT_2 or TIME_WAIT for the
+ * side that closed first, CLOSED after LAST_ACK for the side that got the peer's FIN first
+ * (a CLOSED connection with an error is a failure, not a close). */
+static inline int xfer_fin_acked_state(int s)
+{
+    return s == TCPS_FIN_WAIT_2 || s == TCPS_TIME_WAIT || s == TCPS_CLOSED;
+}
+
+static inline int xfer_fin_acked(const struct tcpcb *tp)
+{
+    return tp && xfer_fin_acked_state(fn_tcp_state(tp)) && !fn_tcp_error(tp);
 }
 
 struct impair {
     uint32_t loss_ppm, reorder_ppm, dup_ppm, corrupt_ppm;
     uint64_t delay_ns;          /* every frame, each direction */
     uint64_t max_vtime_ns;      /* give up past this much virtual time (0 = 1 hour) */
+    uint64_t max_wall_ms;       /* give up past this much wall-clock time (0 = no limit) */
 };
 
 struct xfer_hooks {
@@ -78,11 +104,40 @@ struct xfer_hooks {
 
 struct xfer_result {
     int ok;                     /* every byte both ways, FINs, no RST, clean close */
+    uint64_t late_rst;          /* RSTs that answered a segment arriving after its
+                                   connection had closed cleanly (allowed, see below) */
     const char *why;            /* what failed when !ok */
     uint64_t rexmt_a, rexmt_b, vtime_ms;
     uint64_t hdrpred_ack, hdrpred_data;     /* both stacks */
+    uint64_t done_ab_ns, done_ba_ns;        /* virtual time from the SYN until the receiver
+                                               had every byte (A->B, B->A); 0 = never */
+    uint32_t rcvd_a, rcvd_b;    /* bytes each side received in order (of `bytes`) */
+    int state_a, state_b;       /* TCPS_* of both connections when the run ended (-1: none) */
+    uint32_t tcbs_left, leaked; /* after the final close, failed runs too: tcpcbs still in
+                                   use and packet buffers not back in either pool */
     struct fn_stats sa, sb;     /* both stacks' counters before the final close */
+    struct fn_backend_stats la, lb;         /* both ends' link counters (fault_* included) */
 };
+
+static inline uint64_t xfer_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Destroy a stack (if any), adding its leaked buffers to res; a leak fails a good run. */
+static inline void xfer_destroy(struct fn_stack *st, struct xfer_result *res, const char *why)
+{
+    uint32_t n = st ? fn_stack_destroy(st) : 0;
+
+    res->leaked += n;
+    if (n && res->ok) {
+        res->ok = 0;
+        res->why = why;
+    }
+}
 
 #define XFER_FAIL(res, msg)                                              \
     do {                                                                 \
@@ -96,13 +151,15 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
                                    const struct xfer_hooks *hk, struct xfer_result *res)
 {
     struct fn_pool *pa = NULL, *pb = NULL;
-    struct fn_backend *ba = NULL, *bb = NULL, *fa = NULL;
+    struct fn_backend *ba = NULL, *bb = NULL, *fa = NULL, *fb = NULL;
     struct fn_stack *sa = NULL, *sb = NULL;
     struct fn_config ca, cb;
-    struct fn_fault_params fp;
+    struct fn_fault_params fp, fpb;
     struct tcpcb *l = NULL;
     struct xfer_side A, B;
     uint64_t now = 1 * SEC, vmax = im->max_vtime_ns ? im->max_vtime_ns : 3600 * SEC;
+    uint64_t wall0 = xfer_wall_ms();
+    int wall_out = 0;
     long iter;
 
     memset(res, 0, sizeof(*res));
@@ -115,29 +172,34 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         hk->cfg(&ca, hk->arg);
         hk->cfg(&cb, hk->arg);
     }
-    if (fn_pool_create(4096, 2048, 0, &pa) || fn_pool_create(4096, 2048, 0, &pb))
+    if (fn_pool_create(ca.n_bufs, 2048, 0, &pa) || fn_pool_create(cb.n_bufs, 2048, 0, &pb))
         XFER_FAIL(res, "pool");
     if (fn_backend_memory_pair(pa, pb, 1500, MAC_A, MAC_B, &ba, &bb))
         XFER_FAIL(res, "memory pair");
     memset(&fp, 0, sizeof(fp));
+    memset(&fpb, 0, sizeof(fpb));
     fp.seed = seed;
+    fpb.seed = seed ^ 0x4242424242424242ull;   /* B's wrapper draws only for the delay */
     fp.tx.drop_ppm = fp.rx.drop_ppm = im->loss_ppm;
     fp.tx.reorder_ppm = fp.rx.reorder_ppm = im->reorder_ppm;
     fp.tx.dup_ppm = fp.rx.dup_ppm = im->dup_ppm;
     fp.tx.corrupt_ppm = fp.rx.corrupt_ppm = im->corrupt_ppm;
     if (im->delay_ns) {
-        fp.tx.delay_ppm = fp.rx.delay_ppm = 1000000;
-        fp.tx.delay_ns = fp.rx.delay_ns = im->delay_ns;
+        fp.rx.delay_ppm = fpb.rx.delay_ppm = 1000000;
+        fp.rx.delay_ns = fpb.rx.delay_ns = im->delay_ns;
     }
     if (fn_backend_fault_wrap(ba, &fp, &fa))
         XFER_FAIL(res, "fault wrap");
     ba = NULL;                  /* owned by the wrapper now */
+    if (fn_backend_fault_wrap(bb, &fpb, &fb))
+        XFER_FAIL(res, "fault wrap B");
+    bb = NULL;
     if (fn_stack_create(&ca, pa, fa, &sa))
         XFER_FAIL(res, "stack A");
     fa = NULL;
-    if (fn_stack_create(&cb, pb, bb, &sb))
+    if (fn_stack_create(&cb, pb, fb, &sb))
         XFER_FAIL(res, "stack B");
-    bb = NULL;
+    fb = NULL;
 
     A.st = sa;
     A.dir = 0;
@@ -160,16 +222,27 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
             B.tp = fn_tcp_accept(l);
             if (B.tp && hk && hk->conn)
                 hk->conn(B.tp, hk->arg);
+            if (B.tp) {
+                /* One connection is all we want; without the listener, a late segment
+                 * for B's closed connection is "no connection" on B as on A. */
+                fn_tcp_close(l, now);
+                l = NULL;
+            }
         }
         xfer_side_run(&A, now);
         xfer_side_run(&B, now);
-        if (A.eof && B.eof && A.rcvd == bytes && B.rcvd == bytes &&
-            fn_tcp_state(A.tp) >= TCPS_FIN_WAIT_2 && fn_tcp_state(B.tp) >= TCPS_FIN_WAIT_2)
+        if (A.eof && B.eof && A.rcvd == bytes && B.rcvd == bytes && xfer_fin_acked(A.tp) &&
+            xfer_fin_acked(B.tp))
             break;
-        if (A.tp && fn_tcp_state(A.tp) == TCPS_CLOSED)
+        /* A reset or a give-up ends the run (reported below). */
+        if (fn_tcp_error(A.tp) || (B.tp && fn_tcp_error(B.tp)))
             break;
         if (now - 1 * SEC > vmax)
             break;
+        if ((iter & 4095) == 0 && im->max_wall_ms && xfer_wall_ms() - wall0 > im->max_wall_ms) {
+            wall_out = 1;
+            break;
+        }
         if (moved)
             continue;
         d = fn_stack_next_deadline(sa);
@@ -187,6 +260,15 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->rexmt_b = res->sb.tcp_rexmt_segs;
     res->hdrpred_ack = res->sa.tcp_rx_hdrpred_ack + res->sb.tcp_rx_hdrpred_ack;
     res->hdrpred_data = res->sa.tcp_rx_hdrpred_data + res->sb.tcp_rx_hdrpred_data;
+    res->done_ab_ns = B.done_ns ? B.done_ns - 1 * SEC : 0;
+    res->done_ba_ns = A.done_ns ? A.done_ns - 1 * SEC : 0;
+    res->rcvd_a = A.rcvd;
+    res->rcvd_b = B.rcvd;
+    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport;
+    res->state_a = A.tp ? fn_tcp_state(A.tp) : -1;
+    res->state_b = B.tp ? fn_tcp_state(B.tp) : -1;
+    res->la = fn_stack_backend(sa)->stats;
+    res->lb = fn_stack_backend(sb)->stats;
     if (getenv("FN_XFER_DEBUG"))
         printf("  A: rto %llu fast %llu dupack %llu ooo %llu  B: rto %llu fast %llu "
                "dupack %llu ooo %llu\n",
@@ -196,12 +278,18 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
                (unsigned long long)res->sb.tcp_rexmt_timeout,
                (unsigned long long)res->sb.tcp_fast_rexmt,
                (unsigned long long)res->sb.tcp_rx_dupack, (unsigned long long)res->sb.tcp_rx_ooo);
-    if (!B.tp)
-        XFER_FAIL(res, "never accepted");
     if (now - 1 * SEC > vmax)
         XFER_FAIL(res, "virtual time cap (stall)");
+    if (wall_out)
+        XFER_FAIL(res, "wall time cap");
+    if (iter >= 40000000)
+        XFER_FAIL(res, "iteration cap");
+    if (!B.tp)
+        XFER_FAIL(res, "never accepted");
     if (fn_tcp_error(A.tp) || fn_tcp_error(B.tp))
         XFER_FAIL(res, "connection error");
+    if (!xfer_fin_acked(A.tp) || !xfer_fin_acked(B.tp))
+        XFER_FAIL(res, "FIN not acknowledged");
     if (A.bad || B.bad)
         XFER_FAIL(res, "data mismatch");
     if (A.rcvd != bytes || B.rcvd != bytes || !A.eof || !B.eof)
@@ -213,6 +301,13 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         res->sb.tcp_conn_reset)
         XFER_FAIL(res, "connection reset");
     res->ok = 1;
+    /* Nor may a RST leave from inside a connection.  A side that closed cleanly (LAST_ACK ->
+     * CLOSED) has no tcpcb left, so a duplicate of the ACK that closed it arriving next
+     * draws a RST: such RSTs count as tcp_rx_noport and are only reported, in late_rst. */
+    if (res->sa.tcp_rst_tx > res->sa.tcp_rx_noport || res->sb.tcp_rst_tx > res->sb.tcp_rx_noport) {
+        res->ok = 0;
+        res->why = "RST sent";
+    }
 out:
     /* Both close; run until TIME_WAIT and every retransmitted FIN are done. */
     if (A.tp)
@@ -227,21 +322,18 @@ out:
         if (!moved)
             now += 10 * MS;
     }
-    if (res->ok && (fn_tcp_count(sa) || fn_tcp_count(sb))) {
+    res->tcbs_left = (sa ? fn_tcp_count(sa) : 0) + (sb ? fn_tcp_count(sb) : 0);
+    if (res->ok && res->tcbs_left) {
         res->ok = 0;
         res->why = "tcpcbs left after close";
     }
-    if (sa && fn_stack_destroy(sa) != 0 && res->ok) {
-        res->ok = 0;
-        res->why = "stack A leaked buffers";
-    }
-    if (sb && fn_stack_destroy(sb) != 0 && res->ok) {
-        res->ok = 0;
-        res->why = "stack B leaked buffers";
-    }
+    xfer_destroy(sa, res, "stack A leaked buffers");
+    xfer_destroy(sb, res, "stack B leaked buffers");
     /* Whatever no stack took over (setup failed half way): backends before their pools. */
     if (fa)
         fn_backend_close(fa);
+    if (fb)
+        fn_backend_close(fb);
     if (ba)
         fn_backend_close(ba);
     if (bb)

@@ -533,6 +533,64 @@ FN_TEST(fault_delay_released_on_time)
     FN_CHECK_EQ(rig_close(&r), 0);
 }
 
+/* b sends frames seq0 .. seq0 + n - 1 towards the wrapper at `now`. */
+static void send_from_b(struct rig *r, uint32_t seq0, uint32_t n, uint64_t now)
+{
+    struct fn_pkt *pk[64];
+
+    for (uint32_t done = 0; done < n;) {
+        int k = 0;
+        for (; k < 64 && done < n; k++, done++)
+            pk[k] = make_frame(r->pb, seq0 + done, 60);
+        fn_backend_tx(r->b, pk, k, now);
+    }
+}
+
+FN_TEST(fault_delay_drains_inner_ring_while_releasing_a_burst)
+{
+    /* 1500 frames fall due at one instant and are handed up 32 per call; meanwhile b keeps
+     * sending 800 frames between calls into a's 1024-slot ring.  The wrapper must keep
+     * taking them off the ring (into the delay queue), so nothing is lost and order holds. */
+    struct fn_fault_params fp = {.seed = 11, .rx = {.delay_ppm = 1000000, .delay_ns = 10000}};
+    struct fn_pkt *pk[64];
+    struct rig r;
+    uint32_t got = 0, next = 0;
+    uint64_t now = 1000;
+    int n, ordered = 1;
+
+    FN_CHECK_EQ(rig_open(&r, &fp), 0);
+    send_from_b(&r, 0, 750, now);
+    FN_CHECK_EQ(fn_backend_rx(r.fa, pk, 32, now), 0);
+    send_from_b(&r, 750, 750, now);
+    FN_CHECK_EQ(fn_backend_rx(r.fa, pk, 32, now), 0);
+    now += 10000;
+    for (uint32_t burst = 0; burst < 3; burst++) {
+        n = fn_backend_rx(r.fa, pk, 32, now);
+        FN_CHECK_EQ(n, 32);
+        for (int i = 0; i < n; i++)
+            ordered &= frame_seq(pk[i]) == next++;
+        got += (uint32_t)n;
+        free_all(pk, n);
+        send_from_b(&r, 1500 + burst * 800, 800, now);
+    }
+    FN_CHECK_EQ(r.b->stats.tx_drops, 0);
+    for (int guard = 0; guard < 1000 && got < 1500 + 3 * 800; guard++) {
+        uint64_t d = fn_backend_next_deadline(r.fa);
+        if (d != 0 && d != UINT64_MAX && d > now)
+            now = d;
+        while ((n = fn_backend_rx(r.fa, pk, 32, now)) > 0) {
+            for (int i = 0; i < n; i++)
+                ordered &= frame_seq(pk[i]) == next++;
+            got += (uint32_t)n;
+            free_all(pk, n);
+        }
+    }
+    FN_CHECK_EQ(got, 1500 + 3 * 800);
+    FN_CHECK(ordered);
+    FN_CHECK_EQ(r.fa->stats.fault_dropped, 0);
+    FN_CHECK_EQ(rig_close(&r), 0);
+}
+
 FN_TEST(fault_reorder_hold_times_out)
 {
     struct fn_fault_params fp = {.seed = 9, .tx = {.reorder_ppm = 1000000}};
