@@ -40,33 +40,18 @@ struct sim_result {
     struct xfer_result x;
 };
 
-/* The algorithm named `name`, or NULL if this build has none by that name.  Only NewReno
- * exists on this branch.  With the CUBIC work merged, this becomes cc_algo_by_name(name)
- * and sim_select_cc() becomes fn_tcp_set_cc(tp, name) (main's default is then CUBIC, so
- * the newreno cells do need the call). */
+/* The algorithm named `name` (tcp/cc/ registry), or NULL if this build has none by that
+ * name: such a cell is reported "not built". */
 static inline const struct cc_algo *sim_cc_lookup(const char *name)
 {
-    if (strcmp(name, "newreno") == 0)
-        return &newreno_cc_algo;
-    return NULL;
+    return cc_algo_by_name(name);
 }
 
-/* Make `name` the congestion control of tp: 0, or -ENOENT if this build lacks it.  A
- * connection whose window was already initialised (a passive child is, from its SYN) starts
- * over with the new algorithm's initial window. */
+/* Make `name` the congestion control of tp (fn_tcp_set_cc): 0, or -ENOENT.  The stack's
+ * default is CUBIC, so the newreno cells need the call as much as the cubic ones. */
 static inline int sim_select_cc(struct tcpcb *tp, const char *name)
 {
-    const struct cc_algo *algo = sim_cc_lookup(name);
-
-    if (!algo)
-        return -ENOENT;
-    if (tp->cc_algo != algo) {
-        tp->cc_algo = algo;
-        memset(&tp->ccv.cc_data, 0, sizeof(tp->ccv.cc_data));
-        if (TCPS_HAVERCVDSYN(tp->t_state))
-            algo->conn_init(&tp->ccv);
-    }
-    return 0;
+    return fn_tcp_set_cc(tp, name);
 }
 
 static inline void sim_cfg_hook(struct fn_config *c, void *arg)
@@ -150,8 +135,8 @@ static inline void sim_settings_md(FILE *f, uint32_t bytes, uint64_t seed)
             "40 MiB/s at the 200 ms RTT of the 100 ms cells, while a 10 MiB slow start ends near\n"
             "a 5 MiB window, so the buffers never limit a cell; tcp_reass_max_segs = %u (a\n"
             "whole window out of order), %u packet buffers per stack, other knobs at their\n"
-            "defaults (initial window 10, RTO min 200 ms, delayed ACK 40 ms, MSL 30 s; SACK is\n"
-            "not implemented yet), fault seed %llu.\n"
+            "defaults (initial window 10, RTO min 200 ms, delayed ACK 40 ms, MSL 30 s, SACK\n"
+            "and timestamps on, the cc algorithm of the row on both sides), fault seed %llu.\n"
             "Goodput: MiB per second of virtual time from the SYN until the receiver had every\n"
             "byte. rexmt: segments retransmitted; RTO: retransmission-timer expiries (FIN\n"
             "retransmissions included); fast: fast retransmits; each as A (sender of A->B) /\n"
