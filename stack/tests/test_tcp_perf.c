@@ -108,4 +108,79 @@ FN_TEST(send_cache_survives_acks_and_bytes_stay_right)
     TEARDOWN();
 }
 
+/* Every tcpcb's heap key is the earliest of its timers, the heap holds exactly the tcpcbs
+ * with a timer armed, in heap order, and the stack's next deadline is the earliest of all. */
+static int heap_exact(const struct fn_stack *st, struct tcpcb **tps, int n)
+{
+    const struct fn_tcp *tcp = st->tcp;
+    uint64_t all = UINT64_MAX;
+    uint32_t inheap = 0;
+
+    for (int i = 0; i < n; i++) {
+        uint64_t m = 0;
+        for (int k = 0; k < TT_NTIMERS; k++)
+            if (tps[i]->t_timer[k] && (m == 0 || tps[i]->t_timer[k] < m))
+                m = tps[i]->t_timer[k];
+        if (tps[i]->t_due != m || (m != 0) != (tps[i]->t_heapidx >= 0))
+            return 0;
+        if (m) {
+            inheap++;
+            if (tcp->heap[tps[i]->t_heapidx] != tps[i])
+                return 0;
+            if (m < all)
+                all = m;
+        }
+    }
+    if (inheap != tcp->nheap)
+        return 0;
+    for (uint32_t i = 1; i < tcp->nheap; i++)
+        if (tcp->heap[(i - 1) / 2]->t_due > tcp->heap[i]->t_due)
+            return 0;
+    return fn_tcp_next_deadline(st) == all;
+}
+
+FN_TEST(timer_shortcuts_keep_every_deadline_exact)
+{
+    struct tnet t;
+    struct fn_config c;
+    struct tcpcb *tps[12];
+    uint64_t rng = 12345;
+
+    tt_cfg(&c);
+    FN_CHECK_EQ(tt_open(&t, &c), 0);
+    for (int i = 0; i < 12; i++) {
+        tps[i] = tcp_alloc(t.sa->tcp);
+        FN_CHECK(tps[i] != NULL);
+    }
+    /* Random arms (earlier, later, equal deadlines, several per tcpcb) and stops, with
+     * deadlines from a small range so that ties between timers and tcpcbs are common. */
+    for (int step = 0; step < 20000; step++) {
+        struct tcpcb *tp;
+        int which;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        tp = tps[(rng >> 33) % 12];
+        which = (int)((rng >> 40) % TT_NTIMERS);
+        switch ((rng >> 50) % 5) {
+        case 0:
+            tcp_timer_stop(tp, which);
+            break;
+        case 1:
+            if ((rng >> 20) % 64 == 0)
+                tcp_timers_stop_all(tp);
+            else
+                tcp_timer_arm(tp, which, tp->t_timer[which]);
+            break;
+        default:
+            tcp_timer_arm(tp, which, 1 + (rng >> 24) % 50);
+            break;
+        }
+        FN_CHECK(heap_exact(t.sa, tps, 12));
+    }
+    for (int i = 0; i < 12; i++)
+        tcp_free(tps[i]);
+    FN_CHECK_EQ(fn_tcp_next_deadline(t.sa), UINT64_MAX);
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 0);
+    FN_CHECK_EQ(tnet_close(&t), 0);
+}
+
 FN_TEST_MAIN()
