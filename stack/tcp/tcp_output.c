@@ -265,12 +265,10 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         }
         /* An owed ACK carries the window anyway: the update test is only for when none is. */
         if (!send && !(tp->t_flags & TF_ACKNOW) && TCPS_HAVERCVDSYN(tp->t_state)) {
-            /* Window update: the right edge would move by 2 segments or half the buffer. */
+            /* Window update: only when the peer could be held back by the edge it has. */
             uint32_t space = tcp_rcv_space(tp) >> tp->rcv_wscale << tp->rcv_wscale;
             int32_t adv = (int32_t)(tp->rcv_nxt + space - tp->rcv_adv);
-            if (adv > 0 && ((uint32_t)adv >= 2u * tp->t_maxseg ||
-                            2u * (uint32_t)adv >= c->tcp_rcvbuf ||
-                            tcp_rcv_wnd_stalled(tp)))
+            if (adv > 0 && tcp_rcv_update_due(tp, (uint32_t)adv))
                 send = 1;
         }
         if (tp->t_flags & TF_ACKNOW)

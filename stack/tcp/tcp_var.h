@@ -284,6 +284,11 @@ uint32_t tcp_rcv_sws(const struct tcpcb *tp);
  * an opening is worth a window update at once. */
 int tcp_rcv_wnd_stalled(const struct tcpcb *tp);
 
+/* ---- tcp_rcvwnd.c ---- */
+/* Nothing else is to be sent and the right edge may move by adv > 0 bytes: is that worth a
+ * window update of its own now? */
+int tcp_rcv_update_due(const struct tcpcb *tp, uint32_t adv);
+
 /* ---- tcp_keepalive.c ---- */
 void tcp_keep_timeout(struct tcpcb *tp, uint64_t now);
 /* The REXMT deadline for now (records t_uto_start at backoff 0, stops at the user timeout). */

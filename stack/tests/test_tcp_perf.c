@@ -183,4 +183,56 @@ FN_TEST(timer_shortcuts_keep_every_deadline_exact)
     FN_CHECK_EQ(tnet_close(&t), 0);
 }
 
+/* The peer sends n full-size segments from stream offset *off (nobody reads here); A's ACKs,
+ * the delayed one included, are consumed. */
+static void peer_segments(struct tnet *t, struct peer *p, uint32_t *off, uint32_t n)
+{
+    uint8_t b[1460];
+
+    memset(b, 0x5a, sizeof(b));
+    for (uint32_t i = 0; i < n; i++, *off += sizeof(b))
+        tt_inject(p, 1 + *off, 1, FN_TH_ACK, b, sizeof(b));
+    tt_advance(t, 500 * MS);
+    tnet_drain(t);
+}
+
+FN_TEST(window_update_on_read_only_when_the_edge_could_limit_the_peer)
+{
+    uint8_t b[65536];
+    uint32_t off = 0, edge;
+
+    SETUP(c.tcp_rcvbuf = 65536);
+    FN_CHECK_EQ(tp->rcv_wscale, 0);
+    /* 4 segments read at once: the edge could move by 4 segments, but the peer may still
+     * send 59695 bytes, more than half of the 65535 it can be offered — no update. */
+    peer_segments(&t, &p, &off, 4);
+    edge = tp->rcv_adv;
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 4 * 1460);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK_EQ(tp->rcv_adv, edge);
+    /* The peer's next data is ACKed with the edge moved (the window rides on those ACKs). */
+    tt_inject(&p, 1 + off, 1, FN_TH_ACK, b, 1460);
+    tt_inject(&p, 1 + off + 1460, 1, FN_TH_ACK, b, 1460);
+    off += 2 * 1460;
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + off);
+    FN_CHECK(RACK(&p, &r) + r.th.win > edge - p.iss);
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 2 * 1460);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    /* 24 segments unread: what the peer may still send is below half the window, so the
+     * read that frees them is announced at once, with the whole window. */
+    peer_segments(&t, &p, &off, 24);
+    FN_CHECK(tp->rcv_adv - tp->rcv_nxt <= 65535 / 2);
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 24 * 1460);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + off);
+    FN_CHECK_EQ(r.th.win, 65535);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    TEARDOWN();
+}
+
 FN_TEST_MAIN()
