@@ -38,6 +38,14 @@ void fn_arp_timer(struct fn_stack *st, uint64_t now);
 int fn_arp_resolve_pkt(struct fn_stack *st, uint32_t nh, struct fn_pkt *pkt, uint8_t mac[6],
                        uint64_t now);
 void fn_arp_announce(struct fn_stack *st, uint64_t now);
+/* For senders that remember their next hop's entry (TCP's per-connection output header):
+ * the index of nh's entry, or -1 if it has none; and, for a remembered index, nh's MAC if
+ * that entry still holds nh and fn_arp_resolve_pkt would use it right now with nothing
+ * else to do (no probe due, nothing to queue) — else NULL, and the caller takes the
+ * ordinary path. */
+int32_t fn_arp_slot(const struct fn_stack *st, uint32_t nh);
+const uint8_t *fn_arp_usable(const struct fn_stack *st, int32_t slot, uint32_t nh,
+                             uint64_t now);
 
 /* ipv4.c */
 void fn_ipv4_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);

@@ -188,13 +188,11 @@ static void udp_noport_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx
 }
 
 /* Next hop for dst: on our subnet the destination itself, else the gateway. */
-static int ip_route(struct fn_stack *st, uint32_t dst, uint32_t *nh)
+int fn_ip_nexthop(const struct fn_stack *st, uint32_t dst, uint32_t *nh)
 {
-    if (dst == 0 || dst == st->cfg.ip) {
-        /* 0 is no destination; our own address would need a loopback we do not have. */
-        st->stats.drop_ip_no_route++;
+    /* 0 is no destination; our own address would need a loopback we do not have. */
+    if (dst == 0 || dst == st->cfg.ip)
         return -ENETUNREACH;
-    }
     if (dst == 0xffffffffu || (dst & st->netmask) == (st->cfg.ip & st->netmask)) {
         *nh = dst;
         return 0;
@@ -203,8 +201,16 @@ static int ip_route(struct fn_stack *st, uint32_t dst, uint32_t *nh)
         *nh = st->cfg.gateway;
         return 0;
     }
-    st->stats.drop_ip_no_route++;
     return -ENETUNREACH;
+}
+
+static int ip_route(struct fn_stack *st, uint32_t dst, uint32_t *nh)
+{
+    int rc = fn_ip_nexthop(st, dst, nh);
+
+    if (rc)
+        st->stats.drop_ip_no_route++;
+    return rc;
 }
 
 void fn_ip_fill_hdr(struct fn_stack *st, const struct fn_ip_out *o, struct fn_ipv4_info *h,

@@ -207,7 +207,6 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         uint16_t wfield, csum;
         uint8_t opts[40], *h;
         struct fn_pkt *pkt;
-        struct fn_ip_out o;
 
         /* The SYN occupies iss; once it has gone out it is not resent from here unless the
          * retransmission timer rewound snd_nxt to iss. */
@@ -357,13 +356,9 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             tp->rcv_adv = tp->rcv_nxt + win_bytes;
         tp->rcv_wnd = win_bytes;
 
-        memset(&o, 0, sizeof(o));
-        o.dst = tp->faddr;
-        o.proto = FN_IPPROTO_TCP;
-        o.df = 1;
         st->stats.tcp_tx++;
         st->stats.tcp_tx_bytes += len;
-        fn_ip_output(st, pkt, &o, now);
+        tcp_ip_output(tp, pkt, now);
         sent++;
         if (!more)
             break;
