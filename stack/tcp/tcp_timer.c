@@ -71,17 +71,22 @@ static void heap_remove(struct fn_tcp *tcp, struct tcpcb *tp)
 }
 
 /* The earliest armed timer, 0 if none: an off timer (0) counts as the latest possible
- * deadline through the unsigned wrap of t - 1, so the loop is a chain of minimums without
- * branches on which timers are armed. */
+ * deadline through the unsigned wrap of t - 1, so this is a chain of minimums without
+ * branches on which timers are armed (written out: -O2 does not unroll the loop). */
+static inline uint64_t min_armed(uint64_t m, uint64_t t)
+{
+    return t - 1 < m ? t - 1 : m;
+}
+
+_Static_assert(TT_NTIMERS == 5, "timers_min names every timer");
+
 static uint64_t timers_min(const struct tcpcb *tp)
 {
-    uint64_t m = UINT64_MAX;
+    const uint64_t *t = tp->t_timer;
+    uint64_t m = min_armed(min_armed(UINT64_MAX, t[0]), t[1]);
 
-    for (int i = 0; i < TT_NTIMERS; i++) {
-        uint64_t v = tp->t_timer[i] - 1;
-        m = v < m ? v : m;
-    }
-    return m + 1;
+    m = min_armed(min_armed(m, t[2]), t[3]);
+    return min_armed(m, t[4]) + 1;
 }
 
 /* Give the tcpcb the heap key due (0: leave the heap); only a key that changes moves it. */
