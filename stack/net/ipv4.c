@@ -54,7 +54,7 @@ uint32_t fn_ip_mtu(const struct fn_stack *st)
 /* RFC 1122 §3.2.1.3: a source must be a unicast address of someone else — not 0, not ours,
  * not loopback (127/8), not multicast/reserved (224/3 incl. 255.255.255.255), not our
  * subnet's broadcast address. */
-static int src_ok(const struct fn_stack *st, uint32_t src)
+int fn_ip_src_ok(const struct fn_stack *st, uint32_t src)
 {
     uint8_t first = ((const uint8_t *)&src)[0];
 
@@ -98,7 +98,7 @@ void fn_ipv4_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
         fn_pkt_free(pkt);
         return;
     }
-    if (!src_ok(st, ip.src)) {
+    if (!fn_ip_src_ok(st, ip.src)) {
         st->stats.drop_ip_bad_src++;
         fn_pkt_free(pkt);
         return;
