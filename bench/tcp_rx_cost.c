@@ -24,6 +24,11 @@
  *   data-drain  the same, and the application drains the receive buffer after every poll
  *   ack         K pure ACKs, each acknowledging one more full-size segment of data in flight
  *               (everything was sent before the measurement, so no ACK releases new data)
+ *   send-64k    the send side: the peer's window holds 64 KiB (send-1m: 1 MiB) in flight;
+ *   send-1m     each of the K pure ACKs acknowledges one segment and moves the window's right
+ *               edge by as much, so A sends exactly one new full-size segment per ACK — the
+ *               output part of the figure is the cost of sending a segment with that much
+ *               data in flight (copying it out of the send chain must not grow with it)
  *
  * Output: one line of JSON per mode with the counter deltas of the measured region.  Exit
  * status 0 only if setup worked, every one of the K segments was taken by header prediction,
@@ -57,8 +62,10 @@ int fn_test_ncases;
 #define BENCH_POOL 16384u
 #define POLL_STEP_NS 1000u      /* virtual time per poll: far below every TCP timer */
 
-enum mode { MODE_DATA, MODE_DRAIN, MODE_ACK };
-static const char *const mode_names[] = {"data", "data-drain", "ack"};
+enum mode { MODE_DATA, MODE_DRAIN, MODE_ACK, MODE_SEND_64K, MODE_SEND_1M, MODE_END };
+static const char *const mode_names[] = {"data", "data-drain", "ack", "send-64k", "send-1m"};
+/* The peer's window in the send modes (a multiple of 1 << P_WSCALE), 0 otherwise. */
+static const uint32_t mode_window[] = {0, 0, 0, 64u << 10, 1u << 20};
 
 struct bench {
     struct tnet t;
@@ -77,8 +84,9 @@ static void die(const char *what)
     exit(1);
 }
 
-/* Connection set-up as with a Linux peer: MSS 1460, window scale, timestamps. */
-static void bench_open(struct bench *b)
+/* Connection set-up as with a Linux peer: MSS 1460, window scale, timestamps; the third
+ * ACK offers the window `win` (bytes; 0: the largest). */
+static void bench_open(struct bench *b, uint32_t win)
 {
     struct rseg r;
 
@@ -102,6 +110,8 @@ static void bench_open(struct bench *b)
         die("no SYN-ACK with timestamps and window scale");
     b->p.a_iss = r.th.seq;
     b->p.tsecr = r.to.tsval;
+    if (win)
+        b->p.win = (uint16_t)(win >> P_WSCALE);
     tt_inject(&b->p, 1, 1, FN_TH_ACK, NULL, 0);
     b->tp = fn_tcp_accept(b->l);
     if (!b->tp || fn_tcp_state(b->tp) != TCPS_ESTABLISHED)
@@ -203,34 +213,51 @@ static void check_software_csum(struct bench *b)
         die("a segment with a bad checksum was not dropped by software verification");
 }
 
+/* Queue total bytes for sending and let A send what the windows allow. */
+static void queue_send(struct bench *b, uint64_t total)
+{
+    static uint8_t chunk[65536];
+    uint64_t queued = 0;
+
+    while (queued < total) {
+        uint32_t want = total - queued < sizeof(chunk) ? (uint32_t)(total - queued)
+                                                      : (uint32_t)sizeof(chunk);
+        int got = fn_tcp_send(b->tp, chunk, want, b->t.now);
+        if (got <= 0)
+            die("send buffer full in set-up");
+        queued += (uint64_t)got;
+    }
+    fn_stack_poll(b->t.sa, b->t.now);
+    tnet_drain(&b->t);
+}
+
 static int run(enum mode m, uint32_t k, uint32_t warmup)
 {
     struct bench b;
     struct fn_stats s0, s1;
     uint32_t n = k > warmup ? k : warmup;
-    int ok;
+    int ok, send = m == MODE_SEND_64K || m == MODE_SEND_1M;
 
     memset(&b, 0, sizeof(b));
     b.frames = malloc((size_t)n * TT_FRAME_MAX);
     b.flen = malloc((size_t)n * sizeof(*b.flen));
     if (!b.frames || !b.flen)
         die("out of memory");
-    bench_open(&b);
+    bench_open(&b, mode_window[m]);
 
-    if (m == MODE_ACK) {
-        static uint8_t chunk[65536];
-        uint64_t total = (uint64_t)(warmup + k) * b.seg, queued = 0;
+    if (send) {
+        uint32_t w = mode_window[m];
+        /* The window's worth goes out now; every later ACK releases one more segment. */
+        queue_send(&b, (uint64_t)w + (uint64_t)(warmup + k + 1) * b.seg);
+        if (b.tp->snd_max - b.tp->snd_una != w / b.seg * b.seg)
+            die("the window's worth of data not in flight before the measurement");
+        build_acks(&b, 0, warmup);
+        feed(&b, warmup, m, 0);
+        build_acks(&b, warmup, k);
+    } else if (m == MODE_ACK) {
+        uint64_t total = (uint64_t)(warmup + k) * b.seg;
         /* All data goes out now: cwnd and the peer's window allow it. */
-        while (queued < total) {
-            uint32_t want = total - queued < sizeof(chunk) ? (uint32_t)(total - queued)
-                                                          : (uint32_t)sizeof(chunk);
-            int got = fn_tcp_send(b.tp, chunk, want, b.t.now);
-            if (got <= 0)
-                die("send buffer full in set-up");
-            queued += (uint64_t)got;
-        }
-        fn_stack_poll(b.t.sa, b.t.now);
-        tnet_drain(&b.t);
+        queue_send(&b, total);
         if (b.tp->snd_max - b.tp->snd_una != total || b.tp->snd_nxt != b.tp->snd_max)
             die("data not all in flight before the measurement");
         build_acks(&b, 0, warmup);
@@ -260,7 +287,10 @@ static int run(enum mode m, uint32_t k, uint32_t warmup)
            (unsigned long long)b.drained, (unsigned long long)(s1.tcp_tx - s0.tcp_tx),
            (unsigned long long)(s1.drop_l4_bad_csum - s0.drop_l4_bad_csum));
     ok = s1.tcp_rx - s0.tcp_rx == k;
-    if (m == MODE_ACK)
+    if (send)
+        ok = ok && s1.tcp_rx_hdrpred_ack - s0.tcp_rx_hdrpred_ack == k &&
+             s1.tcp_tx - s0.tcp_tx == k && s1.tcp_tx_bytes - s0.tcp_tx_bytes == (uint64_t)k * b.seg;
+    else if (m == MODE_ACK)
         ok = ok && s1.tcp_rx_hdrpred_ack - s0.tcp_rx_hdrpred_ack == k &&
              b.tp->snd_una == b.tp->snd_max && s1.tcp_tx == s0.tcp_tx;
     else
@@ -275,7 +305,8 @@ static int run(enum mode m, uint32_t k, uint32_t warmup)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: tcp_rx_cost [--mode data|data-drain|ack|all] [--k N] "
+    fprintf(stderr, "usage: tcp_rx_cost [--mode data|data-drain|ack|send-64k|send-1m|all] "
+                    "[--k N] "
                     "[--warmup N]\n");
     exit(2);
 }
@@ -312,7 +343,7 @@ int main(int argc, char **argv)
         usage();
     /* The deliberately corrupted frame of check_software_csum would log a warning. */
     fn_log_set_level(FN_LOG_ERROR);
-    for (int m = MODE_DATA; m <= MODE_ACK; m++) {
+    for (int m = MODE_DATA; m < MODE_END; m++) {
         if (strcmp(mode, "all") != 0 && strcmp(mode, mode_names[m]) != 0)
             continue;
         any = 1;

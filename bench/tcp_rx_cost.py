@@ -28,12 +28,16 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROG = os.path.join(ROOT, "stack", "build", "bench", "tcp_rx_cost")
 RESULTS = os.path.join(ROOT, "bench", "results")
-MODES = ("data", "data-drain", "ack")
-TARGETS = {"data": 1000, "data-drain": 1000, "ack": 300}
+MODES = ("data", "data-drain", "ack", "send-64k", "send-1m")
+# The send modes have no target of their own: what they show is that the output part (a
+# full-size segment sent per ACK) does not grow with the data in flight.
+TARGETS = {"data": 1000, "data-drain": 1000, "ack": 300, "send-64k": None, "send-1m": None}
 TITLES = {
     "data": "data segment (no reader)",
     "data-drain": "data segment + application read",
     "ack": "pure ACK (data in flight)",
+    "send-64k": "ACK + one segment sent, 64 KiB in flight",
+    "send-1m": "ACK + one segment sent, 1 MiB in flight",
 }
 # What the measured region spends sending (the ACKs that data segments trigger, window
 # updates after reads) rather than receiving: these functions' inclusive costs do not nest.
@@ -168,16 +172,20 @@ def render_md(doc):
              "ACKs the data segments trigger (one per two full-size segments, RFC 5681 §4.2) "
              "and the window updates after reads; in brackets the part of it spent in "
              "output (`%s`, inclusive), i.e. what is left for the receive path proper is the "
-             "difference." % "`, `".join(OUTPUT_FNS), "",
+             "difference.  The send columns: each pure ACK releases one full-size segment "
+             "with 64 KiB / 1 MiB in flight; in brackets the cost of sending it." %
+             "`, `".join(OUTPUT_FNS), "",
              "| run | git | data segment [output] | data + read [output] | pure ACK [output] "
-             "| K1 / K2 |",
-             "| --- | --- | ---: | ---: | ---: | --- |"]
+             "| ACK + send, 64 KiB [output] | ACK + send, 1 MiB [output] | K1 / K2 |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for label in doc["order"]:
         r = doc["runs"][label]
         cells = []
         for mode in MODES:
-            m = r["modes"][mode]
-            if "output_per_segment" in m:
+            m = r["modes"].get(mode)
+            if m is None:
+                cells.append("–")
+            elif "output_per_segment" in m:
                 cells.append("%.1f [%.1f]" % (m["per_segment"], m["output_per_segment"]))
             else:
                 cells.append("%.1f" % m["per_segment"])
@@ -194,7 +202,9 @@ def render_md(doc):
     lines += ["", "## Profile of run \"%s\" (%s, %s, %s)" % (latest, r["git"], r["compiler"],
                                                              r["valgrind"]), ""]
     for mode in MODES:
-        m = r["modes"][mode]
+        m = r["modes"].get(mode)
+        if m is None:
+            continue
         lines += ["### %s: %.1f instructions" % (TITLES[mode], m["per_segment"]), "",
                   "| function | inclusive / seg | self / seg |", "| --- | ---: | ---: |"]
         for t in m["top_inclusive"]:
@@ -208,9 +218,13 @@ def print_table(label, r):
         label, r["git"], r["k1"], r["k2"]))
     for mode in MODES:
         m = r["modes"][mode]
-        verdict = "ok" if m["per_segment"] <= m["target"] else "ABOVE TARGET"
-        print("  %-34s %9.1f   (target <= %d: %s; output %.1f, receive only %.1f)" % (
-            TITLES[mode], m["per_segment"], m["target"], verdict, m["output_per_segment"],
+        if m["target"] is None:
+            verdict = "no target"
+        else:
+            verdict = "target <= %d: %s" % (
+                m["target"], "ok" if m["per_segment"] <= m["target"] else "ABOVE TARGET")
+        print("  %-42s %9.1f   (%s; output %.1f, receive only %.1f)" % (
+            TITLES[mode], m["per_segment"], verdict, m["output_per_segment"],
             m["receive_only"]))
     for mode in MODES:
         print("\n  top functions, %s (inclusive / self per segment):" % TITLES[mode])

@@ -54,20 +54,24 @@ def test_data_segments_take_header_prediction(prog, mode):
     assert out["drained"] == (K * out["seg_bytes"] if mode == "data-drain" else 0)
 
 
-def test_pure_acks_take_header_prediction(prog):
-    out = run(prog, "ack")
+# ack: all data was in flight before, so nothing is sent; send-*: each ACK moves the
+# window's right edge by one segment, so exactly one goes out per ACK.
+@pytest.mark.parametrize("mode,sent", [("ack", 0), ("send-64k", K), ("send-1m", K)])
+def test_pure_acks_take_header_prediction(prog, mode, sent):
+    out = run(prog, mode)
     assert out["tcp_rx"] == K
     assert out["hdrpred_ack"] == K
     assert out["hdrpred_data"] == 0
     assert out["rx_bytes"] == 0
-    assert out["tcp_tx"] == 0              # all data was in flight before: nothing to send
+    assert out["tcp_tx"] == sent
 
 
 def test_all_modes_and_bad_arguments(prog):
     p = subprocess.run([prog, "--k", "8"], stdout=subprocess.PIPE, text=True, timeout=60)
     assert p.returncode == 0
     assert [json.loads(x)["mode"] for x in p.stdout.splitlines()] == ["data", "data-drain",
-                                                                      "ack"]
+                                                                      "ack", "send-64k",
+                                                                      "send-1m"]
     for bad in (["--k", "0"], ["--mode", "nope"], ["--k", "5000"], ["extra"]):
         p = subprocess.run([prog] + bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=60)

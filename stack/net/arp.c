@@ -350,6 +350,29 @@ int fn_arp_resolve_pkt(struct fn_stack *st, uint32_t nh, struct fn_pkt *pkt, uin
     return 0;
 }
 
+int32_t fn_arp_slot(const struct fn_stack *st, uint32_t nh)
+{
+    const struct fn_arp_entry *e = arp_find(&st->arp, nh);
+
+    return e ? (int32_t)(e - st->arp.e) : -1;
+}
+
+const uint8_t *fn_arp_usable(const struct fn_stack *st, int32_t slot, uint32_t nh,
+                             uint64_t now)
+{
+    const struct fn_arp_entry *e;
+
+    if (slot < 0 || (uint32_t)slot >= st->cfg.arp_cache_size)
+        return NULL;
+    e = &st->arp.e[slot];
+    /* The branch of fn_arp_resolve_pkt that only copies the MAC: an entry holds one IP and
+     * an IP has at most one entry, so this is the entry arp_find would return. */
+    if (e->ip != nh || !(e->state == FN_ARP_PROBE ||
+                         (e->state == FN_ARP_REACHABLE && now < e->timer)))
+        return NULL;
+    return e->mac;
+}
+
 void fn_arp_announce(struct fn_stack *st, uint64_t now)
 {
     /* RFC 5227 §2.3 ARP Announcement: a request with sender and target both our address. */

@@ -22,6 +22,8 @@ void fn_ether_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
 
     st->stats.eth_rx++;
     st->stats.eth_rx_bytes += pkt->len;
+    if (fn_ip_fast_input(st, pkt, now))
+        return;                 /* a plain TCP segment for us: fused Ethernet + IPv4 input */
     if (fn_eth_parse(pkt->data, pkt->len, &eth) != FN_WIRE_OK) {
         st->stats.drop_eth_truncated++;
         fn_pkt_free(pkt);

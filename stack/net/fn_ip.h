@@ -87,6 +87,10 @@ int fn_ip_output(struct fn_stack *st, struct fn_pkt *pkt, const struct fn_ip_out
 int fn_ip_output_iov(struct fn_stack *st, const struct fn_ip_out *o, const struct fn_iov *iov,
                      int iovcnt, uint64_t now);
 
+/* The next hop for dst (dst itself on our subnet, else the gateway): 0, or -ENETUNREACH.
+ * Counts nothing: fn_ip_output counts drop_ip_no_route when it fails to route. */
+int fn_ip_nexthop(const struct fn_stack *st, uint32_t dst, uint32_t *nh);
+
 /* The L3 MTU in use (cfg.mtu, or the backend's). */
 uint32_t fn_ip_mtu(const struct fn_stack *st);
 

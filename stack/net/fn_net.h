@@ -38,15 +38,32 @@ void fn_arp_timer(struct fn_stack *st, uint64_t now);
 int fn_arp_resolve_pkt(struct fn_stack *st, uint32_t nh, struct fn_pkt *pkt, uint8_t mac[6],
                        uint64_t now);
 void fn_arp_announce(struct fn_stack *st, uint64_t now);
+/* For senders that remember their next hop's entry (TCP's per-connection output header):
+ * the index of nh's entry, or -1 if it has none; and, for a remembered index, nh's MAC if
+ * that entry still holds nh and fn_arp_resolve_pkt would use it right now with nothing
+ * else to do (no probe due, nothing to queue) — else NULL, and the caller takes the
+ * ordinary path. */
+int32_t fn_arp_slot(const struct fn_stack *st, uint32_t nh);
+const uint8_t *fn_arp_usable(const struct fn_stack *st, int32_t slot, uint32_t nh,
+                             uint64_t now);
 
 /* ipv4.c */
 void fn_ipv4_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* A source address we accept datagrams from (not 0, ours, loopback, multicast/class E or
+ * our subnet's broadcast). */
+int fn_ip_src_ok(const struct fn_stack *st, uint32_t src);
 /* Hand a whole datagram to its protocol (also used by reassembly). */
 void fn_ip_deliver(struct fn_stack *st, struct fn_ip_rx *rx, uint64_t now);
 void fn_ipv4_init(struct fn_stack *st);
 /* The 20-byte header fields for o, with the current IP ID (the caller advances st->ip_id). */
 void fn_ip_fill_hdr(struct fn_stack *st, const struct fn_ip_out *o, struct fn_ipv4_info *h,
                     uint32_t total_len);
+
+/* ip_fastin.c */
+/* The frame (Ethernet header at pkt->data, already counted as received) if it is a plain
+ * unicast TCP segment for us that Ethernet and IPv4 input would hand to TCP unchanged:
+ * does what they do and delivers it, returns 1.  Else 0 with nothing done or counted. */
+int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
 
 /* ip_frag.c */
 int fn_reass_init(struct fn_stack *st);

@@ -54,7 +54,7 @@ uint32_t fn_ip_mtu(const struct fn_stack *st)
 /* RFC 1122 §3.2.1.3: a source must be a unicast address of someone else — not 0, not ours,
  * not loopback (127/8), not multicast/reserved (224/3 incl. 255.255.255.255), not our
  * subnet's broadcast address. */
-static int src_ok(const struct fn_stack *st, uint32_t src)
+int fn_ip_src_ok(const struct fn_stack *st, uint32_t src)
 {
     uint8_t first = ((const uint8_t *)&src)[0];
 
@@ -98,7 +98,7 @@ void fn_ipv4_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
         fn_pkt_free(pkt);
         return;
     }
-    if (!src_ok(st, ip.src)) {
+    if (!fn_ip_src_ok(st, ip.src)) {
         st->stats.drop_ip_bad_src++;
         fn_pkt_free(pkt);
         return;
@@ -188,13 +188,11 @@ static void udp_noport_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx
 }
 
 /* Next hop for dst: on our subnet the destination itself, else the gateway. */
-static int ip_route(struct fn_stack *st, uint32_t dst, uint32_t *nh)
+int fn_ip_nexthop(const struct fn_stack *st, uint32_t dst, uint32_t *nh)
 {
-    if (dst == 0 || dst == st->cfg.ip) {
-        /* 0 is no destination; our own address would need a loopback we do not have. */
-        st->stats.drop_ip_no_route++;
+    /* 0 is no destination; our own address would need a loopback we do not have. */
+    if (dst == 0 || dst == st->cfg.ip)
         return -ENETUNREACH;
-    }
     if (dst == 0xffffffffu || (dst & st->netmask) == (st->cfg.ip & st->netmask)) {
         *nh = dst;
         return 0;
@@ -203,8 +201,16 @@ static int ip_route(struct fn_stack *st, uint32_t dst, uint32_t *nh)
         *nh = st->cfg.gateway;
         return 0;
     }
-    st->stats.drop_ip_no_route++;
     return -ENETUNREACH;
+}
+
+static int ip_route(struct fn_stack *st, uint32_t dst, uint32_t *nh)
+{
+    int rc = fn_ip_nexthop(st, dst, nh);
+
+    if (rc)
+        st->stats.drop_ip_no_route++;
+    return rc;
 }
 
 void fn_ip_fill_hdr(struct fn_stack *st, const struct fn_ip_out *o, struct fn_ipv4_info *h,

@@ -208,7 +208,6 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         uint16_t wfield, csum;
         uint8_t opts[40], *h;
         struct fn_pkt *pkt;
-        struct fn_ip_out o;
 
         /* The SYN occupies iss; once it has gone out it is not resent from here unless the
          * retransmission timer rewound snd_nxt to iss. */
@@ -266,12 +265,10 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         }
         /* An owed ACK carries the window anyway: the update test is only for when none is. */
         if (!send && !(tp->t_flags & TF_ACKNOW) && TCPS_HAVERCVDSYN(tp->t_state)) {
-            /* Window update: the right edge would move by 2 segments or half the buffer. */
+            /* Window update: only when the peer could be held back by the edge it has. */
             uint32_t space = tcp_rcv_space(tp) >> tp->rcv_wscale << tp->rcv_wscale;
             int32_t adv = (int32_t)(tp->rcv_nxt + space - tp->rcv_adv);
-            if (adv > 0 && ((uint32_t)adv >= 2u * tp->t_maxseg ||
-                            2u * (uint32_t)adv >= c->tcp_rcvbuf ||
-                            tcp_rcv_wnd_stalled(tp)))
+            if (adv > 0 && tcp_rcv_update_due(tp, (uint32_t)adv))
                 send = 1;
         }
         if (tp->t_flags & TF_ACKNOW)
@@ -364,13 +361,9 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             tp->rcv_adv = tp->rcv_nxt + win_bytes;
         tp->rcv_wnd = win_bytes;
 
-        memset(&o, 0, sizeof(o));
-        o.dst = tp->faddr;
-        o.proto = FN_IPPROTO_TCP;
-        o.df = 1;
         st->stats.tcp_tx++;
         st->stats.tcp_tx_bytes += len;
-        fn_ip_output(st, pkt, &o, now);
+        tcp_ip_output(tp, pkt, now);
         sent++;
         if (!more)
             break;

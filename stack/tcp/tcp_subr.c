@@ -599,6 +599,14 @@ void tcp_sb_drop(struct tcpcb *tp, uint32_t n)
     if (n > tp->snd_cc)
         n = tp->snd_cc;
     tp->snd_cc -= n;
+    /* The segmenting cache stays valid across the drop: offsets count from the new head, so
+     * a cached pkt that survives moves n bytes closer to it (or becomes the head, partly
+     * consumed).  Forgetting it would make sb_copy walk the chain from its head for every
+     * segment sent — O(data in flight) per segment. */
+    if (tp->snd_cache && tp->snd_cache_off + tp->snd_cache->len > n)
+        tp->snd_cache_off = tp->snd_cache_off > n ? tp->snd_cache_off - n : 0;
+    else
+        tp->snd_cache = NULL;
     while (n > 0 && tp->snd_head) {
         struct fn_pkt *p = tp->snd_head;
         if (p->len <= n) {
@@ -612,6 +620,6 @@ void tcp_sb_drop(struct tcpcb *tp, uint32_t n)
     }
     if (!tp->snd_head)
         tp->snd_tail = NULL;
-    tp->snd_cache = NULL;
-    tp->snd_cache_off = 0;
+    if (!tp->snd_cache)
+        tp->snd_cache_off = 0;
 }

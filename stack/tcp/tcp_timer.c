@@ -70,56 +70,88 @@ static void heap_remove(struct fn_tcp *tcp, struct tcpcb *tp)
     }
 }
 
-/* Recompute t_due from the armed timers and fix the tcpcb's place in the heap. */
-static void timer_resched(struct tcpcb *tp)
+/* The earliest armed timer, 0 if none: an off timer (0) counts as the latest possible
+ * deadline through the unsigned wrap of t - 1, so this is a chain of minimums without
+ * branches on which timers are armed (written out: -O2 does not unroll the loop). */
+static inline uint64_t min_armed(uint64_t m, uint64_t t)
+{
+    return t - 1 < m ? t - 1 : m;
+}
+
+_Static_assert(TT_NTIMERS == 5, "timers_min names every timer");
+
+static uint64_t timers_min(const struct tcpcb *tp)
+{
+    const uint64_t *t = tp->t_timer;
+    uint64_t m = min_armed(min_armed(UINT64_MAX, t[0]), t[1]);
+
+    m = min_armed(min_armed(m, t[2]), t[3]);
+    return min_armed(m, t[4]) + 1;
+}
+
+/* Give the tcpcb the heap key due (0: leave the heap); only a key that changes moves it. */
+static void heap_set_key(struct tcpcb *tp, uint64_t due)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
-    uint64_t due = 0;
+    uint64_t old = tp->t_due;
 
-    for (int i = 0; i < TT_NTIMERS; i++) {
-        if (tp->t_timer[i] && (due == 0 || tp->t_timer[i] < due))
-            due = tp->t_timer[i];
-    }
-    if (due == 0) {
-        if (tp->t_heapidx >= 0)
-            heap_remove(tcp, tp);
-        tp->t_due = 0;
+    if (due == old)
         return;
-    }
     tp->t_due = due;
-    if (tp->t_heapidx < 0) {
+    if (due == 0) {
+        heap_remove(tcp, tp);
+    } else if (old == 0) {
         tp->t_heapidx = (int32_t)tcp->nheap;
         tcp->heap[tcp->nheap++] = tp;
         heap_up(tcp, (uint32_t)tp->t_heapidx);
+    } else if (due < old) {
+        heap_up(tcp, (uint32_t)tp->t_heapidx);
     } else {
         heap_down(tcp, (uint32_t)tp->t_heapidx);
-        heap_up(tcp, (uint32_t)tp->t_heapidx);
     }
 }
 
+/* Recompute t_due from the armed timers and fix the tcpcb's place in the heap. */
+static void timer_resched(struct tcpcb *tp)
+{
+    heap_set_key(tp, timers_min(tp));
+}
+
+/* t_due stays the exact minimum of the armed timers (fn_tcp_next_deadline reports it), but
+ * the common cases touch neither the other timers nor the heap: re-arming a timer to a later
+ * deadline while another one is earlier (the retransmission timer under a delayed ACK), or
+ * stopping one that is not the earliest. */
 void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when)
 {
+    uint64_t old = tp->t_timer[which];
+
     if (when == 0)
         when = 1;
-    if (tp->t_timer[which] == when)
+    if (old == when)
         return;
     tp->t_timer[which] = when;
-    timer_resched(tp);
+    if (tp->t_due == 0 || when < tp->t_due)
+        heap_set_key(tp, when);
+    else if (old == tp->t_due)
+        timer_resched(tp);      /* the earliest moved later: another may be first now */
 }
 
 void tcp_timer_stop(struct tcpcb *tp, int which)
 {
-    if (tp->t_timer[which] == 0)
+    uint64_t old = tp->t_timer[which];
+
+    if (old == 0)
         return;
     tp->t_timer[which] = 0;
-    timer_resched(tp);
+    if (old == tp->t_due)
+        timer_resched(tp);
 }
 
 void tcp_timers_stop_all(struct tcpcb *tp)
 {
     for (int i = 0; i < TT_NTIMERS; i++)
         tp->t_timer[i] = 0;
-    timer_resched(tp);
+    heap_set_key(tp, 0);
 }
 
 uint64_t fn_tcp_next_deadline(const struct fn_stack *st)

@@ -32,6 +32,8 @@ struct fn_tcp_opts;
 #define TCPOLEN_TSTAMP_APPA 12u     /* NOP NOP TS(10): what every non-SYN segment carries */
 #define TCP_TS_HZ_NS     1000000ull /* timestamp clock: 1 ms (RFC 7323 §5.4: 1 ms..1 s) */
 
+#define TCP_L2L3_HLEN    34u        /* Ethernet + IPv4 header without options (tcp_fastout.c) */
+
 /* Timers (absolute deadlines, 0 = off). */
 #define TT_REXMT  0     /* retransmission (also SYN / SYN-ACK / FIN retransmission) */
 #define TT_DELACK 1     /* delayed ACK */
@@ -201,6 +203,15 @@ struct tcpcb {
 
     /* ---- syncache (tcp_syncache.c) ---- */
     uint32_t t_sc_count;        /* listener: its half-open entries in the syncache */
+
+    /* ---- prebuilt output header (tcp_fastout.c); valid only while t_l2ok ---- */
+    uint8_t t_l2hdr[TCP_L2L3_HLEN]; /* Ethernet (destination MAC refreshed per segment) and
+                                   IPv4 header of our segments, total length, id and
+                                   checksum zero */
+    uint8_t t_l2ok;             /* 1 once t_l2hdr, t_l3sum, t_nh were built */
+    uint32_t t_l3sum;           /* folded sum of t_l2hdr's IPv4 words (RFC 1071) */
+    uint32_t t_nh;              /* next hop of faddr */
+    int32_t t_arp_slot;         /* ARP entry of t_nh when last seen, -1 = none */
 };
 
 /* Per-stack TCP state (st->tcp). */
@@ -283,6 +294,16 @@ uint32_t tcp_rcv_sws(const struct tcpcb *tp);
 /* The window we last offered is below one segment: the peer is stalled (or probing), so
  * an opening is worth a window update at once. */
 int tcp_rcv_wnd_stalled(const struct tcpcb *tp);
+
+/* ---- tcp_rcvwnd.c ---- */
+/* Nothing else is to be sent and the right edge may move by adv > 0 bytes: is that worth a
+ * window update of its own now? */
+int tcp_rcv_update_due(const struct tcpcb *tp, uint32_t adv);
+
+/* ---- tcp_fastout.c ---- */
+/* Send a segment of tp (TCP header and payload at pkt->data): by the prebuilt header when it
+ * holds, else by fn_ip_output.  Consumes pkt. */
+void tcp_ip_output(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_keepalive.c ---- */
 void tcp_keep_timeout(struct tcpcb *tp, uint64_t now);

@@ -128,6 +128,10 @@ struct fn_ipv4_info {
  * verify_csum != 0: a bad header checksum is FN_WIRE_BAD_CSUM. */
 enum fn_wire_err fn_ipv4_parse(const uint8_t *p, size_t len, int verify_csum,
                                struct fn_ipv4_info *out);
+/* The common case only: 1 if p holds an IPv4 header without options, not a fragment, with a
+ * correct checksum, that fn_ipv4_parse(p, len, 1, out) accepts — out is then filled exactly
+ * as it would fill it; 0 otherwise (out undefined; fn_ipv4_parse says what is wrong). */
+int fn_ipv4_parse_plain(const uint8_t *p, size_t len, struct fn_ipv4_info *out);
 /* Write a 20-byte header (no options) from the info fields (hlen ignored, frag_off in bytes,
  * must be a multiple of 8) with its checksum. */
 void fn_ipv4_emit(uint8_t *p, const struct fn_ipv4_info *in);

@@ -71,6 +71,32 @@ enum fn_wire_err fn_ipv4_parse(const uint8_t *p, size_t len, int verify_csum,
     return FN_WIRE_OK;
 }
 
+int fn_ipv4_parse_plain(const uint8_t *p, size_t len, struct fn_ipv4_info *out)
+{
+    uint16_t total, frag;
+
+    /* Version 4 with IHL 5 in one compare; every other check as fn_ipv4_parse's. */
+    if (len < FN_IPV4_HLEN || p[0] != 0x45)
+        return 0;
+    total = rd16(p + 2);
+    frag = rd16(p + 6);
+    if (total < FN_IPV4_HLEN || total > len || (frag & (FN_IP_MF | FN_IP_OFFMASK)) != 0 ||
+        hdr_csum(p, FN_IPV4_HLEN) != 0)
+        return 0;
+    out->hlen = FN_IPV4_HLEN;
+    out->tos = p[1];
+    out->total_len = total;
+    out->id = rd16(p + 4);
+    out->frag_off = 0;
+    out->df = (frag & FN_IP_DF) != 0;
+    out->mf = 0;
+    out->ttl = p[8];
+    out->proto = p[9];
+    memcpy(&out->src, p + 12, 4);
+    memcpy(&out->dst, p + 16, 4);
+    return 1;
+}
+
 void fn_ipv4_emit(uint8_t *p, const struct fn_ipv4_info *in)
 {
     uint16_t frag = (uint16_t)((in->frag_off / 8u) & FN_IP_OFFMASK);
