@@ -210,6 +210,8 @@ KEYS: list[Key] = [
         ("sack", "bool", True, None, None, "offer SACK (RFC 2018)"),
         ("nodelay", "bool", False, None, None, "new connections start with Nagle's "
          "algorithm off (TCP_NODELAY)"),
+        ("max_sockets", "int", 1024, 1, 1 << 22, "socket descriptors preallocated (sockets "
+         "+ epoll instances); beyond them socket() and accept() fail with EMFILE"),
     )],
     # [fault] — seeded impairment of the link (a wrapper around the backend)
     *_fault_keys(),

@@ -59,4 +59,5 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_timestamps = 1;
     c->tcp_sack = 1;
     c->tcp_nodelay = 0;             /* RFC 1122 §4.2.3.4: Nagle on by default */
+    c->tcp_max_sockets = 1024;      /* as many descriptors as tcpcbs by default */
 }

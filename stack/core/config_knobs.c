@@ -62,6 +62,7 @@ static const struct knob knobs[] = {
     KNOB(tcp_timestamps, K_INT),
     KNOB(tcp_sack, K_INT),
     KNOB(tcp_nodelay, K_INT),
+    KNOB(tcp_max_sockets, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -151,6 +151,10 @@ struct tcpcb {
     uint32_t t_revents;         /* FN_TCP_EV_* pending; != 0 iff linked in the ready list */
     void *t_user;               /* owner's pointer */
     struct fn_stack *t_stack;   /* the stack (and core) this tcpcb belongs to */
+
+    /* ---- socket layer support (tcp_sock.c) ---- */
+    uint8_t t_more;             /* 1 only inside a MSG_MORE send: a short tail waits */
+    uint32_t t_total_retrans;   /* segments retransmitted, for TCP_INFO */
 };
 
 /* Per-stack TCP state (st->tcp). */

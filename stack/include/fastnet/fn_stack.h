@@ -110,7 +110,11 @@ extern "C" {
     X(tcp_conn_refused, "TCP active opens refused (RST or ICMP)")                      \
     X(tcp_tcb_exhausted, "TCP connections refused: no free tcpcb")                     \
     X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
-    X(tcp_nobuf, "TCP segments not sent: no packet buffer")
+    X(tcp_nobuf, "TCP segments not sent: no packet buffer")                            \
+    /* socket layer (socket/) */                                                        \
+    X(sock_table_full, "sockets / epoll instances refused: descriptor table full")      \
+    X(sock_accept_table_full, "accepts refused: descriptor table full (conn queued)")   \
+    X(sock_epoll_items_full, "epoll registrations refused: registration pool empty")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
