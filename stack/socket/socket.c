@@ -642,17 +642,25 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
 /* One attempt: bytes (> 0), 0 at EOF, or -errno (-EAGAIN: nothing yet).  Linux's
  * tcp_recvmsg() order: data first, then EOF after the peer's FIN, then a pending error
  * (once), then a shut-down or finished connection reads as EOF. */
-static int recv_once(struct fn_sock *so, uint8_t *buf, size_t len, int peek, uint64_t now)
+static int recv_once(struct fn_sock *so, uint8_t *buf, size_t len, int flags, uint64_t now)
 {
     uint32_t n = len > IO_CHUNK ? IO_CHUNK : (uint32_t)len;
     int e;
 
     if (so->listening || !so->tp)
         return -ENOTCONN;
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;         /* no urgent data here (Linux: EINVAL when none) */
     if (len == 0)
         return 0;
-    if (fn_tcp_readable(so->tp) > 0)
-        return peek ? (int)fn_tcp_peek(so->tp, buf, n) : fn_tcp_recv(so->tp, buf, n, now);
+    if (fn_tcp_readable(so->tp) > 0) {
+        /* Linux finds a bad buffer only when it copies. */
+        if (!buf)
+            return -EFAULT;
+        if (flags & MSG_PEEK)
+            return (int)fn_tcp_peek(so->tp, buf, n);
+        return fn_tcp_recv(so->tp, buf, n, now);
+    }
     if (fn_tcp_rcvd_fin(so->tp))
         return 0;
     if ((e = fn_sock_error_take(so)) != 0)
@@ -675,7 +683,7 @@ static ssize_t recv_common(struct fn_stack *st, struct fn_sock *so, uint8_t *buf
     size_t done = 0;
 
     for (;;) {
-        int r = recv_once(so, buf + done, len - done, flags & MSG_PEEK, now);
+        int r = recv_once(so, buf ? buf + done : NULL, len - done, flags, now);
         if (r > 0) {
             done += (size_t)r;
             /* MSG_WAITALL: keep going until len, EOF, an error or the timeout. */
@@ -693,24 +701,9 @@ static ssize_t recv_common(struct fn_stack *st, struct fn_sock *so, uint8_t *buf
     }
 }
 
-/* The checks send and recv share: a socket, no urgent data (not supported), a buffer. */
-static struct fn_sock *io_sock(struct fn_stack *st, int fd, const void *buf, size_t len,
-                               int flags)
-{
-    struct fn_sock *so = fn_sock_get(st, fd);
-
-    if (!so)
-        return NULL;
-    if (flags & MSG_OOB)
-        return (void)fail(EOPNOTSUPP), NULL;
-    if (len > 0 && !buf)
-        return (void)fail(EFAULT), NULL;
-    return so;
-}
-
 ssize_t fn_recv(struct fn_stack *st, int fd, void *buf, size_t len, int flags)
 {
-    struct fn_sock *so = io_sock(st, fd, buf, len, flags);
+    struct fn_sock *so = fn_sock_get(st, fd);
 
     return so ? recv_common(st, so, buf, len, flags) : -1;
 }
@@ -786,7 +779,7 @@ ssize_t fn_readv(struct fn_stack *st, int fd, const struct iovec *iov, int iovcn
 /* One attempt: bytes queued (> 0), 0 for len 0, or -errno.  Linux's tcp_sendmsg() order:
  * not yet connected waits (EAGAIN), a pending error is reported once, anything else not
  * ESTABLISHED/CLOSE_WAIT is EPIPE. */
-static int send_once(struct fn_sock *so, const uint8_t *buf, size_t len, int more,
+static int send_once(struct fn_sock *so, const uint8_t *buf, size_t len, int flags,
                      uint64_t now)
 {
     uint32_t room, n;
@@ -799,15 +792,22 @@ static int send_once(struct fn_sock *so, const uint8_t *buf, size_t len, int mor
             return -e;
         return connecting(state) ? -EAGAIN : -EPIPE;
     }
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;         /* no urgent data here */
     if (len == 0)
         return 0;
+    if (!buf)
+        return -EFAULT;
     room = send_room(so);
     if (room == 0) {
         so->nospace = 1;
         return -EAGAIN;
     }
     n = len > room ? room : (uint32_t)(len > IO_CHUNK ? IO_CHUNK : len);
-    rc = more ? fn_tcp_send_more(so->tp, buf, n, now) : fn_tcp_send(so->tp, buf, n, now);
+    if (flags & MSG_MORE)
+        rc = fn_tcp_send_more(so->tp, buf, n, now);
+    else
+        rc = fn_tcp_send(so->tp, buf, n, now);
     if (rc == -EAGAIN || !fn_sock_writable(so))
         so->nospace = 1;
     return rc;
@@ -834,7 +834,7 @@ static ssize_t send_common(struct fn_stack *st, struct fn_sock *so, const uint8_
     size_t done = 0;
 
     for (;;) {
-        int r = send_once(so, buf + done, len - done, (flags & MSG_MORE) != 0, now);
+        int r = send_once(so, buf ? buf + done : NULL, len - done, flags, now);
         if (r > 0) {
             done += (size_t)r;
             if (done == len || nb)
@@ -855,7 +855,7 @@ static ssize_t send_common(struct fn_stack *st, struct fn_sock *so, const uint8_
 
 ssize_t fn_send(struct fn_stack *st, int fd, const void *buf, size_t len, int flags)
 {
-    struct fn_sock *so = io_sock(st, fd, buf, len, flags);
+    struct fn_sock *so = fn_sock_get(st, fd);
 
     return so ? send_common(st, so, buf, len, flags) : -1;
 }

@@ -86,7 +86,9 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
 /* recv(2) flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL (ignored).  Returns the
  * bytes read, 0 at EOF (peer's FIN, SHUT_RD, or after a reset was reported), -1 with
  * ENOTCONN (never connected, listening), EAGAIN, ECONNRESET / ETIMEDOUT / ECONNREFUSED
- * (reported once, as Linux; then 0), EFAULT (buf NULL, len > 0), EOPNOTSUPP (MSG_OOB). */
+ * (reported once, as Linux; then 0), EFAULT (buf NULL when there is data to copy),
+ * EOPNOTSUPP (MSG_OOB on a connection).  As Linux, the socket's state is checked before
+ * the flags and the buffer. */
 ssize_t fn_recv(struct fn_stack *st, int fd, void *buf, size_t len, int flags);
 ssize_t fn_read(struct fn_stack *st, int fd, void *buf, size_t len);
 ssize_t fn_readv(struct fn_stack *st, int fd, const struct iovec *iov, int iovcnt);
@@ -94,8 +96,8 @@ ssize_t fn_readv(struct fn_stack *st, int fd, const struct iovec *iov, int iovcn
  * MSG_NOSIGNAL (never a signal anyway).  Returns bytes queued (a non-blocking send may be
  * partial; a blocking one waits for room until SO_SNDTIMEO).  EPIPE (shut down for
  * writing, never connected, closed), ECONNRESET / ETIMEDOUT (the failure, reported once;
- * then EPIPE), EAGAIN (buffer full, or still connecting and non-blocking), EFAULT,
- * EOPNOTSUPP (MSG_OOB). */
+ * then EPIPE), EAGAIN (buffer full, or still connecting and non-blocking), EFAULT (buf
+ * NULL, len > 0, on a connection), EOPNOTSUPP (MSG_OOB on a connection). */
 ssize_t fn_send(struct fn_stack *st, int fd, const void *buf, size_t len, int flags);
 ssize_t fn_write(struct fn_stack *st, int fd, const void *buf, size_t len);
 ssize_t fn_writev(struct fn_stack *st, int fd, const struct iovec *iov, int iovcnt);
