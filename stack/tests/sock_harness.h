@@ -138,14 +138,18 @@ static inline void sh_block_hook(void *arg, uint64_t now)
     fn_stack_poll(t->sb, now);
 }
 
-static inline int sh_open(struct tnet *t)
+/* adjust (may be NULL) changes both configurations before the stacks start. */
+static inline int sh_open(struct tnet *t, void (*adjust)(struct fn_config *c))
 {
     struct fn_config ca, cb;
-
     int rc;
 
     sh_cfg(&ca, IP_A);
     sh_cfg(&cb, IP_B);
+    if (adjust) {
+        adjust(&ca);
+        adjust(&cb);
+    }
     rc = tnet_open(t, &ca, &cb, 1024, 1500);
     if (rc == 0) {
         /* The clock of non-blocking calls is the last poll's: start both at t->now. */
@@ -162,9 +166,11 @@ static inline void sh_close_all(struct fn_stack *st)
         fn_close(st, fd);
 }
 
-#define SH_SETUP()                                                      \
+#define SH_SETUP_CFG(adjust)                                            \
     struct tnet t;                                                      \
-    FN_CHECK_EQ(sh_open(&t), 0)
+    FN_CHECK_EQ(sh_open(&t, (adjust)), 0)
+
+#define SH_SETUP() SH_SETUP_CFG(NULL)
 
 /* SH_SETUP plus a connection: l listens on B:SH_PORT, c (on A) is connected to s (on B),
  * both non-blocking. */

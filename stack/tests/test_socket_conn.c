@@ -498,6 +498,91 @@ FN_TEST(descriptor_table_full_is_emfile_and_accept_leaves_connection_queued)
     SH_TEARDOWN();
 }
 
+/* SYNs to nobody give up fast: 2 retransmissions from a 100 ms RTO. */
+static void fast_syn_timeout(struct fn_config *c)
+{
+    c->tcp_syn_retries = 2;
+    c->tcp_rto_init_ms = 100;
+    c->tcp_rto_min_ms = 100;
+}
+
+FN_TEST(connect_to_nobody_times_out_etimedout)
+{
+    SH_SETUP_CFG(fast_syn_timeout);
+    struct sockaddr_in nobody = sh_addr(ip4(198, 18, 0, 3), 80);
+    int c = sh_socket_nb(t.sa);
+
+    FN_CHECK(c >= 0);
+    FN_CHECK_EQ(fn_connect(t.sa, c, SA(nobody), sizeof(nobody)), -1);
+    FN_CHECK_EQ(errno, EINPROGRESS);
+    sh_advance(&t, 500 * MS, 50 * MS);
+    FN_CHECK_EQ(sh_mask(t.sa, c), 0);               /* still trying */
+    sh_advance(&t, 1000 * MS, 50 * MS);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_conn_timedout, 1);
+    FN_CHECK_EQ(sh_mask(t.sa, c), EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP);
+    FN_CHECK_EQ(fn_connect(t.sa, c, SA(nobody), sizeof(nobody)), -1);
+    FN_CHECK_EQ(errno, ETIMEDOUT);
+    SH_TEARDOWN();
+}
+
+FN_TEST(blocking_connect_and_accept_time_out_as_linux)
+{
+    SH_SETUP();
+    struct sockaddr_in nobody = sh_addr(ip4(198, 18, 0, 3), 80);
+    struct timeval tv = {0, 50000};
+    int c = fn_socket(t.sa, AF_INET, SOCK_STREAM, 0), l = fn_socket(t.sb, AF_INET, SOCK_STREAM, 0);
+    uint64_t t0;
+
+    FN_CHECK(c >= 0 && l >= 0);
+    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
+    FN_CHECK_EQ(fn_setsockopt(t.sa, c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+    t0 = fn_clock_ns();
+    /* Linux's __inet_stream_connect: SO_SNDTIMEO running out leaves EINPROGRESS; the
+     * attempt goes on (EALREADY). */
+    FN_CHECK_EQ(fn_connect(t.sa, c, SA(nobody), sizeof(nobody)), -1);
+    FN_CHECK_EQ(errno, EINPROGRESS);
+    FN_CHECK(fn_clock_ns() - t0 >= 50 * MS);
+    FN_CHECK_EQ(fn_connect(t.sa, c, SA(nobody), sizeof(nobody)), -1);
+    FN_CHECK_EQ(errno, EALREADY);
+    fn_socket_set_block_hook(t.sa, NULL, NULL);
+    /* accept waits SO_RCVTIMEO, then EAGAIN. */
+    FN_CHECK_EQ(fn_listen(t.sb, l, 4), 0);
+    FN_CHECK_EQ(fn_setsockopt(t.sb, l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    t0 = fn_clock_ns();
+    FN_CHECK_EQ(fn_accept(t.sb, l, NULL, NULL), -1);
+    FN_CHECK_EQ(errno, EAGAIN);
+    FN_CHECK(fn_clock_ns() - t0 >= 50 * MS);
+    t.now = fn_clock_ns();
+    SH_TEARDOWN();
+}
+
+FN_TEST(linger_close_waits_for_the_data_to_be_acknowledged)
+{
+    SH_SETUP_PAIR();
+    struct linger lg = {1, 5};
+    static char data[20000];
+    char buf[4096];
+    uint32_t got = 0;
+    int n;
+
+    memset(data, 'd', sizeof(data));
+    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
+    FN_CHECK_EQ(fn_ioctl(t.sa, c, FIONBIO, &(int){0}), 0);
+    FN_CHECK_EQ(fn_setsockopt(t.sa, c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    FN_CHECK_EQ(fn_send(t.sa, c, data, sizeof(data), 0), (long)sizeof(data));
+    /* The close returns once B acknowledged everything and our FIN: all of it is in B's
+     * receive buffer, then EOF, and no RST went out. */
+    FN_CHECK_EQ(fn_close(t.sa, c), 0);
+    fn_socket_set_block_hook(t.sa, NULL, NULL);
+    t.now = fn_clock_ns();
+    while ((n = (int)fn_recv(t.sb, s, buf, sizeof(buf), 0)) > 0)
+        got += (uint32_t)n;
+    FN_CHECK_EQ(n, 0);
+    FN_CHECK_EQ(got, sizeof(data));
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rst_tx, 0);
+    SH_TEARDOWN();
+}
+
 struct foreign_arg {
     struct fn_stack *st;
     int fd;
