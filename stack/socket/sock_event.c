@@ -324,9 +324,10 @@ int fn_epoll_wait(struct fn_stack *st, int epfd, struct epoll_event *events, int
         return fail(EINVAL);
     if (!events)
         return fail(EFAULT);
-    n = fn_epoll_collect(ep, events, maxevents);
-    if (n > 0 || timeout_ms == 0)
-        return n;
+    /* With a timeout, the stack runs at least once first: a loop made of nothing but
+     * fn_epoll_wait() must still receive, fire timers and flush what it sent. */
+    if (timeout_ms == 0)
+        return fn_epoll_collect(ep, events, maxevents);
     end = timeout_ms < 0 ? UINT64_MAX : fn_clock_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
         uint64_t now = fn_clock_ns();

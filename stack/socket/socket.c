@@ -841,14 +841,14 @@ static ssize_t send_common(struct fn_stack *st, struct fn_sock *so, const uint8_
                 return (ssize_t)done;
             continue;
         }
-        if (r == 0)
+        /* A blocking send waits until all of it is queued (Linux); what was queued before
+         * an error, a timeout or EAGAIN on a non-blocking socket is the result. */
+        if (r == 0 || (r != -EAGAIN && done > 0))
             return (ssize_t)done;
-        if (done > 0)
-            return (ssize_t)done;
-        if (r != -EAGAIN || nb)
+        if (r != -EAGAIN)
             return fail(-r);
-        if (!fn_sock_wait(st->sock, so, send_ready, so->sndtimeo_ns))
-            return fail(EAGAIN);
+        if (nb || !fn_sock_wait(st->sock, so, send_ready, so->sndtimeo_ns))
+            return done ? (ssize_t)done : fail(EAGAIN);
         now = fn_clock_ns();
     }
 }

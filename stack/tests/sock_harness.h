@@ -18,6 +18,7 @@
 #include "fastnet/fn_socket.h"
 #include "fn_test.h"
 #include "net_harness.h"
+#include "platform/fn_platform.h"
 #include "tcp/fn_tcp.h"
 
 #define SH_PORT 8080
@@ -139,6 +140,35 @@ static inline void sh_block_hook(void *arg, uint64_t now)
 }
 
 /* adjust (may be NULL) changes both configurations before the stacks start. */
+/* From here on A's waits run B's stack too (on the platform clock); fd >= 0 becomes a
+ * blocking socket.  sh_end_blocking() undoes the hook and moves the virtual clock past
+ * the platform time the waits used, so later polls never go back in time. */
+static inline int sh_go_blocking(struct tnet *t, int fd)
+{
+    fn_socket_set_block_hook(t->sa, sh_block_hook, t);
+    return fd >= 0 ? fn_ioctl(t->sa, fd, FIONBIO, &(int){0}) : 0;
+}
+
+static inline void sh_end_blocking(struct tnet *t)
+{
+    fn_socket_set_block_hook(t->sa, NULL, NULL);
+    t->now = fn_clock_ns();
+}
+
+/* Read fd (non-blocking) until it has nothing more: bytes read; *last = the final
+ * return (0 at EOF, -1 when nothing is there yet). */
+static inline uint32_t sh_read_all(struct fn_stack *st, int fd, int *last)
+{
+    char buf[4096];
+    uint32_t got = 0;
+    int n;
+
+    while ((n = (int)fn_recv(st, fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        got += (uint32_t)n;
+    *last = n;
+    return got;
+}
+
 static inline int sh_open(struct tnet *t, void (*adjust)(struct fn_config *c))
 {
     struct fn_config ca, cb;

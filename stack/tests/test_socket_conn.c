@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <sys/time.h>
 
-#include "platform/fn_platform.h"
 #include "sock_harness.h"
 
 FN_TEST(connect_to_closed_port_reports_econnrefused_via_so_error)
@@ -59,12 +58,11 @@ FN_TEST(blocking_connect_to_closed_port_fails_econnrefused)
     uint64_t t0 = fn_clock_ns();
 
     FN_CHECK(c >= 0);
-    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
+    FN_CHECK_EQ(sh_go_blocking(&t, -1), 0);
     FN_CHECK_EQ(fn_connect(t.sa, c, SA(b), sizeof(b)), -1);
     FN_CHECK_EQ(errno, ECONNREFUSED);
     FN_CHECK(fn_clock_ns() - t0 < 2 * SEC);
-    fn_socket_set_block_hook(t.sa, NULL, NULL);
-    t.now = fn_clock_ns();
+    sh_end_blocking(&t);
     SH_TEARDOWN();
 }
 
@@ -452,8 +450,7 @@ FN_TEST(blocking_recv_times_out_with_eagain)
     struct timeval tv = {0, 50000};
     uint64_t t0;
 
-    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
-    FN_CHECK_EQ(fn_ioctl(t.sa, c, FIONBIO, &(int){0}), 0);
+    FN_CHECK_EQ(sh_go_blocking(&t, c), 0);
     FN_CHECK_EQ(fn_setsockopt(t.sa, c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     t0 = fn_clock_ns();
     /* Linux: SO_RCVTIMEO expiring on a blocking recv is EAGAIN. */
@@ -463,8 +460,7 @@ FN_TEST(blocking_recv_times_out_with_eagain)
     /* Data already there: a blocking recv returns it at once. */
     FN_CHECK_EQ(fn_send(t.sb, s, "hi", 2, 0), 2);
     FN_CHECK_EQ(fn_recv(t.sa, c, (char[4]){0}, 4, 0), 2);
-    fn_socket_set_block_hook(t.sa, NULL, NULL);
-    t.now = fn_clock_ns();
+    sh_end_blocking(&t);
     SH_TEARDOWN();
 }
 
@@ -534,7 +530,7 @@ FN_TEST(blocking_connect_and_accept_time_out_as_linux)
     uint64_t t0;
 
     FN_CHECK(c >= 0 && l >= 0);
-    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
+    FN_CHECK_EQ(sh_go_blocking(&t, -1), 0);
     FN_CHECK_EQ(fn_setsockopt(t.sa, c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
     t0 = fn_clock_ns();
     /* Linux's __inet_stream_connect: SO_SNDTIMEO running out leaves EINPROGRESS; the
@@ -561,25 +557,41 @@ FN_TEST(linger_close_waits_for_the_data_to_be_acknowledged)
     SH_SETUP_PAIR();
     struct linger lg = {1, 5};
     static char data[20000];
-    char buf[4096];
-    uint32_t got = 0;
     int n;
 
     memset(data, 'd', sizeof(data));
-    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
-    FN_CHECK_EQ(fn_ioctl(t.sa, c, FIONBIO, &(int){0}), 0);
+    FN_CHECK_EQ(sh_go_blocking(&t, c), 0);
     FN_CHECK_EQ(fn_setsockopt(t.sa, c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
     FN_CHECK_EQ(fn_send(t.sa, c, data, sizeof(data), 0), (long)sizeof(data));
     /* The close returns once B acknowledged everything and our FIN: all of it is in B's
      * receive buffer, then EOF, and no RST went out. */
     FN_CHECK_EQ(fn_close(t.sa, c), 0);
-    fn_socket_set_block_hook(t.sa, NULL, NULL);
-    t.now = fn_clock_ns();
-    while ((n = (int)fn_recv(t.sb, s, buf, sizeof(buf), 0)) > 0)
-        got += (uint32_t)n;
+    sh_end_blocking(&t);
+    FN_CHECK_EQ(sh_read_all(t.sb, s, &n), sizeof(data));
     FN_CHECK_EQ(n, 0);
-    FN_CHECK_EQ(got, sizeof(data));
     FN_CHECK_EQ(tnet_stats(t.sa).tcp_rst_tx, 0);
+    SH_TEARDOWN();
+}
+
+FN_TEST(blocking_send_waits_until_everything_is_queued)
+{
+    SH_SETUP_PAIR();
+    static char data[200000];
+    uint32_t got = 0;
+    int n;
+
+    /* More than the send buffer: the call waits for B's ACKs (B's stack runs in the hook,
+     * nobody reads B's socket, so its 128 KiB window takes the rest). */
+    memset(data, 'e', sizeof(data));
+    FN_CHECK_EQ(sh_go_blocking(&t, c), 0);
+    FN_CHECK_EQ(fn_send(t.sa, c, data, sizeof(data), 0), (long)sizeof(data));
+    sh_end_blocking(&t);
+    for (int i = 0; i < 200 && got < sizeof(data); i++) {
+        got += sh_read_all(t.sb, s, &n);
+        t.now += 10 * MS;
+        sh_run(&t);
+    }
+    FN_CHECK_EQ(got, sizeof(data));
     SH_TEARDOWN();
 }
 

@@ -6,7 +6,6 @@
  * the ctl/wait errors, and a wait with a timeout driving the stack on the real clock.
  * Expected values are what the Linux kernel reported for the same steps on loopback.
  */
-#include "platform/fn_platform.h"
 #include "sock_harness.h"
 
 /* Register fd on ep with events and data = fd. */
@@ -277,7 +276,7 @@ FN_TEST(wait_with_timeout_drives_the_stack)
     uint64_t t0;
 
     FN_CHECK(ep >= 0);
-    fn_socket_set_block_hook(t.sa, sh_block_hook, &t);
+    FN_CHECK_EQ(sh_go_blocking(&t, -1), 0);
     FN_CHECK_EQ(reg(t.sa, ep, EPOLL_CTL_ADD, c, EPOLLIN), 0);
     t0 = fn_clock_ns();
     FN_CHECK_EQ(fn_epoll_wait(t.sa, ep, &ev, 1, 30), 0);
@@ -288,8 +287,31 @@ FN_TEST(wait_with_timeout_drives_the_stack)
     FN_CHECK_EQ(fn_epoll_wait(t.sa, ep, &ev, 1, 1000), 1);
     FN_CHECK_EQ(ev.events, EPOLLIN);
     FN_CHECK(fn_clock_ns() - t0 < 500 * MS);
-    fn_socket_set_block_hook(t.sa, NULL, NULL);
-    t.now = fn_clock_ns();
+    sh_end_blocking(&t);
+    SH_TEARDOWN();
+}
+
+FN_TEST(wait_with_timeout_runs_the_stack_even_when_something_is_ready)
+{
+    SH_SETUP_PAIR();
+    int ep = fn_epoll_create1(t.sa, 0), r = -1;
+    struct epoll_event ev;
+    char buf[4];
+
+    FN_CHECK(ep >= 0);
+    FN_CHECK_EQ(sh_go_blocking(&t, -1), 0);
+    /* Always writable, so every wait has a report at once — and must still have polled
+     * the stack, or B's data would never arrive in a loop made only of waits. */
+    FN_CHECK_EQ(reg(t.sa, ep, EPOLL_CTL_ADD, c, EPOLLOUT), 0);
+    FN_CHECK_EQ(fn_send(t.sb, s, "hi", 2, 0), 2);
+    for (int i = 0; i < 100 && r < 0; i++) {
+        FN_CHECK_EQ(fn_epoll_wait(t.sa, ep, &ev, 1, 10), 1);
+        FN_CHECK_EQ(ev.events, EPOLLOUT);
+        fn_stack_poll(t.sb, fn_clock_ns());
+        r = (int)fn_recv(t.sa, c, buf, sizeof(buf), 0);
+    }
+    FN_CHECK_EQ(r, 2);
+    sh_end_blocking(&t);
     SH_TEARDOWN();
 }
 

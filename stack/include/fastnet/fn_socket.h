@@ -134,9 +134,10 @@ int fn_setsockopt(struct fn_stack *st, int fd, int level, int optname, const voi
  * non-blocking on/off).  ENOTTY for any other request, EFAULT for a NULL argument. */
 int fn_ioctl(struct fn_stack *st, int fd, unsigned long request, void *arg);
 
-/* Called on every round of a blocking call's wait, before it sleeps, with the time it just
- * polled the stack at (for the owner's other work, or a test's second stack).  NULL
- * removes it. */
+/* Called on every round of a blocking call's wait (and of fn_epoll_wait with a timeout),
+ * before it sleeps, with the time it just polled the stack at: for the owner's other work,
+ * or a test's second stack.  With a hook set a wait sleeps at most 1 ms per round.  NULL
+ * removes it; a call from another thread is ignored. */
 typedef void (*fn_block_hook)(void *arg, uint64_t now_ns);
 void fn_socket_set_block_hook(struct fn_stack *st, fn_block_hook fn, void *arg);
 
