@@ -160,6 +160,20 @@ FN_TEST(bind_twice_is_eaddrinuse_unless_reuse_rules_allow)
     FN_CHECK_EQ(fn_listen(t.sa, x, 4), 0);
     FN_CHECK_EQ(fn_listen(t.sa, y, 4), -1);
     FN_CHECK_EQ(errno, EADDRINUSE);
+    /* SO_REUSEPORT on both: both bind; one core owns a port for now, so the second
+     * listen() is EADDRINUSE (Linux would balance between the two). */
+    {
+        int p1 = sh_socket_nb(t.sb), p2 = sh_socket_nb(t.sb);
+        struct sockaddr_in pa = sh_addr(0, 9090);
+        FN_CHECK_EQ(fn_setsockopt(t.sb, p1, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+        FN_CHECK_EQ(fn_setsockopt(t.sb, p2, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+        FN_CHECK_EQ(fn_bind(t.sb, p1, SA(pa), sizeof(pa)), 0);
+        FN_CHECK_EQ(fn_bind(t.sb, p2, SA(pa), sizeof(pa)), 0);
+        FN_CHECK_EQ(fn_listen(t.sb, p1, 4), 0);
+        FN_CHECK_EQ(fn_listen(t.sb, p2, 4), -1);
+        FN_CHECK_EQ(errno, EADDRINUSE);
+        FN_CHECK_EQ(sh_sockopt_int(t.sb, p2, SOL_SOCKET, SO_REUSEPORT), 1);
+    }
     /* A listener holds its port even against SO_REUSEADDR. */
     FN_CHECK_EQ(fn_setsockopt(t.sa, z, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
     FN_CHECK_EQ(fn_bind(t.sa, z, SA(a), sizeof(a)), -1);
@@ -457,7 +471,15 @@ FN_TEST(blocking_recv_times_out_with_eagain)
     FN_CHECK_EQ(fn_recv(t.sa, c, (char[4]){0}, 4, 0), -1);
     FN_CHECK_EQ(errno, EAGAIN);
     FN_CHECK(fn_clock_ns() - t0 >= 50 * MS);
-    /* Data already there: a blocking recv returns it at once. */
+    /* MSG_DONTWAIT on a blocking socket does not wait. */
+    t0 = fn_clock_ns();
+    FN_CHECK_EQ(fn_recv(t.sa, c, (char[4]){0}, 4, MSG_DONTWAIT), -1);
+    FN_CHECK_EQ(errno, EAGAIN);
+    FN_CHECK(fn_clock_ns() - t0 < 20 * MS);
+    /* Data already there: a blocking recv returns it at once; MSG_WAITALL waits for the
+     * whole length. */
+    FN_CHECK_EQ(fn_send(t.sb, s, "abc", 3, 0), 3);
+    FN_CHECK_EQ(fn_recv(t.sa, c, (char[8]){0}, 3, MSG_WAITALL), 3);
     FN_CHECK_EQ(fn_send(t.sb, s, "hi", 2, 0), 2);
     FN_CHECK_EQ(fn_recv(t.sa, c, (char[4]){0}, 4, 0), 2);
     sh_end_blocking(&t);
