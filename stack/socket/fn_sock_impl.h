@@ -21,6 +21,7 @@ struct tcpcb;
 #define FN_FD_FREE  0
 #define FN_FD_SOCK  1
 #define FN_FD_EPOLL 2
+#define FN_FD_KQUEUE 3
 
 /* Linux's struct socket state: what connect() remembers apart from TCP's own state. */
 #define SS_UNCONNECTED 0
@@ -39,14 +40,17 @@ struct fn_epitem {
     struct fn_sock *ep;             /* the epoll instance */
     struct fn_sock *so;             /* the watched socket */
     uint32_t events;                /* EPOLL* asked for, EPOLLET / EPOLLONESHOT included */
-    uint64_t data;                  /* epoll_data, as given */
+    uint64_t data;                  /* epoll_data / kevent udata, as given */
+    int16_t filter;                 /* kqueue: EVFILT_READ / EVFILT_WRITE; epoll: 0 */
+    uint16_t kflags;                /* kqueue: EV_ONESHOT / EV_DISPATCH / EV_CLEAR asked */
     uint8_t queued;                 /* linked in ep's ready list */
     uint8_t disabled;               /* EPOLLONESHOT fired: silent until EPOLL_CTL_MOD */
     struct fn_epitem *rprev, *rnext;    /* ep's ready list */
     struct fn_epitem *snext;        /* so's registrations; the free list when unused */
 };
 
-/* A descriptor: a socket (kind FN_FD_SOCK) or an epoll instance (FN_FD_EPOLL). */
+/* A descriptor: a socket (kind FN_FD_SOCK), an epoll instance (FN_FD_EPOLL) or a kqueue
+ * (FN_FD_KQUEUE; it uses the epoll fields: a kqueue is an epoll set keyed by filter). */
 struct fn_sock {
     uint8_t kind;                   /* FN_FD_* */
     /* ---- socket ---- */
@@ -109,8 +113,18 @@ int fn_sock_error_take(struct fn_sock *so);
 /* Linux's tcp_poll(): the EPOLL* bits that hold for the socket now. */
 uint32_t fn_sock_poll(const struct fn_sock *so);
 int fn_sock_writable(const struct fn_sock *so);
+/* Bytes a send may queue now; receive / send side shut down (ours, the peer's, or over). */
+uint32_t fn_sock_send_room(const struct fn_sock *so);
+int fn_sock_rcv_shut(const struct fn_sock *so);
+int fn_sock_snd_shut(const struct fn_sock *so);
+/* The pending error without taking it (0 if none). */
+int fn_sock_error_peek(const struct fn_sock *so);
 /* Take a descriptor (lowest free); NULL when the table is full. */
 struct fn_sock *fn_sock_alloc(struct fn_socktab *t, uint8_t kind);
+/* The same, counting a full table (sock_table_full) and setting errno EMFILE. */
+struct fn_sock *fn_sock_alloc_counted(struct fn_stack *st, uint8_t kind);
+/* fn_sock_enter, then a new descriptor of that kind: its number, or -1 with errno. */
+int fn_sock_open(struct fn_stack *st, uint8_t kind);
 void fn_sock_free(struct fn_socktab *t, struct fn_sock *so);
 /* Run the stack with the platform clock until done(so) or timeout_ns passed (0 = no
  * bound); sleeps on the backend fd between rounds.  Returns 1 if done, 0 on timeout. */
@@ -125,7 +139,23 @@ void fn_sock_wake(struct fn_sock *so, uint32_t key);
 /* Drop every registration of a socket (closed) or of an epoll instance (closed). */
 void fn_sock_unwatch(struct fn_socktab *t, struct fn_sock *so);
 void fn_epoll_release(struct fn_socktab *t, struct fn_sock *ep);
-/* Move up to max ready registrations of ep into events (Linux's ep_send_events). */
-int fn_epoll_collect(struct fn_sock *ep, struct epoll_event *events, int max);
+/* Move up to max ready registrations of ep out through fill (Linux's ep_send_events):
+ * each still ready one is reported with its mask; level-triggered ones are queued again,
+ * EPOLLONESHOT ones disabled, EV_ONESHOT ones deleted. */
+typedef void (*fn_ep_fill)(const struct fn_epitem *it, int fd, uint32_t mask, void *out, int i);
+int fn_ep_collect(struct fn_socktab *t, struct fn_sock *ep, void *out, int max,
+                  fn_ep_fill fill);
+/* Run the stack until fn_ep_collect reports something or the clock passes end
+ * (UINT64_MAX: no bound).  Returns the count (0 on timeout). */
+int fn_ep_wait(struct fn_socktab *t, struct fn_sock *ep, uint64_t end, void *out, int max,
+               fn_ep_fill fill);
+/* The registration pool and ready lists, shared with sock_kqueue.c. */
+struct fn_epitem *fn_epitem_new(struct fn_stack *st, struct fn_sock *ep, struct fn_sock *so);
+struct fn_epitem *fn_epitem_find(struct fn_sock *so, const struct fn_sock *ep, int16_t filter);
+void fn_epitem_del(struct fn_socktab *t, struct fn_epitem *it);
+void fn_epitem_arm(struct fn_epitem *it);
+void fn_epitem_queue(struct fn_epitem *it);
+void fn_epitem_dequeue(struct fn_epitem *it);
+int fn_ep_has_ready(struct fn_sock *ep);
 
 #endif

@@ -30,7 +30,7 @@ static int fail(int err)
 
 /* ---- the ready list of one epoll instance ---- */
 
-static void ready_push(struct fn_epitem *it)
+void fn_epitem_queue(struct fn_epitem *it)
 {
     struct fn_sock *ep = it->ep;
 
@@ -45,7 +45,7 @@ static void ready_push(struct fn_epitem *it)
     ep->ep_nready++;
 }
 
-static void ready_unlink(struct fn_epitem *it)
+void fn_epitem_dequeue(struct fn_epitem *it)
 {
     struct fn_sock *ep = it->ep;
 
@@ -74,7 +74,7 @@ void fn_sock_wake(struct fn_sock *so, uint32_t key)
         /* Linux's ep_poll_callback(): a wake-up about other events leaves it alone. */
         if (key != EP_WAKE_ALL && !(key & (it->events | EPOLLERR | EPOLLHUP)))
             continue;
-        ready_push(it);
+        fn_epitem_queue(it);
     }
 }
 
@@ -118,10 +118,28 @@ void fn_sock_sync(struct fn_socktab *t)
 
 static void item_free(struct fn_socktab *t, struct fn_epitem *it)
 {
-    ready_unlink(it);
+    fn_epitem_dequeue(it);
     memset(it, 0, sizeof(*it));
     it->snext = t->free_items;
     t->free_items = it;
+}
+
+struct fn_epitem *fn_epitem_new(struct fn_stack *st, struct fn_sock *ep, struct fn_sock *so)
+{
+    struct fn_socktab *t = st->sock;
+    struct fn_epitem *it = t->free_items;
+
+    if (!it) {
+        st->stats.sock_epoll_items_full++;
+        return (void)fail(ENOSPC), NULL;
+    }
+    t->free_items = it->snext;
+    memset(it, 0, sizeof(*it));
+    it->ep = ep;
+    it->so = so;
+    it->snext = so->items;
+    so->items = it;
+    return it;
 }
 
 static void item_unlink_sock(struct fn_epitem *it)
@@ -132,6 +150,12 @@ static void item_unlink_sock(struct fn_epitem *it)
         pp = &(*pp)->snext;
     if (*pp)
         *pp = it->snext;
+}
+
+void fn_epitem_del(struct fn_socktab *t, struct fn_epitem *it)
+{
+    item_unlink_sock(it);
+    item_free(t, it);
 }
 
 void fn_sock_unwatch(struct fn_socktab *t, struct fn_sock *so)
@@ -155,25 +179,26 @@ void fn_epoll_release(struct fn_socktab *t, struct fn_sock *ep)
     }
 }
 
-static struct fn_epitem *item_find(struct fn_sock *so, const struct fn_sock *ep)
+struct fn_epitem *fn_epitem_find(struct fn_sock *so, const struct fn_sock *ep, int16_t filter)
 {
     struct fn_epitem *it = so->items;
 
-    while (it && it->ep != ep)
+    while (it && !(it->ep == ep && it->filter == filter))
         it = it->snext;
     return it;
 }
 
 /* Registering or changing a registration polls the socket once (Linux's ep_insert /
  * ep_modify): already ready means queued now. */
-static void item_arm(struct fn_epitem *it)
+void fn_epitem_arm(struct fn_epitem *it)
 {
     it->disabled = 0;
     if (!it->queued && (fn_sock_poll(it->so) & (it->events | EPOLLERR | EPOLLHUP)))
-        ready_push(it);
+        fn_epitem_queue(it);
 }
 
-int fn_epoll_collect(struct fn_sock *ep, struct epoll_event *events, int max)
+int fn_ep_collect(struct fn_socktab *t, struct fn_sock *ep, void *out, int max,
+                  fn_ep_fill fill)
 {
     struct fn_epitem *again = NULL, *again_tail = NULL;
     uint32_t budget = ep->ep_nready;
@@ -181,15 +206,17 @@ int fn_epoll_collect(struct fn_sock *ep, struct epoll_event *events, int max)
 
     while (n < max && budget-- > 0 && ep->ep_head) {
         struct fn_epitem *it = ep->ep_head;
-        uint32_t m = fn_sock_poll(it->so) & (it->events | EPOLLERR | EPOLLHUP);
+        /* epoll always reports EPOLLERR and EPOLLHUP; a kqueue filter only its own side. */
+        uint32_t always = it->filter ? 0 : EPOLLERR | EPOLLHUP;
+        uint32_t m = fn_sock_poll(it->so) & (it->events | always);
 
-        ready_unlink(it);
+        fn_epitem_dequeue(it);
         if (!m)
             continue;
-        events[n].events = m;
-        events[n].data.u64 = it->data;
-        n++;
-        if (it->events & EPOLLONESHOT) {
+        fill(it, (int)(it->so - t->socks), m, out, n++);
+        if (it->kflags & FN_EV_ONESHOT) {
+            fn_epitem_del(t, it);
+        } else if (it->events & EPOLLONESHOT) {
             it->disabled = 1;
         } else if (!(it->events & EPOLLET)) {
             /* Level-triggered: still ready, so back on the list — after this round. */
@@ -204,44 +231,54 @@ int fn_epoll_collect(struct fn_sock *ep, struct epoll_event *events, int max)
     while (again) {
         struct fn_epitem *it = again;
         again = it->rnext;
-        ready_push(it);
+        fn_epitem_queue(it);
     }
     return n;
 }
 
-/* ---- the public calls ---- */
-
-static int ep_has_ready(struct fn_sock *ep)
+int fn_ep_wait(struct fn_socktab *t, struct fn_sock *ep, uint64_t end, void *out, int max,
+               fn_ep_fill fill)
 {
-    return ep->ep_nready > 0;
+    for (;;) {
+        uint64_t now = fn_clock_ns();
+        /* Drive the stack like a blocking call; a registration queued with nothing to
+         * report (its mask fell back to 0) sends the loop round again. */
+        int ok = fn_sock_wait(t, ep, fn_ep_has_ready,
+                              end == UINT64_MAX ? 0 : (end > now ? end - now : 1));
+        int n = fn_ep_collect(t, ep, out, max, fill);
+        if (n > 0 || !ok)
+            return n;
+    }
 }
 
-static int epoll_new(struct fn_stack *st)
+static void epoll_fill(const struct fn_epitem *it, int fd, uint32_t mask, void *out, int i)
 {
-    struct fn_sock *ep;
+    struct epoll_event *ev = (struct epoll_event *)out + i;
 
-    if (fn_sock_enter(st) < 0)
-        return -1;
-    ep = fn_sock_alloc(st->sock, FN_FD_EPOLL);
-    if (!ep) {
-        st->stats.sock_table_full++;
-        return fail(EMFILE);
-    }
-    return (int)(ep - st->sock->socks);
+    (void)fd;
+    ev->events = mask;
+    ev->data.u64 = it->data;
+}
+
+/* ---- the public calls ---- */
+
+int fn_ep_has_ready(struct fn_sock *ep)
+{
+    return ep->ep_nready > 0;
 }
 
 int fn_epoll_create(struct fn_stack *st, int size)
 {
     if (size <= 0)
         return fail(EINVAL);
-    return epoll_new(st);
+    return fn_sock_open(st, FN_FD_EPOLL);
 }
 
 int fn_epoll_create1(struct fn_stack *st, int flags)
 {
     if (flags & ~EPOLL_CLOEXEC)
         return fail(EINVAL);
-    return epoll_new(st);
+    return fn_sock_open(st, FN_FD_EPOLL);
 }
 
 /* epfd → epoll instance after the owner check and a sync (EPERM, EBADF, EINVAL). */
@@ -274,22 +311,14 @@ int fn_epoll_ctl(struct fn_stack *st, int epfd, int op, int fd, struct epoll_eve
         return fail(EINVAL);
     if (op != EPOLL_CTL_DEL && !event)
         return fail(EFAULT);
-    it = item_find(so, ep);
+    it = fn_epitem_find(so, ep, 0);
     switch (op) {
     case EPOLL_CTL_ADD:
         if (it)
             return fail(EEXIST);
-        if (!t->free_items) {
-            st->stats.sock_epoll_items_full++;
-            return fail(ENOSPC);
-        }
-        it = t->free_items;
-        t->free_items = it->snext;
-        memset(it, 0, sizeof(*it));
-        it->ep = ep;
-        it->so = so;
-        it->snext = so->items;
-        so->items = it;
+        it = fn_epitem_new(st, ep, so);
+        if (!it)
+            return -1;
         break;
     case EPOLL_CTL_MOD:
         if (!it)
@@ -300,14 +329,13 @@ int fn_epoll_ctl(struct fn_stack *st, int epfd, int op, int fd, struct epoll_eve
     default:
         if (!it)
             return fail(ENOENT);
-        item_unlink_sock(it);
-        item_free(t, it);
+        fn_epitem_del(t, it);
         return 0;
     }
     it->events = event->events & EP_SUPPORTED;
     it->data = event->data.u64;
-    ready_unlink(it);
-    item_arm(it);
+    fn_epitem_dequeue(it);
+    fn_epitem_arm(it);
     return 0;
 }
 
@@ -316,7 +344,6 @@ int fn_epoll_wait(struct fn_stack *st, int epfd, struct epoll_event *events, int
 {
     struct fn_sock *ep = ep_get(st, epfd);
     uint64_t end;
-    int n;
 
     if (!ep)
         return -1;
@@ -327,16 +354,7 @@ int fn_epoll_wait(struct fn_stack *st, int epfd, struct epoll_event *events, int
     /* With a timeout, the stack runs at least once first: a loop made of nothing but
      * fn_epoll_wait() must still receive, fire timers and flush what it sent. */
     if (timeout_ms == 0)
-        return fn_epoll_collect(ep, events, maxevents);
+        return fn_ep_collect(st->sock, ep, events, maxevents, epoll_fill);
     end = timeout_ms < 0 ? UINT64_MAX : fn_clock_ns() + (uint64_t)timeout_ms * 1000000ull;
-    for (;;) {
-        uint64_t now = fn_clock_ns();
-        /* Drive the stack like a blocking call; a registration queued with nothing to
-         * report (its mask fell back to 0) sends the loop round again. */
-        int ok = fn_sock_wait(st->sock, ep, ep_has_ready,
-                              end == UINT64_MAX ? 0 : (end > now ? end - now : 1));
-        n = fn_epoll_collect(ep, events, maxevents);
-        if (n > 0 || !ok)
-            return n;
-    }
+    return fn_ep_wait(st->sock, ep, end, events, maxevents, epoll_fill);
 }

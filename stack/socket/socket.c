@@ -95,6 +95,11 @@ void fn_sock_fini(struct fn_stack *st)
     st->sock = NULL;
 }
 
+static int sock_fd(const struct fn_socktab *t, const struct fn_sock *so)
+{
+    return (int)(so - t->socks);
+}
+
 struct fn_sock *fn_sock_alloc(struct fn_socktab *t, uint8_t kind)
 {
     for (uint32_t w = 0; w < t->nwords; w++) {
@@ -111,6 +116,26 @@ struct fn_sock *fn_sock_alloc(struct fn_socktab *t, uint8_t kind)
     return NULL;
 }
 
+struct fn_sock *fn_sock_alloc_counted(struct fn_stack *st, uint8_t kind)
+{
+    struct fn_sock *so = fn_sock_alloc(st->sock, kind);
+
+    if (!so) {
+        st->stats.sock_table_full++;
+        errno = EMFILE;
+    }
+    return so;
+}
+
+int fn_sock_open(struct fn_stack *st, uint8_t kind)
+{
+    struct fn_sock *so;
+
+    if (fn_sock_enter(st) < 0 || !(so = fn_sock_alloc_counted(st, kind)))
+        return -1;
+    return sock_fd(st->sock, so);
+}
+
 void fn_sock_free(struct fn_socktab *t, struct fn_sock *so)
 {
     uint32_t i = (uint32_t)(so - t->socks);
@@ -118,11 +143,6 @@ void fn_sock_free(struct fn_socktab *t, struct fn_sock *so)
     so->kind = FN_FD_FREE;
     t->freemap[i / 64] |= 1ull << (i % 64);
     t->used--;
-}
-
-static int sock_fd(const struct fn_socktab *t, const struct fn_sock *so)
-{
-    return (int)(so - t->socks);
 }
 
 unsigned fn_socket_count(const struct fn_stack *st)
@@ -186,7 +206,7 @@ static int connecting(int state)
 }
 
 /* The error a failed connection has for its owner, until reported once (Linux sk_err). */
-static int so_error_peek(const struct fn_sock *so)
+int fn_sock_error_peek(const struct fn_sock *so)
 {
     int e;
 
@@ -202,7 +222,7 @@ static int so_error_peek(const struct fn_sock *so)
 
 int fn_sock_error_take(struct fn_sock *so)
 {
-    int e = so_error_peek(so);
+    int e = fn_sock_error_peek(so);
 
     if (e)
         so->err_taken = 1;
@@ -211,19 +231,19 @@ int fn_sock_error_take(struct fn_sock *so)
 
 /* RCV_SHUTDOWN / SEND_SHUTDOWN: ours, the peer's FIN, or a connection that is over (Linux's
  * tcp_done() sets both). */
-static int rcv_shut(const struct fn_sock *so)
+int fn_sock_rcv_shut(const struct fn_sock *so)
 {
     return (so->shut & SO_SHUT_RD) ||
            (so->tp && (fn_tcp_rcvd_fin(so->tp) || fn_tcp_state(so->tp) == TCPS_CLOSED));
 }
 
-static int snd_shut(const struct fn_sock *so)
+int fn_sock_snd_shut(const struct fn_sock *so)
 {
     return (so->shut & SO_SHUT_WR) || (so->tp && fn_tcp_state(so->tp) == TCPS_CLOSED);
 }
 
 /* Bytes the socket may still queue: SO_SNDBUF and the stack's own bound. */
-static uint32_t send_room(const struct fn_sock *so)
+uint32_t fn_sock_send_room(const struct fn_sock *so)
 {
     uint32_t q = fn_tcp_sndq(so->tp), w = fn_tcp_writable(so->tp);
     uint32_t lim = (uint32_t)so->sndbuf;
@@ -239,7 +259,7 @@ int fn_sock_writable(const struct fn_sock *so)
 
     if (!so->tp)
         return 1;
-    room = send_room(so);
+    room = fn_sock_send_room(so);
     /* Linux sk_stream_is_writeable(): free space at least half of what is queued, so a
      * writer woken up can make real progress. */
     return room > 0 && room >= fn_tcp_sndq(so->tp) / 2;
@@ -252,17 +272,17 @@ uint32_t fn_sock_poll(const struct fn_sock *so)
 
     if (so->listening)
         return fn_tcp_acceptq_len(so->tp) > 0 ? EPOLLIN | EPOLLRDNORM : 0;
-    if ((rcv_shut(so) && snd_shut(so)) || state == TCPS_CLOSED)
+    if ((fn_sock_rcv_shut(so) && fn_sock_snd_shut(so)) || state == TCPS_CLOSED)
         m |= EPOLLHUP;
-    if (rcv_shut(so))
+    if (fn_sock_rcv_shut(so))
         m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
     if (!connecting(state)) {
         if (so->tp && fn_tcp_readable(so->tp) > 0)
             m |= EPOLLIN | EPOLLRDNORM;
-        if (snd_shut(so) || fn_sock_writable(so))
+        if (fn_sock_snd_shut(so) || fn_sock_writable(so))
             m |= EPOLLOUT | EPOLLWRNORM;
     }
-    if (so_error_peek(so))
+    if (fn_sock_error_peek(so))
         m |= EPOLLERR;
     return m;
 }
@@ -402,11 +422,9 @@ int fn_socket(struct fn_stack *st, int domain, int type, int protocol)
                         ? EPROTONOSUPPORT : EINVAL);
     if (protocol != 0 && protocol != IPPROTO_TCP)
         return fail(EPROTONOSUPPORT);
-    so = fn_sock_alloc(st->sock, FN_FD_SOCK);
-    if (!so) {
-        st->stats.sock_table_full++;
-        return fail(EMFILE);
-    }
+    so = fn_sock_alloc_counted(st, FN_FD_SOCK);
+    if (!so)
+        return -1;
     sock_defaults(st, so);
     so->nonblock = (type & SOCK_NONBLOCK) != 0;
     return sock_fd(st->sock, so);
@@ -665,14 +683,14 @@ static int recv_once(struct fn_sock *so, uint8_t *buf, size_t len, int flags, ui
         return 0;
     if ((e = fn_sock_error_take(so)) != 0)
         return -e;
-    if (rcv_shut(so))
+    if (fn_sock_rcv_shut(so))
         return 0;
     return -EAGAIN;
 }
 
 static int recv_ready(struct fn_sock *so)
 {
-    return !so->tp || fn_tcp_readable(so->tp) > 0 || rcv_shut(so) || so_error_peek(so);
+    return !so->tp || fn_tcp_readable(so->tp) > 0 || fn_sock_rcv_shut(so) || fn_sock_error_peek(so);
 }
 
 static ssize_t recv_common(struct fn_stack *st, struct fn_sock *so, uint8_t *buf, size_t len,
@@ -798,7 +816,7 @@ static int send_once(struct fn_sock *so, const uint8_t *buf, size_t len, int fla
         return 0;
     if (!buf)
         return -EFAULT;
-    room = send_room(so);
+    room = fn_sock_send_room(so);
     if (room == 0) {
         so->nospace = 1;
         return -EAGAIN;
@@ -823,7 +841,7 @@ static int send_ready(struct fn_sock *so)
         return 0;
     if (state != TCPS_ESTABLISHED && state != TCPS_CLOSE_WAIT)
         return 1;
-    return send_room(so) > 0;
+    return fn_sock_send_room(so) > 0;
 }
 
 static ssize_t send_common(struct fn_stack *st, struct fn_sock *so, const uint8_t *buf,
@@ -950,7 +968,7 @@ int fn_close(struct fn_stack *st, int fd)
 
     if (!so)
         return -1;
-    if (so->kind == FN_FD_EPOLL)
+    if (so->kind != FN_FD_SOCK)
         fn_epoll_release(st->sock, so);
     else
         sock_release(st, so);

@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +49,50 @@ int fn_epoll_ctl(struct fn_stack *st, int epfd, int op, int fd, struct epoll_eve
  * (not an epoll instance, maxevents <= 0), EFAULT (events NULL). */
 int fn_epoll_wait(struct fn_stack *st, int epfd, struct epoll_event *events, int maxevents,
                   int timeout_ms);
+
+/*
+ * kqueue, as FreeBSD's kqueue(2)/kevent(2) (F-Stack's ff_kevent users expect it), over the
+ * same registrations and ready lists as epoll.  Linux has no <sys/event.h>, so the names
+ * carry an FN_ prefix; values and struct layout follow FreeBSD's.  Filters: FN_EVFILT_READ
+ * (data: bytes readable, or connections waiting on a listener) and FN_EVFILT_WRITE (data:
+ * bytes a send may queue).  FN_EV_EOF is set once that side is shut down (peer's FIN, our
+ * shutdown, a reset), with fflags the pending socket error.  Level-triggered unless
+ * FN_EV_CLEAR (reported once per new edge); FN_EV_ONESHOT deletes after one report,
+ * FN_EV_DISPATCH disables (FN_EV_ENABLE re-arms).  A failed change is reported in the
+ * eventlist as FN_EV_ERROR with data = errno while there is room, else kevent fails with
+ * that errno (EBADF, ENOENT, EINVAL, ENOSPC); FN_EV_RECEIPT reports every change that way.
+ */
+#define FN_EVFILT_READ  (-1)
+#define FN_EVFILT_WRITE (-2)
+
+#define FN_EV_ADD      0x0001
+#define FN_EV_DELETE   0x0002
+#define FN_EV_ENABLE   0x0004
+#define FN_EV_DISABLE  0x0008
+#define FN_EV_ONESHOT  0x0010
+#define FN_EV_CLEAR    0x0020
+#define FN_EV_RECEIPT  0x0040
+#define FN_EV_DISPATCH 0x0080
+#define FN_EV_ERROR    0x4000
+#define FN_EV_EOF      0x8000
+
+struct fn_kevent {
+    uintptr_t ident;            /* the socket's descriptor */
+    int16_t filter;             /* FN_EVFILT_* */
+    uint16_t flags;             /* FN_EV_* */
+    uint32_t fflags;
+    int64_t data;
+    void *udata;
+};
+
+/* kqueue(2): a new kqueue descriptor.  EMFILE when the table is full. */
+int fn_kqueue(struct fn_stack *st);
+/* kevent(2): apply nchanges changes, then return up to nevents ready events.  timeout
+ * NULL waits forever, {0, 0} not at all (the caller drives fn_stack_poll()); otherwise the
+ * stack is run as by fn_epoll_wait.  Returns the number of events placed.  EBADF (kq),
+ * EINVAL (kq not a kqueue, negative counts, bad timeout), EFAULT (NULL lists). */
+int fn_kevent(struct fn_stack *st, int kq, const struct fn_kevent *changelist, int nchanges,
+              struct fn_kevent *eventlist, int nevents, const struct timespec *timeout);
 
 #ifdef __cplusplus
 }

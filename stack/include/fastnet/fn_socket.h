@@ -9,7 +9,8 @@
  *
  * Descriptors are small ints (lowest free first, as POSIX requires) from a table of
  * cfg.tcp_max_sockets entries preallocated per stack; they are not kernel fds and mean
- * nothing to another stack.  Sockets and epoll instances (fn_event.h) share the table.
+ * nothing to another stack.  Sockets, epoll instances and kqueues (fn_event.h) share the
+ * table.
  * A full table: fn_socket/fn_epoll_create fail with EMFILE, fn_accept with EMFILE leaving
  * the connection queued (as Linux does when the process is out of fds).
  *
