@@ -5,7 +5,8 @@
  * non-blocking sockets, so every call runs at the last poll's time.  Tests of blocking
  * calls use sh_block_hook, which polls stack B at the platform clock while A waits.
  *
- * SH_SETUP declares t and opens the pair (SH_SETUP_PAIR also connects two sockets); SH_TEARDOWN closes every descriptor the test
+ * SH_SETUP declares t and opens the pair (SH_SETUP_PAIR also connects two sockets,
+ * SH_SETUP_CFG changes the configuration first); SH_TEARDOWN closes every descriptor the test
  * left open on both stacks, runs TIME_WAIT out, and checks that descriptor tables, tcpcb
  * tables and both pools are back to zero.
  */
