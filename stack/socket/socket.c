@@ -361,7 +361,9 @@ static int sockaddr_in_put(struct sockaddr *addr, socklen_t *len, uint32_t ip, u
 
 /* Does another socket's hold on `port` forbid so from taking it?  Linux's bind-conflict
  * rule: fine if both set SO_REUSEPORT, or both set SO_REUSEADDR and the other is not
- * listening. */
+ * listening.  A connection whose socket is closed but which still runs (TIME_WAIT above
+ * all) holds the port too, unless so sets SO_REUSEADDR — the classic "Address already in
+ * use" of a restarted server. */
 static int port_conflict(const struct fn_socktab *t, const struct fn_sock *so, uint16_t port)
 {
     for (uint32_t i = 0; i < t->n; i++) {
@@ -374,6 +376,8 @@ static int port_conflict(const struct fn_socktab *t, const struct fn_sock *so, u
             continue;
         return 1;
     }
+    if (!so->reuseaddr && fn_tcp_port_orphaned(t->st, port))
+        return 1;
     return fn_tcp_port_listening(t->st, port);
 }
 
@@ -623,15 +627,19 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
     default:
         if (so->tp)                 /* listening */
             return fail(EISCONN);
-        rc = fn_tcp_connect(st, sin.sin_addr.s_addr, ntohs(sin.sin_port),
-                            so->bound ? so->lport : 0, &so->tp, now);
+        /* The port comes from here, not fn_tcp: it must not be one a bound socket holds. */
+        if (!so->bound && autobind(st->sock, so) < 0)
+            return fail(EADDRNOTAVAIL);
+        rc = fn_tcp_connect(st, sin.sin_addr.s_addr, ntohs(sin.sin_port), so->lport, &so->tp,
+                            now);
         if (rc) {
             so->tp = NULL;
+            if (!so->user_bound)
+                so->bound = 0;
             return fail(-rc);
         }
         fn_tcp_set_user(so->tp, so);
         fn_tcp_set_nodelay(so->tp, so->nodelay);
-        so->lport = fn_tcp_lport(so->tp);
         so->bound = 1;
         so->ss = SS_CONNECTING;
         fn_sock_wake(so, EP_WAKE_ALL);

@@ -40,6 +40,9 @@ uint32_t fn_tcp_acceptq_len(const struct tcpcb *l);
 void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog);
 /* 1 if a listener owns local port `port` (host order). */
 int fn_tcp_port_listening(struct fn_stack *st, uint16_t port);
+/* 1 if a connection its owner already closed (FIN_WAIT, TIME_WAIT, ...) still holds local
+ * port `port`.  A scan of the tcpcbs: for bind(), not for the packet path. */
+int fn_tcp_port_orphaned(struct fn_stack *st, uint16_t port);
 /* Bytes in the send buffer (unacknowledged + unsent). */
 uint32_t fn_tcp_sndq(const struct tcpcb *tp);
 /* Payload bytes of a full-size segment (the send MSS minus the options each segment has). */

@@ -3,7 +3,8 @@
  * MSG_PEEK, the accept queue length, backlog changes, the MSS clamp and MSG_MORE.
  *
  * Contract: see fn_tcp_sock.h.  Nothing here allocates, sends (except through fn_tcp_send)
- * or fails; every call is O(1) except fn_tcp_peek (O(buffers copied)).  Stack-owner core.
+ * or fails; every call is O(1) except fn_tcp_peek (O(buffers copied)), fn_tcp_acceptq_len
+ * (O(queue)) and fn_tcp_port_orphaned (O(tcpcbs): bind time only).  Stack-owner core.
  */
 #include <string.h>
 
@@ -73,6 +74,18 @@ void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog)
 int fn_tcp_port_listening(struct fn_stack *st, uint16_t port)
 {
     return tcp_lookup_listen(st->tcp, port) != NULL;
+}
+
+int fn_tcp_port_orphaned(struct fn_stack *st, uint16_t port)
+{
+    const struct fn_tcp *tcp = st->tcp;
+
+    for (uint32_t i = 0; i < tcp->ntcbs; i++) {
+        const struct tcpcb *tp = &tcp->tcbs[i];
+        if (tp->lport == port && (tp->t_flags & TF_DETACHED))
+            return 1;
+    }
+    return 0;
 }
 
 uint32_t fn_tcp_sndq(const struct tcpcb *tp)

@@ -617,6 +617,35 @@ FN_TEST(blocking_send_waits_until_everything_is_queued)
     SH_TEARDOWN();
 }
 
+FN_TEST(restarted_server_bind_eaddrinuse_during_time_wait_unless_reuseaddr)
+{
+    SH_SETUP_PAIR();
+    struct sockaddr_in a = sh_addr(0, SH_PORT);
+    int one = 1, x, y;
+
+    /* B closes first (TIME_WAIT on B's port 8080), then A, then B's listener goes. */
+    FN_CHECK_EQ(fn_close(t.sb, s), 0);
+    sh_run(&t);
+    FN_CHECK_EQ(fn_close(t.sa, c), 0);
+    sh_run(&t);
+    FN_CHECK_EQ(fn_close(t.sb, l), 0);
+    FN_CHECK_EQ(fn_tcp_count(t.sb), 1);
+    /* Linux: EADDRINUSE while the old connection lingers, fine with SO_REUSEADDR. */
+    x = sh_socket_nb(t.sb);
+    FN_CHECK_EQ(fn_bind(t.sb, x, SA(a), sizeof(a)), -1);
+    FN_CHECK_EQ(errno, EADDRINUSE);
+    y = sh_socket_nb(t.sb);
+    FN_CHECK_EQ(fn_setsockopt(t.sb, y, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    FN_CHECK_EQ(fn_bind(t.sb, y, SA(a), sizeof(a)), 0);
+    FN_CHECK_EQ(fn_listen(t.sb, y, 4), 0);
+    FN_CHECK_EQ(fn_close(t.sb, y), 0);
+    /* TIME_WAIT over (2 * 100 ms here): the port is free for anyone. */
+    sh_advance(&t, 300 * MS, 50 * MS);
+    FN_CHECK_EQ(fn_tcp_count(t.sb), 0);
+    FN_CHECK_EQ(fn_bind(t.sb, x, SA(a), sizeof(a)), 0);
+    SH_TEARDOWN();
+}
+
 struct foreign_arg {
     struct fn_stack *st;
     int fd;

@@ -63,7 +63,8 @@ int fn_socket(struct fn_stack *st, int domain, int type, int protocol);
 /* bind(2): sin_addr INADDR_ANY or the stack's address (else EADDRNOTAVAIL), port 0 picks a
  * free ephemeral port.  EINVAL (already bound, addrlen short), EFAULT, EAFNOSUPPORT,
  * EADDRINUSE (another socket holds the port, unless both set SO_REUSEADDR and neither
- * listens, or both set SO_REUSEPORT). */
+ * listens, or both set SO_REUSEPORT; a closed socket's connection still in TIME_WAIT or
+ * FIN_WAIT holds it unless this socket sets SO_REUSEADDR). */
 int fn_bind(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen_t addrlen);
 /* listen(2): an unbound socket gets an ephemeral port.  backlog < 0 or above 4096 means
  * 4096; as Linux, backlog + 1 connections may wait to be accepted, further SYNs are dropped
