@@ -11,6 +11,10 @@
  * net/ipv4 (inet_stream_connect, tcp_sendmsg, tcp_recvmsg, inet_shutdown, tcp_poll), as
  * observed on the kernel this was written against.  Only blocking calls read the platform
  * clock and sleep (fn_sock_wait); everything else runs at the time of the last poll.
+ * Costs: data calls are O(1) plus the bytes copied; bind(), listen() and connect() on a
+ * socket without a port scan the descriptor table and the tcpcbs for port conflicts
+ * (O(descriptors + tcpcbs) per probe) — fine at set-up rates, a port index is the fix if
+ * connect rates ever make it show.
  */
 #include <errno.h>
 #include <limits.h>
@@ -957,9 +961,10 @@ static void sock_release(struct fn_stack *st, struct fn_sock *so)
     } else if (so->linger_on && so->linger_s == 0) {
         /* SO_LINGER {1, 0}: abort, the peer gets a RST (RFC 9293 §3.10.5 ABORT). */
         fn_tcp_abort(tp, st->now);
-    } else if (so->linger_on && !so->nonblock && fn_tcp_readable(tp) == 0 &&
+    } else if (so->linger_on && fn_tcp_readable(tp) == 0 &&
                TCPS_HAVEESTABLISHED(fn_tcp_state(tp))) {
-        /* SO_LINGER {1, n}: wait up to n s for the data and the FIN to be acknowledged. */
+        /* SO_LINGER {1, n}: wait up to n s for the data and the FIN to be acknowledged —
+         * O_NONBLOCK or not, as Linux's inet_release(). */
         so->tp = tp;
         fn_tcp_shutdown_wr(tp, fn_clock_ns());
         fn_sock_wait(st->sock, so, linger_done, (uint64_t)so->linger_s * 1000000000ull);

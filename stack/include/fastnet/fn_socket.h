@@ -110,8 +110,9 @@ ssize_t fn_writev(struct fn_stack *st, int fd, const struct iovec *iov, int iovc
 int fn_shutdown(struct fn_stack *st, int fd, int how);
 /* close(2): a connection is closed gracefully (FIN after the queued data) unless unread
  * data is waiting or SO_LINGER is on with l_linger 0 — then the peer gets a RST.  With
- * SO_LINGER on and l_linger > 0 a blocking socket waits up to l_linger seconds for its
- * data and FIN to be acknowledged.  Removes the socket from every epoll set.  EBADF. */
+ * SO_LINGER on and l_linger > 0 the call waits (even on a non-blocking socket, as Linux)
+ * up to l_linger seconds for its data and FIN to be acknowledged, driving the stack.
+ * Removes the socket from every epoll set and kqueue.  EBADF. */
 int fn_close(struct fn_stack *st, int fd);
 
 int fn_getsockname(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t *addrlen);
