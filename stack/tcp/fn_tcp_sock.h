@@ -50,7 +50,8 @@ uint32_t fn_tcp_mss(const struct tcpcb *tp);
 /* TCP_MAXSEG: never send segments larger than mss (lowers the send MSS only). */
 void fn_tcp_clamp_mss(struct tcpcb *tp, uint32_t mss);
 /* fn_tcp_send() with MSG_MORE: a short last segment of this call is held back (more data
- * follows), as Nagle would hold it; full-size segments still go. */
+ * follows), as Nagle would hold it; full-size segments still go.  A held tail with nothing
+ * in flight leaves one RTO later if no other send comes (Linux: ~200 ms). */
 int fn_tcp_send_more(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now);
 
 #endif

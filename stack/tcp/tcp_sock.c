@@ -111,5 +111,11 @@ int fn_tcp_send_more(struct tcpcb *tp, const void *data, uint32_t len, uint64_t 
     tp->t_more = 1;
     rc = fn_tcp_send(tp, data, len, now);
     tp->t_more = 0;
+    /* A tail held back with nothing in flight waits for no ACK: like Linux's probe timer
+     * for corked data, it goes out one RTO later unless more data (or an earlier delayed
+     * ACK, whose tcp_output carries it) comes first. */
+    if (tp->snd_max == tp->snd_una && tp->snd_cc > 0 && tp->t_timer[TT_DELACK] == 0 &&
+        TCPS_HAVEESTABLISHED(tp->t_state))
+        tcp_timer_arm(tp, TT_DELACK, now + tp->t_rxtcur);
     return rc;
 }

@@ -420,6 +420,15 @@ FN_TEST(msg_more_holds_a_short_tail_until_the_next_send)
     FN_CHECK_EQ(tnet_stats(t.sa).tcp_tx, tx0 + 1);
     FN_CHECK_EQ(fn_recv(t.sb, s, buf, sizeof(buf), 0), 8);
     FN_CHECK(memcmp(buf, "headtail", 8) == 0);
+    /* No follow-up send: Linux lets the held tail go after ~200 ms (its probe timer; RTO
+     * here, 200 ms min once measured).  Not at 100 ms, by 1 s. */
+    sh_advance(&t, 100 * MS, 10 * MS);
+    FN_CHECK_EQ(fn_send(t.sa, c, "solo", 4, MSG_MORE), 4);
+    sh_advance(&t, 100 * MS, 10 * MS);
+    FN_CHECK_EQ(fn_recv(t.sb, s, buf, sizeof(buf), 0), -1);
+    FN_CHECK_EQ(errno, EAGAIN);
+    sh_advance(&t, 900 * MS, 10 * MS);
+    FN_CHECK_EQ(fn_recv(t.sb, s, buf, sizeof(buf), 0), 4);
     SH_TEARDOWN();
 }
 

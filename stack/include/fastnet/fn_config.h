@@ -68,7 +68,7 @@ struct fn_config {
     int tcp_timestamps;             /* 1 = offer timestamps (RFC 7323 §3) */
     int tcp_sack;                   /* 1 = offer SACK-permitted (RFC 2018) */
     int tcp_nodelay;                /* 1 = new connections start with Nagle off */
-    uint32_t tcp_max_sockets;       /* socket layer: descriptors (sockets + epoll instances)
+    uint32_t tcp_max_sockets;       /* socket layer: descriptors (sockets, epoll sets, kqueues)
                                        preallocated; epoll registrations are twice this */
 };
 
