@@ -144,7 +144,8 @@ int fn_ioctl(struct fn_stack *st, int fd, unsigned long request, void *arg);
 typedef void (*fn_block_hook)(void *arg, uint64_t now_ns);
 void fn_socket_set_block_hook(struct fn_stack *st, fn_block_hook fn, void *arg);
 
-/* Descriptors in use (sockets and epoll instances): 0 once every one is closed. */
+/* Descriptors in use (sockets, epoll sets, kqueues): 0 once every one is closed.  Owner
+ * thread only (it reads the table without the ownership check, for tests and stats). */
 unsigned fn_socket_count(const struct fn_stack *st);
 
 #ifdef __cplusplus
