@@ -24,7 +24,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STACK_DIRS = ["wire", "net", "tcp", "tcp/cc", "mem", "core", "backend", "platform"]
+STACK_DIRS = ["wire", "net", "tcp", "tcp/cc", "mem", "core", "backend", "platform", "socket"]
 INCLUDE_DIRS = ["stack/include", "stack"]
 BPF_SRC = os.path.join("stack", "backend", "xdp", "fn_xdp_kern.c")
 BPF_OBJ = "fn_xdp_kern.o"

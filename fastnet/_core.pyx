@@ -5,13 +5,17 @@ Contract: a Stack owns one stack instance (pool + backend + stack) from construc
 close(); every method must be called from the thread that created it (the C stack is
 single-owner).  Errors from C come back as OSError with the POSIX errno; bad arguments raise
 TypeError/ValueError before anything is created.  Events cross into Python in batches (one
-poll() call per iteration), never one callback per packet.
+poll() call per iteration), never one callback per packet.  Sockets (Stack.socket()) and
+epoll sets (Stack.epoll()) are thin handles over the C socket API (fn_socket.h): a socket
+keeps its Stack alive and fails with EBADF once either is closed.
 """
 import ipaddress
 import os
 import struct
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -25,6 +29,11 @@ from fastnet.includes.fn_config cimport (
 from fastnet.includes.fn_pkt cimport (
     FN_POOL_HUGEPAGES, fn_pool, fn_pool_create, fn_pool_destroy, fn_pool_get_stats,
     fn_pool_stats)
+from fastnet.includes.fn_socket cimport (
+    epoll_event, fn_accept4, fn_bind, fn_close, fn_connect, fn_epoll_create1, fn_epoll_ctl,
+    fn_epoll_wait, fn_getpeername, fn_getsockname, fn_getsockopt, fn_ioctl, fn_listen,
+    fn_recv, fn_send, fn_setsockopt, fn_shutdown, fn_socket, fn_socket_count, sockaddr,
+    sockaddr_in, socklen_t)
 from fastnet.includes.fn_stack cimport (
     FN_STATS_COUNT, fn_clock_ns, fn_stack, fn_stack_arp_lookup, fn_stack_arp_resolve,
     fn_stack_backend, fn_stack_create, fn_stack_destroy, fn_stack_fd, fn_stack_get_stats,
@@ -501,6 +510,22 @@ cdef class Stack:
             if n < 32:
                 return out
 
+    def socket(self, *, bint nonblocking=False):
+        """A new TCP socket (AF_INET, SOCK_STREAM) on this stack; see Socket."""
+        self._check()
+        return Socket(self, nonblocking)
+
+    def epoll(self):
+        """A new epoll set over this stack's sockets; see Epoll."""
+        self._check()
+        return Epoll(self)
+
+    @property
+    def socket_count(self):
+        """Descriptors (sockets, epoll sets) open on this stack."""
+        self._check()
+        return fn_socket_count(self.st)
+
     def close(self):
         """Close the backend (detaching any XDP program) and free everything.  Returns the
         number of packet buffers that were still in use (0 = no leak).  Idempotent."""
@@ -521,3 +546,374 @@ cdef class Stack:
         if self.st != NULL:
             fn_stack_destroy(self.st)
             self.st = NULL
+
+
+# --------------------------------------------------------------------------------------
+# Sockets over the stack (stack/include/fastnet/fn_socket.h, fn_event.h)
+
+_AF_INET = 2
+_SOCK_STREAM = 1
+_SOCK_NONBLOCK = 0o4000
+_SOL_SOCKET = 1
+_SO_RCVTIMEO = 20
+_SO_SNDTIMEO = 21
+_FIONBIO = 0x5421
+_EPOLL_CTL_ADD, _EPOLL_CTL_DEL, _EPOLL_CTL_MOD = 1, 2, 3
+
+
+cdef inline object _oserror(int err, what):
+    # OSError picks the subclass from errno (ConnectionRefusedError, BrokenPipeError, ...).
+    return OSError(err, f"{what}: {os.strerror(err)}")
+
+
+cdef int _sockaddr_from(addr, sockaddr_in *sin) except -1:
+    if not isinstance(addr, tuple) or len(addr) != 2:
+        raise TypeError("address must be a (host, port) tuple")
+    host, port = addr
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError("port must be an int")
+    if not 0 <= port <= 65535:
+        raise OverflowError("port must be 0-65535")
+    memset(sin, 0, sizeof(sin[0]))
+    sin.sin_family = _AF_INET
+    sin.sin_port = ((port & 0xff) << 8) | (port >> 8)
+    if host is None or (isinstance(host, str) and not host):
+        host = "0.0.0.0"
+    sin.sin_addr.s_addr = _ipv4_be(host, "host")
+    return 0
+
+
+cdef object _sockaddr_to(const sockaddr_in *sin):
+    return (_ipv4_str(sin.sin_addr.s_addr), ((sin.sin_port & 0xff) << 8) | (sin.sin_port >> 8))
+
+
+cdef class Socket:
+    """A TCP socket on a fastnet Stack, used like socket.socket (AF_INET, SOCK_STREAM).
+
+    Methods behave as Python's on Linux: errors raise OSError subclasses with the errno
+    Linux gives (ConnectionRefusedError, ConnectionResetError, BrokenPipeError, ...);
+    settimeout(t) makes blocking calls give up with TimeoutError; non-blocking calls raise
+    BlockingIOError.  A blocking call drives its own stack until it can complete, so it must
+    not wait for a peer that only this thread runs (use non-blocking sockets and Stack.poll
+    then).  `fd` is the descriptor in the stack's own table, not a kernel fd.
+    """
+    cdef readonly Stack stack
+    cdef readonly int fd
+    cdef object _timeout
+
+    def __cinit__(self):
+        self.fd = -1
+
+    def __init__(self, Stack stack, bint nonblocking=False):
+        cdef int fd
+        stack._check()
+        fd = fn_socket(stack.st, _AF_INET, _SOCK_STREAM | (_SOCK_NONBLOCK if nonblocking else 0), 0)
+        if fd < 0:
+            raise _oserror(errno, "socket")
+        self.stack = stack
+        self.fd = fd
+        self._timeout = 0.0 if nonblocking else None
+
+    cdef fn_stack *_st(self) except NULL:
+        if self.fd < 0 or self.stack.st == NULL:
+            raise OSError(9, "Bad file descriptor")
+        return self.stack.st
+
+    cdef int _fail(self, what) except -1:
+        cdef int err = errno
+        if err == 11 and self._timeout is not None and self._timeout > 0:
+            raise TimeoutError("timed out")
+        raise _oserror(err, what)
+
+    @staticmethod
+    cdef Socket _adopt(Stack stack, int fd, timeout):
+        cdef Socket so = Socket.__new__(Socket)
+        so.stack = stack
+        so.fd = fd
+        so._timeout = timeout
+        return so
+
+    def bind(self, address):
+        cdef sockaddr_in sin
+        cdef fn_stack *st = self._st()
+        _sockaddr_from(address, &sin)
+        if fn_bind(st, self.fd, <sockaddr *>&sin, sizeof(sin)) < 0:
+            self._fail("bind")
+
+    def listen(self, int backlog=128):
+        if fn_listen(self._st(), self.fd, backlog) < 0:
+            self._fail("listen")
+
+    def accept(self):
+        """Returns (Socket, (host, port)); the new socket is blocking unless this one has a
+        timeout of 0, as Python's."""
+        cdef sockaddr_in sin
+        cdef socklen_t len = sizeof(sin)
+        cdef fn_stack *st = self._st()
+        cdef int fd
+        with nogil:
+            fd = fn_accept4(st, self.fd, <sockaddr *>&sin, &len, 0)
+        if fd < 0:
+            self._fail("accept")
+        so = Socket._adopt(self.stack, fd, None)
+        if self._timeout is not None:
+            so.settimeout(self._timeout)
+        return so, _sockaddr_to(&sin)
+
+    def connect(self, address):
+        cdef sockaddr_in sin
+        cdef fn_stack *st = self._st()
+        cdef int rc
+        _sockaddr_from(address, &sin)
+        with nogil:
+            rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+        if rc < 0:
+            if errno == 115 and self._timeout is not None and self._timeout > 0:
+                raise TimeoutError("timed out")
+            self._fail("connect")
+
+    def connect_ex(self, address):
+        """connect() returning the errno instead of raising (0 on success)."""
+        try:
+            self.connect(address)
+        except TimeoutError:
+            return 11
+        except OSError as e:
+            if e.errno is None:
+                raise
+            return e.errno
+        return 0
+
+    def recv(self, Py_ssize_t bufsize, int flags=0):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        buf = bytearray(bufsize)
+        n = self.recv_into(buf, bufsize, flags)
+        return bytes(buf[:n])
+
+    def recv_into(self, buffer, Py_ssize_t nbytes=0, int flags=0):
+        cdef Py_buffer view
+        cdef fn_stack *st = self._st()
+        cdef ssize_t n
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            if nbytes > view.len:
+                raise ValueError("buffer too small for requested bytes")
+            if nbytes == 0:
+                nbytes = view.len
+            with nogil:
+                n = fn_recv(st, self.fd, view.buf, <size_t>nbytes, flags)
+        finally:
+            PyBuffer_Release(&view)
+        if n < 0:
+            self._fail("recv")
+        return n
+
+    def send(self, data, int flags=0):
+        cdef Py_buffer view
+        cdef fn_stack *st = self._st()
+        cdef ssize_t n
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            with nogil:
+                n = fn_send(st, self.fd, view.buf, <size_t>view.len, flags)
+        finally:
+            PyBuffer_Release(&view)
+        if n < 0:
+            self._fail("send")
+        return n
+
+    def sendall(self, data, int flags=0):
+        """Send everything (a blocking socket waits for room); None on success."""
+        view = memoryview(data).cast("B")
+        while len(view):
+            n = self.send(view, flags)
+            view = view[n:]
+
+    def shutdown(self, int how):
+        if fn_shutdown(self._st(), self.fd, how) < 0:
+            self._fail("shutdown")
+
+    def setblocking(self, bint flag):
+        self.settimeout(None if flag else 0.0)
+
+    def getblocking(self):
+        return self._timeout != 0.0
+
+    def settimeout(self, value):
+        """None: blocking; 0: non-blocking; t > 0: blocking calls give up after t s."""
+        cdef int nb
+        cdef long long us
+        cdef fn_stack *st = self._st()
+        if value is not None:
+            value = float(value)
+            if value < 0:
+                raise ValueError("Timeout value out of range")
+        nb = 1 if value == 0.0 else 0
+        if fn_ioctl(st, self.fd, _FIONBIO, &nb) < 0:
+            self._fail("settimeout")
+        us = 0 if value is None or value == 0.0 else max(1, int(value * 1e6))
+        tv = struct.pack("qq", us // 1000000, us % 1000000)
+        for opt in (_SO_RCVTIMEO, _SO_SNDTIMEO):
+            self.setsockopt(_SOL_SOCKET, opt, tv)
+        self._timeout = value
+
+    def gettimeout(self):
+        return self._timeout
+
+    def setsockopt(self, int level, int optname, value):
+        """value: an int, or a bytes-like object passed as is (struct linger, timeval)."""
+        cdef int iv
+        cdef Py_buffer view
+        cdef fn_stack *st = self._st()
+        cdef int rc
+        if isinstance(value, int):
+            iv = value
+            rc = fn_setsockopt(st, self.fd, level, optname, &iv, sizeof(iv))
+        else:
+            PyObject_GetBuffer(value, &view, PyBUF_SIMPLE)
+            try:
+                rc = fn_setsockopt(st, self.fd, level, optname, view.buf, <socklen_t>view.len)
+            finally:
+                PyBuffer_Release(&view)
+        if rc < 0:
+            self._fail("setsockopt")
+
+    def getsockopt(self, int level, int optname, int buflen=0):
+        """An int, or with buflen > 0 the raw bytes (at most buflen), as Python's."""
+        cdef int iv = 0
+        cdef socklen_t len
+        cdef char raw[256]
+        cdef fn_stack *st = self._st()
+        if buflen < 0 or buflen > 256:
+            raise OSError(22, "getsockopt buflen out of range")
+        if buflen == 0:
+            len = sizeof(iv)
+            if fn_getsockopt(st, self.fd, level, optname, &iv, &len) < 0:
+                self._fail("getsockopt")
+            return iv
+        len = buflen
+        if fn_getsockopt(st, self.fd, level, optname, raw, &len) < 0:
+            self._fail("getsockopt")
+        return raw[:len]
+
+    cdef object _name(self, bint peer):
+        cdef sockaddr_in sin
+        cdef socklen_t len = sizeof(sin)
+        cdef fn_stack *st = self._st()
+        cdef int rc
+        if peer:
+            rc = fn_getpeername(st, self.fd, <sockaddr *>&sin, &len)
+        else:
+            rc = fn_getsockname(st, self.fd, <sockaddr *>&sin, &len)
+        if rc < 0:
+            self._fail("getpeername" if peer else "getsockname")
+        return _sockaddr_to(&sin)
+
+    def getsockname(self):
+        return self._name(False)
+
+    def getpeername(self):
+        return self._name(True)
+
+    def close(self):
+        """Close the socket (graceful, or a RST as fn_close decides).  Idempotent."""
+        cdef fn_stack *st
+        if self.fd < 0 or self.stack is None or self.stack.st == NULL:
+            self.fd = -1
+            return
+        st = self.stack.st
+        with nogil:
+            fn_close(st, self.fd)
+        self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<fastnet.Socket fd={self.fd}>"
+
+    def __dealloc__(self):
+        # A socket nobody holds is closed, as Python's (from another thread: EPERM, no-op).
+        if self.fd >= 0 and self.stack is not None and self.stack.st != NULL:
+            fn_close(self.stack.st, self.fd)
+
+
+cdef class Epoll:
+    """An epoll set over one Stack's sockets, used like select.epoll: register / modify /
+    unregister take a Socket (or its fd) and a mask of select.EPOLL* bits; poll(timeout)
+    returns [(fd, events), ...].  poll with a timeout other than 0 drives the stack while it
+    waits; poll(0) only reports (the caller runs Stack.poll)."""
+    cdef readonly Stack stack
+    cdef int epfd
+
+    def __cinit__(self):
+        self.epfd = -1
+
+    def __init__(self, Stack stack):
+        stack._check()
+        self.epfd = fn_epoll_create1(stack.st, 0)
+        if self.epfd < 0:
+            raise _oserror(errno, "epoll")
+        self.stack = stack
+
+    cdef fn_stack *_st(self) except NULL:
+        if self.epfd < 0 or self.stack.st == NULL:
+            raise ValueError("I/O operation on closed epoll object")
+        return self.stack.st
+
+    cdef int _ctl(self, int op, sock, uint32_t mask) except -1:
+        cdef epoll_event ev
+        cdef int fd = sock.fd if isinstance(sock, Socket) else sock
+        ev.events = mask
+        ev.data.u64 = <uint64_t>fd
+        if fn_epoll_ctl(self._st(), self.epfd, op, fd, &ev) < 0:
+            raise _oserror(errno, "epoll_ctl")
+        return 0
+
+    def register(self, sock, unsigned int eventmask=0x7):
+        self._ctl(_EPOLL_CTL_ADD, sock, eventmask)
+
+    def modify(self, sock, unsigned int eventmask):
+        self._ctl(_EPOLL_CTL_MOD, sock, eventmask)
+
+    def unregister(self, sock):
+        self._ctl(_EPOLL_CTL_DEL, sock, 0)
+
+    def poll(self, timeout=None, int maxevents=-1):
+        cdef epoll_event evs[64]
+        cdef fn_stack *st = self._st()
+        cdef int ms, n
+        if timeout is None or timeout < 0:
+            ms = -1
+        else:
+            ms = <int>min(float(timeout) * 1000.0 + 0.999, 2147483647.0)
+        if maxevents == -1 or maxevents > 64:
+            maxevents = 64
+        elif maxevents <= 0:
+            raise ValueError(f"maxevents must be greater than 0, got {maxevents}")
+        with nogil:
+            n = fn_epoll_wait(st, self.epfd, evs, maxevents, ms)
+        if n < 0:
+            raise _oserror(errno, "epoll_wait")
+        return [(<int>evs[i].data.u64, evs[i].events) for i in range(n)]
+
+    def close(self):
+        if self.epfd >= 0 and self.stack is not None and self.stack.st != NULL:
+            fn_close(self.stack.st, self.epfd)
+        self.epfd = -1
+
+    def __dealloc__(self):
+        if self.epfd >= 0 and self.stack is not None and self.stack.st != NULL:
+            fn_close(self.stack.st, self.epfd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

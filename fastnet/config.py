@@ -224,6 +224,8 @@ KEYS: list[Key] = [
          "syncache, all listeners together (each at most its listen backlog)"),
         ("syncookies", "int", 1, 0, 2, "SYN cookies (RFC 4987): 0 never, 1 when the syncache "
          "or the listener's share of it is full, 2 for every SYN"),
+        ("max_sockets", "int", 1024, 1, 1 << 22, "socket descriptors preallocated (sockets "
+         "+ epoll instances); beyond them socket() and accept() fail with EMFILE"),
     )],
     Key("tcp", "congestion", "choice", "cubic", "congestion control of new connections: "
         "cubic (RFC 9438) or newreno (RFC 5681, RFC 6582)", target="tcp_cc",

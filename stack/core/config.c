@@ -65,4 +65,5 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_syncache_size = 1024;    /* Linux tcp_max_syn_backlog's order of magnitude */
     c->tcp_syncookies = 1;          /* Linux tcp_syncookies = 1: cookies on overflow */
     c->tcp_cc = FN_CC_CUBIC;        /* RFC 9438: the default of Linux, Windows and macOS */
+    c->tcp_max_sockets = 1024;      /* as many descriptors as tcpcbs by default */
 }

@@ -68,6 +68,7 @@ static const struct knob knobs[] = {
     KNOB(tcp_syncache_size, K_U32),
     KNOB(tcp_syncookies, K_U32),
     KNOB(tcp_cc, K_U32),
+    KNOB(tcp_max_sockets, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -127,7 +127,19 @@ struct fn_stack {
 
     struct fn_tcp *tcp;         /* TCP state (tcp/tcp_var.h): tcpcbs, hashes, timer heap,
                                    ready list; created by fn_tcp_init() */
+
+    /* ---- socket layer (socket/): descriptors, epoll, ownership ---- */
+    uint64_t now;               /* time of the last fn_stack_poll(): the clock of calls that
+                                   do not wait (they never read the platform clock) */
+    uint64_t owner_tid;         /* fn_thread_id() of the creating thread: the owner; the only
+                                   field a call from another thread reads before refusing */
+    struct fn_socktab *sock;    /* descriptor table (socket/fn_sock_impl.h), created by
+                                   fn_sock_init() */
 };
+
+/* The socket layer's entry points for core/ (socket/socket.c). */
+int fn_sock_init(struct fn_stack *st);
+void fn_sock_fini(struct fn_stack *st);
 
 /* TCP's entry points for core/ (tcp/tcp_subr.c, tcp/tcp_timer.c). */
 int fn_tcp_init(struct fn_stack *st);

@@ -86,12 +86,18 @@ int fn_stack_create(const struct fn_config *cfg, struct fn_pool *pool, struct fn
     }
     fn_ipv4_init(st);
     rc = fn_tcp_init(st);
+    if (rc == 0) {
+        rc = fn_sock_init(st);
+        if (rc)
+            fn_tcp_fini(st);
+    }
     if (rc) {
         fn_reass_fini(st);
         fn_arp_fini(st);
         free(st);
         return rc;
     }
+    st->owner_tid = fn_thread_id();
     *out = st;
     return 0;
 }
@@ -105,6 +111,7 @@ uint32_t fn_stack_destroy(struct fn_stack *st)
     for (uint32_t i = 0; i < st->ntx; i++)
         fn_pkt_free(st->txq[i]);
     st->ntx = 0;
+    fn_sock_fini(st);
     fn_tcp_fini(st);
     fn_arp_fini(st);
     fn_reass_fini(st);
@@ -140,6 +147,7 @@ int fn_stack_poll(struct fn_stack *st, uint64_t now)
 {
     int n = fn_backend_rx(st->be, st->rxv, (int)st->cfg.rx_batch, now);
 
+    st->now = now;
     if (n > 0) {
         for (int i = 0; i < n; i++)
             fn_ether_input(st, st->rxv[i], now);
@@ -180,6 +188,7 @@ int fn_stack_fd(const struct fn_stack *st)
 
 void fn_stack_start(struct fn_stack *st, uint64_t now)
 {
+    st->now = now;
     if (st->cfg.gratuitous_arp)
         fn_arp_announce(st, now);
 }

@@ -17,6 +17,13 @@
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t fn_clock_ns(void);
 
+/* The calling thread's kernel id (gettid), cached per thread; never 0.  The socket layer
+ * records the stack owner's id at creation and refuses calls from any other thread. */
+uint64_t fn_thread_id(void);
+/* Sleep until fd is readable or timeout_ns passed (fd < 0: just sleep).  Returns poll(2)'s
+ * result (> 0 readable, 0 timeout, < 0 interrupted). */
+int fn_wait_fd(int fd, uint64_t timeout_ns);
+
 /* Fill buf with len bytes from the kernel CSPRNG (getrandom).  0 or -errno. */
 int fn_random_bytes(void *buf, size_t len);
 

@@ -253,8 +253,10 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             if (len == maxseg)
                 send = 1;
             /* RFC 1122 §4.2.3.4 (Nagle): a short segment only when nothing is in flight,
-             * unless TCP_NODELAY; and only if it is all we have. */
-            else if ((idle || (tp->t_flags & TF_NODELAY)) && off + len >= tp->snd_cc)
+             * unless TCP_NODELAY; and only if it is all we have — and not while the
+             * owner is sending with MSG_MORE (it said more data follows). */
+            else if ((idle || (tp->t_flags & TF_NODELAY)) && off + len >= tp->snd_cc &&
+                     !tp->t_more)
                 send = 1;
             /* Sender SWS avoidance (RFC 9293 §3.8.6.2.1): at least half the largest window
              * the peer ever offered. */
@@ -333,8 +335,10 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         memcpy(h + 16, &csum, 2);
 
         /* Sequence space accounting. */
-        if (len > 0 && SEQ_LT(seq, tp->snd_max))
+        if (len > 0 && SEQ_LT(seq, tp->snd_max)) {
             st->stats.tcp_rexmt_segs++;
+            tp->t_total_retrans++;
+        }
         tp->snd_nxt = seq + len + ((flags & FN_TH_SYN) ? 1 : 0) + ((flags & FN_TH_FIN) ? 1 : 0);
         if (flags & FN_TH_FIN)
             tp->t_flags |= TF_SENTFIN;

@@ -212,6 +212,9 @@ struct tcpcb {
     uint32_t t_l3sum;           /* folded sum of t_l2hdr's IPv4 words (RFC 1071) */
     uint32_t t_nh;              /* next hop of faddr */
     int32_t t_arp_slot;         /* ARP entry of t_nh when last seen, -1 = none */
+    /* ---- socket layer support (tcp_sock.c) ---- */
+    uint8_t t_more;             /* 1 only inside a MSG_MORE send: a short tail waits */
+    uint32_t t_total_retrans;   /* segments retransmitted, for TCP_INFO */
 };
 
 /* Per-stack TCP state (st->tcp). */

@@ -77,6 +77,8 @@ struct fn_config {
     uint32_t tcp_syncookies;        /* RFC 4987 §3.6: 0 never, 1 when the syncache (or the
                                        listener's share) is full, 2 for every SYN */
     uint32_t tcp_cc;                /* congestion control of new connections: FN_CC_* */
+    uint32_t tcp_max_sockets;       /* socket layer: descriptors (sockets, epoll sets, kqueues)
+                                       preallocated; epoll registrations are twice this */
 };
 
 /* Congestion-control algorithms by index (struct fn_config.tcp_cc); the names are those of

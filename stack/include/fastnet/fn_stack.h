@@ -142,7 +142,11 @@ extern "C" {
     X(tcp_sack_rexmt, "TCP segments retransmitted by SACK loss recovery")              \
     X(tcp_sack_tx, "TCP segments sent with SACK blocks")                               \
     X(tcp_dsack_rx, "TCP D-SACK blocks received (RFC 2883)")                           \
-    X(tcp_dsack_tx, "TCP D-SACK blocks sent (RFC 2883)")
+    X(tcp_dsack_tx, "TCP D-SACK blocks sent (RFC 2883)")                                \
+    /* socket layer (socket/) */                                                        \
+    X(sock_table_full, "sockets / epoll instances refused: descriptor table full")      \
+    X(sock_accept_table_full, "accepts refused: descriptor table full (conn queued)")   \
+    X(sock_epoll_items_full, "epoll registrations refused: registration pool empty")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;

@@ -1,0 +1,155 @@
+/*
+ * fn_socket.h — BSD sockets over one fastnet stack, with Linux's semantics.
+ *
+ * Every call takes the stack first and then works like the Linux call of the same name:
+ * it returns -1 and sets errno on failure, with the errno Linux gives for the same misuse
+ * (checked against the kernel; the tests name the observed values).  Constants and structs
+ * are the system's own (<sys/socket.h>, <netinet/in.h>, <netinet/tcp.h>, <sys/ioctl.h>), so
+ * code written for Linux sockets carries over.
+ *
+ * Descriptors are small ints (lowest free first, as POSIX requires) from a table of
+ * cfg.tcp_max_sockets entries preallocated per stack; they are not kernel fds and mean
+ * nothing to another stack.  Sockets, epoll instances and kqueues (fn_event.h) share the
+ * table.
+ * A full table: fn_socket/fn_epoll_create fail with EMFILE, fn_accept with EMFILE leaving
+ * the connection queued (as Linux does when the process is out of fds).
+ *
+ * Ownership: a stack belongs to the thread that created it.  A call from any other thread
+ * (or from a forked child) fails with EPERM after reading only the owner's id — it never
+ * touches the stack's memory otherwise.
+ *
+ * Blocking: sockets are blocking unless SOCK_NONBLOCK / FIONBIO / MSG_DONTWAIT.  There is
+ * one thread per stack, so a blocking call drives the stack itself: it polls it with the
+ * platform clock and sleeps on fn_stack_fd() until the next timer, until the call can
+ * complete, bounded by SO_RCVTIMEO (accept, recv) or SO_SNDTIMEO (connect, send); on expiry
+ * it fails with EAGAIN (connect: EINPROGRESS), as Linux.  fn_socket_set_block_hook() lets
+ * the owner run other work on each round of such a wait.  Non-blocking calls never wait
+ * and never read the clock: they use the time of the last fn_stack_poll().
+ *
+ * Not (yet) supported, with the error returned: address families other than AF_INET
+ * (EAFNOSUPPORT), socket types other than SOCK_STREAM (EPROTONOSUPPORT), urgent data
+ * (MSG_OOB: EOPNOTSUPP), connect(AF_UNSPEC) to dissolve a connection (EAFNOSUPPORT).  No
+ * signal is ever raised: EPIPE comes without SIGPIPE whether or not MSG_NOSIGNAL is given.
+ * SO_REUSEPORT is accepted and stored; one core owns each port for now, so a second
+ * listener on a port fails with EADDRINUSE.  SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/
+ * KEEPCNT drive the connection's keepalive timer (RFC 1122 §4.2.3.6; a listener's values
+ * pass to the connections it accepts).  SO_RCVBUF is stored and reported (doubled, as
+ * Linux); the window offered stays cfg.tcp_rcvbuf.  SO_SNDBUF bounds the bytes queued
+ * (never above cfg.tcp_sndbuf).  TCP_MAXSEG lowers the send MSS once connected; the MSS
+ * advertised on the SYN is the MTU's.
+ */
+#ifndef FASTNET_FN_SOCKET_H
+#define FASTNET_FN_SOCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct fn_stack;
+
+/* socket(2): AF_INET, SOCK_STREAM optionally | SOCK_NONBLOCK | SOCK_CLOEXEC (accepted, no
+ * meaning here), protocol 0 or IPPROTO_TCP.  EAFNOSUPPORT, EPROTONOSUPPORT, EINVAL (unknown
+ * type flags), EMFILE (table full). */
+int fn_socket(struct fn_stack *st, int domain, int type, int protocol);
+
+/* bind(2): sin_addr INADDR_ANY or the stack's address (else EADDRNOTAVAIL), port 0 picks a
+ * free ephemeral port.  EINVAL (already bound, addrlen short), EFAULT, EAFNOSUPPORT,
+ * EADDRINUSE (another socket holds the port, unless both set SO_REUSEADDR and neither
+ * listens, or both set SO_REUSEPORT; a closed socket's connection still in TIME_WAIT or
+ * FIN_WAIT holds it unless this socket sets SO_REUSEADDR). */
+int fn_bind(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen_t addrlen);
+/* listen(2): an unbound socket gets an ephemeral port.  backlog < 0 or above 4096 means
+ * 4096; as Linux, backlog + 1 connections may wait to be accepted, further SYNs are dropped
+ * (the client retransmits).  Listening again changes the backlog.  EINVAL (connected or
+ * connecting), EADDRINUSE (another listener on the port). */
+int fn_listen(struct fn_stack *st, int fd, int backlog);
+/* accept(2) / accept4(2) (flags: SOCK_NONBLOCK, SOCK_CLOEXEC).  addr may be NULL.  EINVAL
+ * (not listening, bad flags), EAGAIN (non-blocking, nothing queued, or SO_RCVTIMEO
+ * expired), EMFILE (table full: the connection stays queued), EFAULT. */
+int fn_accept(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t *addrlen);
+int fn_accept4(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t *addrlen,
+               int flags);
+/* connect(2).  Non-blocking: EINPROGRESS, then EALREADY while the handshake runs; once it
+ * completed, one more connect() returns 0 and later ones EISCONN; once it failed, the next
+ * connect() returns the error (ECONNREFUSED, ETIMEDOUT, ...; ECONNABORTED if SO_ERROR
+ * already took it) and the one after starts a new attempt.  Blocking: waits for the
+ * outcome (EINPROGRESS if SO_SNDTIMEO expires first).  EISCONN (connected or listening),
+ * EINVAL, EFAULT, EAFNOSUPPORT, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS (no tcpcb free). */
+int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+/* recv(2) flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL (ignored).  Returns the
+ * bytes read, 0 at EOF (peer's FIN, SHUT_RD, or after a reset was reported), -1 with
+ * ENOTCONN (never connected, listening), EAGAIN, ECONNRESET / ETIMEDOUT / ECONNREFUSED
+ * (reported once, as Linux; then 0), EFAULT (buf NULL when there is data to copy),
+ * EOPNOTSUPP (MSG_OOB on a connection).  As Linux, the socket's state is checked before
+ * the flags and the buffer. */
+ssize_t fn_recv(struct fn_stack *st, int fd, void *buf, size_t len, int flags);
+ssize_t fn_read(struct fn_stack *st, int fd, void *buf, size_t len);
+ssize_t fn_readv(struct fn_stack *st, int fd, const struct iovec *iov, int iovcnt);
+/* send(2) flags: MSG_MORE (hold a short last segment: more follows), MSG_DONTWAIT,
+ * MSG_NOSIGNAL (never a signal anyway).  Returns bytes queued (a non-blocking send may be
+ * partial; a blocking one waits for room until SO_SNDTIMEO).  EPIPE (shut down for
+ * writing, never connected, closed), ECONNRESET / ETIMEDOUT (the failure, reported once;
+ * then EPIPE), EAGAIN (buffer full, or still connecting and non-blocking), EFAULT (buf
+ * NULL, len > 0, on a connection), EOPNOTSUPP (MSG_OOB on a connection). */
+ssize_t fn_send(struct fn_stack *st, int fd, const void *buf, size_t len, int flags);
+ssize_t fn_write(struct fn_stack *st, int fd, const void *buf, size_t len);
+ssize_t fn_writev(struct fn_stack *st, int fd, const struct iovec *iov, int iovcnt);
+
+/* shutdown(2): SHUT_RD / SHUT_WR / SHUT_RDWR.  On a listener SHUT_RD stops listening
+ * (queued connections are reset); on a connecting socket any `how` abandons the attempt.
+ * ENOTCONN (no connection, or it already failed), EINVAL (bad how). */
+int fn_shutdown(struct fn_stack *st, int fd, int how);
+/* close(2): a connection is closed gracefully (FIN after the queued data) unless unread
+ * data is waiting or SO_LINGER is on with l_linger 0 — then the peer gets a RST.  With
+ * SO_LINGER on and l_linger > 0 the call waits (even on a non-blocking socket, as Linux)
+ * up to l_linger seconds for its data and FIN to be acknowledged, driving the stack.
+ * Removes the socket from every epoll set and kqueue.  EBADF. */
+int fn_close(struct fn_stack *st, int fd);
+
+int fn_getsockname(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* ENOTCONN unless a connection exists (not before it is established, not after a reset). */
+int fn_getpeername(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t *addrlen);
+
+/* SOL_SOCKET: SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
+ * SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR (get: takes the pending error), SO_TYPE, SO_DOMAIN,
+ * SO_PROTOCOL, SO_ACCEPTCONN; IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG (88..65535),
+ * TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_INFO (get: tcpi_state, tcpi_rto,
+ * tcpi_snd_mss, tcpi_rcv_mss, tcpi_rtt, tcpi_rttvar, tcpi_snd_cwnd, tcpi_snd_ssthresh,
+ * tcpi_retransmits, tcpi_total_retrans, tcpi_unacked, tcpi_options and the window scales
+ * are filled, in Linux's units; the rest is zero).  A get copies at most *optlen bytes and
+ * sets *optlen; a set needs a full int (struct linger, struct timeval) or fails with
+ * EINVAL.  ENOPROTOOPT (unknown level or option), EFAULT, EDOM (tv_usec out of range). */
+int fn_getsockopt(struct fn_stack *st, int fd, int level, int optname, void *optval,
+                  socklen_t *optlen);
+int fn_setsockopt(struct fn_stack *st, int fd, int level, int optname, const void *optval,
+                  socklen_t optlen);
+
+/* ioctl(2): FIONREAD (int *: bytes readable; EINVAL on a listener), FIONBIO (const int *:
+ * non-blocking on/off).  ENOTTY for any other request, EFAULT for a NULL argument. */
+int fn_ioctl(struct fn_stack *st, int fd, unsigned long request, void *arg);
+
+/* Called on every round of a blocking call's wait (and of fn_epoll_wait with a timeout),
+ * before it sleeps, with the time it just polled the stack at: for the owner's other work,
+ * or a test's second stack.  With a hook set a wait sleeps at most 1 ms per round.  NULL
+ * removes it; a call from another thread is ignored. */
+typedef void (*fn_block_hook)(void *arg, uint64_t now_ns);
+void fn_socket_set_block_hook(struct fn_stack *st, fn_block_hook fn, void *arg);
+
+/* Descriptors in use (sockets, epoll sets, kqueues): 0 once every one is closed.  Owner
+ * thread only (it reads the table without the ownership check, for tests and stats). */
+unsigned fn_socket_count(const struct fn_stack *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,57 @@
+/*
+ * fn_tcp_sock.h — what the socket layer (socket/) needs from a tcpcb beyond fn_tcp.h:
+ * peeking at received data, the accept queue, MSS, MSG_MORE, and the numbers TCP_INFO shows.
+ *
+ * Contract: same as fn_tcp.h — stack-owner core only, nothing blocks, nothing reads the
+ * clock.  Getters never change the connection; the setters change only what they name.
+ */
+#ifndef FASTNET_TCP_FN_TCP_SOCK_H
+#define FASTNET_TCP_FN_TCP_SOCK_H
+
+#include <stdint.h>
+
+#include "tcp/fn_tcp.h"
+
+/* The connection's numbers, in the units the socket layer converts from (ns, bytes). */
+struct fn_tcp_conn_info {
+    int state;                  /* TCPS_* */
+    uint64_t rto_ns;            /* current RTO, backoff included */
+    uint64_t srtt_ns;           /* 0 = no sample yet */
+    uint64_t rttvar_ns;
+    uint32_t snd_mss;           /* payload bytes of a full-size segment we send */
+    uint32_t rcv_mss;           /* payload bytes of a full-size segment we can receive */
+    uint32_t snd_cwnd;          /* bytes */
+    uint32_t snd_ssthresh;      /* bytes; UINT32_MAX = not yet set (RFC 5681 §3.1) */
+    uint32_t retransmits;       /* RTO backoffs of the current head (t_rxtshift) */
+    uint32_t total_retrans;     /* segments retransmitted over the connection's life */
+    uint32_t unacked;           /* bytes sent and not yet acknowledged */
+    uint8_t snd_wscale, rcv_wscale;
+    uint8_t ts_on, ws_on, sack_on;
+};
+
+void fn_tcp_get_info(const struct tcpcb *tp, struct fn_tcp_conn_info *ci);
+/* Copy up to len received bytes without consuming them (MSG_PEEK); returns the count. */
+uint32_t fn_tcp_peek(const struct tcpcb *tp, void *buf, uint32_t len);
+/* 1 once the peer's FIN was received in order (reads end at EOF after the data). */
+int fn_tcp_rcvd_fin(const struct tcpcb *tp);
+/* Listener: completed connections waiting for fn_tcp_accept(). */
+uint32_t fn_tcp_acceptq_len(const struct tcpcb *l);
+/* Listener: change the bound on half-open + unaccepted connections (listen() again). */
+void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog);
+/* 1 if a listener owns local port `port` (host order). */
+int fn_tcp_port_listening(struct fn_stack *st, uint16_t port);
+/* 1 if a connection its owner already closed (FIN_WAIT, TIME_WAIT, ...) still holds local
+ * port `port`.  A scan of the tcpcbs: for bind(), not for the packet path. */
+int fn_tcp_port_orphaned(struct fn_stack *st, uint16_t port);
+/* Bytes in the send buffer (unacknowledged + unsent). */
+uint32_t fn_tcp_sndq(const struct tcpcb *tp);
+/* Payload bytes of a full-size segment (the send MSS minus the options each segment has). */
+uint32_t fn_tcp_mss(const struct tcpcb *tp);
+/* TCP_MAXSEG: never send segments larger than mss (lowers the send MSS only). */
+void fn_tcp_clamp_mss(struct tcpcb *tp, uint32_t mss);
+/* fn_tcp_send() with MSG_MORE: a short last segment of this call is held back (more data
+ * follows), as Nagle would hold it; full-size segments still go.  A held tail with nothing
+ * in flight leaves one RTO later if no other send comes (Linux: ~200 ms). */
+int fn_tcp_send_more(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * tcp_sock.c — the socket layer's view of a tcpcb (fn_tcp_sock.h): TCP_INFO numbers,
+ * MSG_PEEK, the accept queue length, backlog changes, the MSS clamp and MSG_MORE.
+ *
+ * Contract: see fn_tcp_sock.h.  Nothing here allocates, sends (except through fn_tcp_send)
+ * or fails; every call is O(1) except fn_tcp_peek (O(buffers copied)), fn_tcp_acceptq_len
+ * (O(queue)) and fn_tcp_port_orphaned (O(tcpcbs): bind time only).  Stack-owner core.
+ */
+#include <string.h>
+
+#include "core/fn_stack_impl.h"
+#include "tcp/fn_tcp_sock.h"
+#include "tcp/tcp_var.h"
+
+void fn_tcp_get_info(const struct tcpcb *tp, struct fn_tcp_conn_info *ci)
+{
+    const struct fn_stack *st = tp->t_stack;
+    int ts = (tp->t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) == (TF_REQ_TSTMP | TF_RCVD_TSTMP);
+    uint32_t adv = st->mtu - FN_IPV4_HLEN - FN_TCP_HLEN;
+
+    memset(ci, 0, sizeof(*ci));
+    ci->state = tp->t_state;
+    ci->rto_ns = tp->t_rxtcur;
+    ci->srtt_ns = tp->t_srtt;
+    ci->rttvar_ns = tp->t_rttvar;
+    ci->snd_mss = tcp_maxseg(tp);
+    /* What the peer may send us: the MSS we advertised (RFC 6691 §2) less the timestamp
+     * option every segment carries once negotiated. */
+    ci->rcv_mss = ts ? adv - TCPOLEN_TSTAMP_APPA : adv;
+    ci->snd_cwnd = tp->snd_cwnd;
+    ci->snd_ssthresh = tp->snd_ssthresh;
+    ci->retransmits = tp->t_rxtshift;
+    ci->total_retrans = tp->t_total_retrans;
+    ci->unacked = TCPS_HAVEESTABLISHED(tp->t_state) ? tp->snd_max - tp->snd_una : 0;
+    ci->snd_wscale = tp->snd_wscale;
+    ci->rcv_wscale = tp->rcv_wscale;
+    ci->ts_on = (uint8_t)ts;
+    ci->ws_on = (tp->t_flags & (TF_REQ_SCALE | TF_RCVD_SCALE)) == (TF_REQ_SCALE | TF_RCVD_SCALE);
+    ci->sack_on = (tp->t_flags & TF_SACK_PERMIT) != 0;
+}
+
+uint32_t fn_tcp_peek(const struct tcpcb *tp, void *buf, uint32_t len)
+{
+    uint8_t *dst = buf;
+    uint32_t done = 0;
+
+    for (const struct fn_pkt *p = tp->rcv_head; p && done < len; p = p->next) {
+        uint32_t n = p->len < len - done ? p->len : len - done;
+        memcpy(dst + done, p->data, n);
+        done += n;
+    }
+    return done;
+}
+
+int fn_tcp_rcvd_fin(const struct tcpcb *tp)
+{
+    return (tp->t_flags & TF_RCVDFIN) != 0;
+}
+
+uint32_t fn_tcp_acceptq_len(const struct tcpcb *l)
+{
+    uint32_t n = 0;
+
+    for (const struct tcpcb *c = l->t_acc_head; c; c = c->t_qnext)
+        n++;
+    return n;
+}
+
+void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog)
+{
+    l->t_backlog = backlog;
+}
+
+int fn_tcp_port_listening(struct fn_stack *st, uint16_t port)
+{
+    return tcp_lookup_listen(st->tcp, port) != NULL;
+}
+
+int fn_tcp_port_orphaned(struct fn_stack *st, uint16_t port)
+{
+    const struct fn_tcp *tcp = st->tcp;
+
+    for (uint32_t i = 0; i < tcp->ntcbs; i++) {
+        const struct tcpcb *tp = &tcp->tcbs[i];
+        if (tp->lport == port && (tp->t_flags & TF_DETACHED))
+            return 1;
+    }
+    return 0;
+}
+
+uint32_t fn_tcp_sndq(const struct tcpcb *tp)
+{
+    return tp->snd_cc;
+}
+
+uint32_t fn_tcp_mss(const struct tcpcb *tp)
+{
+    return tcp_maxseg(tp);
+}
+
+void fn_tcp_clamp_mss(struct tcpcb *tp, uint32_t mss)
+{
+    if (mss < tp->t_maxseg)
+        tp->t_maxseg = (uint16_t)(mss < TCP_MSS_FLOOR ? TCP_MSS_FLOOR : mss);
+}
+
+int fn_tcp_send_more(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
+{
+    int rc;
+
+    tp->t_more = 1;
+    rc = fn_tcp_send(tp, data, len, now);
+    tp->t_more = 0;
+    /* A tail held back with nothing in flight waits for no ACK: like Linux's probe timer
+     * for corked data, it goes out one RTO later unless more data (or an earlier delayed
+     * ACK, whose tcp_output carries it) comes first. */
+    if (tp->snd_max == tp->snd_una && tp->snd_cc > 0 && tp->t_timer[TT_DELACK] == 0 &&
+        TCPS_HAVEESTABLISHED(tp->t_state))
+        tcp_timer_arm(tp, TT_DELACK, now + tp->t_rxtcur);
+    return rc;
+}

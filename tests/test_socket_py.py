@@ -1,0 +1,176 @@
+"""fastnet._core.Socket and Epoll over two stacks on the in-memory link.
+
+The Python face of the C socket API (stack/include/fastnet/fn_socket.h): the calls behave
+like socket.socket / select.epoll on Linux, errors are the OSError subclasses Python raises
+for the same errno (ConnectionRefusedError, ConnectionResetError, BrokenPipeError,
+BlockingIOError, TimeoutError, ...), bad argument types raise TypeError/ValueError, and after
+close every descriptor and packet buffer is back.  Non-blocking sockets, with the test
+driving both stacks (one thread runs both, so a blocking call must not wait for the other).
+Skips when the extension is not built.
+"""
+import errno
+import select
+import socket
+import struct
+
+import pytest
+
+core = pytest.importorskip("fastnet._core")
+
+A, B = "198.18.5.1", "198.18.5.2"
+
+
+@pytest.fixture
+def pair():
+    a, b = core.Stack.memory_pair({"ip": A, "prefix_len": 24, "n_bufs": 512},
+                                  {"ip": B, "prefix_len": 24, "n_bufs": 512})
+    yield a, b
+    assert a.socket_count == 0 and b.socket_count == 0
+    assert a.close() == 0
+    assert b.close() == 0
+
+
+def drive(a, b, rounds=30):
+    for _ in range(rounds):
+        a.poll()
+        b.poll()
+
+
+def connected(a, b, port=8080):
+    lst = b.socket(nonblocking=True)
+    lst.bind(("", port))
+    lst.listen()
+    cli = a.socket(nonblocking=True)
+    assert cli.connect_ex((B, port)) == errno.EINPROGRESS
+    drive(a, b)
+    srv, peer = lst.accept()
+    assert peer == cli.getsockname()
+    return lst, cli, srv
+
+
+def test_connect_accept_and_echo(pair):
+    a, b = pair
+    lst, cli, srv = connected(a, b)
+    assert cli.getpeername() == (B, 8080)
+    assert cli.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    cli.sendall(b"ping" * 1000)
+    drive(a, b)
+    got = b""
+    while len(got) < 4000:
+        got += srv.recv(65536)
+    assert got == b"ping" * 1000
+    buf = bytearray(16)
+    srv.send(b"pong")
+    drive(a, b)
+    assert cli.recv_into(buf) == 4 and bytes(buf[:4]) == b"pong"
+    with pytest.raises(BlockingIOError):
+        cli.recv(10)
+    for s in (cli, srv, lst):
+        s.close()
+
+
+def test_connect_to_closed_port_is_refused(pair):
+    a, b = pair
+    with a.socket(nonblocking=True) as c:
+        assert c.connect_ex((B, 9)) == errno.EINPROGRESS
+        drive(a, b)
+        assert c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNREFUSED
+    with a.socket(nonblocking=True) as c:
+        c.connect_ex((B, 9))
+        drive(a, b)
+        with pytest.raises(ConnectionRefusedError):
+            c.connect((B, 9))
+
+
+def test_bind_twice_is_address_in_use(pair):
+    a, _ = pair
+    with a.socket() as x, a.socket() as y:
+        x.bind(("", 7000))
+        with pytest.raises(OSError) as e:
+            y.bind(("", 7000))
+        assert e.value.errno == errno.EADDRINUSE
+
+
+def test_send_after_peer_reset_then_broken_pipe(pair):
+    a, b = pair
+    lst, cli, srv = connected(a, b)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    srv.close()
+    drive(a, b)
+    with pytest.raises(ConnectionResetError):
+        cli.send(b"x")
+    with pytest.raises(BrokenPipeError):
+        cli.send(b"x")
+    assert cli.recv(10) == b""
+    cli.close()
+    lst.close()
+
+
+def test_epoll_rdhup_and_edge_triggered(pair):
+    a, b = pair
+    lst, cli, srv = connected(a, b)
+    ep = a.epoll()
+    ep.register(cli, select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET)
+    assert ep.poll(0) == []
+    srv.send(b"a")
+    drive(a, b)
+    assert ep.poll(0) == [(cli.fd, select.EPOLLIN)]
+    assert ep.poll(0) == []
+    srv.shutdown(socket.SHUT_WR)
+    drive(a, b)
+    assert ep.poll(0) == [(cli.fd, select.EPOLLIN | select.EPOLLRDHUP)]
+    with pytest.raises(FileExistsError):
+        ep.register(cli, select.EPOLLIN)
+    ep.unregister(cli)
+    with pytest.raises(FileNotFoundError):
+        ep.unregister(cli)
+    ep.close()
+    for s in (cli, srv, lst):
+        s.close()
+
+
+def test_timeout_and_blocking_modes(pair):
+    a, b = pair
+    lst, cli, srv = connected(a, b)
+    cli.settimeout(0.05)
+    assert cli.gettimeout() == 0.05 and cli.getblocking()
+    with pytest.raises(TimeoutError):
+        cli.recv(10)
+    cli.setblocking(False)
+    assert cli.gettimeout() == 0.0 and not cli.getblocking()
+    with pytest.raises(ValueError):
+        cli.settimeout(-1)
+    for s in (cli, srv, lst):
+        s.close()
+
+
+def test_misuse_raises_the_right_exceptions(pair):
+    a, _ = pair
+    s = a.socket()
+    with pytest.raises(TypeError):
+        s.bind("198.18.5.1:80")
+    with pytest.raises(TypeError):
+        s.bind((A, "80"))
+    with pytest.raises(OverflowError):
+        s.bind((A, 70000))
+    with pytest.raises(ValueError):
+        s.bind(("not an address", 80))
+    with pytest.raises(ValueError):
+        s.recv(-1)
+    with pytest.raises(TypeError):
+        s.send("text, not bytes")
+    with pytest.raises(OSError) as e:
+        s.recv(10)
+    assert e.value.errno == errno.ENOTCONN
+    with pytest.raises(BrokenPipeError):
+        s.send(b"x")
+    with pytest.raises(OSError) as e:
+        s.getsockopt(99, 1)
+    assert e.value.errno == errno.ENOPROTOOPT
+    s.close()
+    s.close()
+    with pytest.raises(OSError) as e:
+        s.send(b"x")
+    assert e.value.errno == errno.EBADF
+    with a.epoll() as ep, pytest.raises(ValueError):
+        ep.poll(0, maxevents=0)
