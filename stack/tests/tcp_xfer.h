@@ -9,7 +9,8 @@
  * (at most 1 s at a time).  A run gives up (res->ok = 0, res->why says where) when the
  * virtual clock passes im->max_vtime_ns or the iteration cap is hit — a stall is a result,
  * not a hang.  Hooks let a caller change both configs before the stacks start (cfg) and
- * each connection once it exists (conn: A's after connect, B's after accept).
+ * each connection once it exists (conn: A's after connect, B's after accept), and the size of
+ * both pools (pool_bufs).
  */
 #ifndef FASTNET_TESTS_TCP_XFER_H
 #define FASTNET_TESTS_TCP_XFER_H
@@ -64,6 +65,14 @@ static inline void xfer_side_run(struct xfer_side *s, uint64_t now)
         s->eof = 1;
 }
 
+static inline uint32_t xfer_pool_peak(struct fn_pool *p)
+{
+    struct fn_pool_stats ps;
+
+    fn_pool_get_stats(p, &ps);
+    return ps.peak_in_use;
+}
+
 struct impair {
     uint32_t loss_ppm, reorder_ppm, dup_ppm, corrupt_ppm;
     uint64_t delay_ns;          /* every frame, each direction */
@@ -74,7 +83,10 @@ struct xfer_hooks {
     void (*cfg)(struct fn_config *c, void *arg);        /* both sides, before start */
     void (*conn)(struct tcpcb *tp, void *arg);          /* each connection, once */
     void *arg;
+    uint32_t pool_bufs;         /* buffers in each stack's pool; 0 = XFER_POOL_BUFS */
 };
+
+#define XFER_POOL_BUFS 4096u
 
 struct xfer_result {
     int ok;                     /* every byte both ways, FINs, no RST, clean close */
@@ -82,6 +94,7 @@ struct xfer_result {
     uint64_t rexmt_a, rexmt_b, vtime_ms;
     uint64_t hdrpred_ack, hdrpred_data;     /* both stacks */
     struct fn_stats sa, sb;     /* both stacks' counters before the final close */
+    uint32_t peak_a, peak_b;    /* both pools' peak_in_use before the final close */
 };
 
 #define XFER_FAIL(res, msg)                                              \
@@ -103,6 +116,7 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     struct tcpcb *l = NULL;
     struct xfer_side A, B;
     uint64_t now = 1 * SEC, vmax = im->max_vtime_ns ? im->max_vtime_ns : 3600 * SEC;
+    uint32_t nbufs;
     long iter;
 
     memset(res, 0, sizeof(*res));
@@ -115,7 +129,8 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         hk->cfg(&ca, hk->arg);
         hk->cfg(&cb, hk->arg);
     }
-    if (fn_pool_create(4096, 2048, 0, &pa) || fn_pool_create(4096, 2048, 0, &pb))
+    nbufs = hk && hk->pool_bufs ? hk->pool_bufs : XFER_POOL_BUFS;
+    if (fn_pool_create(nbufs, 2048, 0, &pa) || fn_pool_create(nbufs, 2048, 0, &pb))
         XFER_FAIL(res, "pool");
     if (fn_backend_memory_pair(pa, pb, 1500, MAC_A, MAC_B, &ba, &bb))
         XFER_FAIL(res, "memory pair");
@@ -183,6 +198,8 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->vtime_ms = (now - 1 * SEC) / MS;
     res->sa = tnet_stats(sa);
     res->sb = tnet_stats(sb);
+    res->peak_a = xfer_pool_peak(pa);
+    res->peak_b = xfer_pool_peak(pb);
     res->rexmt_a = res->sa.tcp_rexmt_segs;
     res->rexmt_b = res->sb.tcp_rexmt_segs;
     res->hdrpred_ack = res->sa.tcp_rx_hdrpred_ack + res->sb.tcp_rx_hdrpred_ack;
