@@ -68,6 +68,8 @@ static const struct knob knobs[] = {
     KNOB(tcp_syncache_size, K_U32),
     KNOB(tcp_syncookies, K_U32),
     KNOB(tcp_cc, K_U32),
+    KNOB(tcp_pool_reserve_pct, K_U32),
+    KNOB(tcp_pool_ooo_pct, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

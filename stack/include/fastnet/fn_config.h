@@ -77,6 +77,12 @@ struct fn_config {
     uint32_t tcp_syncookies;        /* RFC 4987 §3.6: 0 never, 1 when the syncache (or the
                                        listener's share) is full, 2 for every SYN */
     uint32_t tcp_cc;                /* congestion control of new connections: FN_CC_* */
+    /* TCP's share of the packet-buffer pool (tcp_pool.c) */
+    uint32_t tcp_pool_reserve_pct;  /* % of the pool kept for ACKs, control segments,
+                                       retransmissions and received frames: new data is
+                                       neither queued nor (below half of it) sent into it */
+    uint32_t tcp_pool_ooo_pct;      /* % of the pool out-of-order data of all connections
+                                       together may hold */
 };
 
 /* Congestion-control algorithms by index (struct fn_config.tcp_cc); the names are those of

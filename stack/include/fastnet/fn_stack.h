@@ -142,7 +142,14 @@ extern "C" {
     X(tcp_sack_rexmt, "TCP segments retransmitted by SACK loss recovery")              \
     X(tcp_sack_tx, "TCP segments sent with SACK blocks")                               \
     X(tcp_dsack_rx, "TCP D-SACK blocks received (RFC 2883)")                           \
-    X(tcp_dsack_tx, "TCP D-SACK blocks sent (RFC 2883)")
+    X(tcp_dsack_tx, "TCP D-SACK blocks sent (RFC 2883)")                           \
+    /* TCP under packet-buffer pool pressure (tcp_pool.c) */                            \
+    X(tcp_pool_snd_refused, "TCP sends refused or cut short: pool reserve or share reached") \
+    X(tcp_pool_tx_deferred, "TCP new-data segments held back: pool down to half its reserve") \
+    X(tcp_pool_ooo_dropped, "TCP out-of-order segments dropped: pool reserve or ooo budget") \
+    X(tcp_pool_rx_dropped, "TCP in-order segments dropped: pool nearly empty")         \
+    X(tcp_pool_wnd_limited, "TCP windows held shut by the pool, not the receive buffer") \
+    X(tcp_pool_wakeups, "TCP connections woken when the pool recovered")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
