@@ -399,7 +399,7 @@ static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t n
     int fin_in_order = 0;
 
     /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
-    if (s->len > 0 && !tcp_pool_may_keep_rcv(tp)) {
+    if (s->len > 0 && !tcp_pool_may_keep_rcv(tp, now)) {
         seg_free(s);
         tp->t_flags |= TF_ACKNOW;
         return;

@@ -90,29 +90,35 @@ static int verdict(struct tcpcb *tp, int ok, uint64_t *refused, uint32_t why)
     return 0;
 }
 
+/* Buffers tp's send chain may still take: half of what lies above twice the reserve, less
+ * what it holds already. */
+static uint32_t snd_share(const struct tcpcb *tp)
+{
+    const struct fn_tcp *tcp = tp->t_stack->tcp;
+    uint32_t f = pool_free(tcp), own = snd_bufs(tp), half;
+
+    half = f > 2 * tcp->pool_reserve ? (f - 2 * tcp->pool_reserve) / 2 : 0;
+    return half > own ? half - own : 0;
+}
+
 int tcp_pool_may_queue_snd(struct tcpcb *tp)
 {
-    uint32_t avail = pool_avail(tp->t_stack->tcp);
-
-    return verdict(tp, avail > 0 && snd_bufs(tp) < avail / 2,
-                   &tp->t_stack->stats.tcp_pool_snd_refused, TCP_PWAIT_SND);
+    return verdict(tp, snd_share(tp) > 0, &tp->t_stack->stats.tcp_pool_snd_refused,
+                   TCP_PWAIT_SND);
 }
 
 uint32_t tcp_pool_snd_room(const struct tcpcb *tp)
 {
-    uint32_t avail = pool_avail(tp->t_stack->tcp), own = snd_bufs(tp);
     uint32_t room = tp->snd_tail ? fn_pkt_tailroom(tp->snd_tail) : 0;
 
-    if (own < avail / 2)
-        room += (avail / 2 - own) * snd_buf_bytes(tp->t_stack);
-    return room;
+    return room + snd_share(tp) * snd_buf_bytes(tp->t_stack);
 }
 
 int tcp_pool_may_send_new(struct tcpcb *tp)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
 
-    return verdict(tp, pool_free(tcp) > tcp->pool_reserve / 2,
+    return verdict(tp, pool_free(tcp) > tcp->pool_reserve,
                    &tp->t_stack->stats.tcp_pool_tx_deferred, TCP_PWAIT_OUT);
 }
 
@@ -125,9 +131,39 @@ int tcp_pool_may_queue_ooo(struct tcpcb *tp)
                    &tp->t_stack->stats.tcp_pool_ooo_dropped, 0);
 }
 
-int tcp_pool_may_keep_rcv(struct tcpcb *tp)
+/* Receivers are counted per epoch: long enough to see every bulk receiver, short enough to
+ * forget the idle ones quickly. */
+#define TCP_POOL_EPOCH_NS (100ull * 1000000ull)
+
+static void rx_note(struct tcpcb *tp, uint64_t now)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
+    uint64_t e = now / TCP_POOL_EPOCH_NS;
+
+    if (e != tcp->rx_epoch) {
+        tcp->rx_active_prev = e == tcp->rx_epoch + 1 ? tcp->rx_active : 0;
+        tcp->rx_active = 0;
+        tcp->rx_epoch = e;
+    }
+    if (tp->t_rx_epoch != e + 1) {
+        tp->t_rx_epoch = e + 1;
+        tcp->rx_active++;
+    }
+}
+
+/* Connections receiving now: those that kept data in this epoch or the last. */
+static uint32_t rx_receivers(const struct fn_tcp *tcp)
+{
+    uint32_t n = tcp->rx_active > tcp->rx_active_prev ? tcp->rx_active : tcp->rx_active_prev;
+
+    return n ? n : 1;
+}
+
+int tcp_pool_may_keep_rcv(struct tcpcb *tp, uint64_t now)
+{
+    struct fn_tcp *tcp = tp->t_stack->tcp;
+
+    rx_note(tp, now);
 
     return verdict(tp, pool_free(tcp) > tcp->pool_reserve / 4,
                    &tp->t_stack->stats.tcp_pool_rx_dropped, TCP_PWAIT_RCV);
@@ -135,7 +171,8 @@ int tcp_pool_may_keep_rcv(struct tcpcb *tp)
 
 uint32_t tcp_pool_rcv_window(const struct tcpcb *tp)
 {
-    uint32_t half = pool_avail(tp->t_stack->tcp) / 2, mss = tcp_maxseg(tp);
+    const struct fn_tcp *tcp = tp->t_stack->tcp;
+    uint32_t half = pool_avail(tcp) / 2 / rx_receivers(tcp), mss = tcp_maxseg(tp);
     uint32_t held = (tp->rcv_cc + mss - 1) / mss;
     uint64_t w;
 
@@ -193,12 +230,12 @@ int tcp_pool_wake_due(const struct fn_tcp *tcp)
 static uint32_t wait_satisfied(struct tcpcb *tp, uint32_t why)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
-    uint32_t ok = 0, avail = pool_avail(tcp);
+    uint32_t ok = 0;
 
-    if ((why & TCP_PWAIT_SND) && snd_bufs(tp) < avail / 2)
+    if ((why & TCP_PWAIT_SND) && snd_share(tp) > 0)
         ok |= TCP_PWAIT_SND;
-    /* Above the reserve, not just above the R/2 send threshold: hysteresis. */
-    if ((why & TCP_PWAIT_OUT) && avail > 0)
+    /* Half a reserve above the send threshold: hysteresis. */
+    if ((why & TCP_PWAIT_OUT) && pool_free(tcp) > tcp->pool_reserve + tcp->pool_reserve / 2)
         ok |= TCP_PWAIT_OUT;
     if ((why & TCP_PWAIT_RCV) && tcp_pool_rcv_window(tp) >= tp->t_maxseg)
         ok |= TCP_PWAIT_RCV;

@@ -206,6 +206,7 @@ struct tcpcb {
     uint32_t t_pwait;           /* TCP_PWAIT_* this tcpcb waits for; != 0 iff it is linked
                                    in fn_tcp.pool_waiters */
     struct tcpcb *t_pwnext;     /* link in fn_tcp.pool_waiters */
+    uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept */
 };
 
 /* Per-stack TCP state (st->tcp). */
@@ -235,6 +236,8 @@ struct fn_tcp {
     uint32_t ooo_bufs;          /* sum of every tcpcb's reass_segs */
     uint32_t pool_wake_free;    /* free buffers after the last pass over the waiters */
     struct tcpcb *pool_waiters; /* tcpcbs with t_pwait != 0, linked by t_pwnext */
+    uint64_t rx_epoch;          /* current receiver epoch (now / TCP_POOL_EPOCH_NS) */
+    uint32_t rx_active, rx_active_prev; /* tcpcbs that kept data in it / the one before */
 };
 
 /* ---- tcp_subr.c ---- */
@@ -379,8 +382,9 @@ uint32_t tcp_pool_snd_room(const struct tcpcb *tp);
 int tcp_pool_may_send_new(struct tcpcb *tp);
 /* May an out-of-order segment be queued?  If not: counted (the caller drops it). */
 int tcp_pool_may_queue_ooo(struct tcpcb *tp);
-/* May in-order data be kept?  If not: counted, and tp waits (RCV). */
-int tcp_pool_may_keep_rcv(struct tcpcb *tp);
+/* May in-order data be kept?  If not: counted, and tp waits (RCV).  Either way tp counts
+ * as a receiver at now (its window shares the pool with the other receivers). */
+int tcp_pool_may_keep_rcv(struct tcpcb *tp, uint64_t now);
 /* The receive window the pool can back for tp now, bytes. */
 uint32_t tcp_pool_rcv_window(const struct tcpcb *tp);
 /* tcp_output advertised a window: wait (RCV) if the pool is what keeps it shut. */

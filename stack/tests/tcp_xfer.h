@@ -84,9 +84,12 @@ struct xfer_hooks {
     void (*conn)(struct tcpcb *tp, void *arg);          /* each connection, once */
     void *arg;
     uint32_t pool_bufs;         /* buffers in each stack's pool; 0 = XFER_POOL_BUFS */
+    uint32_t nconns;            /* connections at once, each `bytes` each way; 0 = 1, at
+                                   most XFER_MAX_CONNS */
 };
 
 #define XFER_POOL_BUFS 4096u
+#define XFER_MAX_CONNS 64u
 
 struct xfer_result {
     int ok;                     /* every byte both ways, FINs, no RST, clean close */
@@ -103,8 +106,44 @@ struct xfer_result {
         goto out;                                                        \
     } while (0)
 
-/* Run one transfer of `bytes` each way.  Returns with res->ok = 1 on success; on failure
- * res->why names the first check that failed.  Always releases both stacks. */
+/* A side's connection is through with its FIN exchange: past FIN_WAIT_2, or closed cleanly
+ * (its LAST_ACK was acknowledged). */
+static inline int xfer_side_closed(const struct xfer_side *s)
+{
+    int state = fn_tcp_state(s->tp);
+
+    return state >= TCPS_FIN_WAIT_2 || (state == TCPS_CLOSED && !fn_tcp_error(s->tp));
+}
+
+/* Every byte both ways and both FINs, on each of n connections. */
+static inline int xfer_all_done(const struct xfer_side *A, const struct xfer_side *B, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (!A[i].eof || !B[i].eof || A[i].rcvd != A[i].xfer || B[i].rcvd != B[i].xfer ||
+            !xfer_side_closed(&A[i]) || !xfer_side_closed(&B[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* The first check a finished run fails on any of its n connections, or NULL. */
+static inline const char *xfer_check(const struct xfer_side *A, const struct xfer_side *B,
+                                     uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (fn_tcp_error(A[i].tp) || fn_tcp_error(B[i].tp))
+            return "connection error";
+        if (A[i].bad || B[i].bad)
+            return "data mismatch";
+        if (A[i].rcvd != A[i].xfer || B[i].rcvd != B[i].xfer || !A[i].eof || !B[i].eof)
+            return "incomplete";
+    }
+    return NULL;
+}
+
+/* Run one transfer of `bytes` each way (on each of hk->nconns connections at once).
+ * Returns with res->ok = 1 on success; on failure res->why names the first check that
+ * failed.  Always releases both stacks. */
 static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint32_t bytes,
                                    const struct xfer_hooks *hk, struct xfer_result *res)
 {
@@ -114,14 +153,19 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     struct fn_config ca, cb;
     struct fn_fault_params fp;
     struct tcpcb *l = NULL;
-    struct xfer_side A, B;
+    struct xfer_side A[XFER_MAX_CONNS], B[XFER_MAX_CONNS];
     uint64_t now = 1 * SEC, vmax = im->max_vtime_ns ? im->max_vtime_ns : 3600 * SEC;
-    uint32_t nbufs;
+    uint32_t nbufs, n = hk && hk->nconns ? hk->nconns : 1, nacc = 0;
+    const char *why;
     long iter;
 
     memset(res, 0, sizeof(*res));
-    memset(&A, 0, sizeof(A));
-    memset(&B, 0, sizeof(B));
+    memset(A, 0, sizeof(A));
+    memset(B, 0, sizeof(B));
+    if (n > XFER_MAX_CONNS) {
+        res->why = "too many connections";
+        return;
+    }
     tnet_cfg(&ca, IP_A);
     tnet_cfg(&cb, IP_B);
     ca.tcp_msl_ms = cb.tcp_msl_ms = 1000;
@@ -154,35 +198,40 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         XFER_FAIL(res, "stack B");
     bb = NULL;
 
-    A.st = sa;
-    A.dir = 0;
-    A.xfer = bytes;
-    B.st = sb;
-    B.dir = 1;
-    B.xfer = bytes;
-    if (fn_tcp_listen(sb, 8080, 8, &l))
+    if (fn_tcp_listen(sb, 8080, n > 8 ? n : 8, &l))
         XFER_FAIL(res, "listen");
-    if (fn_tcp_connect(sa, IP_B, 8080, 0, &A.tp, now))
-        XFER_FAIL(res, "connect");
-    if (hk && hk->conn)
-        hk->conn(A.tp, hk->arg);
+    for (uint32_t i = 0; i < n; i++) {
+        A[i].st = sa;
+        A[i].dir = 0;
+        A[i].xfer = bytes;
+        B[i].st = sb;
+        B[i].dir = 1;
+        B[i].xfer = bytes;
+        if (fn_tcp_connect(sa, IP_B, 8080, 0, &A[i].tp, now))
+            XFER_FAIL(res, "connect");
+        if (hk && hk->conn)
+            hk->conn(A[i].tp, hk->arg);
+    }
 
     for (iter = 0; iter < 40000000; iter++) {
         int moved = fn_stack_poll(sa, now) + fn_stack_poll(sb, now);
         uint64_t d;
 
-        if (!B.tp) {
-            B.tp = fn_tcp_accept(l);
-            if (B.tp && hk && hk->conn)
-                hk->conn(B.tp, hk->arg);
+        /* Every pair sends the same patterns, so which B meets which A does not matter. */
+        while (nacc < n && (B[nacc].tp = fn_tcp_accept(l)) != NULL) {
+            if (hk && hk->conn)
+                hk->conn(B[nacc].tp, hk->arg);
+            nacc++;
         }
-        xfer_side_run(&A, now);
-        xfer_side_run(&B, now);
-        if (A.eof && B.eof && A.rcvd == bytes && B.rcvd == bytes &&
-            fn_tcp_state(A.tp) >= TCPS_FIN_WAIT_2 && fn_tcp_state(B.tp) >= TCPS_FIN_WAIT_2)
+        for (uint32_t i = 0; i < n; i++) {
+            xfer_side_run(&A[i], now);
+            xfer_side_run(&B[i], now);
+        }
+        if (nacc == n && xfer_all_done(A, B, n))
             break;
-        if (A.tp && fn_tcp_state(A.tp) == TCPS_CLOSED)
-            break;
+        for (uint32_t i = 0; i < n; i++)
+            if (fn_tcp_state(A[i].tp) == TCPS_CLOSED && fn_tcp_error(A[i].tp))
+                goto stop;
         if (now - 1 * SEC > vmax)
             break;
         if (moved)
@@ -195,6 +244,7 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         /* Idle: jump to the next timer, but never more than 1 s at a time. */
         now = d > now && d - now < SEC ? d : now + (d > now ? SEC : 1000);
     }
+stop:
     res->vtime_ms = (now - 1 * SEC) / MS;
     res->sa = tnet_stats(sa);
     res->sb = tnet_stats(sb);
@@ -213,16 +263,12 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
                (unsigned long long)res->sb.tcp_rexmt_timeout,
                (unsigned long long)res->sb.tcp_fast_rexmt,
                (unsigned long long)res->sb.tcp_rx_dupack, (unsigned long long)res->sb.tcp_rx_ooo);
-    if (!B.tp)
+    if (nacc < n)
         XFER_FAIL(res, "never accepted");
     if (now - 1 * SEC > vmax)
         XFER_FAIL(res, "virtual time cap (stall)");
-    if (fn_tcp_error(A.tp) || fn_tcp_error(B.tp))
-        XFER_FAIL(res, "connection error");
-    if (A.bad || B.bad)
-        XFER_FAIL(res, "data mismatch");
-    if (A.rcvd != bytes || B.rcvd != bytes || !A.eof || !B.eof)
-        XFER_FAIL(res, "incomplete");
+    if ((why = xfer_check(A, B, n)) != NULL)
+        XFER_FAIL(res, why);
     /* No connection may be reset.  A RST answering a stale duplicate after both sides have
      * closed (B already CLOSED, A in TIME_WAIT re-ACKing B's retransmitted FIN) is what
      * RFC 9293 §3.10.7.1 prescribes and harms nothing: TIME_WAIT ignores it (RFC 1337). */
@@ -232,10 +278,12 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->ok = 1;
 out:
     /* Both close; run until TIME_WAIT and every retransmitted FIN are done. */
-    if (A.tp)
-        fn_tcp_close(A.tp, now);
-    if (B.tp)
-        fn_tcp_close(B.tp, now);
+    for (uint32_t i = 0; i < n; i++) {
+        if (A[i].tp)
+            fn_tcp_close(A[i].tp, now);
+        if (B[i].tp)
+            fn_tcp_close(B[i].tp, now);
+    }
     if (l)
         fn_tcp_close(l, now);
     for (iter = 0; sa && sb && iter < 100000 && (fn_tcp_count(sa) || fn_tcp_count(sb));
