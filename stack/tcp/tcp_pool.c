@@ -12,31 +12,34 @@
  * chains, unread receive chains and out-of-order queues.  If connections may hold the whole
  * pool, the ACKs that would free their send chains can no longer be received and the
  * retransmissions that would fill their holes can no longer be sent: a deadlock that only a
- * timeout ends.  So, with R = tcp_pool_reserve_pct of the pool and avail = free - R:
- *   - control segments, ACKs, window updates, retransmissions and probes may take any
- *     buffer (they are what makes progress and are freed as soon as they leave);
- *   - a segment of new data goes out only while free > R/2 (tcp_pool_tx_deferred), and the
+ * timeout ends.  So, with R = tcp_pool_reserve_pct of the pool and free the buffers free
+ * now, from the most to the least demanding:
+ *   - a send chain grows only while it holds less than half of what lies above 2R: one
+ *     bulk sender converges to a third of that, k of them to 1/(k+1) each, so a newcomer
+ *     always finds room, and the band between R and 2R is left to segments in flight.
+ *     fn_tcp_send then returns what it could queue or -EAGAIN (tcp_pool_snd_refused) and
+ *     FN_TCP_EV_WRITABLE follows once the share allows more (TCP_PWAIT_SND);
+ *   - a segment of new data goes out only while free > R (tcp_pool_tx_deferred), and the
  *     connection waits for the pool (TCP_PWAIT_OUT) instead of for its RTO;
- *   - a send chain grows only while avail > 0 and it holds fewer than avail/2 buffers: one
- *     bulk sender converges to a third of the pool above the reserve, k of them to
- *     1/(k+1) each, so a newcomer always finds room.  fn_tcp_send then returns what it could
- *     queue or -EAGAIN (tcp_pool_snd_refused) and FN_TCP_EV_WRITABLE follows once the pool
- *     recovers (TCP_PWAIT_SND);
- *   - out-of-order data is the first to go: it is queued only while avail > 0 and all
- *     connections together hold fewer out-of-order buffers than tcp_pool_ooo_pct of the pool
- *     (tcp_pool_ooo_dropped).  The refusal comes before queuing, so a SACK block never
- *     reports data we did not keep (RFC 2018 §8 allows reneging; we do not need it);
+ *   - out-of-order data is the first received data to go: it is queued only while free > R
+ *     and all connections together hold fewer out-of-order buffers than tcp_pool_ooo_pct of
+ *     the pool (tcp_pool_ooo_dropped).  The refusal comes before queuing, so a SACK block
+ *     never reports data we did not keep (RFC 2018 §8 allows reneging; we do not need it);
  *   - in-order data is kept while free > R/4: below that it is dropped (tcp_pool_rx_dropped)
  *     and the sender retransmits it; the ACK it gets back carries our window;
- *   - the window offered grows only towards what the pool can back (avail/2 buffers of one
- *     segment each, less what the connection's unread data already holds), never beyond
- *     the receive buffer, and its right edge never moves left (RFC 9293 §3.8.6.2.2, applied
- *     by tcp_rcv_space).  A connection whose window stalls for lack of buffers waits
- *     (TCP_PWAIT_RCV) and sends a window update when the pool recovers.
+ *   - control segments, ACKs, window updates, retransmissions and probes may take any
+ *     buffer: they are what makes progress, and they leave at once.
+ * The window offered grows only towards what the pool can back: half of what lies above R,
+ * shared among the connections that kept data in this or the last 100 ms epoch, in segments,
+ * less what the connection's unread data holds; never beyond the receive buffer, and its
+ * right edge never moves left (RFC 9293 §3.8.6.2.2, applied by tcp_rcv_space).  Idle
+ * connections do not count as receivers, so they do not shrink the windows of busy ones;
+ * the windows they were offered before stand.  A connection whose window stalls for lack
+ * of buffers waits (TCP_PWAIT_RCV) and sends a window update when the pool can back one.
  * Waiters are checked from the timer pass of a poll whenever the pool changed since the last
  * check (and fn_tcp_next_deadline asks for that poll at once); each is woken only for what
- * the pool can now give it (new data once free > R, hysteresis above the R/2 threshold), and
- * waits again if it must.
+ * the pool can now give it (new data once free > 3R/2: hysteresis above the R threshold),
+ * and waits again if it must.
  */
 #include "core/fn_stack_impl.h"
 #include "tcp/tcp_var.h"
@@ -71,12 +74,16 @@ static uint32_t pool_avail(const struct fn_tcp *tcp)
     return f > tcp->pool_reserve ? f - tcp->pool_reserve : 0;
 }
 
-/* Buffers tp's send chain occupies (an upper bound: a partly acked head buffer counts). */
+/* Buffers tp's send chain occupies: the head (partly acked, perhaps) and the buffers after
+ * it, every one full but the tail (fn_tcp_send fills the tail before taking another). */
 static uint32_t snd_bufs(const struct tcpcb *tp)
 {
-    uint32_t cap = snd_buf_bytes(tp->t_stack);
+    uint32_t cap = snd_buf_bytes(tp->t_stack), rest;
 
-    return tp->snd_head ? (tp->snd_cc + cap - 1) / cap + 1 : 0;
+    if (!tp->snd_head)
+        return 0;
+    rest = tp->snd_cc - tp->snd_head->len;
+    return 1 + (rest + cap - 1) / cap;
 }
 
 /* The verdict of a policy check: a refusal is counted and, for `why` != 0, tp waits. */
@@ -90,15 +97,15 @@ static int verdict(struct tcpcb *tp, int ok, uint64_t *refused, uint32_t why)
     return 0;
 }
 
-/* Buffers tp's send chain may still take: half of what lies above twice the reserve, less
- * what it holds already. */
+/* Buffers tp's send chain may take one after the other now.  The k-th (from 0) is granted
+ * while own + k < (free - k - 2R) / 2 — less than half of what lies above twice the reserve
+ * — that is while 3k < free - 2R - 2·own - 1. */
 static uint32_t snd_share(const struct tcpcb *tp)
 {
     const struct fn_tcp *tcp = tp->t_stack->tcp;
-    uint32_t f = pool_free(tcp), own = snd_bufs(tp), half;
+    uint64_t f = pool_free(tcp), need = 2ull * tcp->pool_reserve + 2ull * snd_bufs(tp) + 1;
 
-    half = f > 2 * tcp->pool_reserve ? (f - 2 * tcp->pool_reserve) / 2 : 0;
-    return half > own ? half - own : 0;
+    return f > need ? (uint32_t)((f - need + 2) / 3) : 0;
 }
 
 int tcp_pool_may_queue_snd(struct tcpcb *tp)

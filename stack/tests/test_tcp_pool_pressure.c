@@ -84,4 +84,251 @@ FN_TEST(many_connections_share_a_small_pool)
     }
 }
 
+/* ---- segment level (tcp_harness.h: A's pool has 1024 buffers, the peer is the test) ---- */
+
+/* Take buffers from A's pool (as other connections would) until `target` are left free. */
+static void hog_until(struct fn_pool *pool, uint32_t target, struct fn_pkt **hog)
+{
+    while (fn_pool_free_count(pool) > target) {
+        struct fn_pkt *p = fn_pkt_alloc(pool);
+        p->next = *hog;
+        *hog = p;
+    }
+}
+
+/* Give n of them back (all of them for n = UINT32_MAX). */
+static void hog_release(struct fn_pkt **hog, uint32_t n)
+{
+    while (*hog && n-- > 0) {
+        struct fn_pkt *p = *hog;
+        *hog = p->next;
+        fn_pkt_free(p);
+    }
+}
+
+/* fn_tcp_send stops at the connection's share of the pool (-EAGAIN, nothing sent) instead of
+ * taking the buffers ACKs and retransmissions need; the writable event comes back by itself
+ * once the pool can give it some, and the data then goes out. */
+FN_TEST(send_refused_at_the_share_writable_when_the_pool_recovers)
+{
+    struct fn_pkt *hog = NULL;
+    uint8_t buf[4000];
+    uint32_t rsv;
+
+    TT_SETUP(1000, (void)0, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    FN_CHECK_EQ(rsv, 1024 * 12 / 100);
+    memset(buf, 'x', sizeof(buf));
+    (void)tt_events(&t, tp);
+    /* 2R + 1 free: half of what lies above 2R rounds down to nothing. */
+    hog_until(t.pa, 2 * rsv + 1, &hog);
+    FN_CHECK_EQ(fn_tcp_writable(tp), 0);
+    FN_CHECK_EQ(fn_tcp_send(tp, buf, sizeof(buf), t.now), -EAGAIN);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pool_snd_refused, 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_advance(&t, MS);
+    FN_CHECK_EQ(tt_events(&t, tp) & FN_TCP_EV_WRITABLE, 0);
+    FN_CHECK(fn_stack_next_deadline(t.sa) > t.now);     /* nothing changed: no busy poll */
+    /* Eight buffers come back: the share is three (each one taken leaves less above 2R),
+     * and the stack asks to be polled now. */
+    hog_release(&hog, 8);
+    FN_CHECK_EQ(fn_stack_next_deadline(t.sa), 0);
+    tt_advance(&t, 0);
+    FN_CHECK(tt_events(&t, tp) & FN_TCP_EV_WRITABLE);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pool_wakeups, 1);
+    FN_CHECK_EQ(fn_tcp_writable(tp), 3 * (2048 - FN_PKT_HEADROOM));
+    FN_CHECK_EQ(fn_tcp_send(tp, buf, sizeof(buf), t.now), (int)sizeof(buf));
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, P_MSS);
+    hog_release(&hog, UINT32_MAX);
+    TT_TEARDOWN();
+}
+
+/* New data is held back below the reserve and goes out, without waiting for an RTO, as soon
+ * as the pool recovers; an ACK is still sent when the pool is that low. */
+FN_TEST(new_data_waits_below_the_reserve_acks_do_not)
+{
+    struct fn_pkt *hog = NULL;
+    uint8_t buf[1000], d[P_MSS];
+    uint32_t rsv;
+
+    TT_SETUP(1000, (void)0, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    memset(buf, 'y', sizeof(buf));
+    memset(d, 'd', sizeof(d));
+    /* Queue while there is room, then let the pool fall to the reserve before output runs:
+     * Nagle holds the second write until the first is acked. */
+    fn_tcp_set_nodelay(tp, 0);
+    FN_CHECK_EQ(fn_tcp_send(tp, buf, 100, t.now), 100);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(fn_tcp_send(tp, buf, sizeof(buf), t.now), (int)sizeof(buf));
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    hog_until(t.pa, rsv, &hog);
+    /* The ACK of the first write would release the second; the pool says wait.  The peer's
+     * data still gets its ACK. */
+    tt_inject(&p, 1, 101, FN_TH_ACK, d, P_MSS);
+    tt_inject(&p, 1 + P_MSS, 101, FN_TH_ACK, d, P_MSS);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 2 * P_MSS);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK(tnet_stats(t.sa).tcp_pool_tx_deferred >= 1);
+    /* Half a reserve back (and the two buffers the peer's data holds): the held write goes
+     * out in the same poll, long before any RTO. */
+    hog_release(&hog, rsv / 2 + 3);
+    tt_advance(&t, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 101);
+    FN_CHECK_EQ(r.th.payload_len, sizeof(buf));
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 0);
+    hog_release(&hog, UINT32_MAX);
+    TT_TEARDOWN();
+}
+
+/* The window grows only towards what the pool can back, and its right edge never moves left
+ * (RFC 9293 §3.8.6.2.2); once the pool recovers, the reader's window update opens it. */
+FN_TEST(window_grows_only_as_far_as_the_pool_backs)
+{
+    struct fn_pkt *hog = NULL;
+    uint8_t d[P_MSS], out[2 * P_MSS];
+    uint32_t rsv;
+
+    TT_SETUP(1000, (void)0, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    memset(d, 'w', sizeof(d));
+    /* 20 buffers above the reserve: the pool backs 10 segments, far less than 64 KiB. */
+    hog_until(t.pa, rsv + 20, &hog);
+    tt_inject(&p, 1, 1, FN_TH_ACK, d, P_MSS);
+    tt_inject(&p, 1 + P_MSS, 1, FN_TH_ACK, d, P_MSS);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 2 * P_MSS);
+    /* Without the pool the edge would move right to ack + 65535; it stays where it was. */
+    FN_CHECK_EQ(r.th.win, 65535 - 2 * P_MSS);
+    hog_release(&hog, UINT32_MAX);
+    FN_CHECK_EQ(fn_tcp_recv(tp, out, sizeof(out), t.now), 2 * P_MSS);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 2 * P_MSS);
+    FN_CHECK_EQ(r.th.win, 65535);
+    TT_TEARDOWN();
+}
+
+/* With the pool nearly empty, in-order data is dropped (counted) and ACKed where we were;
+ * the retransmission is taken once the pool has room again. */
+FN_TEST(in_order_data_dropped_only_when_the_pool_is_nearly_empty)
+{
+    struct fn_pkt *hog = NULL;
+    uint8_t d[P_MSS];
+    uint32_t rsv;
+
+    TT_SETUP(1000, (void)0, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    memset(d, 'z', sizeof(d));
+    hog_until(t.pa, rsv / 4 + 1, &hog);      /* the frame itself takes one more */
+    tt_inject(&p, 1, 1, FN_TH_ACK, d, P_MSS);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pool_rx_dropped, 1);
+    FN_CHECK_EQ(fn_tcp_readable(tp), 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1);
+    hog_release(&hog, UINT32_MAX);
+    tt_inject(&p, 1, 1, FN_TH_ACK, d, P_MSS);
+    FN_CHECK_EQ(fn_tcp_readable(tp), P_MSS);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pool_rx_dropped, 1);
+    TT_TEARDOWN();
+}
+
+#define HOSTILE 40
+#define HOSTILE_SEGS 40      /* all within the 64 KiB window each was offered */
+
+/* 40 peers send only out-of-order data (the first segment of each stream never comes), 40
+ * segments each: 1600 buffers' worth against a 1024-buffer pool.  The out-of-order budget
+ * stops them at a quarter of the pool; what is refused is never SACKed; a well-behaved
+ * connection opened afterwards moves data both ways; the pool returns to zero. */
+FN_TEST(out_of_order_only_peers_cannot_take_the_pool)
+{
+    struct tnet t;
+    struct fn_config c;
+    struct tcpcb *l = NULL, *h[HOSTILE], *good;
+    struct peer hp[HOSTILE], gp;
+    struct rseg r;
+    uint8_t d[P_MSS], out[4 * P_MSS];
+    uint32_t ooo_max, got = 0;
+    struct fn_stats s;
+    int full;
+
+    tt_cfg(&c);
+    c.tcp_max_conns = 64;
+    c.tcp_sack = 1;
+    FN_CHECK_EQ(tt_open(&t, &c), 0);
+    FN_CHECK_EQ(fn_tcp_listen(t.sa, A_PORT, 64, &l), 0);
+    ooo_max = t.sa->tcp->pool_ooo_max;
+    FN_CHECK_EQ(ooo_max, 1024 / 4);
+    memset(d, 'h', sizeof(d));
+    for (int i = 0; i < HOSTILE; i++) {
+        tt_peer_init(&hp[i], &t, 5000u + 100000u * (uint32_t)i);
+        hp[i].port = (uint16_t)(P_PORT + 1 + i);
+        hp[i].sackok = 1;
+        h[i] = tt_passive(&hp[i], l);
+        FN_CHECK(h[i] != NULL);
+        full = t.sa->tcp->ooo_bufs >= ooo_max;
+        for (uint32_t k = 1; k <= HOSTILE_SEGS; k++) {
+            tt_inject(&hp[i], 1 + k * P_MSS, 1, FN_TH_ACK, d, P_MSS);
+            FN_CHECK_EQ(tt_read(&t, &r), 1);    /* a duplicate ACK for each */
+            FN_CHECK_EQ(RACK(&hp[i], &r), 1);
+            /* A block covers only what A holds (segments 1..reass_segs after the hole):
+             * refused data is never reported. */
+            for (uint32_t b = 0; b < r.to.nsack; b++)
+                FN_CHECK(SEQ_LEQ(r.to.sack[b][1],
+                                 hp[i].iss + 1 + (1 + h[i]->reass_segs) * P_MSS));
+            if (full) {
+                FN_CHECK_EQ(h[i]->reass_segs, 0);
+                FN_CHECK_EQ(r.to.nsack, 0);
+            }
+        }
+        FN_CHECK(t.sa->tcp->ooo_bufs <= ooo_max);
+    }
+    s = tnet_stats(t.sa);
+    FN_CHECK_EQ(t.sa->tcp->ooo_bufs, ooo_max);
+    FN_CHECK_EQ(s.tcp_pool_ooo_dropped, HOSTILE * HOSTILE_SEGS - ooo_max);
+    FN_CHECK_EQ(pool_in_use(t.pa), ooo_max);
+    /* The last hostile peers hold nothing at all. */
+    FN_CHECK_EQ(h[HOSTILE - 1]->reass_segs, 0);
+
+    /* A well-behaved peer still gets its data through, ACKed as it goes, and its answer. */
+    tt_peer_init(&gp, &t, 77);
+    gp.port = P_PORT;
+    good = tt_passive(&gp, l);
+    FN_CHECK(good != NULL);
+    for (uint32_t k = 0; k < 40; k++) {
+        int n;
+        tt_inject(&gp, 1 + k * P_MSS, 1, FN_TH_ACK, d, P_MSS);
+        while ((n = fn_tcp_recv(good, out, sizeof(out), t.now)) > 0)
+            got += (uint32_t)n;
+    }
+    FN_CHECK_EQ(got, 40 * P_MSS);
+    FN_CHECK_EQ(fn_tcp_send(good, out, 2 * P_MSS, t.now), 2 * P_MSS);
+    fn_stack_poll(t.sa, t.now);
+    {
+        uint32_t last_ack = 0, data = 0;
+        while (tt_read(&t, &r) == 1) {
+            FN_CHECK_EQ(r.th.dport, P_PORT);
+            last_ack = RACK(&gp, &r);
+            data += r.th.payload_len;
+        }
+        FN_CHECK_EQ(last_ack, 1 + 40 * P_MSS);
+        FN_CHECK_EQ(data, 2 * P_MSS);
+    }
+    fn_tcp_abort(good, t.now);
+    for (int i = 0; i < HOSTILE; i++)
+        fn_tcp_abort(h[i], t.now);
+    fn_tcp_close(l, t.now);
+    FN_CHECK_EQ(t.sa->tcp->ooo_bufs, 0);
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 0);
+    FN_CHECK_EQ(tnet_close(&t), 0);
+}
+
 FN_TEST_MAIN()
