@@ -331,4 +331,32 @@ FN_TEST(out_of_order_only_peers_cannot_take_the_pool)
     FN_CHECK_EQ(tnet_close(&t), 0);
 }
 
+/* The knobs by name, as the Python layer sets them: out of range refuses the stack. */
+FN_TEST(pool_knobs_out_of_range_are_refused)
+{
+    static const struct {
+        const char *knob;
+        int64_t bad, good;
+    } k[] = {
+        {"tcp_pool_reserve_pct", 0, 1},
+        {"tcp_pool_reserve_pct", 51, 50},
+        {"tcp_pool_ooo_pct", 101, 0},
+    };
+
+    for (unsigned i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+        struct tnet t;
+        struct fn_config c;
+
+        tt_cfg(&c);
+        FN_CHECK_EQ(fn_config_knob_set(&c, k[i].knob, k[i].bad), 0);
+        FN_CHECK_EQ(tt_open(&t, &c), -EINVAL);
+        fn_backend_close(t.ba);
+        fn_backend_close(t.bb);
+        FN_CHECK_EQ(fn_pool_destroy(t.pa) + fn_pool_destroy(t.pb), 0);
+        FN_CHECK_EQ(fn_config_knob_set(&c, k[i].knob, k[i].good), 0);
+        FN_CHECK_EQ(tt_open(&t, &c), 0);
+        FN_CHECK_EQ(tnet_close(&t), 0);
+    }
+}
+
 FN_TEST_MAIN()
