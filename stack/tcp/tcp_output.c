@@ -238,7 +238,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
                 len = cap;
                 more = 1;
             }
-            /* New data waits for the pool above half its reserve; retransmissions do not
+            /* New data waits while the pool is down to its reserve; retransmissions do not
              * (tcp_pool.c). */
             if (len > 0 && SEQ_GEQ(tp->snd_nxt, tp->snd_max) && !tcp_pool_may_send_new(tp)) {
                 len = 0;

@@ -193,6 +193,8 @@ void tcp_pool_adv_check(struct tcpcb *tp)
 {
     const struct fn_config *c = tcp_cfg(tp);
 
+    if (TCPS_HAVERCVDFIN(tp->t_state))
+        return;                 /* the peer sends no more data: no window to reopen */
     /* Stalled (under a segment offered) while the buffer alone would offer more: the pool
      * is what holds the peer back, so its recovery is worth a window update. */
     if (tcp_rcv_wnd_stalled(tp) && c->tcp_rcvbuf - tp->rcv_cc >= tp->t_maxseg &&
@@ -275,8 +277,11 @@ void tcp_pool_wake(struct fn_stack *st, uint64_t now)
         if ((ok & TCP_PWAIT_SND) && tp->t_state != TCPS_CLOSED &&
             !(tp->t_flags & TF_NEEDFIN))
             tcp_event(tp, FN_TCP_EV_WRITABLE);
-        if ((ok & (TCP_PWAIT_OUT | TCP_PWAIT_RCV)) && TCPS_HAVEESTABLISHED(tp->t_state))
-            tcp_output(tp, now);
+        if ((ok & TCP_PWAIT_OUT) ||
+            ((ok & TCP_PWAIT_RCV) && !TCPS_HAVERCVDFIN(tp->t_state))) {
+            if (TCPS_HAVEESTABLISHED(tp->t_state))
+                tcp_output(tp, now);
+        }
     }
     tcp->pool_wake_free = pool_free(tcp);
 }
