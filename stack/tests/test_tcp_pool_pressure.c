@@ -241,6 +241,61 @@ FN_TEST(in_order_data_dropped_only_when_the_pool_is_nearly_empty)
     TT_TEARDOWN();
 }
 
+#define BULK 3
+
+/* Three bulk senders whose peers never acknowledge queue all they can: each stops at its
+ * share, what lies above twice the reserve shrinks by a third each time, and a newcomer
+ * with nothing queued still gets buffers for its first write. */
+FN_TEST(bulk_senders_leave_a_newcomer_its_share)
+{
+    struct tnet t;
+    struct fn_config c;
+    struct tcpcb *l = NULL, *tp[BULK + 1];
+    struct peer pp[BULK + 1];
+    static uint8_t buf[64 * 1024];
+    uint32_t rsv, queued[BULK + 1];
+
+    tt_cfg(&c);
+    c.tcp_sndbuf = 4u << 20;
+    FN_CHECK_EQ(tt_open(&t, &c), 0);
+    FN_CHECK_EQ(fn_tcp_listen(t.sa, A_PORT, 8, &l), 0);
+    rsv = t.sa->tcp->pool_reserve;
+    for (int i = 0; i <= BULK; i++) {
+        tt_peer_init(&pp[i], &t, 1000u + 77777u * (uint32_t)i);
+        pp[i].port = (uint16_t)(P_PORT + i);
+        tp[i] = tt_passive(&pp[i], l);
+        FN_CHECK(tp[i] != NULL);
+    }
+    for (int i = 0; i <= BULK; i++) {
+        uint32_t before = fn_pool_free_count(t.pa) - 2 * rsv;
+        int n;
+
+        queued[i] = 0;
+        while ((n = fn_tcp_send(tp[i], buf, sizeof(buf), t.now)) > 0) {
+            queued[i] += (uint32_t)n;
+            fn_stack_poll(t.sa, t.now);
+            tnet_drain(&t);
+        }
+        FN_CHECK_EQ(n, -EAGAIN);
+        FN_CHECK(queued[i] > 0);
+        /* About a third of what lay above 2R (the last write may leave a buffer part full). */
+        FN_CHECK(tcp_pool_snd_room(tp[i]) < 2048);
+        FN_CHECK(queued[i] / (2048 - FN_PKT_HEADROOM) + 1 >= before / 3);
+        FN_CHECK(queued[i] / (2048 - FN_PKT_HEADROOM) <= before / 3 + 1);
+        FN_CHECK(fn_pool_free_count(t.pa) > 2 * rsv);
+    }
+    /* Each came later and got less; the newcomer was not starved. */
+    FN_CHECK(queued[0] > queued[1] && queued[1] > queued[2] && queued[2] > queued[BULK]);
+    FN_CHECK(queued[BULK] >= 8 * (2048 - FN_PKT_HEADROOM));
+    /* Two refusals each: the write cut short, then the one that got -EAGAIN. */
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pool_snd_refused, 2 * (BULK + 1));
+    for (int i = 0; i <= BULK; i++)
+        fn_tcp_abort(tp[i], t.now);
+    fn_tcp_close(l, t.now);
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 0);
+    FN_CHECK_EQ(tnet_close(&t), 0);
+}
+
 #define HOSTILE 40
 #define HOSTILE_SEGS 40      /* all within the 64 KiB window each was offered */
 
