@@ -217,6 +217,42 @@ FN_TEST(window_grows_only_as_far_as_the_pool_backs)
     TT_TEARDOWN();
 }
 
+/* The peer fills the window it was offered while the pool has nothing above the reserve:
+ * the window closes although the receive buffer is half empty, and once the pool recovers
+ * the window update goes out by itself — the reader did nothing. */
+FN_TEST(window_shut_by_the_pool_reopens_when_it_recovers)
+{
+    struct fn_pkt *hog = NULL;
+    uint8_t d[P_MSS];
+    uint32_t rsv, seq = 1, last_ack = 0, last_win = 1;
+
+    TT_SETUP(1000, (void)0, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    memset(d, 'v', sizeof(d));
+    hog_until(t.pa, rsv, &hog);
+    while (seq < 1 + 65535) {
+        uint32_t n = 1 + 65535 - seq < P_MSS ? 1 + 65535 - seq : P_MSS;
+        tt_inject(&p, seq, 1, FN_TH_ACK, d, n);
+        seq += n;
+    }
+    tt_advance(&t, 100 * MS);           /* the delayed ACK of the last one */
+    while (tt_read(&t, &r) == 1) {
+        last_ack = RACK(&p, &r);
+        last_win = r.th.win;
+    }
+    FN_CHECK_EQ(fn_tcp_readable(tp), 65535);
+    FN_CHECK_EQ(last_ack, 1 + 65535);
+    FN_CHECK_EQ(last_win, 0);
+    FN_CHECK(tnet_stats(t.sa).tcp_pool_wnd_limited >= 1);
+    hog_release(&hog, UINT32_MAX);
+    FN_CHECK_EQ(fn_stack_next_deadline(t.sa), 0);
+    tt_advance(&t, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 65535);
+    FN_CHECK_EQ(r.th.win, 65535);
+    TT_TEARDOWN();
+}
+
 /* With the pool nearly empty, in-order data is dropped (counted) and ACKed where we were;
  * the retransmission is taken once the pool has room again. */
 FN_TEST(in_order_data_dropped_only_when_the_pool_is_nearly_empty)
