@@ -171,7 +171,6 @@ int tcp_pool_may_keep_rcv(struct tcpcb *tp, uint64_t now)
     struct fn_tcp *tcp = tp->t_stack->tcp;
 
     rx_note(tp, now);
-
     return verdict(tp, pool_free(tcp) > tcp->pool_reserve / 4,
                    &tp->t_stack->stats.tcp_pool_rx_dropped, TCP_PWAIT_RCV);
 }
@@ -197,8 +196,8 @@ void tcp_pool_adv_check(struct tcpcb *tp)
         return;                 /* the peer sends no more data: no window to reopen */
     /* Stalled (under a segment offered) while the buffer alone would offer more: the pool
      * is what holds the peer back, so its recovery is worth a window update. */
-    if (tcp_rcv_wnd_stalled(tp) && c->tcp_rcvbuf - tp->rcv_cc >= tp->t_maxseg &&
-        tcp_pool_rcv_window(tp) < tp->t_maxseg) {
+    if (tcp_rcv_wnd_stalled(tp) && c->tcp_rcvbuf > tp->rcv_cc &&
+        c->tcp_rcvbuf - tp->rcv_cc >= tp->t_maxseg && tcp_pool_rcv_window(tp) < tp->t_maxseg) {
         tp->t_stack->stats.tcp_pool_wnd_limited++;
         tcp_pool_wait(tp, TCP_PWAIT_RCV);
     }
