@@ -226,6 +226,12 @@ KEYS: list[Key] = [
          "or the listener's share of it is full, 2 for every SYN"),
         ("max_sockets", "int", 1024, 1, 1 << 22, "socket descriptors preallocated (sockets "
          "+ epoll instances); beyond them socket() and accept() fail with EMFILE"),
+        ("pool_reserve_pct", "int", 12, 1, 50, "percent of the packet-buffer pool kept for "
+         "ACKs, control segments, retransmissions and received frames: send buffers and "
+         "received data stop short of it, so pressure never stalls a connection"),
+        ("pool_ooo_pct", "int", 25, 0, 100, "percent of the packet-buffer pool that "
+         "out-of-order data of all connections together may hold (beyond it, and within "
+         "the reserve, out-of-order segments are dropped first)"),
     )],
     Key("tcp", "congestion", "choice", "cubic", "congestion control of new connections: "
         "cubic (RFC 9438) or newreno (RFC 5681, RFC 6582)", target="tcp_cc",

@@ -66,4 +66,6 @@ void fn_config_defaults(struct fn_config *c)
     c->tcp_syncookies = 1;          /* Linux tcp_syncookies = 1: cookies on overflow */
     c->tcp_cc = FN_CC_CUBIC;        /* RFC 9438: the default of Linux, Windows and macOS */
     c->tcp_max_sockets = 1024;      /* as many descriptors as tcpcbs by default */
+    c->tcp_pool_reserve_pct = 12;   /* 491 of 4096 buffers: several receive batches */
+    c->tcp_pool_ooo_pct = 25;
 }

@@ -69,6 +69,8 @@ static const struct knob knobs[] = {
     KNOB(tcp_syncookies, K_U32),
     KNOB(tcp_cc, K_U32),
     KNOB(tcp_max_sockets, K_U32),
+    KNOB(tcp_pool_reserve_pct, K_U32),
+    KNOB(tcp_pool_ooo_pct, K_U32),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

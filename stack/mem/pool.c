@@ -192,6 +192,11 @@ uint32_t fn_pool_count(const struct fn_pool *p)
     return p->count;
 }
 
+uint32_t fn_pool_free_count(const struct fn_pool *p)
+{
+    return p->n_free;
+}
+
 struct fn_pkt *fn_pool_pkt(struct fn_pool *p, uint32_t idx)
 {
     return idx < p->count ? &p->descs[idx] : NULL;

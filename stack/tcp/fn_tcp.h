@@ -47,7 +47,8 @@ struct tcpcb *fn_tcp_accept(struct tcpcb *listener);
  * -EADDRNOTAVAIL (no free ephemeral port). */
 int fn_tcp_connect(struct fn_stack *st, uint32_t dst, uint16_t dst_port, uint16_t src_port,
                    struct tcpcb **out, uint64_t now);
-/* Queue up to len bytes: returns bytes queued (> 0), -EAGAIN when the send buffer is full,
+/* Queue up to len bytes: returns bytes queued (> 0), -EAGAIN when the send buffer is full or
+ * the buffer pool grants the connection no more (FN_TCP_EV_WRITABLE follows once it does),
  * -EPIPE after shutdown/close, -ENOTCONN on a listener, -t_error after a failure. */
 int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now);
 /* Copy out up to len bytes: bytes (> 0), 0 at EOF, -EAGAIN when nothing is there yet,
@@ -65,7 +66,8 @@ void fn_tcp_abort(struct tcpcb *tp, uint64_t now);
 int fn_tcp_state(const struct tcpcb *tp);       /* TCPS_* */
 int fn_tcp_error(const struct tcpcb *tp);       /* 0 or a positive errno */
 uint32_t fn_tcp_events(const struct tcpcb *tp); /* pending events (not cleared) */
-/* Bytes readable now / free space in the send buffer. */
+/* Bytes readable now / bytes fn_tcp_send would queue now (free space in the send buffer,
+ * bounded by the connection's share of the buffer pool). */
 uint32_t fn_tcp_readable(const struct tcpcb *tp);
 uint32_t fn_tcp_writable(const struct tcpcb *tp);
 /* Local/foreign port (host order) and foreign address (network order). */

@@ -398,6 +398,12 @@ static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t n
     struct fn_stack *st = tp->t_stack;
     int fin_in_order = 0;
 
+    /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
+    if (s->len > 0 && !tcp_pool_may_keep_rcv(tp, now)) {
+        seg_free(s);
+        tp->t_flags |= TF_ACKNOW;
+        return;
+    }
     if (s->len > 0 && s->seq == tp->rcv_nxt && !tp->reass_head) {
         tp->rcv_nxt += s->len;
         st->stats.tcp_rx_bytes += s->len;

@@ -55,7 +55,12 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
 {
     const struct fn_config *c = tcp_cfg(tp);
     uint32_t space = c->tcp_rcvbuf > tp->rcv_cc ? c->tcp_rcvbuf - tp->rcv_cc : 0;
+    uint32_t pool = tcp_pool_rcv_window(tp);
 
+    /* Offer no more than the pool can back (tcp_pool.c); the right edge rule below keeps
+     * what was already offered. */
+    if (space > pool)
+        space = pool;
     /* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3): while the free space
      * is below both a quarter of the buffer and one MSS, offer no more than already offered. */
     if (space < c->tcp_rcvbuf / 4 && space < tp->t_maxseg)
@@ -204,7 +209,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         uint32_t sendwin = tp->snd_wnd < tp->snd_cwnd ? tp->snd_wnd : tp->snd_cwnd;
         uint32_t off, len = 0, fin_seq, optlen = 0, hlen, win_bytes, seq, sum, sackopt = 0, cap;
         int32_t avail;
-        int send = 0, more = 0;
+        int send = 0, more = 0, pooled = 0;
         uint16_t wfield, csum;
         uint8_t opts[40], *h;
         struct fn_pkt *pkt;
@@ -232,6 +237,13 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             if (len > cap) {
                 len = cap;
                 more = 1;
+            }
+            /* New data waits while the pool is down to its reserve; retransmissions do not
+             * (tcp_pool.c). */
+            if (len > 0 && SEQ_GEQ(tp->snd_nxt, tp->snd_max) && !tcp_pool_may_send_new(tp)) {
+                len = 0;
+                more = 0;
+                pooled = 1;
             }
         }
         /* FIN goes with (or after) the last byte, only when the owner shut down writing. */
@@ -280,7 +292,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         if (flags == 0)
             send = 0;   /* SYN_SENT after the SYN: nothing may go out before the SYN-ACK */
         if (!send) {
-            tcp_persist_hold(tp, off, now);
+            if (!pooled)        /* held by the pool: its recovery wakes us (tcp_pool.c) */
+                tcp_persist_hold(tp, off, now);
             break;
         }
         if (tp->t_state == TCPS_CLOSED)
@@ -306,6 +319,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             /* Try again later; while persisting, the persist timer is that retry. */
             if (tp->t_timer[TT_REXMT] == 0 && tp->t_timer[TT_PERSIST] == 0)
                 tcp_rexmt_arm(tp, now);
+            tcp_pool_wait(tp, TCP_PWAIT_OUT);
             break;
         }
         h = fn_pkt_put(pkt, hlen + len);
@@ -364,6 +378,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         if (TCPS_HAVERCVDSYN(tp->t_state) && SEQ_GT(tp->rcv_nxt + win_bytes, tp->rcv_adv))
             tp->rcv_adv = tp->rcv_nxt + win_bytes;
         tp->rcv_wnd = win_bytes;
+        tcp_pool_adv_check(tp);
 
         st->stats.tcp_tx++;
         st->stats.tcp_tx_bytes += len;

@@ -10,8 +10,9 @@
  * already held win over bytes arriving again (duplicates and overlaps are trimmed, never
  * merged, so held data is never rewritten), all comparisons are mod 2^32.  The queue is
  * bounded by cfg.tcp_reass_max_segs pkts; a segment that would exceed it is dropped
- * (tcp_rx_reass_full) unless it starts at rcv_nxt.  Whatever became contiguous with rcv_nxt
- * moves to the receive chain.  Stack-owner core only; never fails otherwise.
+ * (tcp_rx_reass_full) unless it starts at rcv_nxt, and so is one the pool policy refuses
+ * (tcp_pool.c: out-of-order data is the first to go).  Whatever became contiguous with
+ * rcv_nxt moves to the receive chain.  Stack-owner core only; never fails otherwise.
  */
 #include <string.h>
 
@@ -45,11 +46,18 @@ void tcp_rcv_append(struct tcpcb *tp, struct fn_pkt *pkt)
     tp->rcv_tail = pkt;
 }
 
+/* reass_segs changes only here, so that the stack-wide ooo_bufs (tcp_pool.c) follows it. */
+static void reass_count(struct tcpcb *tp, int32_t n)
+{
+    tp->reass_segs += (uint32_t)n;
+    tp->t_stack->tcp->ooo_bufs += (uint32_t)n;
+}
+
 void tcp_reass_flush(struct tcpcb *tp)
 {
     fn_pkt_free_chain(tp->reass_head);
     tp->reass_head = NULL;
-    tp->reass_segs = 0;
+    reass_count(tp, -(int32_t)tp->reass_segs);
     tp->reass_bytes = 0;
 }
 
@@ -63,7 +71,7 @@ static int reass_deliver(struct tcpcb *tp)
         int fin = (int)REASS_FIN(p);
 
         tp->reass_head = p->next;
-        tp->reass_segs--;
+        reass_count(tp, -1);
         tp->reass_bytes -= p->len;
         tp->rcv_nxt += p->len;
         tp->t_stack->stats.tcp_rx_bytes += p->len;
@@ -115,7 +123,7 @@ int tcp_reass(struct tcpcb *tp, struct fn_pkt *pkt, uint32_t seq, int fin)
             if (REASS_FIN(q) && qend == end)
                 fin = 1;
             *pp = q->next;
-            tp->reass_segs--;
+            reass_count(tp, -1);
             tp->reass_bytes -= q->len;
             fn_pkt_free(q);
             continue;
@@ -131,6 +139,12 @@ int tcp_reass(struct tcpcb *tp, struct fn_pkt *pkt, uint32_t seq, int fin)
         fn_pkt_free(pkt);
         return reass_deliver(tp);
     }
+    /* Out-of-order data goes first under pool pressure, and before it is queued, so no SACK
+     * block ever reports it (tcp_pool.c; RFC 2018 §8 reneging avoided). */
+    if (seq != tp->rcv_nxt && !tcp_pool_may_queue_ooo(tp)) {
+        fn_pkt_free(pkt);
+        return reass_deliver(tp);
+    }
     if (pkt->len == 0 && !fin) {
         fn_pkt_free(pkt);
         return reass_deliver(tp);
@@ -139,7 +153,7 @@ int tcp_reass(struct tcpcb *tp, struct fn_pkt *pkt, uint32_t seq, int fin)
     pkt->ts = fin ? 1u : 0u;
     pkt->next = *pp;
     *pp = pkt;
-    tp->reass_segs++;
+    reass_count(tp, 1);
     tp->reass_bytes += pkt->len;
     if (seq != tp->rcv_nxt)
         st->stats.tcp_rx_ooo++;

@@ -108,6 +108,9 @@ static int config_ok(const struct fn_config *c)
         return 0;
     if (c->tcp_cc >= cc_algo_count())
         return 0;       /* not an FN_CC_* index */
+    /* A reserve of half the pool or more would leave bulk data almost nothing. */
+    if (c->tcp_pool_reserve_pct < 1 || c->tcp_pool_reserve_pct > 50 || c->tcp_pool_ooo_pct > 100)
+        return 0;
     return 1;
 }
 
@@ -166,6 +169,7 @@ int fn_tcp_init(struct fn_stack *st)
         tcp->free_list = &tcp->tcbs[i];
     }
     st->tcp = tcp;
+    tcp_pool_init(tcp);
     rc = tcp_syncache_init(tcp);
     if (rc) {
         fn_tcp_fini(st);
@@ -468,6 +472,7 @@ void tcp_free(struct tcpcb *tp)
     struct fn_tcp *tcp = tp->t_stack->tcp;
 
     child_unlink(tp);
+    tcp_pool_unwait(tp);
     if (tp->lport != 0 && (tp->t_state != TCPS_CLOSED))
         unhash(tcp, tp);
     tcp_timers_stop_all(tp);

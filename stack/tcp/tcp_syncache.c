@@ -575,6 +575,9 @@ static struct tcpcb *sc_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_
         int v = sc_cookie_ack(l, s, now, &tp);
         if (v == 0)
             st->stats.tcp_syncookies_bad++;
+        else if (v < 0)
+            st->stats.tcp_rx_noport++;  /* no entry, no cookie: a segment for no connection
+                                           (e.g. a late duplicate of a closed one) */
         if (v <= 0)
             sc_reset(st, l, s, now);    /* LISTEN: any ACK is bad (RFC 9293 §3.10.7.2) */
         return tp;

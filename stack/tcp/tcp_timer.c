@@ -159,6 +159,8 @@ uint64_t fn_tcp_next_deadline(const struct fn_stack *st)
     const struct fn_tcp *tcp = st->tcp;
     uint64_t sc = tcp_syncache_next_deadline(tcp);
 
+    if (tcp_pool_wake_due(tcp))
+        return 0;       /* waiters may get buffers now (tcp_pool.c) */
     return tcp->nheap && tcp->heap[0]->t_due < sc ? tcp->heap[0]->t_due : sc;
 }
 
@@ -310,4 +312,5 @@ void fn_tcp_timer(struct fn_stack *st, uint64_t now)
             break;
         }
     }
+    tcp_pool_wake(st, now);
 }

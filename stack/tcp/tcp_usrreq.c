@@ -5,8 +5,9 @@
  * Contract: see fn_tcp.h.  Every call runs on the stack's core; send copies the caller's
  * bytes into pool buffers (filling the tail buffer first) up to cfg.tcp_sndbuf and runs
  * tcp_output; recv copies out of the receive chain, frees drained buffers and sends a window
- * update when the window opened enough (RFC 9293 §3.8.6.2.2).  Pool exhaustion during send
- * returns what was queued so far, or -EAGAIN.
+ * update when the window opened enough (RFC 9293 §3.8.6.2.2).  Pool pressure during send
+ * (tcp_pool.c: the reserve, or the connection's share) returns what was queued so far, or
+ * -EAGAIN, and FN_TCP_EV_WRITABLE follows when the pool recovers.
  */
 #include <errno.h>
 #include <string.h>
@@ -117,6 +118,8 @@ int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
         uint32_t n;
 
         if (!t || fn_pkt_tailroom(t) == 0) {
+            if (!tcp_pool_may_queue_snd(tp))
+                break;          /* the pool's reserve or tp's share (tcp_pool.c) */
             t = fn_pkt_alloc(st->pool);
             if (!t) {
                 st->stats.tcp_nobuf++;
@@ -288,8 +291,10 @@ uint32_t fn_tcp_readable(const struct tcpcb *tp)
 
 uint32_t fn_tcp_writable(const struct tcpcb *tp)
 {
-    uint32_t b = tcp_cfg(tp)->tcp_sndbuf;
-    return b > tp->snd_cc ? b - tp->snd_cc : 0;
+    uint32_t b = tcp_cfg(tp)->tcp_sndbuf, room = b > tp->snd_cc ? b - tp->snd_cc : 0;
+    uint32_t pool = tcp_pool_snd_room(tp);
+
+    return room < pool ? room : pool;
 }
 
 uint16_t fn_tcp_lport(const struct tcpcb *tp)

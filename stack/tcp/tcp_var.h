@@ -215,6 +215,11 @@ struct tcpcb {
     /* ---- socket layer support (tcp_sock.c) ---- */
     uint8_t t_more;             /* 1 only inside a MSG_MORE send: a short tail waits */
     uint32_t t_total_retrans;   /* segments retransmitted, for TCP_INFO */
+    /* ---- pool pressure (tcp_pool.c) ---- */
+    uint32_t t_pwait;           /* TCP_PWAIT_* this tcpcb waits for; != 0 iff it is linked
+                                   in fn_tcp.pool_waiters */
+    struct tcpcb *t_pwnext;     /* link in fn_tcp.pool_waiters */
+    uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept */
 };
 
 /* Per-stack TCP state (st->tcp). */
@@ -237,6 +242,15 @@ struct fn_tcp {
     uint64_t hash_key;          /* seed of the connection hash */
     uint64_t rng;               /* splitmix64 state for ephemeral ports */
     struct tcp_syncache *syncache; /* half-open passive opens (tcp_syncache.c) */
+    /* pool pressure (tcp_pool.c) */
+    uint32_t pool_reserve;      /* buffers only ACKs, control, retransmissions and received
+                                   frames may take (cfg.tcp_pool_reserve_pct of the pool) */
+    uint32_t pool_ooo_max;      /* bound on ooo_bufs (cfg.tcp_pool_ooo_pct of the pool) */
+    uint32_t ooo_bufs;          /* sum of every tcpcb's reass_segs */
+    uint32_t pool_wake_free;    /* free buffers after the last pass over the waiters */
+    struct tcpcb *pool_waiters; /* tcpcbs with t_pwait != 0, linked by t_pwnext */
+    uint64_t rx_epoch;          /* current receiver epoch (now / TCP_POOL_EPOCH_NS) */
+    uint32_t rx_active, rx_active_prev; /* tcpcbs that kept data in it / the one before */
 };
 
 /* ---- tcp_subr.c ---- */
@@ -377,6 +391,34 @@ void tcp_sack_dsack(struct tcpcb *tp, uint32_t start, uint32_t end);
 /* The SACK option of the next ACK in at most room bytes (RFC 2018 §3-4): writes it to o
  * (and consumes a pending D-SACK) unless o is NULL; returns its length (0: none). */
 uint32_t tcp_sack_opts(struct tcpcb *tp, uint8_t *o, uint32_t room);
+
+/* ---- tcp_pool.c: sharing the packet-buffer pool (the policy is in its contract) ---- */
+#define TCP_PWAIT_SND 1u    /* a send was refused: raise FN_TCP_EV_WRITABLE when it may grow */
+#define TCP_PWAIT_OUT 2u    /* new data was held back: tcp_output once the pool recovers */
+#define TCP_PWAIT_RCV 4u    /* the window stalled for want of buffers: send an update */
+void tcp_pool_init(struct fn_tcp *tcp);
+/* May tp's send chain take one more buffer?  If not: counted, and tp waits (SND). */
+int tcp_pool_may_queue_snd(struct tcpcb *tp);
+/* Bytes tp's send chain may grow by now (tail room plus its share of the pool). */
+uint32_t tcp_pool_snd_room(const struct tcpcb *tp);
+/* May a segment of new data take a buffer?  If not: counted, and tp waits (OUT). */
+int tcp_pool_may_send_new(struct tcpcb *tp);
+/* May an out-of-order segment be queued?  If not: counted (the caller drops it). */
+int tcp_pool_may_queue_ooo(struct tcpcb *tp);
+/* May in-order data be kept?  If not: counted, and tp waits (RCV).  Either way tp counts
+ * as a receiver at now (its window shares the pool with the other receivers). */
+int tcp_pool_may_keep_rcv(struct tcpcb *tp, uint64_t now);
+/* The receive window the pool can back for tp now, bytes. */
+uint32_t tcp_pool_rcv_window(const struct tcpcb *tp);
+/* tcp_output advertised a window: wait (RCV) if the pool is what keeps it shut. */
+void tcp_pool_adv_check(struct tcpcb *tp);
+void tcp_pool_wait(struct tcpcb *tp, uint32_t why);
+/* tp is being freed: take it off the waiters. */
+void tcp_pool_unwait(struct tcpcb *tp);
+/* The pool changed since waiters were last checked: poll now. */
+int tcp_pool_wake_due(const struct fn_tcp *tcp);
+/* Wake the waiters the pool can now satisfy (every poll, from fn_tcp_timer). */
+void tcp_pool_wake(struct fn_stack *st, uint64_t now);
 
 /* ---- tcp_timer.c ---- */
 void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);

@@ -14,9 +14,10 @@
  * Virtual time: when nothing moves, the clock jumps to the next deadline of either stack
  * (at most 1 s at a time).  A run gives up (res->ok = 0, res->why says where) when the
  * virtual clock passes im->max_vtime_ns, the wall clock passes im->max_wall_ms or the
- * iteration cap is hit — a stall is a result,
- * not a hang.  Hooks let a caller change both configs before the stacks start (cfg) and
- * each connection once it exists (conn: A's after connect, B's after accept).
+ * iteration cap is hit — a stall is a result, not a hang.  Hooks let a caller change both
+ * configs before the stacks start (cfg), each connection once it exists (conn: A's after
+ * connect, B's after accept), the size of both pools (pool_bufs, else cfg.n_bufs) and the
+ * number of connections run at once (nconns), each carrying `bytes` each way.
  */
 #ifndef FASTNET_TESTS_TCP_XFER_H
 #define FASTNET_TESTS_TCP_XFER_H
@@ -89,6 +90,41 @@ static inline int xfer_fin_acked(const struct tcpcb *tp)
     return tp && xfer_fin_acked_state(fn_tcp_state(tp)) && !fn_tcp_error(tp);
 }
 
+static inline uint32_t xfer_pool_peak(struct fn_pool *p)
+{
+    struct fn_pool_stats ps;
+
+    fn_pool_get_stats(p, &ps);
+    return ps.peak_in_use;
+}
+
+/* Every byte both ways and both FINs acknowledged, on each of n connections. */
+static inline int xfer_all_done(const struct xfer_side *A, const struct xfer_side *B, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!A[i].eof || !B[i].eof || A[i].rcvd != A[i].xfer || B[i].rcvd != B[i].xfer ||
+            !xfer_fin_acked(A[i].tp) || !xfer_fin_acked(B[i].tp))
+            return 0;
+    return 1;
+}
+
+/* The first check a finished run fails on any of its n connections, or NULL. */
+static inline const char *xfer_check(const struct xfer_side *A, const struct xfer_side *B,
+                                     uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (fn_tcp_error(A[i].tp) || fn_tcp_error(B[i].tp))
+            return "connection error";
+        if (!xfer_fin_acked(A[i].tp) || !xfer_fin_acked(B[i].tp))
+            return "FIN not acknowledged";
+        if (A[i].bad || B[i].bad)
+            return "data mismatch";
+        if (A[i].rcvd != A[i].xfer || B[i].rcvd != B[i].xfer || !A[i].eof || !B[i].eof)
+            return "incomplete";
+    }
+    return NULL;
+}
+
 struct impair {
     uint32_t loss_ppm, reorder_ppm, dup_ppm, corrupt_ppm;
     uint64_t delay_ns;          /* every frame, each direction */
@@ -100,7 +136,13 @@ struct xfer_hooks {
     void (*cfg)(struct fn_config *c, void *arg);        /* both sides, before start */
     void (*conn)(struct tcpcb *tp, void *arg);          /* each connection, once */
     void *arg;
+    uint32_t pool_bufs;         /* buffers in each stack's pool; 0 = cfg.n_bufs */
+    uint32_t nconns;            /* connections at once, each `bytes` each way; 0 = 1, at
+                                   most XFER_MAX_CONNS */
 };
+
+#define XFER_POOL_BUFS 4096u    /* cfg.n_bufs's default: the pools unless a hook says */
+#define XFER_MAX_CONNS 64u
 
 struct xfer_result {
     int ok;                     /* every byte both ways, FINs, no RST, clean close */
@@ -111,8 +153,9 @@ struct xfer_result {
     uint64_t hdrpred_ack, hdrpred_data;     /* both stacks */
     uint64_t done_ab_ns, done_ba_ns;        /* virtual time from the SYN until the receiver
                                                had every byte (A->B, B->A); 0 = never */
-    uint32_t rcvd_a, rcvd_b;    /* bytes each side received in order (of `bytes`) */
-    int state_a, state_b;       /* TCPS_* of both connections when the run ended (-1: none) */
+    uint32_t rcvd_a, rcvd_b;    /* bytes the first connection's sides received in order */
+    int state_a, state_b;       /* TCPS_* of the first connection's sides at the end (-1) */
+    uint32_t peak_a, peak_b;    /* both pools' peak_in_use before the final close */
     uint32_t tcbs_left, leaked; /* after the final close, failed runs too: tcpcbs still in
                                    use and packet buffers not back in either pool */
     struct fn_stats sa, sb;     /* both stacks' counters before the final close */
@@ -145,8 +188,9 @@ static inline void xfer_destroy(struct fn_stack *st, struct xfer_result *res, co
         goto out;                                                        \
     } while (0)
 
-/* Run one transfer of `bytes` each way.  Returns with res->ok = 1 on success; on failure
- * res->why names the first check that failed.  Always releases both stacks. */
+/* Run one transfer of `bytes` each way (on each of hk->nconns connections at once).
+ * Returns with res->ok = 1 on success; on failure res->why names the first check that
+ * failed.  Always releases both stacks. */
 static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint32_t bytes,
                                    const struct xfer_hooks *hk, struct xfer_result *res)
 {
@@ -156,15 +200,21 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     struct fn_config ca, cb;
     struct fn_fault_params fp, fpb;
     struct tcpcb *l = NULL;
-    struct xfer_side A, B;
+    struct xfer_side A[XFER_MAX_CONNS], B[XFER_MAX_CONNS];
+    uint32_t n = hk && hk->nconns ? hk->nconns : 1, nacc = 0;
+    const char *why;
     uint64_t now = 1 * SEC, vmax = im->max_vtime_ns ? im->max_vtime_ns : 3600 * SEC;
     uint64_t wall0 = xfer_wall_ms();
     int wall_out = 0;
     long iter;
 
     memset(res, 0, sizeof(*res));
-    memset(&A, 0, sizeof(A));
-    memset(&B, 0, sizeof(B));
+    memset(A, 0, sizeof(A));
+    memset(B, 0, sizeof(B));
+    if (n > XFER_MAX_CONNS) {
+        res->why = "too many connections";
+        return;
+    }
     tnet_cfg(&ca, IP_A);
     tnet_cfg(&cb, IP_B);
     ca.tcp_msl_ms = cb.tcp_msl_ms = 1000;
@@ -172,6 +222,8 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         hk->cfg(&ca, hk->arg);
         hk->cfg(&cb, hk->arg);
     }
+    if (hk && hk->pool_bufs)
+        ca.n_bufs = cb.n_bufs = hk->pool_bufs;
     if (fn_pool_create(ca.n_bufs, 2048, 0, &pa) || fn_pool_create(cb.n_bufs, 2048, 0, &pb))
         XFER_FAIL(res, "pool");
     if (fn_backend_memory_pair(pa, pb, 1500, MAC_A, MAC_B, &ba, &bb))
@@ -201,42 +253,46 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         XFER_FAIL(res, "stack B");
     fb = NULL;
 
-    A.st = sa;
-    A.dir = 0;
-    A.xfer = bytes;
-    B.st = sb;
-    B.dir = 1;
-    B.xfer = bytes;
-    if (fn_tcp_listen(sb, 8080, 8, &l))
+    if (fn_tcp_listen(sb, 8080, n > 8 ? n : 8, &l))
         XFER_FAIL(res, "listen");
-    if (fn_tcp_connect(sa, IP_B, 8080, 0, &A.tp, now))
-        XFER_FAIL(res, "connect");
-    if (hk && hk->conn)
-        hk->conn(A.tp, hk->arg);
+    for (uint32_t i = 0; i < n; i++) {
+        A[i].st = sa;
+        A[i].dir = 0;
+        A[i].xfer = bytes;
+        B[i].st = sb;
+        B[i].dir = 1;
+        B[i].xfer = bytes;
+        if (fn_tcp_connect(sa, IP_B, 8080, 0, &A[i].tp, now))
+            XFER_FAIL(res, "connect");
+        if (hk && hk->conn)
+            hk->conn(A[i].tp, hk->arg);
+    }
 
     for (iter = 0; iter < 40000000; iter++) {
         int moved = fn_stack_poll(sa, now) + fn_stack_poll(sb, now);
         uint64_t d;
 
-        if (!B.tp) {
-            B.tp = fn_tcp_accept(l);
-            if (B.tp && hk && hk->conn)
-                hk->conn(B.tp, hk->arg);
-            if (B.tp) {
-                /* One connection is all we want; without the listener, a late segment
+        /* Every pair sends the same patterns, so which B meets which A does not matter. */
+        while (l && nacc < n && (B[nacc].tp = fn_tcp_accept(l)) != NULL) {
+            if (hk && hk->conn)
+                hk->conn(B[nacc].tp, hk->arg);
+            if (++nacc == n) {
+                /* Every connection we want is there; without the listener, a late segment
                  * for B's closed connection is "no connection" on B as on A. */
                 fn_tcp_close(l, now);
                 l = NULL;
             }
         }
-        xfer_side_run(&A, now);
-        xfer_side_run(&B, now);
-        if (A.eof && B.eof && A.rcvd == bytes && B.rcvd == bytes && xfer_fin_acked(A.tp) &&
-            xfer_fin_acked(B.tp))
+        for (uint32_t i = 0; i < n; i++) {
+            xfer_side_run(&A[i], now);
+            xfer_side_run(&B[i], now);
+        }
+        if (nacc == n && xfer_all_done(A, B, n))
             break;
         /* A reset or a give-up ends the run (reported below). */
-        if (fn_tcp_error(A.tp) || (B.tp && fn_tcp_error(B.tp)))
-            break;
+        for (uint32_t i = 0; i < n; i++)
+            if (fn_tcp_error(A[i].tp) || (B[i].tp && fn_tcp_error(B[i].tp)))
+                goto stop;
         if (now - 1 * SEC > vmax)
             break;
         if ((iter & 4095) == 0 && im->max_wall_ms && xfer_wall_ms() - wall0 > im->max_wall_ms) {
@@ -253,6 +309,7 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         /* Idle: jump to the next timer, but never more than 1 s at a time. */
         now = d > now && d - now < SEC ? d : now + (d > now ? SEC : 1000);
     }
+stop:
     res->vtime_ms = (now - 1 * SEC) / MS;
     res->sa = tnet_stats(sa);
     res->sb = tnet_stats(sb);
@@ -260,13 +317,33 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->rexmt_b = res->sb.tcp_rexmt_segs;
     res->hdrpred_ack = res->sa.tcp_rx_hdrpred_ack + res->sb.tcp_rx_hdrpred_ack;
     res->hdrpred_data = res->sa.tcp_rx_hdrpred_data + res->sb.tcp_rx_hdrpred_data;
-    res->done_ab_ns = B.done_ns ? B.done_ns - 1 * SEC : 0;
-    res->done_ba_ns = A.done_ns ? A.done_ns - 1 * SEC : 0;
-    res->rcvd_a = A.rcvd;
-    res->rcvd_b = B.rcvd;
-    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport;
-    res->state_a = A.tp ? fn_tcp_state(A.tp) : -1;
-    res->state_b = B.tp ? fn_tcp_state(B.tp) : -1;
+    {
+        /* The last connection to finish a direction decides its time; 0 if one never did. */
+        int all_ab = 1, all_ba = 1;
+
+        for (uint32_t i = 0; i < n; i++) {
+            if (!B[i].done_ns)
+                all_ab = 0;
+            else if (B[i].done_ns - 1 * SEC > res->done_ab_ns)
+                res->done_ab_ns = B[i].done_ns - 1 * SEC;
+            if (!A[i].done_ns)
+                all_ba = 0;
+            else if (A[i].done_ns - 1 * SEC > res->done_ba_ns)
+                res->done_ba_ns = A[i].done_ns - 1 * SEC;
+        }
+        if (!all_ab)
+            res->done_ab_ns = 0;
+        if (!all_ba)
+            res->done_ba_ns = 0;
+    }
+    res->rcvd_a = A[0].rcvd;
+    res->rcvd_b = B[0].rcvd;
+    res->peak_a = xfer_pool_peak(pa);
+    res->peak_b = xfer_pool_peak(pb);
+    res->late_rst = res->sa.tcp_rx_noport + res->sb.tcp_rx_noport + res->sa.tcp_syncookies_bad +
+                    res->sb.tcp_syncookies_bad;
+    res->state_a = A[0].tp ? fn_tcp_state(A[0].tp) : -1;
+    res->state_b = B[0].tp ? fn_tcp_state(B[0].tp) : -1;
     res->la = fn_stack_backend(sa)->stats;
     res->lb = fn_stack_backend(sb)->stats;
     if (getenv("FN_XFER_DEBUG"))
@@ -284,16 +361,10 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
         XFER_FAIL(res, "wall time cap");
     if (iter >= 40000000)
         XFER_FAIL(res, "iteration cap");
-    if (!B.tp)
+    if (nacc < n)
         XFER_FAIL(res, "never accepted");
-    if (fn_tcp_error(A.tp) || fn_tcp_error(B.tp))
-        XFER_FAIL(res, "connection error");
-    if (!xfer_fin_acked(A.tp) || !xfer_fin_acked(B.tp))
-        XFER_FAIL(res, "FIN not acknowledged");
-    if (A.bad || B.bad)
-        XFER_FAIL(res, "data mismatch");
-    if (A.rcvd != bytes || B.rcvd != bytes || !A.eof || !B.eof)
-        XFER_FAIL(res, "incomplete");
+    if ((why = xfer_check(A, B, n)) != NULL)
+        XFER_FAIL(res, why);
     /* No connection may be reset.  A RST answering a stale duplicate after both sides have
      * closed (B already CLOSED, A in TIME_WAIT re-ACKing B's retransmitted FIN) is what
      * RFC 9293 §3.10.7.1 prescribes and harms nothing: TIME_WAIT ignores it (RFC 1337). */
@@ -303,17 +374,21 @@ static inline void run_transfer_ex(const struct impair *im, uint64_t seed, uint3
     res->ok = 1;
     /* Nor may a RST leave from inside a connection.  A side that closed cleanly (LAST_ACK ->
      * CLOSED) has no tcpcb left, so a duplicate of the ACK that closed it arriving next
-     * draws a RST: such RSTs count as tcp_rx_noport and are only reported, in late_rst. */
-    if (res->sa.tcp_rst_tx > res->sa.tcp_rx_noport || res->sb.tcp_rst_tx > res->sb.tcp_rx_noport) {
+     * draws a RST: such RSTs count as tcp_rx_noport (or, met by a listener while cookies are
+     * on, tcp_syncookies_bad) and are only reported, in late_rst. */
+    if (res->sa.tcp_rst_tx > res->sa.tcp_rx_noport + res->sa.tcp_syncookies_bad ||
+        res->sb.tcp_rst_tx > res->sb.tcp_rx_noport + res->sb.tcp_syncookies_bad) {
         res->ok = 0;
         res->why = "RST sent";
     }
 out:
     /* Both close; run until TIME_WAIT and every retransmitted FIN are done. */
-    if (A.tp)
-        fn_tcp_close(A.tp, now);
-    if (B.tp)
-        fn_tcp_close(B.tp, now);
+    for (uint32_t i = 0; i < n; i++) {
+        if (A[i].tp)
+            fn_tcp_close(A[i].tp, now);
+        if (B[i].tp)
+            fn_tcp_close(B[i].tp, now);
+    }
     if (l)
         fn_tcp_close(l, now);
     for (iter = 0; sa && sb && iter < 100000 && (fn_tcp_count(sa) || fn_tcp_count(sb));

@@ -79,6 +79,12 @@ struct fn_config {
     uint32_t tcp_cc;                /* congestion control of new connections: FN_CC_* */
     uint32_t tcp_max_sockets;       /* socket layer: descriptors (sockets, epoll sets, kqueues)
                                        preallocated; epoll registrations are twice this */
+    /* TCP's share of the packet-buffer pool (tcp_pool.c) */
+    uint32_t tcp_pool_reserve_pct;  /* % of the pool kept for ACKs, control segments,
+                                       retransmissions and received frames: new data is
+                                       neither queued nor (below half of it) sent into it */
+    uint32_t tcp_pool_ooo_pct;      /* % of the pool out-of-order data of all connections
+                                       together may hold */
 };
 
 /* Congestion-control algorithms by index (struct fn_config.tcp_cc); the names are those of

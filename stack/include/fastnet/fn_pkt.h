@@ -82,6 +82,8 @@ void *fn_pool_region(const struct fn_pool *p);
 size_t fn_pool_region_size(const struct fn_pool *p);
 uint32_t fn_pool_buf_size(const struct fn_pool *p);
 uint32_t fn_pool_count(const struct fn_pool *p);
+/* Buffers free now (count minus in use), O(1): for callers that ration the pool. */
+uint32_t fn_pool_free_count(const struct fn_pool *p);
 /* The descriptor of buffer idx (idx < count).  Does not change allocation state. */
 struct fn_pkt *fn_pool_pkt(struct fn_pool *p, uint32_t idx);
 /* Start of the buffer that backs pkt. */

@@ -146,7 +146,14 @@ extern "C" {
     /* socket layer (socket/) */                                                        \
     X(sock_table_full, "sockets / epoll instances refused: descriptor table full")      \
     X(sock_accept_table_full, "accepts refused: descriptor table full (conn queued)")   \
-    X(sock_epoll_items_full, "epoll registrations refused: registration pool empty")
+    X(sock_epoll_items_full, "epoll registrations refused: registration pool empty")    \
+    /* TCP under packet-buffer pool pressure (tcp_pool.c) */                            \
+    X(tcp_pool_snd_refused, "TCP sends refused or cut short: pool reserve or share reached") \
+    X(tcp_pool_tx_deferred, "TCP new-data segments held back: pool down to half its reserve") \
+    X(tcp_pool_ooo_dropped, "TCP out-of-order segments dropped: pool reserve or ooo budget") \
+    X(tcp_pool_rx_dropped, "TCP in-order segments dropped: pool nearly empty")         \
+    X(tcp_pool_wnd_limited, "TCP windows held shut by the pool, not the receive buffer") \
+    X(tcp_pool_wakeups, "TCP connections woken when the pool recovered")
 
 struct fn_stats {
 #define FN_STATS_DECL(name, desc) uint64_t name;
