@@ -4,7 +4,7 @@
  *   tool_tcp_peer -b BACKEND -i IFNAME -a IPV4/PREFIX (-l PORT | -C PEER_IPV4:PORT)
  *                 [-c CONNS] [-n BYTES] [-s SEED] [-t SECONDS] [-F FAULTS] [-S FAULT_SEED]
  *                 [-w PCAP] [-o XDP_OBJ] [-m auto|native|skb] [-N POOL_BUFFERS]
- *                 [-k KNOB=VALUE]... [-v]
+ *                 [-k KNOB=VALUE]... [-H SECONDS] [-v]
  *
  * Opens BACKEND (af_xdp | af_packet | tap) on IFNAME the way `fastnet up` does, optionally
  * wraps it in the seeded fault wrapper (-F "loss=2,reorder=5,dup=1,corrupt=0.5": percent,
@@ -17,6 +17,8 @@
  * connections.  On every connection the tool sends BYTES bytes of a seeded pattern (splitmix64
  * keyed by SEED and the 4-tuple's ports), half-closes, receives until EOF, SHA-256-hashes both
  * directions, and releases the connection once both FINs are through (TIME_WAIT or CLOSED).
+ * -H holds each connection idle in ESTABLISHED for SECONDS before it starts sending (the
+ * RFC 5961 wire test injects spoofed segments meanwhile).
  * It says "listening" (server) or "connecting" (client) on stderr once started.
  * When every connection is finished (or after SECONDS, or on SIGINT/SIGTERM) it lingers
  * briefly so final ACKs go out, then prints one JSON line on stdout: per connection the ports,
@@ -60,6 +62,7 @@ struct conn {
     uint16_t lport, fport;
     uint64_t sent, received;
     uint64_t rng;               /* pattern state */
+    uint64_t hold_until;        /* nothing is sent before this time (-H) */
     uint8_t chunk[CHUNK];       /* pattern bytes not yet accepted by fn_tcp_send */
     uint32_t chunk_off, chunk_len;
     int shut, eof, err;
@@ -78,7 +81,7 @@ struct opts {
     int server, verbose;
     uint32_t conns, pool_bufs;
     uint64_t bytes, seed, fault_seed;
-    double seconds;
+    double seconds, hold;
     enum fn_xdp_mode xdp_mode;
 };
 
@@ -112,7 +115,7 @@ static void usage(const char *argv0)
             "usage: %s -b BACKEND -i IFNAME -a IPV4/PREFIX (-l PORT | -C IPV4:PORT) [-c CONNS]\n"
             "       [-n BYTES] [-s SEED] [-t SECONDS] [-F loss=P,reorder=P,dup=P,corrupt=P]\n"
             "       [-S FAULT_SEED] [-w PCAP] [-o XDP_OBJ] [-m auto|native|skb]\n"
-            "       [-N POOL_BUFFERS] [-k KNOB=VALUE]... [-v]\n",
+            "       [-N POOL_BUFFERS] [-k KNOB=VALUE]... [-H SECONDS] [-v]\n",
             argv0);
 }
 
@@ -166,7 +169,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     o->fault_seed = 1;
     o->seconds = 60;
     o->pool_bufs = 16384;
-    while ((opt = getopt(argc, argv, "b:i:a:l:C:c:n:s:t:F:S:w:o:m:N:k:v")) != -1) {
+    while ((opt = getopt(argc, argv, "b:i:a:l:C:c:n:s:t:F:S:w:o:m:N:k:H:v")) != -1) {
         switch (opt) {
         case 'b': o->backend = optarg; break;
         case 'i': o->ifname = optarg; break;
@@ -201,13 +204,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 return -1;
             o->knobs[o->nknobs++] = optarg;
             break;
+        case 'H': o->hold = atof(optarg); break;
         case 'v': o->verbose = 1; break;
         default: return -1;
         }
     }
     if (!o->backend || !o->ifname || !o->ip || o->port == 0 || (!o->server && !o->peer) ||
         o->conns < 1 || o->conns > MAX_CONNS || o->seconds <= 0 || o->seconds > 3600 ||
-        o->pool_bufs < 256)
+        o->pool_bufs < 256 || o->hold < 0 || o->hold >= o->seconds)
         return -1;
     return 0;
 }
@@ -347,6 +351,7 @@ static int conn_init(struct run *r, struct tcpcb *tp)
     if (!c->h_sent || !c->h_recv || !EVP_DigestInit_ex(c->h_sent, EVP_sha256(), NULL) ||
         !EVP_DigestInit_ex(c->h_recv, EVP_sha256(), NULL))
         return -1;
+    c->hold_until = fn_clock_ns() + (uint64_t)(r->o.hold * 1e9);
     fn_tcp_set_user(tp, c);
     r->nconns++;
     return 0;
@@ -375,6 +380,8 @@ static void conn_release(struct run *r, struct conn *c, enum end how, uint64_t n
 
 static void conn_send(struct run *r, struct conn *c, uint64_t now)
 {
+    if (now < c->hold_until)
+        return;
     while (c->sent < r->o.bytes) {
         int n;
 
