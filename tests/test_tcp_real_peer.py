@@ -39,9 +39,10 @@ XDP_OBJ = STACK / "build" / "fn_xdp_kern.o"
 BACKENDS = ["af_xdp", "af_packet", "tap"]
 PREFIX = "198.18.20.0/24"
 PORT = 5001
-# 64 MiB per connection is the target; with today's loss recovery (see the README of the
-# results in the module docstring of the report) a faulty run of 16 x 64 MiB takes minutes,
-# so the default keeps the whole file near six minutes.
+# The acceptance target is 64 MiB per connection.  Without SACK most losses are recovered by
+# RTO (see README "Not yet"), so one faulty 16 x 64 MiB run takes ~160 s here and the whole
+# file ~30 minutes; the default keeps the file near six minutes.  FASTNET_TCP_PEER_BYTES=
+# 67108864 FASTNET_TCP_PEER_TIMEOUT=900 runs the full size.
 BYTES = int(os.environ.get("FASTNET_TCP_PEER_BYTES", str(8 << 20)))
 CONNS = int(os.environ.get("FASTNET_TCP_PEER_CONNS", "16"))
 RUN_TIMEOUT = float(os.environ.get("FASTNET_TCP_PEER_TIMEOUT", "240"))
@@ -284,17 +285,20 @@ def test_testnet_turns_peer_offloads_off(net):
     """BACKEND-NOTES: with tx checksum offload, TSO or GSO on the kernel's veth, fastnet would
     receive unfinished checksums and frames larger than the MTU."""
     _, tn = net
-    ends = [(tn.peer_ns, tn.peer_if)]
+    tx = ("tx-checksumming", "tcp-segmentation-offload", "generic-segmentation-offload")
+    ends = [(tn.peer_ns, tn.peer_if, tx)]
     if tn.kind == "tap":
-        ends.append((tn.stack_ns, tn.bridge_veth))
-    for ns, dev in ends:
+        ends.append((tn.stack_ns, tn.bridge_veth, tx + ("generic-receive-offload",)))
+    else:
+        # GRO on the stack's end would merge segments beyond the MTU before fastnet sees them.
+        ends.append((tn.stack_ns, tn.stack_if, ("generic-receive-offload",)))
+    for ns, dev, offloads in ends:
         feats = {}
         for line in ns_run(ns, "ethtool", "-k", dev).stdout.splitlines():
             if ":" in line:
                 k, v = line.split(":", 1)
                 feats[k.strip()] = v.split()[0] if v.split() else ""
-        for f in ("tx-checksumming", "tcp-segmentation-offload",
-                  "generic-segmentation-offload"):
+        for f in offloads:
             assert feats.get(f) == "off", f"{ns} {dev}: {f} is {feats.get(f)}"
 
 
@@ -326,3 +330,23 @@ def test_bulk_both_ways_with_nftables_drop(tool, net, kernel_role, tmp_path):
     counts = assert_no_reset(tn, fres)
     assert counts[("ingress", "drop")] > 0 and counts[("egress", "drop")] > 0, counts
     assert fres["stats"]["tcp_rexmt_segs"] > 0
+
+
+def test_sigterm_exits_cleanly_and_detaches_xdp(tool, tmp_path):
+    """SIGTERM mid-run: the tool still prints its JSON, gives every buffer back and detaches
+    its XDP program (a single-program attach outlives a killed process, BACKEND-NOTES)."""
+    with testnet.create(name=f"tq{os.getpid() % 1000}x", prefix=PREFIX) as tn:
+        fast = Proc(tn.stack_ns, tool_argv("af_xdp", tn, "server"), tmp_path, "tool")
+        try:
+            fast.wait_for("listening")
+            link = ns_run(tn.stack_ns, "ip", "link", "show", "dev", tn.stack_if).stdout
+            assert "xdp" in link, link
+            fast.proc.send_signal(signal.SIGTERM)
+            rc = fast.wait(15)
+            res = fast.result()
+        finally:
+            fast.close()
+        link = ns_run(tn.stack_ns, "ip", "link", "show", "dev", tn.stack_if).stdout
+    assert rc == 1, rc                      # stopped before its connections: not a success
+    assert res["conns"] == [] and res["pool_in_use"] == 0, res
+    assert "xdp" not in link, link
