@@ -5,7 +5,9 @@ server (accepts --conns connections on --addr:--port) or a client (opens --conns
 connections to --addr:--port).  On every connection it sends --bytes bytes of a seeded
 pattern (random.Random keyed by --seed and the connection's ports), half-closes, reads until
 EOF, and SHA-256-hashes both directions; one non-blocking selector loop serves all of them,
-so both directions of every connection flow at once.  The server prints "listening" on
+so both directions of every connection flow at once (a client's connects complete in the
+same loop: a socket becomes writable once connected, a failed connect ends as "error").
+The server prints "listening" on
 stderr once it listens.  At the end (every connection over, or --timeout) it prints one JSON
 line: per connection the ports, bytes and hashes each way and how it ended ("fin": the
 peer's FIN after all its data; "rst": reset; "error"; "open": still running at the timeout).
@@ -25,10 +27,10 @@ CHUNK = 65536
 
 
 class Conn:
-    def __init__(self, sock, nbytes, seed):
+    def __init__(self, sock, rport, nbytes, seed):
         self.sock = sock
         self.lport = sock.getsockname()[1]
-        self.rport = sock.getpeername()[1] if sock.fileno() >= 0 else 0
+        self.rport = rport
         self.nbytes = nbytes
         self.rng = random.Random(seed ^ (self.lport << 32) ^ (self.rport << 16))
         self.pending = b""
@@ -122,19 +124,21 @@ def main():
         print("listening", file=sys.stderr, flush=True)
         while len(conns) < args.conns and time.monotonic() < deadline:
             try:
-                s, _ = ls.accept()
+                s, (_, rport) = ls.accept()
             except socket.timeout:
                 continue
             s.setblocking(False)
-            c = Conn(s, args.bytes, args.seed)
+            c = Conn(s, rport, args.bytes, args.seed)
             conns.append(c)
             sel.register(s, rw, c)
         ls.close()
     else:
+        # All connects at once (non-blocking): one lost SYN must not hold up the others.
         for _ in range(args.conns):
-            s = socket.create_connection((args.addr, args.port), timeout=10)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
-            c = Conn(s, args.bytes, args.seed)
+            s.connect_ex((args.addr, args.port))
+            c = Conn(s, args.port, args.bytes, args.seed)
             conns.append(c)
             sel.register(s, rw, c)
     serve(sel, conns, deadline)
