@@ -70,7 +70,8 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
 
 void tcp_send_ack(struct tcpcb *tp, uint64_t now)
 {
-    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, tp->rcv_nxt,
+    /* snd_max, not snd_nxt: see the pure-ACK rule in tcp_output(). */
+    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, tp->rcv_nxt,
                 FN_TH_ACK, now);
 }
 
@@ -300,7 +301,11 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
             flags |= FN_TH_PUSH;
         wr16(h, tp->lport);
         wr16(h + 2, tp->fport);
-        wr32(h + 4, seq);
+        /* A segment without data, SYN or FIN carries snd_max, not a snd_nxt rewound for a
+         * retransmission: the peer may hold everything up to snd_max, and a zero-length
+         * segment below its RCV.NXT is unacceptable (RFC 9293 §3.10.7.4) — its ACK would be
+         * ignored, and two ends retransmitting at once would ignore each other's ACKs. */
+        wr32(h + 4, len == 0 && !(flags & (FN_TH_SYN | FN_TH_FIN)) ? tp->snd_max : seq);
         wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
         h[12] = (uint8_t)((hlen / 4) << 4);
         h[13] = flags;

@@ -187,10 +187,11 @@ static struct tcpcb *timer_rexmt(struct tcpcb *tp, uint64_t now)
     st->stats.tcp_rexmt_timeout++;
     if (tp->t_rxtshift >= limit) {
         /* RFC 9293 §3.8.3 R2 / RFC 1122 §4.2.3.5: give up and tell the owner ETIMEDOUT; a
-         * synchronized peer is told with a RST so it does not wait for us. */
+         * synchronized peer is told with a RST (at snd_max: snd_nxt is rewound here) so it
+         * does not wait for us. */
         st->stats.tcp_conn_timedout++;
         if (TCPS_HAVEESTABLISHED(tp->t_state))
-            tcp_respond(st, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, tp->rcv_nxt,
+            tcp_respond(st, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, tp->rcv_nxt,
                         FN_TH_RST | FN_TH_ACK, now);
         return tcp_drop(tp, ETIMEDOUT);
     }
