@@ -773,8 +773,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
             dup_ack(tp, now);
             return;
         }
-        if (s.ack == tp->snd_una && !(tp->t_flags & TF_FASTRECOVERY))
-            tp->t_dupacks = 0;
+        /* Not a duplicate (data, a window update), but it does not move SND.UNA either: the
+         * count of duplicates goes on (RFC 5681 §3.2 "without any intervening ACKs which move
+         * SND.UNA"); only ack_new() restarts it. */
     } else {
         int fin_acked = ack_new(tp, &s, now);
         needoutput = 1;
