@@ -15,7 +15,8 @@ counter in the peer namespace sees every frame) and no run may stall (each is bo
 timeout; on a timeout the tool is stopped with SIGTERM and its statistics are printed).
 
 Size: FASTNET_TCP_PEER_BYTES (bytes per connection per direction, default below) and
-FASTNET_TCP_PEER_CONNS (default 16).  Everything is torn down even when a test fails
+FASTNET_TCP_PEER_CONNS (default 16); FASTNET_TCP_PEER_TIMEOUT bounds each run (seconds) and
+FASTNET_TCP_PEER_TOOL_ARGS adds tool arguments (e.g. "-k tcp_sack=0").  Everything is torn down even when a test fails
 (testnet.destroy detaches XDP and removes the namespaces; only processes started here are
 stopped, by their PID).
 """
@@ -46,6 +47,8 @@ PORT = 5001
 BYTES = int(os.environ.get("FASTNET_TCP_PEER_BYTES", str(8 << 20)))
 CONNS = int(os.environ.get("FASTNET_TCP_PEER_CONNS", "16"))
 RUN_TIMEOUT = float(os.environ.get("FASTNET_TCP_PEER_TIMEOUT", "240"))
+# Extra tool arguments, e.g. "-k tcp_sack=0" to compare a knob against the defaults.
+TOOL_EXTRA = os.environ.get("FASTNET_TCP_PEER_TOOL_ARGS", "").split()
 FAULTS = "loss=2,reorder=5,dup=1,corrupt=0.5"
 NFT_TABLE = "fnrp"
 
@@ -174,7 +177,8 @@ class Proc:
 
 def tool_argv(backend, tn, role, extra=()):
     argv = [str(TOOL), "-b", backend, "-i", tn.stack_if, "-a", tn.stack_cidr, "-c", str(CONNS),
-            "-n", str(BYTES), "-t", str(RUN_TIMEOUT), "-o", str(XDP_OBJ), "-s", "7", *extra]
+            "-n", str(BYTES), "-t", str(RUN_TIMEOUT), "-o", str(XDP_OBJ), "-s", "7",
+            *TOOL_EXTRA, *extra]
     if role == "server":
         return argv + ["-l", str(PORT)]
     return argv + ["-C", f"{tn.peer_ip}:{PORT}"]
