@@ -762,9 +762,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
          * a window change (both ways busy): count it as a duplicate. */
         if (sack == TCP_SACK_NEW && s.ack == tp->snd_una && tp->snd_max != tp->snd_una)
             dup_ack(tp, now);
-        else if (s.ack == tp->snd_una && !(tp->t_flags & TF_FASTRECOVERY) &&
-                 sack == TCP_SACK_NONE)
-            tp->t_dupacks = 0;
+        /* Otherwise not a duplicate (data, a window update), but it does not move SND.UNA
+         * either: the count of duplicates goes on (RFC 5681 §3.2 "without any intervening
+         * ACKs which move SND.UNA"); only ack_new() restarts it. */
     } else {
         int fin_acked = ack_new(tp, &s, now);
         needoutput = 1;

@@ -25,9 +25,10 @@
 struct tcpcb *tcp_drop_timedout(struct tcpcb *tp, uint64_t now)
 {
     /* RFC 9293 §3.8.3 R2 / RFC 1122 §4.2.3.5: give up and tell the owner; a synchronized
-     * peer is told with a RST so it does not wait for us. */
+     * peer is told with a RST (at snd_max: a retransmission has rewound snd_nxt) so it does
+     * not wait for us. */
     if (TCPS_HAVEESTABLISHED(tp->t_state))
-        tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, tp->rcv_nxt,
+        tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, tp->rcv_nxt,
                     FN_TH_RST | FN_TH_ACK, now);
     return tcp_drop(tp, tp->t_softerror ? tp->t_softerror : ETIMEDOUT);
 }

@@ -36,10 +36,10 @@
  * connections do not count as receivers, so they do not shrink the windows of busy ones;
  * the windows they were offered before stand.  A connection whose window stalls for lack
  * of buffers waits (TCP_PWAIT_RCV) and sends a window update when the pool can back one.
- * Waiters are checked from the timer pass of a poll whenever the pool changed since the last
- * check (and fn_tcp_next_deadline asks for that poll at once); each is woken only for what
- * the pool can now give it (new data once free > 3R/2: hysteresis above the R threshold),
- * and waits again if it must.
+ * Waiters are checked from the timer pass of a poll whenever buffers came back since the
+ * last check, or since the lowest count after it (and fn_tcp_next_deadline asks for that
+ * poll at once); each is woken only for what the pool can now give it (new data once
+ * free > 3R/2: hysteresis above the R threshold), and waits again if it must.
  */
 #include "core/fn_stack_impl.h"
 #include "tcp/tcp_var.h"
@@ -230,8 +230,11 @@ void tcp_pool_unwait(struct tcpcb *tp)
 
 int tcp_pool_wake_due(const struct fn_tcp *tcp)
 {
-    /* Only a change of the pool can satisfy a waiter the last pass left waiting. */
-    return tcp->pool_waiters && pool_free(tcp) != tcp->pool_wake_free;
+    /* Only buffers coming back can satisfy a waiter the last pass left waiting: what a
+     * waiter needs grows with the free count.  Allocations alone (the owner sending what a
+     * wake let it send) must not make a pass due, or poll would be asked for again at once
+     * with nothing to gain — a busy loop that never lets the clock reach the next timer. */
+    return tcp->pool_waiters && pool_free(tcp) > tcp->pool_wake_free;
 }
 
 /* The reasons of tp's wait that the pool can satisfy now. */
@@ -255,6 +258,8 @@ void tcp_pool_wake(struct fn_stack *st, uint64_t now)
     struct fn_tcp *tcp = st->tcp;
     struct tcpcb *list;
 
+    if (pool_free(tcp) < tcp->pool_wake_free)
+        tcp->pool_wake_free = pool_free(tcp);   /* the low-water mark since the last pass */
     if (!tcp_pool_wake_due(tcp))
         return;
     /* Detach the whole list first: whoever must go on waiting (or waits again because of

@@ -232,9 +232,10 @@ void fn_tcp_abort(struct tcpcb *tp, uint64_t now)
         close_listener(tp, now);
         return;
     }
-    /* RFC 9293 §3.10.5 ABORT: a RST to a synchronized peer, then gone. */
+    /* RFC 9293 §3.10.5 ABORT: a RST to a synchronized peer, then gone.  The RFC's SND.NXT
+     * is our snd_max (snd_nxt may be rewound for a retransmission). */
     if (TCPS_HAVERCVDSYN(tp->t_state) && tp->t_state != TCPS_TIME_WAIT)
-        tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, 0,
+        tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, 0,
                     FN_TH_RST, now);
     tcp_detach(tp);
     if (tp->t_state != TCPS_CLOSED)
