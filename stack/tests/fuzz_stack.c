@@ -919,6 +919,28 @@ static void setup(struct fz *z, uint8_t cfg, uint8_t variant)
     check_invariants(z);
 }
 
+static void trace_tcbs(struct fz *z)
+{
+    struct fn_tcp *tcp = tcpst(z);
+    struct fn_pool_stats ps;
+
+    fn_pool_get_stats(z->t.pa, &ps);
+    fprintf(stderr, "pool in use %u\n", ps.in_use);
+    for (uint32_t i = 0; i < tcp->ntcbs; i++) {
+        const struct tcpcb *tp = &tcp->tcbs[i];
+        if (tp->lport == 0)
+            continue;
+        fprintf(stderr, "tcb %u: %u->%u state %d flags %#x una %u nxt %u max %u snd_cc %u "
+                "snd_wnd %u cwnd %u rcv_cc %u reass %u timers", i, tp->lport, tp->fport,
+                tp->t_state, tp->t_flags, tp->snd_una - tp->iss, tp->snd_nxt - tp->iss,
+                tp->snd_max - tp->iss, tp->snd_cc, tp->snd_wnd, tp->snd_cwnd, tp->rcv_cc,
+                tp->reass_segs);
+        for (int k = 0; k < TT_NTIMERS; k++)
+            fprintf(stderr, " %llu", (unsigned long long)tp->t_timer[k]);
+        fprintf(stderr, "\n");
+    }
+}
+
 /* Close everything, stay silent, and let the timers finish every connection. */
 static void teardown(struct fz *z)
 {
@@ -938,6 +960,8 @@ static void teardown(struct fz *z)
         if (fn_tcp_count(z->t.sa) == 0 && ps.in_use == 0)
             break;
         d = fn_stack_next_deadline(z->t.sa);
+        if (trace && d == UINT64_MAX)
+            trace_tcbs(z);
         /* Something still holds a connection or a buffer but no timer will ever end it. */
         FZ_ASSERT(d != UINT64_MAX);
         z->t.now = d > z->t.now ? d : z->t.now + 1;
