@@ -72,7 +72,8 @@ def wire_seeds():
 # ---- fuzz_stack.c's operations: op byte = kind | slot << 4 | hi << 7 ----
 SEG, RAW, FRAG, ICMP, ADV, SEND, RECV, SHUT, CLOSE, ACCEPT, CONNECT, SETOPT, ARP, LISTEN = \
     0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
-ADV_DEADLINE = 15
+ACKS = 15
+ADV_DEADLINE = ADV | 0x80
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
@@ -108,6 +109,9 @@ def stack_seeds():
         for variant in (0, 1, 2, 4):
             head = bytes([cfg, variant])
             progs = {
+                "dupacks": op(SEND) + u16(8000) + adv(1) + op(ACKS) + bytes([2, 0]) +
+                op(ACKS) + bytes([1, 0]) + op(ACKS) + bytes([4 | 1, 0]) + adv(10) +
+                op(ACKS) + bytes([4, 0]),
                 "exchange": seg(0, ACK | PSH, dlen=100, ts=ts) + op(RECV) + u16(4096) +
                 op(SEND) + u16(3000) + adv(50) + seg(0, ACK, ack_from_max=True, ts=ts) +
                 op(RECV) + u16(4096),

@@ -9,9 +9,9 @@
  * the input is a sequence of operations: TCP segments from the peer of a slot (sequence and
  * ACK numbers relative to A's state, flags, window, options and payload from the input,
  * checksum right unless asked otherwise), raw frames, the same segment as IPv4 fragments,
- * ICMP errors quoting a connection, ARP, clock advances, and the owner's calls (send, recv,
- * shutdown, close, abort, accept, connect, socket options, closing and reopening the
- * listener).  Nothing here may fail on malformed input; a finding is an abort with the
+ * ICMP errors quoting a connection, ARP, bursts of duplicate ACKs, clock advances, and the
+ * owner's calls (send, recv, shutdown, close, abort, accept, connect, socket options,
+ * closing and reopening the listener).  Nothing here may fail on malformed input; a finding is an abort with the
  * invariant that broke:
  *   - after every step, the structural invariants of every tcpcb (tcp_var.h), the timer
  *     heap, the ready list and the listener queues, and exact accounting of packet buffers
@@ -520,6 +520,30 @@ static void op_seg(struct fz *z, struct slot *s, uint8_t hi)
     inject(z, f, build_seg(z, s, f));
 }
 
+/* 1 to 4 identical pure ACKs from slot s's peer, at rcv_nxt with the window it sent last:
+ * duplicate ACKs (RFC 5681 §2) are what fast retransmit and NewReno recovery need, and a
+ * fully fuzzed window would hardly ever repeat. */
+static void op_acks(struct fz *z, struct slot *s)
+{
+    uint8_t f[TT_FRAME_MAX], n = g8(z), o[TCPOLEN_TSTAMP_APPA];
+    uint32_t ack, optlen = 0, flen;
+
+    slot_refresh(z, s);
+    ack = ((n & 4) ? s->max_base : s->una_base) + (uint32_t)(int8_t)g8(z);
+    if (s->p.ts) {
+        o[0] = FN_TCPOPT_NOP;
+        o[1] = FN_TCPOPT_NOP;
+        o[2] = FN_TCPOPT_TIMESTAMP;
+        o[3] = 10;
+        put32(o + 4, s->p.tsval);
+        put32(o + 8, s->p.tsecr);
+        optlen = sizeof o;
+    }
+    flen = tt_build_abs(&s->p, f, s->rcv_base, ack, FN_TH_ACK, o, optlen, NULL, 0);
+    for (int i = 0; i <= (n & 3); i++)
+        inject(z, f, flen);
+}
+
 /* The same segment as two (or, with a duplicate, three) IPv4 fragments. */
 static void op_frag(struct fz *z, struct slot *s)
 {
@@ -658,7 +682,7 @@ static void op_arp(struct fz *z)
 
 static void op_advance(struct fz *z, uint8_t hi)
 {
-    uint8_t d = g8(z);
+    uint8_t d = hi ? 0 : g8(z);
     uint64_t ns;
 
     if (hi) {
@@ -1060,7 +1084,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             op_listen(z, hi);
             break;
         default:
-            op_advance(z, 1);
+            op_acks(z, s);
             break;
         }
         settle(z);
