@@ -366,6 +366,10 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         }
         if (len > 0 || (flags & (FN_TH_SYN | FN_TH_FIN)))
             tcp_persist_sent(tp, now);
+        else
+            /* A bare ACK leaves waiting data where it was: a timer must still watch it, as
+             * when nothing is sent (RFC 9293 §3.8.6.1), or a shut window stalls for ever. */
+            tcp_persist_hold(tp, off, now);
         if (len > 0)
             tp->t_sndtime = now;
         if (flags & FN_TH_ACK) {

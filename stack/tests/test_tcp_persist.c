@@ -148,6 +148,50 @@ FN_TEST(closed_socket_is_not_pinned_by_a_shut_window)
     TEARDOWN();
 }
 
+FN_TEST(window_shut_by_a_segment_acked_at_once_still_persists)
+{
+    uint64_t rto;
+
+    SETUP((void)0);
+    rto = tp->t_rxtcur;
+    fill_data();
+    FN_CHECK_EQ(fn_tcp_send(tp, data, 1000, t.now), 1000);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(fn_tcp_send(tp, data + 1000, 500, t.now), 500);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);                        /* Nagle: 1000 in flight */
+    /* One segment acks everything in flight, shuts the window and carries the peer's FIN.
+     * The FIN is acked at once; that bare ACK must not leave the 500 waiting bytes without
+     * a timer (found by fuzz_stack: a closed connection stuck in CLOSING forever, holding
+     * its buffers). */
+    p.win = 0;
+    tt_inject(&p, 1, 1001, FN_TH_ACK | FN_TH_FIN, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.flags, FN_TH_ACK);
+    FN_CHECK_EQ(RACK(&p, &r), 2);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(fn_tcp_state(tp), TCPS_CLOSE_WAIT);
+    FN_CHECK(tp->t_timer[TT_PERSIST] != 0);
+    FN_CHECK(expect_probe(&t, &p, rto, 1001));
+    /* The window opens: the data goes out; closing then sends our FIN. */
+    p.win = 65535;
+    tt_inject(&p, 2, 1001, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(r.th.payload_len, 500);
+    FN_CHECK(memcmp(r.th.payload, data + 1000, 500) == 0);
+    fn_tcp_close(tp, t.now);
+    FN_CHECK_EQ(fn_tcp_state(tp), TCPS_LAST_ACK);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.flags & FN_TH_FIN, FN_TH_FIN);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1501);
+    tt_inject(&p, 2, 1502, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 1);                     /* only the listener */
+    tp = NULL;
+    TEARDOWN();
+}
+
 FN_TEST(probe_without_a_packet_buffer_waits_for_the_next_expiry)
 {
     static struct fn_pkt *held[1024];
