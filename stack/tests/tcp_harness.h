@@ -287,6 +287,39 @@ static inline uint32_t tt_events(struct tnet *t, struct tcpcb *tp)
     return e;
 }
 
+/* A stream of known bytes from the peer: byte i of the stream is tt_pbyte(i). */
+static inline uint8_t tt_pbyte(uint32_t i)
+{
+    return (uint8_t)(i * 7 + (i >> 8));
+}
+
+static inline void tt_fill(uint8_t *b, uint32_t off, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        b[i] = tt_pbyte(off + i);
+}
+
+/* The peer sends stream bytes [off, off + n) (stream offset 0 = relative seq 1). */
+static inline void tt_send_range(struct peer *p, uint32_t off, uint32_t n)
+{
+    uint8_t b[1500];
+    tt_fill(b, off, n);
+    tt_inject(p, 1 + off, 1, FN_TH_ACK, b, n);
+}
+
+static inline int tt_check_stream(struct tcpcb *tp, uint64_t now, uint32_t off, uint32_t n)
+{
+    uint8_t b[8192];
+    int got = fn_tcp_recv(tp, b, sizeof(b), now);
+
+    if (got != (int)n)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (b[i] != tt_pbyte(off + i))
+            return 0;
+    return 1;
+}
+
 /* The common fixture of the connection-level tests: A listens on A_PORT and the peer, with
  * ISN `iss`, opens a connection to it (MSS P_MSS, no other SYN options).  CFG is a statement
  * run on the config `c` before A starts, PEER one run on the peer `p` before its SYN.

@@ -1,100 +1,27 @@
 /*
- * test_tcp_data.c — moving data (RFC 9293 §3.8–3.10): in-order receive and delayed ACKs
- * (RFC 5681 §4.2), out-of-order reassembly with overlaps and duplicates, the 2^32 wrap,
- * flow control with a small receive buffer and the window update on read, Nagle on/off
- * (RFC 1122 §4.2.3.4), MSS segmentation, and no packet buffers held by an idle connection.
+ * test_tcp_data.c — moving data (RFC 9293 §3.8–3.10): out-of-order reassembly with overlaps
+ * and duplicates, the 2^32 wrap, flow control with a small receive buffer and the window
+ * update on read, MSS segmentation, a full send buffer.  Delayed ACKs are in
+ * test_tcp_delack.c, Nagle in test_tcp_nagle.c.
  */
 #include "tcp_harness.h"
 
 #define SETUP_ISS(iss, ...) TT_SETUP(iss, __VA_ARGS__, (void)0)
 #define TEARDOWN() TT_TEARDOWN()
 
-static uint8_t pbyte(uint32_t i)
-{
-    return (uint8_t)(i * 7 + (i >> 8));
-}
-
-static void fill(uint8_t *b, uint32_t off, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++)
-        b[i] = pbyte(off + i);
-}
-
-/* The peer sends stream bytes [off, off + n) (stream offset 0 = relative seq 1). */
-static void send_range(struct peer *p, uint32_t off, uint32_t n)
-{
-    uint8_t b[1500];
-    fill(b, off, n);
-    tt_inject(p, 1 + off, 1, FN_TH_ACK, b, n);
-}
-
-static int check_stream(struct tcpcb *tp, uint64_t now, uint32_t off, uint32_t n)
-{
-    uint8_t b[8192];
-    int got = fn_tcp_recv(tp, b, sizeof(b), now);
-
-    if (got != (int)n)
-        return 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (b[i] != pbyte(off + i))
-            return 0;
-    return 1;
-}
-
-FN_TEST(delayed_ack_every_second_segment_and_timer)
-{
-    SETUP_ISS(1000, (void)0);
-    send_range(&p, 0, 1000);
-    FN_CHECK_EQ(tt_read(&t, &r), 0);                        /* delayed */
-    send_range(&p, 1000, 1000);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* second segment: ACK now */
-    FN_CHECK_EQ(RACK(&p, &r), 2001);
-    send_range(&p, 2000, 500);
-    FN_CHECK_EQ(tt_read(&t, &r), 0);
-    tt_advance(&t, c.tcp_delack_ms * MS - 1);
-    FN_CHECK_EQ(tt_read(&t, &r), 0);
-    tt_advance(&t, 1);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* bounded delay */
-    FN_CHECK_EQ(RACK(&p, &r), 2501);
-    FN_CHECK(check_stream(tp, t.now, 0, 2500));
-    FN_CHECK(tnet_stats(t.sa).tcp_rx_hdrpred_data >= 2);
-    TEARDOWN();
-}
-
-FN_TEST(out_of_order_acked_at_once_and_reassembled)
-{
-    SETUP_ISS(5000, (void)0);
-    send_range(&p, 1000, 1000);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* immediate duplicate ACK */
-    FN_CHECK_EQ(RACK(&p, &r), 1);
-    FN_CHECK_EQ(fn_tcp_recv(tp, &r, 1, t.now), -EAGAIN);
-    send_range(&p, 3000, 500);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);
-    FN_CHECK_EQ(RACK(&p, &r), 1);
-    send_range(&p, 0, 1000);                                /* fills the first hole */
-    FN_CHECK_EQ(tt_read(&t, &r), 1);
-    FN_CHECK_EQ(RACK(&p, &r), 2001);
-    send_range(&p, 2000, 1000);                             /* fills the last hole */
-    FN_CHECK_EQ(tt_read(&t, &r), 1);
-    FN_CHECK_EQ(RACK(&p, &r), 3501);
-    FN_CHECK(check_stream(tp, t.now, 0, 3500));
-    FN_CHECK_EQ(tp->reass_segs, 0);
-    TEARDOWN();
-}
-
 FN_TEST(overlaps_and_duplicates_never_corrupt)
 {
     SETUP_ISS(77, (void)0);
-    send_range(&p, 300, 200);       /* [300,500) */
-    send_range(&p, 450, 200);       /* [450,650) overlaps the tail */
-    send_range(&p, 250, 100);       /* [250,350) overlaps the head */
-    send_range(&p, 320, 50);        /* inside */
-    send_range(&p, 600, 50);        /* duplicate of held bytes */
-    send_range(&p, 200, 500);       /* covers everything held and more */
-    send_range(&p, 0, 100);         /* in order */
-    send_range(&p, 0, 100);         /* old duplicate */
-    send_range(&p, 50, 200);        /* overlaps delivered and held */
-    FN_CHECK(check_stream(tp, t.now, 0, 700));
+    tt_send_range(&p, 300, 200);       /* [300,500) */
+    tt_send_range(&p, 450, 200);       /* [450,650) overlaps the tail */
+    tt_send_range(&p, 250, 100);       /* [250,350) overlaps the head */
+    tt_send_range(&p, 320, 50);        /* inside */
+    tt_send_range(&p, 600, 50);        /* duplicate of held bytes */
+    tt_send_range(&p, 200, 500);       /* covers everything held and more */
+    tt_send_range(&p, 0, 100);         /* in order */
+    tt_send_range(&p, 0, 100);         /* old duplicate */
+    tt_send_range(&p, 50, 200);        /* overlaps delivered and held */
+    FN_CHECK(tt_check_stream(tp, t.now, 0, 700));
     FN_CHECK_EQ(tp->reass_segs, 0);
     FN_CHECK(tnet_stats(t.sa).tcp_rx_dup >= 2);
     TEARDOWN();
@@ -104,14 +31,14 @@ FN_TEST(sequence_wraparound)
 {
     /* The peer's ISN sits just below 2^32: its data wraps while being reassembled. */
     SETUP_ISS(0xfffffc00u, (void)0);
-    send_range(&p, 1400, 1000);     /* crosses 2^32 */
-    send_range(&p, 2400, 600);
-    send_range(&p, 400, 1000);
-    send_range(&p, 0, 400);
-    FN_CHECK(check_stream(tp, t.now, 0, 3000));
+    tt_send_range(&p, 1400, 1000);     /* crosses 2^32 */
+    tt_send_range(&p, 2400, 600);
+    tt_send_range(&p, 400, 1000);
+    tt_send_range(&p, 0, 400);
+    FN_CHECK(tt_check_stream(tp, t.now, 0, 3000));
     FN_CHECK(tp->rcv_nxt == (uint32_t)(0xfffffc00u + 1 + 3000));
     /* An old segment from before the wrap is a duplicate, not new data. */
-    send_range(&p, 0, 400);
+    tt_send_range(&p, 0, 400);
     FN_CHECK_EQ(fn_tcp_recv(tp, &r, 1, t.now), -EAGAIN);
     TEARDOWN();
 }
@@ -121,12 +48,12 @@ FN_TEST(fin_out_of_order_waits_for_the_data)
     uint8_t b[16];
 
     SETUP_ISS(31, (void)0);
-    fill(b, 100, 10);
+    tt_fill(b, 100, 10);
     tt_inject(&p, 101, 1, FN_TH_ACK | FN_TH_FIN, b, 10);
     FN_CHECK_EQ(fn_tcp_state(tp), TCPS_ESTABLISHED);
-    send_range(&p, 0, 100);
+    tt_send_range(&p, 0, 100);
     FN_CHECK_EQ(fn_tcp_state(tp), TCPS_CLOSE_WAIT);
-    FN_CHECK(check_stream(tp, t.now, 0, 110));
+    FN_CHECK(tt_check_stream(tp, t.now, 0, 110));
     FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 0);
     TEARDOWN();
 }
@@ -138,7 +65,7 @@ FN_TEST(flow_control_zero_window_and_update_on_read)
     SETUP_ISS(9, c.tcp_rcvbuf = 4096);
     FN_CHECK_EQ(tp->rcv_wscale, 0);
     for (uint32_t off = 0; off < 4096; off += 1024)
-        send_range(&p, off, 1024);
+        tt_send_range(&p, off, 1024);
     tnet_drain(&t);
     tt_advance(&t, 100 * MS);
     /* The buffer is full: the window is closed. */
@@ -160,39 +87,12 @@ FN_TEST(flow_control_zero_window_and_update_on_read)
     TEARDOWN();
 }
 
-FN_TEST(nagle_holds_small_segments_until_ack)
-{
-    SETUP_ISS(3, (void)0);
-    FN_CHECK_EQ(fn_tcp_send(tp, "aaaaaaaaaa", 10, t.now), 10);
-    fn_stack_poll(t.sa, t.now);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* idle: goes at once */
-    FN_CHECK_EQ(r.th.payload_len, 10);
-    FN_CHECK_EQ(fn_tcp_send(tp, "bbbbbbbbbb", 10, t.now), 10);
-    FN_CHECK_EQ(fn_tcp_send(tp, "cccccccccc", 10, t.now), 10);
-    fn_stack_poll(t.sa, t.now);
-    FN_CHECK_EQ(tt_read(&t, &r), 0);                        /* held: data in flight */
-    tt_inject(&p, 1, 11, FN_TH_ACK, NULL, 0);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);
-    FN_CHECK_EQ(RSEQ(&p, &r), 11);
-    FN_CHECK_EQ(r.th.payload_len, 20);                      /* coalesced */
-    FN_CHECK(r.th.flags & FN_TH_PUSH);
-    tt_inject(&p, 1, 31, FN_TH_ACK, NULL, 0);
-    fn_tcp_set_nodelay(tp, 1);
-    FN_CHECK_EQ(fn_tcp_send(tp, "d", 1, t.now), 1);
-    FN_CHECK_EQ(fn_tcp_send(tp, "e", 1, t.now), 1);
-    fn_stack_poll(t.sa, t.now);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);
-    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* TCP_NODELAY: both go */
-    FN_CHECK_EQ(RSEQ(&p, &r), 32);
-    TEARDOWN();
-}
-
 FN_TEST(mss_segmentation_and_peer_window)
 {
     static uint8_t big[6000];
 
     SETUP_ISS(3, (void)0);
-    fill(big, 0, sizeof(big));
+    tt_fill(big, 0, sizeof(big));
     FN_CHECK_EQ(fn_tcp_send(tp, big, 5000, t.now), 5000);
     fn_stack_poll(t.sa, t.now);
     for (int i = 0; i < 3; i++) {
@@ -257,19 +157,19 @@ FN_TEST(reassembly_queue_bounded_and_first_bytes_win)
 
     SETUP_ISS(1234, c.tcp_reass_max_segs = 4);
     for (uint32_t i = 0; i < 6; i++)
-        send_range(&p, 200 + 200 * i, 100);                 /* 6 separate holes */
+        tt_send_range(&p, 200 + 200 * i, 100);                 /* 6 separate holes */
     FN_CHECK_EQ(tp->reass_segs, 4);
     FN_CHECK_EQ(tnet_stats(t.sa).tcp_rx_reass_full, 2);
     /* An overlapping segment with different bytes: what was held first is kept. */
     memset(junk, 0xee, sizeof(junk));
     tt_inject(&p, 1 + 220, 1, FN_TH_ACK, junk, 60);          /* inside held [200,300) */
     FN_CHECK_EQ(tp->reass_segs, 4);
-    send_range(&p, 0, 200);                                 /* in order: always taken */
+    tt_send_range(&p, 0, 200);                                 /* in order: always taken */
     {
         uint8_t b[400];
         FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 300);
         for (uint32_t i = 0; i < 300; i++)
-            FN_CHECK_EQ(b[i], pbyte(i));
+            FN_CHECK_EQ(b[i], tt_pbyte(i));
     }
     FN_CHECK_EQ(tp->reass_segs, 3);
     tnet_drain(&t);
