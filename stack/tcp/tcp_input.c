@@ -710,9 +710,10 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     }
 
     /* New data for a socket its owner has closed: nobody will read it (RFC 9293 §3.10.7.4
-     * seventh; FreeBSD and Linux reset here). */
+     * seventh; FreeBSD and Linux reset here).  The RST goes at snd_max: snd_nxt may be
+     * rewound for a retransmission, and the peer checks a RST against its RCV.NXT. */
     if ((tp->t_flags & TF_DETACHED) && s.len > 0 && tp->t_state > TCPS_CLOSE_WAIT) {
-        tcp_respond(st, tp, tp->faddr, tp->fport, tp->lport, tp->snd_nxt, 0, FN_TH_RST, now);
+        tcp_respond(st, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, 0, FN_TH_RST, now);
         seg_free(&s);
         tcp_drop(tp, ECONNRESET);
         return;
