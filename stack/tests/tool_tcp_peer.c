@@ -4,7 +4,7 @@
  *   tool_tcp_peer -b BACKEND -i IFNAME -a IPV4/PREFIX (-l PORT | -C PEER_IPV4:PORT)
  *                 [-c CONNS] [-n BYTES] [-s SEED] [-t SECONDS] [-F FAULTS] [-S FAULT_SEED]
  *                 [-w PCAP] [-o XDP_OBJ] [-m auto|native|skb] [-N POOL_BUFFERS]
- *                 [-k KNOB=VALUE]... [-H SECONDS] [-v]
+ *                 [-k KNOB=VALUE]... [-H SECONDS] [-r BYTES] [-D] [-v]
  *
  * Opens BACKEND (af_xdp | af_packet | tap) on IFNAME the way `fastnet up` does, optionally
  * wraps it in the seeded fault wrapper (-F "loss=2,reorder=5,dup=1,corrupt=0.5": percent,
@@ -18,7 +18,13 @@
  * keyed by SEED and the 4-tuple's ports), half-closes, receives until EOF, SHA-256-hashes both
  * directions, and releases the connection once both FINs are through (TIME_WAIT or CLOSED).
  * -H holds each connection idle in ESTABLISHED for SECONDS before it starts sending (the
- * RFC 5961 wire test injects spoofed segments meanwhile).
+ * RFC 5961 wire test injects spoofed segments meanwhile).  -r expects BYTES from the peer
+ * instead of -n's count (a sink for bench/tcp_goodput.py: -n 0 -r N); -D discards received
+ * bytes without hashing them (sha256_received is then the digest of nothing), so that a receive
+ * benchmark does not measure SHA-256.  With -n 0 the tool half-closes only after the peer's
+ * FIN (a sink stays in ESTABLISHED while it receives).  The JSON's "loop" counts, while a
+ * connection is open, poll iterations, iterations that received nothing, sleeps in poll(),
+ * the time slept and the time counted, for telling where a core goes.
  * It says "listening" (server) or "connecting" (client) on stderr once started.
  * When every connection is finished (or after SECONDS, or on SIGINT/SIGTERM) it lingers
  * briefly so final ACKs go out, then prints one JSON line on stdout: per connection the ports,
@@ -81,6 +87,8 @@ struct opts {
     int server, verbose;
     uint32_t conns, pool_bufs;
     uint64_t bytes, seed, fault_seed;
+    uint64_t rx_bytes;          /* bytes expected from the peer (-r; default -n) */
+    int discard;                /* -D: do not hash received bytes */
     double seconds, hold;
     enum fn_xdp_mode xdp_mode;
 };
@@ -93,6 +101,9 @@ struct run {
     uint32_t nconns;            /* connections created or accepted so far */
     uint32_t finished;
     uint64_t start;
+    /* the worker loop's own counters (JSON "loop") */
+    uint64_t iterations, idle_iterations, sleeps, sleep_ns, active_ns;
+    int active;                 /* this iteration counts: a connection is open */
 };
 
 static void on_signal(int sig)
@@ -115,7 +126,7 @@ static void usage(const char *argv0)
             "usage: %s -b BACKEND -i IFNAME -a IPV4/PREFIX (-l PORT | -C IPV4:PORT) [-c CONNS]\n"
             "       [-n BYTES] [-s SEED] [-t SECONDS] [-F loss=P,reorder=P,dup=P,corrupt=P]\n"
             "       [-S FAULT_SEED] [-w PCAP] [-o XDP_OBJ] [-m auto|native|skb]\n"
-            "       [-N POOL_BUFFERS] [-k KNOB=VALUE]... [-H SECONDS] [-v]\n",
+            "       [-N POOL_BUFFERS] [-k KNOB=VALUE]... [-H SECONDS] [-r BYTES] [-D] [-v]\n",
             argv0);
 }
 
@@ -169,7 +180,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     o->fault_seed = 1;
     o->seconds = 60;
     o->pool_bufs = 16384;
-    while ((opt = getopt(argc, argv, "b:i:a:l:C:c:n:s:t:F:S:w:o:m:N:k:H:v")) != -1) {
+    o->rx_bytes = UINT64_MAX;
+    while ((opt = getopt(argc, argv, "b:i:a:l:C:c:n:s:t:F:S:w:o:m:N:k:H:r:Dv")) != -1) {
         switch (opt) {
         case 'b': o->backend = optarg; break;
         case 'i': o->ifname = optarg; break;
@@ -205,10 +217,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->knobs[o->nknobs++] = optarg;
             break;
         case 'H': o->hold = atof(optarg); break;
+        case 'r': o->rx_bytes = strtoull(optarg, NULL, 10); break;
+        case 'D': o->discard = 1; break;
         case 'v': o->verbose = 1; break;
         default: return -1;
         }
     }
+    if (o->rx_bytes == UINT64_MAX)
+        o->rx_bytes = o->bytes;
     if (!o->backend || !o->ifname || !o->ip || o->port == 0 || (!o->server && !o->peer) ||
         o->conns < 1 || o->conns > MAX_CONNS || o->seconds <= 0 || o->seconds > 3600 ||
         o->pool_bufs < 256 || o->hold < 0 || o->hold >= o->seconds)
@@ -405,20 +421,21 @@ static void conn_send(struct run *r, struct conn *c, uint64_t now)
         c->chunk_off += (uint32_t)n;
         c->sent += (uint64_t)n;
     }
-    if (!c->shut) {
+    if (!c->shut && (r->o.bytes > 0 || c->eof)) {
         fn_tcp_shutdown_wr(c->tp, now);
         c->shut = 1;
     }
 }
 
-static void conn_recv(struct conn *c, uint64_t now)
+static void conn_recv(struct conn *c, int discard, uint64_t now)
 {
     static uint8_t buf[CHUNK];
 
     while (!c->eof) {
         int n = fn_tcp_recv(c->tp, buf, sizeof(buf), now);
         if (n > 0) {
-            EVP_DigestUpdate(c->h_recv, buf, (size_t)n);
+            if (!discard)
+                EVP_DigestUpdate(c->h_recv, buf, (size_t)n);
             c->received += (uint64_t)n;
         } else if (n == 0) {
             c->eof = 1;
@@ -437,7 +454,7 @@ static void conn_service(struct run *r, struct conn *c, uint64_t now)
 
     if (!c->tp)
         return;
-    conn_recv(c, now);
+    conn_recv(c, r->o.discard, now);
     if (!c->err)
         conn_send(r, c, now);
     if (!c->err && fn_tcp_error(c->tp))
@@ -522,12 +539,17 @@ static void print_json(struct run *r, double elapsed, uint32_t leaked,
     printf("}, \"backend_stats\": {\"rx_packets\": %llu, \"tx_packets\": %llu, "
            "\"rx_nobuf\": %llu, \"rx_errors\": %llu, \"tx_drops\": %llu, "
            "\"fault_dropped\": %llu, \"fault_duplicated\": %llu, \"fault_reordered\": %llu, "
-           "\"fault_corrupted\": %llu}, \"pool_in_use\": %u}\n",
+           "\"fault_corrupted\": %llu}, \"pool_in_use\": %u, "
+           "\"loop\": {\"iterations\": %llu, \"idle_iterations\": %llu, \"sleeps\": %llu, "
+           "\"sleep_ns\": %llu, \"active_ns\": %llu}}\n",
            (unsigned long long)bs->rx_packets, (unsigned long long)bs->tx_packets,
            (unsigned long long)bs->rx_nobuf, (unsigned long long)bs->rx_errors,
            (unsigned long long)bs->tx_drops, (unsigned long long)bs->fault_dropped,
            (unsigned long long)bs->fault_duplicated, (unsigned long long)bs->fault_reordered,
-           (unsigned long long)bs->fault_corrupted, leaked);
+           (unsigned long long)bs->fault_corrupted, leaked,
+           (unsigned long long)r->iterations, (unsigned long long)r->idle_iterations,
+           (unsigned long long)r->sleeps, (unsigned long long)r->sleep_ns,
+           (unsigned long long)r->active_ns);
     fflush(stdout);
 }
 
@@ -547,12 +569,17 @@ static void wait_for_work(struct run *r)
         poll(&pfd, 1, ms);
     else
         usleep((useconds_t)ms * 1000u);
+    if (r->active) {
+        r->sleeps++;
+        r->sleep_ns += fn_clock_ns() - now;
+    }
 }
 
 static int run_loop(struct run *r)
 {
     struct fn_tcp_event ev[64];
     uint64_t end = r->start + (uint64_t)(r->o.seconds * 1e9), linger_end = 0, next_log;
+    uint64_t last = r->start;
     int rc;
 
     next_log = r->start + 2000000000ull;
@@ -565,6 +592,13 @@ static int run_loop(struct run *r)
             fprintf(stderr, "backend: %s\n", strerror(-rc));
             return -1;
         }
+        if (r->active) {
+            r->active_ns += now - last;
+            r->iterations++;
+            if (rc == 0)
+                r->idle_iterations++;
+        }
+        last = now;
         do {
             n = fn_tcp_ready(r->st, ev, 64);
             for (int i = 0; i < n; i++) {
@@ -578,6 +612,7 @@ static int run_loop(struct run *r)
             progress(r, now);
             next_log = now + 2000000000ull;
         }
+        r->active = r->nconns > r->finished;
         if (r->finished == r->o.conns && linger_end == 0)
             linger_end = now + LINGER_NS;
         if ((linger_end && now >= linger_end) || now >= end)
@@ -638,7 +673,7 @@ int main(int argc, char **argv)
         hex_digest(c->h_recv, c->hex_recv);
         EVP_MD_CTX_free(c->h_sent);
         EVP_MD_CTX_free(c->h_recv);
-        if (c->end != END_FIN || c->sent != r->o.bytes || c->received != r->o.bytes)
+        if (c->end != END_FIN || c->sent != r->o.bytes || c->received != r->o.rx_bytes)
             ok = 0;
     }
     if (r->nconns != r->o.conns)
