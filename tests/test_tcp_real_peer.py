@@ -40,14 +40,12 @@ XDP_OBJ = STACK / "build" / "fn_xdp_kern.o"
 BACKENDS = ["af_xdp", "af_packet", "tap"]
 PREFIX = "198.18.20.0/24"
 PORT = 5001
-# The acceptance target is 64 MiB per connection.  Measured (2 vCPUs): one 16 x 64 MiB run
-# takes ~55 s with SACK (RFC 6675) and CUBIC, ~160 s with NewReno alone (most losses then
-# wait for an RTO), so the whole file at 64 MiB takes 12-30 minutes; 16 MiB keeps it near
-# four minutes with SACK.  FASTNET_TCP_PEER_BYTES=67108864 FASTNET_TCP_PEER_TIMEOUT=900 runs
-# the full size.
-BYTES = int(os.environ.get("FASTNET_TCP_PEER_BYTES", str(16 << 20)))
+# 64 MiB per connection and direction, as issue 3 asks.  Measured on this 2-vCPU VM (SACK and
+# CUBIC, other work running beside): each 16 x 64 MiB bulk run takes 45-60 s, the 12 bulk
+# runs of this file 10.6 minutes.  FASTNET_TCP_PEER_BYTES=16777216 gives a quicker pass.
+BYTES = int(os.environ.get("FASTNET_TCP_PEER_BYTES", str(64 << 20)))
 CONNS = int(os.environ.get("FASTNET_TCP_PEER_CONNS", "16"))
-RUN_TIMEOUT = float(os.environ.get("FASTNET_TCP_PEER_TIMEOUT", "240"))
+RUN_TIMEOUT = float(os.environ.get("FASTNET_TCP_PEER_TIMEOUT", "600"))
 # Extra tool arguments, e.g. "-k tcp_sack=0" to compare a knob against the defaults.
 TOOL_EXTRA = os.environ.get("FASTNET_TCP_PEER_TOOL_ARGS", "").split()
 FAULTS = "loss=2,reorder=5,dup=1,corrupt=0.5"
