@@ -815,7 +815,11 @@ cdef class Socket:
         cdef ssize_t n
         if want < 0:
             raise ValueError("negative buffersize in recv_into")
-        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        except BufferError:
+            raise TypeError("recv_into() argument 'buffer' must be read-write bytes-like "
+                            f"object, not {type(buffer).__name__}") from None
         try:
             if want > view.len:
                 raise ValueError("buffer too small for requested bytes")
@@ -860,7 +864,6 @@ cdef class Socket:
         self.settimeout(None if flag else 0.0)
 
     def getblocking(self):
-        self._st()
         return self._timeout != 0.0
 
     def settimeout(self, value):
