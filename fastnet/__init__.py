@@ -6,7 +6,10 @@
 is described in docs/socket.md.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._core import Epoll, Socket, Stack
 
 __version__ = "0.1.0"
 
