@@ -751,9 +751,9 @@ cdef class Socket:
         if fn_bind(st, self.fd, <sockaddr *>&sin, sizeof(sin)) < 0:
             self._fail("bind")
 
-    def listen(self, backlog=128):
-        cdef int b = min(max(operator.index(backlog), 0), 65535)
-        if fn_listen(self._st(), self.fd, b) < 0:
+    def listen(self, int backlog=128):
+        """A negative backlog means 0, as Python's (the C layer caps it at 4096)."""
+        if fn_listen(self._st(), self.fd, max(backlog, 0)) < 0:
             self._fail("listen")
 
     def accept(self):

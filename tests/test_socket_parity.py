@@ -327,6 +327,10 @@ def test_misuse_of_an_open_socket(net):
     with pytest.raises(ValueError):
         s.recv(-1)
     with pytest.raises(OverflowError):
+        s.listen(2 ** 40)
+    with pytest.raises(TypeError):
+        s.listen("1")
+    with pytest.raises(OverflowError):
         s.recv(2 ** 63)
     with pytest.raises(TypeError):
         s.recv("10")
