@@ -631,6 +631,9 @@ _MAX_TIMEOUT_S = (2 ** 63 - 1) / 1e9
 _RECV_CHUNK = 1 << 24
 _EPOLL_MAX_EVENTS = 1 << 16
 _INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
+# A blocking call waits in the C layer for at most this long at a time, then checks for
+# signals (PEP 475: a handler that raises ends the call, otherwise it goes on waiting).
+_SLICE_S = 0.1
 
 
 cdef inline object _oserror(int err, what):
@@ -723,10 +726,44 @@ cdef class Socket:
         return self.stack.st
 
     cdef int _fail(self, what) except -1:
-        cdef int err = errno
+        return self._fail_err(errno, what)
+
+    cdef int _fail_err(self, int err, what) except -1:
         if err == _EAGAIN and self._timeout is not None and self._timeout > 0:
             raise TimeoutError("timed out")
         raise _oserror(err, what)
+
+    cdef int _set_timeo(self, double seconds) except -1:
+        """SO_RCVTIMEO and SO_SNDTIMEO of the C socket (0: no limit)."""
+        cdef long long us = 0 if seconds <= 0 else max(1, <long long>(seconds * 1e6))
+        tv = struct.pack("qq", us // 1000000, us % 1000000)
+        for opt in (_SO_RCVTIMEO, _SO_SNDTIMEO):
+            self.setsockopt(_SOL_SOCKET, opt, tv)
+        return 0
+
+    cdef bint _again(self, double *deadline) except -1:
+        """After a blocking wait of one slice ended with EAGAIN: run signal handlers, then
+        True to wait again, False if the socket's own timeout has expired."""
+        cdef double now
+        if self._timeout == 0.0 or (self._timeout is not None and self._timeout <= _SLICE_S):
+            return False
+        if PyErr_CheckSignals() < 0:
+            raise
+        if self._timeout is None:
+            return True
+        now = fn_clock_ns() / 1e9
+        if deadline[0] == 0:
+            deadline[0] = now + self._timeout - _SLICE_S
+        if now >= deadline[0]:
+            return False
+        self._set_timeo(min(deadline[0] - now, _SLICE_S))
+        return True
+
+    cdef int _end_wait(self, double deadline) except -1:
+        """Back to the one-slice timeouts once a call shortened them (see _again)."""
+        if deadline != 0 and self.fd >= 0 and self.stack.st != NULL:
+            self._set_timeo(_SLICE_S)
+        return 0
 
     @property
     def family(self):
@@ -762,11 +799,19 @@ cdef class Socket:
         cdef sockaddr_in sin
         cdef socklen_t len = sizeof(sin)
         cdef fn_stack *st = self._st()
-        cdef int fd
-        with nogil:
-            fd = fn_accept4(st, self.fd, <sockaddr *>&sin, &len, 0)
+        cdef int fd, err = 0
+        cdef double deadline = 0
+        try:
+            while True:
+                with nogil:
+                    fd = fn_accept4(st, self.fd, <sockaddr *>&sin, &len, 0)
+                err = errno
+                if fd >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
+        finally:
+            self._end_wait(deadline)
         if fd < 0:
-            self._fail("accept")
+            self._fail_err(err, "accept")
         cdef Socket so = Socket.__new__(Socket)
         so.stack = self.stack
         so.fd = fd
@@ -777,14 +822,24 @@ cdef class Socket:
     def connect(self, address):
         cdef sockaddr_in sin
         cdef fn_stack *st = self._st()
-        cdef int rc
+        cdef int rc, err = 0
+        cdef bint blocking = self._timeout != 0.0
         _sockaddr_from(address, &sin)
-        with nogil:
-            rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+        # A retried blocking connect is not the same call (EALREADY): it waits for its
+        # whole timeout at once, signals are seen when it returns.
+        if blocking:
+            self._set_timeo(0.0 if self._timeout is None else self._timeout)
+        try:
+            with nogil:
+                rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+            err = errno
+        finally:
+            if blocking:
+                self._end_wait(1)
         if rc < 0:
-            if errno == _EINPROGRESS and self._timeout is not None and self._timeout > 0:
+            if err == _EINPROGRESS and self._timeout is not None and self._timeout > 0:
                 raise TimeoutError("timed out")
-            self._fail("connect")
+            self._fail_err(err, "connect")
 
     def connect_ex(self, address):
         """connect() returning the errno instead of raising (0 on success; EAGAIN when a
@@ -813,6 +868,8 @@ cdef class Socket:
         cdef fn_stack *st = self._st()
         cdef Py_ssize_t want = nbytes
         cdef ssize_t n
+        cdef int err = 0
+        cdef double deadline = 0
         if want < 0:
             raise ValueError("negative buffersize in recv_into")
         try:
@@ -825,26 +882,38 @@ cdef class Socket:
                 raise ValueError("buffer too small for requested bytes")
             if want == 0:
                 want = view.len
-            with nogil:
-                n = fn_recv(st, self.fd, view.buf, <size_t>want, flags)
+            while True:
+                with nogil:
+                    n = fn_recv(st, self.fd, view.buf, <size_t>want, flags)
+                err = errno
+                if n >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
         finally:
             PyBuffer_Release(&view)
+            self._end_wait(deadline)
         if n < 0:
-            self._fail("recv")
+            self._fail_err(err, "recv")
         return n
 
     def send(self, data, int flags=0):
         cdef Py_buffer view
         cdef fn_stack *st = self._st()
         cdef ssize_t n
+        cdef int err = 0
+        cdef double deadline = 0
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            with nogil:
-                n = fn_send(st, self.fd, view.buf, <size_t>view.len, flags)
+            while True:
+                with nogil:
+                    n = fn_send(st, self.fd, view.buf, <size_t>view.len, flags)
+                err = errno
+                if n >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
         finally:
             PyBuffer_Release(&view)
+            self._end_wait(deadline)
         if n < 0:
-            self._fail("send")
+            self._fail_err(err, "send")
         return n
 
     def sendall(self, data, int flags=0):
@@ -870,17 +939,13 @@ cdef class Socket:
         """None: blocking; 0: non-blocking; t > 0: blocking calls give up after t s
         (TimeoutError).  TypeError, ValueError (negative, NaN), OverflowError as Python's."""
         cdef int nb
-        cdef long long us
         cdef fn_stack *st
         value = _check_timeout(value)
         st = self._st()
         nb = 1 if value == 0.0 else 0
         if fn_ioctl(st, self.fd, _FIONBIO, &nb) < 0:
             self._fail("settimeout")
-        us = 0 if value is None or value == 0.0 else max(1, int(value * 1e6))
-        tv = struct.pack("qq", us // 1000000, us % 1000000)
-        for opt in (_SO_RCVTIMEO, _SO_SNDTIMEO):
-            self.setsockopt(_SOL_SOCKET, opt, tv)
+        self._set_timeo(_SLICE_S if value is None else min(value, _SLICE_S))
         self._timeout = value
 
     def gettimeout(self):

@@ -11,6 +11,7 @@ packet buffer leaked.
 import errno
 import math
 import select
+import signal
 import socket
 import struct
 import time
@@ -429,3 +430,41 @@ def test_epoll_api_and_misuse(net):
     with net.client_epoll() as ep2:
         assert not ep2.closed
     assert ep2.closed
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_handler_that_raises_ends_a_blocking_recv(net):
+    _, cli, srv = connected(net)
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+        if len(calls) == 2:
+            raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        # The first signal's handler returns: the call goes on waiting (PEP 475).
+        signal.setitimer(signal.ITIMER_REAL, 0.15, 0.15)
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted):
+            cli.recv(10)
+        assert len(calls) == 2 and 0.2 < time.monotonic() - t0 < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    srv.send(b"after")
+    assert cli.recv(5, socket.MSG_WAITALL) == b"after"
+
+
+def test_a_timeout_longer_than_one_wait_slice(net):
+    _, cli, _ = connected(net)
+    cli.settimeout(0.35)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        cli.recv(10)
+    assert 0.3 < time.monotonic() - t0 < 1.0
+    assert cli.gettimeout() == 0.35
