@@ -1125,13 +1125,32 @@ cdef class Epoll:
         if evs == NULL:
             raise MemoryError()
         try:
-            with nogil:
-                n = fn_epoll_wait(st, self.epfd, evs, maxevents, ms)
-            if n < 0:
-                raise _oserror(errno, "epoll_wait")
+            n = self._wait(st, evs, maxevents, ms)
             return [(<int>evs[i].data.u64, evs[i].events) for i in range(n)]
         finally:
             PyMem_Free(evs)
+
+    cdef int _wait(self, fn_stack *st, epoll_event *evs, int maxevents, int ms) except -1:
+        """fn_epoll_wait in slices of _SLICE_S, running signal handlers between them."""
+        cdef int n, step
+        cdef int slice_ms = <int>(_SLICE_S * 1000)
+        cdef uint64_t end = fn_clock_ns() + <uint64_t>ms * 1000000 if ms > 0 else 0
+        cdef uint64_t now
+        while True:
+            step = slice_ms if ms < 0 or ms > slice_ms else ms
+            with nogil:
+                n = fn_epoll_wait(st, self.epfd, evs, maxevents, step)
+            if n < 0:
+                raise _oserror(errno, "epoll_wait")
+            if n > 0 or ms == 0:
+                return n
+            if PyErr_CheckSignals() < 0:
+                raise
+            if ms > 0:
+                now = fn_clock_ns()
+                if now >= end:
+                    return 0
+                ms = <int>((end - now + 999999) // 1000000)
 
     @property
     def closed(self):

@@ -468,3 +468,26 @@ def test_a_timeout_longer_than_one_wait_slice(net):
         cli.recv(10)
     assert 0.3 < time.monotonic() - t0 < 1.0
     assert cli.gettimeout() == 0.35
+
+
+def test_a_signal_handler_that_raises_ends_an_epoll_wait(net):
+    lst, _ = listener(net)
+    srv_ep = net.server_epoll()
+    srv_ep.register(lst, select.EPOLLIN)
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted):
+            srv_ep.poll()
+        assert time.monotonic() - t0 < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    t0 = time.monotonic()
+    assert srv_ep.poll(0.25) == []
+    assert 0.2 < time.monotonic() - t0 < 1.0
