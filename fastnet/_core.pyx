@@ -10,11 +10,16 @@ epoll sets (Stack.epoll()) are thin handles over the C socket API (fn_socket.h):
 keeps its Stack alive and fails with EBADF once either is closed.
 """
 import ipaddress
+import math
+import operator
 import os
+import select as _select
+import socket as _socket
 import struct
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
@@ -32,8 +37,8 @@ from fastnet.includes.fn_pkt cimport (
 from fastnet.includes.fn_socket cimport (
     epoll_event, fn_accept4, fn_bind, fn_close, fn_connect, fn_epoll_create1, fn_epoll_ctl,
     fn_epoll_wait, fn_getpeername, fn_getsockname, fn_getsockopt, fn_ioctl, fn_listen,
-    fn_recv, fn_send, fn_setsockopt, fn_shutdown, fn_socket, fn_socket_count, sockaddr,
-    sockaddr_in, socklen_t)
+    fn_recv, fn_send, fn_setsockopt, fn_shutdown, fn_socket, fn_socket_count,
+    fn_socket_set_block_hook, sockaddr, sockaddr_in, socklen_t)
 from fastnet.includes.fn_stack cimport (
     FN_STATS_COUNT, fn_clock_ns, fn_stack, fn_stack_arp_lookup, fn_stack_arp_resolve,
     fn_stack_backend, fn_stack_create, fn_stack_destroy, fn_stack_fd, fn_stack_get_stats,
@@ -230,14 +235,28 @@ cdef int _wrap_backend(fn_backend **be, fault, pcap) except -1:
     return 0
 
 
+# Keyword arguments of the low-level constructor (besides struct fn_config knobs): anything
+# else, a config file, or ip="a.b.c.d/len" goes through fastnet.config first.
+_LOW_LEVEL_ARGS = frozenset(("backend", "iface", "ip", "prefix_len", "gateway", "mtu", "queue",
+                             "xdp_mode", "xdp_obj_path", "pcap", "fault"))
+
+
+cdef void _block_hook(void *arg, uint64_t now_ns) noexcept with gil:
+    (<Stack>arg)._poll_peers(now_ns)
+
+
 cdef class Stack:
     """One fastnet stack instance on one backend queue (one core).
 
+    Stack(config=None, **flags): config is a TOML file (docs/config.md); flags are named
+    like the `fastnet up` flags (iface=, backend=, ip="198.18.0.1/24", gateway=, mtu=,
+    buffers_count=, tcp_sndbuf=, tcp_congestion="cubic", fault_drop=, pcap=, ...) and
+    override the file key by key, validated by fastnet.config (ConfigError, a ValueError).
+
+    The low-level form, used when no config is given and every argument is one of these:
     Stack(backend="af_packet", iface="fn0", ip="198.18.0.1", prefix_len=24, gateway=None,
           mtu=0, queue=0, xdp_mode="auto", xdp_obj_path=None, pcap=None, fault=None,
-          **knobs)
-
-    knobs are struct fn_config fields by name (see config_defaults()).
+          **knobs), knobs being struct fn_config fields by name (see config_defaults()).
     """
     cdef fn_stack *st
     cdef readonly str backend_name
@@ -245,12 +264,25 @@ cdef class Stack:
     cdef readonly str ip
     cdef readonly int prefix_len
     cdef uint64_t ping_sent
+    cdef tuple _peers
 
     def __cinit__(self):
         self.st = NULL
+        self._peers = ()
 
-    def __init__(self, *, backend, iface, ip, prefix_len=24, gateway=None, mtu=0, queue=0,
-                 xdp_mode="auto", xdp_obj_path=None, pcap=None, fault=None, **knobs):
+    def __init__(self, config=None, **kwargs):
+        knobs = config_defaults()
+        ip = kwargs.get("ip")
+        if (config is not None or (isinstance(ip, str) and "/" in ip)
+                or any(k not in _LOW_LEVEL_ARGS and k not in knobs for k in kwargs)):
+            from fastnet import config as fconfig
+            kwargs, log_level = fconfig.stack_kwargs_from(config, kwargs)
+            if log_level is not None:
+                set_log_level(log_level)
+        self._open(**kwargs)
+
+    def _open(self, *, backend, iface, ip, prefix_len=24, gateway=None, mtu=0, queue=0,
+              xdp_mode="auto", xdp_obj_path=None, pcap=None, fault=None, **knobs):
         cdef fn_config cfg
         cdef fn_backend_params params
         cdef fn_pool *pool = NULL
@@ -375,6 +407,30 @@ cdef class Stack:
         if self.st == NULL:
             raise ValueError("I/O operation on closed Stack")
         return 0
+
+    cdef void _poll_peers(self, uint64_t now_ns) noexcept:
+        cdef Stack p
+        for o in self._peers:
+            p = <Stack>o
+            if p.st != NULL:
+                fn_stack_poll(p.st, now_ns)
+
+    def poll_while_blocked(self, *stacks):
+        """While a blocking call on this stack (accept, connect, recv, send, a lingering
+        close, Epoll.poll with a timeout) waits, poll these other stacks too, on every round
+        of the wait (fn_socket_set_block_hook).  One thread can then run both ends of a
+        connection, e.g. the two stacks of memory_pair().  No arguments: stop."""
+        self._check()
+        for o in stacks:
+            if not isinstance(o, Stack):
+                raise TypeError(f"expected Stack objects, not {type(o).__name__}")
+            if o is self:
+                raise ValueError("a stack always polls itself while blocked")
+        self._peers = tuple(stacks)
+        if self._peers:
+            fn_socket_set_block_hook(self.st, _block_hook, <void *>self)
+        else:
+            fn_socket_set_block_hook(self.st, NULL, NULL)
 
     def poll(self, now=None):
         """One iteration (receive, input, timers, one flush).  Returns frames received."""
@@ -510,10 +566,14 @@ cdef class Stack:
             if n < 32:
                 return out
 
-    def socket(self, *, bint nonblocking=False):
-        """A new TCP socket (AF_INET, SOCK_STREAM) on this stack; see Socket."""
+    def socket(self, int family=_socket.AF_INET, int type=_socket.SOCK_STREAM, int proto=0,
+               *, bint nonblocking=False):
+        """A new socket on this stack, as socket.socket(family, type, proto): AF_INET and
+        SOCK_STREAM only (else EAFNOSUPPORT / EPROTONOSUPPORT, as the C layer says).
+        type | SOCK_NONBLOCK, or nonblocking=True, makes it non-blocking (timeout 0.0);
+        otherwise its timeout is socket.getdefaulttimeout(), as Python's.  See Socket."""
         self._check()
-        return Socket(self, nonblocking)
+        return Socket(self, family, type, proto, nonblocking)
 
     def epoll(self):
         """A new epoll set over this stack's sockets; see Epoll."""
@@ -534,6 +594,7 @@ cdef class Stack:
             return 0
         leaked = fn_stack_destroy(self.st)
         self.st = NULL
+        self._peers = ()
         return leaked
 
     def __enter__(self):
@@ -551,14 +612,28 @@ cdef class Stack:
 # --------------------------------------------------------------------------------------
 # Sockets over the stack (stack/include/fastnet/fn_socket.h, fn_event.h)
 
-_AF_INET = 2
-_SOCK_STREAM = 1
-_SOCK_NONBLOCK = 0o4000
-_SOL_SOCKET = 1
-_SO_RCVTIMEO = 20
-_SO_SNDTIMEO = 21
+_AF_INET = _socket.AF_INET
+_SOCK_STREAM = _socket.SOCK_STREAM
+_SOCK_NONBLOCK = _socket.SOCK_NONBLOCK
+_SOL_SOCKET = _socket.SOL_SOCKET
+_SO_RCVTIMEO = _socket.SO_RCVTIMEO
+_SO_SNDTIMEO = _socket.SO_SNDTIMEO
+_MSG_WAITALL = _socket.MSG_WAITALL
 _FIONBIO = 0x5421
+_EAGAIN = 11
+_EINPROGRESS = 115
+_EBADF = 9
 _EPOLL_CTL_ADD, _EPOLL_CTL_DEL, _EPOLL_CTL_MOD = 1, 2, 3
+# The most a timeout may be, as CPython's (a signed 64-bit count of nanoseconds).
+_MAX_TIMEOUT_S = (2 ** 63 - 1) / 1e9
+# recv(n) allocates min(n, this) bytes unless MSG_WAITALL: a stream recv may return less
+# than asked, and no receive window holds more.
+_RECV_CHUNK = 1 << 24
+_EPOLL_MAX_EVENTS = 1 << 16
+_INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
+# A blocking call waits in the C layer for at most this long at a time, then checks for
+# signals (PEP 475: a handler that raises ends the call, otherwise it goes on waiting).
+_SLICE_S = 0.1
 
 
 cdef inline object _oserror(int err, what):
@@ -566,20 +641,45 @@ cdef inline object _oserror(int err, what):
     return OSError(err, f"{what}: {os.strerror(err)}")
 
 
+cdef inline object _ebadf():
+    return OSError(_EBADF, os.strerror(_EBADF))
+
+
+def _check_timeout(value):
+    """A socket timeout as Python's settimeout() takes it: None, or seconds >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise ValueError("Invalid value NaN (not a number)")
+    else:
+        value = operator.index(value)
+    if value < 0:
+        raise ValueError("Timeout value out of range")
+    if value > _MAX_TIMEOUT_S:
+        raise OverflowError("timeout too large")
+    return float(value)
+
+
 cdef int _sockaddr_from(addr, sockaddr_in *sin) except -1:
     if not isinstance(addr, tuple) or len(addr) != 2:
-        raise TypeError("address must be a (host, port) tuple")
+        raise TypeError("AF_INET address must be a tuple (host, port)")
     host, port = addr
-    if not isinstance(port, int) or isinstance(port, bool):
-        raise TypeError("port must be an int")
+    if not isinstance(host, str) and host is not None:
+        raise TypeError(f"str, bytes or bytearray expected, not {type(host).__name__}")
+    port = operator.index(port)
     if not 0 <= port <= 65535:
-        raise OverflowError("port must be 0-65535")
+        raise OverflowError("bind(): port must be 0-65535.")
     memset(sin, 0, sizeof(sin[0]))
     sin.sin_family = _AF_INET
     sin.sin_port = ((port & 0xff) << 8) | (port >> 8)
-    if host is None or (isinstance(host, str) and not host):
+    if not host:
         host = "0.0.0.0"
-    sin.sin_addr.s_addr = _ipv4_be(host, "host")
+    try:
+        sin.sin_addr.s_addr = _ipv4_be(host, "host")
+    except ValueError:
+        # Names are not resolved (the stack has no resolver): as getaddrinfo fails.
+        raise _socket.gaierror(_socket.EAI_NONAME, "Name or service not known") from None
     return 0
 
 
@@ -593,9 +693,12 @@ cdef class Socket:
     Methods behave as Python's on Linux: errors raise OSError subclasses with the errno
     Linux gives (ConnectionRefusedError, ConnectionResetError, BrokenPipeError, ...);
     settimeout(t) makes blocking calls give up with TimeoutError; non-blocking calls raise
-    BlockingIOError.  A blocking call drives its own stack until it can complete, so it must
-    not wait for a peer that only this thread runs (use non-blocking sockets and Stack.poll
-    then).  `fd` is the descriptor in the stack's own table, not a kernel fd.
+    BlockingIOError; any call after close() raises OSError(EBADF).  A blocking call drives
+    its own stack (and those named by Stack.poll_while_blocked) until it can complete.
+
+    fileno() returns the descriptor in the stack's own table (also `fd`): it is what
+    Epoll.poll() reports and what Epoll.register() takes, as with select.epoll and kernel
+    sockets, but it is not a kernel fd — never hand it to os.*, select.select or selectors.
     """
     cdef readonly Stack stack
     cdef readonly int fd
@@ -604,34 +707,79 @@ cdef class Socket:
     def __cinit__(self):
         self.fd = -1
 
-    def __init__(self, Stack stack, bint nonblocking=False):
+    def __init__(self, Stack stack, int family=_AF_INET, int type=_SOCK_STREAM, int proto=0,
+                 bint nonblocking=False):
         cdef int fd
         stack._check()
-        fd = fn_socket(stack.st, _AF_INET, _SOCK_STREAM | (_SOCK_NONBLOCK if nonblocking else 0), 0)
+        nonblocking = nonblocking or bool(type & _SOCK_NONBLOCK)
+        fd = fn_socket(stack.st, family, type | (_SOCK_NONBLOCK if nonblocking else 0), proto)
         if fd < 0:
             raise _oserror(errno, "socket")
         self.stack = stack
         self.fd = fd
-        self._timeout = 0.0 if nonblocking else None
+        self._timeout = None
+        self.settimeout(0.0 if nonblocking else _socket.getdefaulttimeout())
 
     cdef fn_stack *_st(self) except NULL:
         if self.fd < 0 or self.stack.st == NULL:
-            raise OSError(9, "Bad file descriptor")
+            raise _ebadf()
         return self.stack.st
 
     cdef int _fail(self, what) except -1:
-        cdef int err = errno
-        if err == 11 and self._timeout is not None and self._timeout > 0:
+        return self._fail_err(errno, what)
+
+    cdef int _fail_err(self, int err, what) except -1:
+        if err == _EAGAIN and self._timeout is not None and self._timeout > 0:
             raise TimeoutError("timed out")
         raise _oserror(err, what)
 
-    @staticmethod
-    cdef Socket _adopt(Stack stack, int fd, timeout):
-        cdef Socket so = Socket.__new__(Socket)
-        so.stack = stack
-        so.fd = fd
-        so._timeout = timeout
-        return so
+    cdef int _set_timeo(self, double seconds) except -1:
+        """SO_RCVTIMEO and SO_SNDTIMEO of the C socket (0: no limit)."""
+        cdef long long us = 0 if seconds <= 0 else max(1, <long long>(seconds * 1e6))
+        tv = struct.pack("qq", us // 1000000, us % 1000000)
+        for opt in (_SO_RCVTIMEO, _SO_SNDTIMEO):
+            self.setsockopt(_SOL_SOCKET, opt, tv)
+        return 0
+
+    cdef bint _again(self, double *deadline) except -1:
+        """After a blocking wait of one slice ended with EAGAIN: run signal handlers, then
+        True to wait again, False if the socket's own timeout has expired."""
+        cdef double now
+        if self._timeout == 0.0 or (self._timeout is not None and self._timeout <= _SLICE_S):
+            return False
+        if PyErr_CheckSignals() < 0:
+            raise
+        if self._timeout is None:
+            return True
+        now = fn_clock_ns() / 1e9
+        if deadline[0] == 0:
+            deadline[0] = now + self._timeout - _SLICE_S
+        if now >= deadline[0]:
+            return False
+        self._set_timeo(min(deadline[0] - now, _SLICE_S))
+        return True
+
+    cdef int _end_wait(self, double deadline) except -1:
+        """Back to the one-slice timeouts once a call shortened them (see _again)."""
+        if deadline != 0 and self.fd >= 0 and self.stack.st != NULL:
+            self._set_timeo(_SLICE_S)
+        return 0
+
+    @property
+    def family(self):
+        return _socket.AF_INET
+
+    @property
+    def type(self):
+        return _socket.SOCK_STREAM
+
+    @property
+    def proto(self):
+        return 0
+
+    def fileno(self):
+        """The fastnet descriptor (-1 once closed); not a kernel fd (see the class doc)."""
+        return self.fd
 
     def bind(self, address):
         cdef sockaddr_in sin
@@ -641,92 +789,137 @@ cdef class Socket:
             self._fail("bind")
 
     def listen(self, int backlog=128):
-        if fn_listen(self._st(), self.fd, backlog) < 0:
+        """A negative backlog means 0, as Python's (the C layer caps it at 4096)."""
+        if fn_listen(self._st(), self.fd, max(backlog, 0)) < 0:
             self._fail("listen")
 
     def accept(self):
-        """Returns (Socket, (host, port)); the new socket is blocking unless this one has a
-        timeout of 0, as Python's."""
+        """Returns (Socket, (host, port)).  The new socket is blocking (timeout
+        socket.getdefaulttimeout()), whatever the listener's mode, as Python's."""
         cdef sockaddr_in sin
         cdef socklen_t len = sizeof(sin)
         cdef fn_stack *st = self._st()
-        cdef int fd
-        with nogil:
-            fd = fn_accept4(st, self.fd, <sockaddr *>&sin, &len, 0)
+        cdef int fd, err = 0
+        cdef double deadline = 0
+        try:
+            while True:
+                with nogil:
+                    fd = fn_accept4(st, self.fd, <sockaddr *>&sin, &len, 0)
+                err = errno
+                if fd >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
+        finally:
+            self._end_wait(deadline)
         if fd < 0:
-            self._fail("accept")
-        so = Socket._adopt(self.stack, fd, None)
-        if self._timeout is not None:
-            so.settimeout(self._timeout)
+            self._fail_err(err, "accept")
+        cdef Socket so = Socket.__new__(Socket)
+        so.stack = self.stack
+        so.fd = fd
+        so._timeout = None
+        so.settimeout(_socket.getdefaulttimeout())
         return so, _sockaddr_to(&sin)
 
     def connect(self, address):
         cdef sockaddr_in sin
         cdef fn_stack *st = self._st()
-        cdef int rc
+        cdef int rc, err = 0
+        cdef bint blocking = self._timeout != 0.0
         _sockaddr_from(address, &sin)
-        with nogil:
-            rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+        # A retried blocking connect is not the same call (EALREADY): it waits for its
+        # whole timeout at once, signals are seen when it returns.
+        if blocking:
+            self._set_timeo(0.0 if self._timeout is None else self._timeout)
+        try:
+            with nogil:
+                rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+            err = errno
+        finally:
+            if blocking:
+                self._end_wait(1)
         if rc < 0:
-            if errno == 115 and self._timeout is not None and self._timeout > 0:
+            if err == _EINPROGRESS and self._timeout is not None and self._timeout > 0:
                 raise TimeoutError("timed out")
-            self._fail("connect")
+            self._fail_err(err, "connect")
 
     def connect_ex(self, address):
-        """connect() returning the errno instead of raising (0 on success)."""
+        """connect() returning the errno instead of raising (0 on success; EAGAIN when a
+        timeout expired, as Python's).  Bad arguments still raise."""
         try:
             self.connect(address)
         except TimeoutError:
-            return 11
+            return _EAGAIN
         except OSError as e:
-            if e.errno is None:
+            if e.errno is None or isinstance(e, _socket.gaierror):
                 raise
             return e.errno
         return 0
 
-    def recv(self, Py_ssize_t bufsize, int flags=0):
-        if bufsize < 0:
+    def recv(self, bufsize, int flags=0):
+        cdef Py_ssize_t n = bufsize
+        if n < 0:
             raise ValueError("negative buffersize in recv")
-        buf = bytearray(bufsize)
-        n = self.recv_into(buf, bufsize, flags)
-        return bytes(buf[:n])
+        buf = bytearray(n if flags & _MSG_WAITALL else min(n, _RECV_CHUNK))
+        got = self.recv_into(buf, len(buf), flags)
+        del buf[got:]
+        return bytes(buf)
 
-    def recv_into(self, buffer, Py_ssize_t nbytes=0, int flags=0):
+    def recv_into(self, buffer, nbytes=0, int flags=0):
         cdef Py_buffer view
         cdef fn_stack *st = self._st()
+        cdef Py_ssize_t want = nbytes
         cdef ssize_t n
-        if nbytes < 0:
+        cdef int err = 0
+        cdef double deadline = 0
+        if want < 0:
             raise ValueError("negative buffersize in recv_into")
-        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
         try:
-            if nbytes > view.len:
+            PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        except BufferError:
+            raise TypeError("recv_into() argument 'buffer' must be read-write bytes-like "
+                            f"object, not {type(buffer).__name__}") from None
+        try:
+            if want > view.len:
                 raise ValueError("buffer too small for requested bytes")
-            if nbytes == 0:
-                nbytes = view.len
-            with nogil:
-                n = fn_recv(st, self.fd, view.buf, <size_t>nbytes, flags)
+            if want == 0:
+                want = view.len
+            while True:
+                with nogil:
+                    n = fn_recv(st, self.fd, view.buf, <size_t>want, flags)
+                err = errno
+                if n >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
         finally:
             PyBuffer_Release(&view)
+            self._end_wait(deadline)
         if n < 0:
-            self._fail("recv")
+            self._fail_err(err, "recv")
         return n
 
     def send(self, data, int flags=0):
         cdef Py_buffer view
         cdef fn_stack *st = self._st()
         cdef ssize_t n
+        cdef int err = 0
+        cdef double deadline = 0
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            with nogil:
-                n = fn_send(st, self.fd, view.buf, <size_t>view.len, flags)
+            while True:
+                with nogil:
+                    n = fn_send(st, self.fd, view.buf, <size_t>view.len, flags)
+                err = errno
+                if n >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
         finally:
             PyBuffer_Release(&view)
+            self._end_wait(deadline)
         if n < 0:
-            self._fail("send")
+            self._fail_err(err, "send")
         return n
 
     def sendall(self, data, int flags=0):
-        """Send everything (a blocking socket waits for room); None on success."""
+        """Send everything; None on success.  A blocking socket waits for room (each
+        wait bounded by the timeout); a non-blocking one raises BlockingIOError when the
+        buffer fills."""
         view = memoryview(data).cast("B")
         while len(view):
             n = self.send(view, flags)
@@ -743,21 +936,16 @@ cdef class Socket:
         return self._timeout != 0.0
 
     def settimeout(self, value):
-        """None: blocking; 0: non-blocking; t > 0: blocking calls give up after t s."""
+        """None: blocking; 0: non-blocking; t > 0: blocking calls give up after t s
+        (TimeoutError).  TypeError, ValueError (negative, NaN), OverflowError as Python's."""
         cdef int nb
-        cdef long long us
-        cdef fn_stack *st = self._st()
-        if value is not None:
-            value = float(value)
-            if value < 0:
-                raise ValueError("Timeout value out of range")
+        cdef fn_stack *st
+        value = _check_timeout(value)
+        st = self._st()
         nb = 1 if value == 0.0 else 0
         if fn_ioctl(st, self.fd, _FIONBIO, &nb) < 0:
             self._fail("settimeout")
-        us = 0 if value is None or value == 0.0 else max(1, int(value * 1e6))
-        tv = struct.pack("qq", us // 1000000, us % 1000000)
-        for opt in (_SO_RCVTIMEO, _SO_SNDTIMEO):
-            self.setsockopt(_SOL_SOCKET, opt, tv)
+        self._set_timeo(_SLICE_S if value is None else min(value, _SLICE_S))
         self._timeout = value
 
     def gettimeout(self):
@@ -769,7 +957,7 @@ cdef class Socket:
         cdef Py_buffer view
         cdef fn_stack *st = self._st()
         cdef int rc
-        if isinstance(value, int):
+        if isinstance(value, int) and _INT_MIN <= value <= _INT_MAX:
             iv = value
             rc = fn_setsockopt(st, self.fd, level, optname, &iv, sizeof(iv))
         else:
@@ -782,18 +970,18 @@ cdef class Socket:
             self._fail("setsockopt")
 
     def getsockopt(self, int level, int optname, int buflen=0):
-        """An int, or with buflen > 0 the raw bytes (at most buflen), as Python's."""
+        """An int, or with buflen 1..1024 the raw bytes (at most buflen), as Python's."""
         cdef int iv = 0
         cdef socklen_t len
-        cdef char raw[256]
+        cdef char raw[1024]
         cdef fn_stack *st = self._st()
-        if buflen < 0 or buflen > 256:
-            raise OSError(22, "getsockopt buflen out of range")
         if buflen == 0:
             len = sizeof(iv)
             if fn_getsockopt(st, self.fd, level, optname, &iv, &len) < 0:
                 self._fail("getsockopt")
             return iv
+        if buflen < 0 or buflen > 1024:
+            raise OSError("getsockopt buflen out of range")
         len = buflen
         if fn_getsockopt(st, self.fd, level, optname, raw, &len) < 0:
             self._fail("getsockopt")
@@ -836,7 +1024,16 @@ cdef class Socket:
         self.close()
 
     def __repr__(self):
-        return f"<fastnet.Socket fd={self.fd}>"
+        closed = self.fd < 0 or self.stack is None or self.stack.st == NULL
+        out = (f"<fastnet.Socket{' [closed]' if closed else ''} fd={self.fd}, "
+               f"family={_AF_INET}, type={_SOCK_STREAM}, proto=0")
+        if not closed:
+            for what, peer in (("laddr", False), ("raddr", True)):
+                try:
+                    out += f", {what}={self._name(peer)}"
+                except OSError:
+                    pass
+        return out + ">"
 
     def __dealloc__(self):
         # A socket nobody holds is closed, as Python's (from another thread: EPERM, no-op).
@@ -846,18 +1043,21 @@ cdef class Socket:
 
 cdef class Epoll:
     """An epoll set over one Stack's sockets, used like select.epoll: register / modify /
-    unregister take a Socket (or its fd) and a mask of select.EPOLL* bits; poll(timeout)
-    returns [(fd, events), ...].  poll with a timeout other than 0 drives the stack while it
-    waits; poll(0) only reports (the caller runs Stack.poll)."""
+    unregister take a Socket of that stack (or its fileno()) and a mask of select.EPOLL*
+    bits; poll(timeout, maxevents) returns [(fd, events), ...].  poll with a timeout other
+    than 0 drives the stack (and the stacks of Stack.poll_while_blocked) while it waits;
+    poll(0) only reports (the caller runs Stack.poll).  Closed: ValueError, as Python's."""
     cdef readonly Stack stack
     cdef int epfd
 
     def __cinit__(self):
         self.epfd = -1
 
-    def __init__(self, Stack stack):
+    def __init__(self, Stack stack, int sizehint=-1, int flags=0):
         stack._check()
-        self.epfd = fn_epoll_create1(stack.st, 0)
+        if sizehint == 0 or sizehint < -1:
+            raise ValueError("negative sizehint")
+        self.epfd = fn_epoll_create1(stack.st, flags)
         if self.epfd < 0:
             raise _oserror(errno, "epoll")
         self.stack = stack
@@ -867,41 +1067,99 @@ cdef class Epoll:
             raise ValueError("I/O operation on closed epoll object")
         return self.stack.st
 
+    cdef int _fd_of(self, sock) except? -1:
+        cdef int fd
+        if isinstance(sock, Socket) and (<Socket>sock).stack is not self.stack:
+            raise ValueError("the socket belongs to another Stack")
+        if isinstance(sock, int):
+            fd = sock
+        elif hasattr(sock, "fileno"):
+            fd = operator.index(sock.fileno())
+        else:
+            raise TypeError("argument must be an int, or have a fileno() method.")
+        if fd < 0:
+            raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+        return fd
+
     cdef int _ctl(self, int op, sock, uint32_t mask) except -1:
         cdef epoll_event ev
-        cdef int fd = sock.fd if isinstance(sock, Socket) else sock
+        cdef fn_stack *st = self._st()
+        cdef int fd = self._fd_of(sock)
         ev.events = mask
         ev.data.u64 = <uint64_t>fd
-        if fn_epoll_ctl(self._st(), self.epfd, op, fd, &ev) < 0:
+        if fn_epoll_ctl(st, self.epfd, op, fd, &ev) < 0:
             raise _oserror(errno, "epoll_ctl")
         return 0
 
-    def register(self, sock, unsigned int eventmask=0x7):
-        self._ctl(_EPOLL_CTL_ADD, sock, eventmask)
+    def register(self, fd, unsigned int eventmask=_select.EPOLLIN | _select.EPOLLPRI
+                 | _select.EPOLLOUT):
+        self._ctl(_EPOLL_CTL_ADD, fd, eventmask)
 
-    def modify(self, sock, unsigned int eventmask):
-        self._ctl(_EPOLL_CTL_MOD, sock, eventmask)
+    def modify(self, fd, unsigned int eventmask):
+        self._ctl(_EPOLL_CTL_MOD, fd, eventmask)
 
-    def unregister(self, sock):
-        self._ctl(_EPOLL_CTL_DEL, sock, 0)
+    def unregister(self, fd):
+        self._ctl(_EPOLL_CTL_DEL, fd, 0)
 
     def poll(self, timeout=None, int maxevents=-1):
-        cdef epoll_event evs[64]
+        """timeout in seconds (None or negative: wait until something is ready)."""
+        cdef epoll_event *evs
         cdef fn_stack *st = self._st()
         cdef int ms, n
-        if timeout is None or timeout < 0:
+        if timeout is None:
+            ms = -1
+        elif not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            raise TypeError("timeout must be an integer or None")
+        elif timeout < 0:
             ms = -1
         else:
-            ms = <int>min(float(timeout) * 1000.0 + 0.999, 2147483647.0)
-        if maxevents == -1 or maxevents > 64:
-            maxevents = 64
+            if timeout > _MAX_TIMEOUT_S:
+                raise OverflowError("timeout is too large")
+            ms = <int>min(math.ceil(float(timeout) * 1000.0), 2147483647.0)
+        if maxevents == -1:
+            maxevents = 1023
         elif maxevents <= 0:
             raise ValueError(f"maxevents must be greater than 0, got {maxevents}")
-        with nogil:
-            n = fn_epoll_wait(st, self.epfd, evs, maxevents, ms)
-        if n < 0:
-            raise _oserror(errno, "epoll_wait")
-        return [(<int>evs[i].data.u64, evs[i].events) for i in range(n)]
+        maxevents = min(maxevents, _EPOLL_MAX_EVENTS)
+        evs = <epoll_event *>PyMem_Malloc(maxevents * sizeof(epoll_event))
+        if evs == NULL:
+            raise MemoryError()
+        try:
+            n = self._wait(st, evs, maxevents, ms)
+            return [(<int>evs[i].data.u64, evs[i].events) for i in range(n)]
+        finally:
+            PyMem_Free(evs)
+
+    cdef int _wait(self, fn_stack *st, epoll_event *evs, int maxevents, int ms) except -1:
+        """fn_epoll_wait in slices of _SLICE_S, running signal handlers between them."""
+        cdef int n, step
+        cdef int slice_ms = <int>(_SLICE_S * 1000)
+        cdef uint64_t end = fn_clock_ns() + <uint64_t>ms * 1000000 if ms > 0 else 0
+        cdef uint64_t now
+        while True:
+            step = slice_ms if ms < 0 or ms > slice_ms else ms
+            with nogil:
+                n = fn_epoll_wait(st, self.epfd, evs, maxevents, step)
+            if n < 0:
+                raise _oserror(errno, "epoll_wait")
+            if n > 0 or ms == 0:
+                return n
+            if PyErr_CheckSignals() < 0:
+                raise
+            if ms > 0:
+                now = fn_clock_ns()
+                if now >= end:
+                    return 0
+                ms = <int>((end - now + 999999) // 1000000)
+
+    @property
+    def closed(self):
+        return self.epfd < 0 or self.stack is None or self.stack.st == NULL
+
+    def fileno(self):
+        """The epoll set's fastnet descriptor (not a kernel fd)."""
+        self._st()
+        return self.epfd
 
     def close(self):
         if self.epfd >= 0 and self.stack is not None and self.stack.st != NULL:
@@ -913,6 +1171,7 @@ cdef class Epoll:
             fn_close(self.stack.st, self.epfd)
 
     def __enter__(self):
+        self._st()
         return self
 
     def __exit__(self, *exc):

@@ -37,6 +37,8 @@ __all__ = [
     "load",
     "parse_cli_value",
     "default_stats_file",
+    "FLAG_KWARGS",
+    "stack_kwargs_from",
 ]
 
 BACKENDS = ("af_xdp", "af_packet", "tap")
@@ -603,3 +605,30 @@ def _cross_check(cfg: Config) -> None:
                 ms = v["fault.delay_ms"]
             if not ms:
                 raise _err(f"fault.{d}delay", f"{delay} needs fault.{d}delay_ms > 0")
+
+
+# ---------------------------------------------------------------------------------------
+# fastnet.Stack(config=None, **flags)
+
+# Stack keyword argument -> key: the `fastnet up` flag without its dashes ("--tcp-sndbuf"
+# -> tcp_sndbuf, "--iface" -> iface).
+FLAG_KWARGS: dict[str, Key] = {k.cli_flag[2:].replace("-", "_"): k for k in KEYS}
+
+
+def stack_kwargs_from(path: str | os.PathLike[str] | None,
+                      flags: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The low-level fastnet._core.Stack arguments for a config file plus flag-named
+    keyword arguments (which override the file), and the log level when one was set.
+
+    ip may be given without its prefix together with prefix_len.  Arguments that are not
+    flags (struct fn_config knobs such as n_bufs, fault=, xdp_obj_path=) are passed through
+    unchanged and override what the configuration gives."""
+    flags = dict(flags)
+    ip, prefix_len = flags.get("ip"), flags.pop("prefix_len", None)
+    if isinstance(ip, str) and "/" not in ip:
+        flags["ip"] = f"{ip}/{24 if prefix_len is None else prefix_len}"
+    overrides = {FLAG_KWARGS[n].dotted: flags.pop(n) for n in list(flags) if n in FLAG_KWARGS}
+    cfg = load(path, overrides)
+    kw = cfg.stack_kwargs()
+    kw.update(flags)
+    return kw, cfg.log_level if "log.level" in cfg.explicit else None

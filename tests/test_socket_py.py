@@ -153,7 +153,7 @@ def test_misuse_raises_the_right_exceptions(pair):
         s.bind((A, "80"))
     with pytest.raises(OverflowError):
         s.bind((A, 70000))
-    with pytest.raises(ValueError):
+    with pytest.raises(socket.gaierror):
         s.bind(("not an address", 80))
     with pytest.raises(ValueError):
         s.recv(-1)
@@ -174,3 +174,23 @@ def test_misuse_raises_the_right_exceptions(pair):
     assert e.value.errno == errno.EBADF
     with a.epoll() as ep, pytest.raises(ValueError):
         ep.poll(0, maxevents=0)
+
+
+def test_calls_from_another_thread_fail_with_eperm(pair):
+    import threading
+    a, _ = pair
+    s = a.socket()
+    seen = []
+
+    def other():
+        for call in (lambda: s.bind(("", 1)), a.socket, a.epoll):
+            try:
+                call()
+            except PermissionError as e:
+                seen.append(e.errno)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == [errno.EPERM] * 3
+    s.close()

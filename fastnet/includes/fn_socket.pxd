@@ -45,6 +45,8 @@ cdef extern from "fastnet/fn_socket.h" nogil:
                       socklen_t optlen)
     int fn_ioctl(fn_stack *st, int fd, unsigned long request, void *arg)
     unsigned fn_socket_count(const fn_stack *st)
+    ctypedef void (*fn_block_hook)(void *arg, uint64_t now_ns) noexcept
+    void fn_socket_set_block_hook(fn_stack *st, fn_block_hook fn, void *arg)
 
 
 cdef extern from "fastnet/fn_event.h" nogil:

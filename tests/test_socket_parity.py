@@ -1,0 +1,493 @@
+"""Socket parity: one set of test bodies, run on the kernel and on fastnet.
+
+Each test takes `net`, parametrized twice: "kernel" gives Python's socket.socket and
+select.epoll over loopback; "fastnet" gives fastnet Sockets and Epolls on two stacks joined
+by the in-memory link (clients on one stack, servers on the other, each stack polling the
+other while a blocking call waits: Stack.poll_while_blocked).  The bodies assert the same
+results and errno values on both, so a difference between fastnet and Linux fails one of the
+two runs.  The fastnet run also checks at the end that every descriptor was closed and no
+packet buffer leaked.
+"""
+import errno
+import math
+import select
+import signal
+import socket
+import struct
+import time
+
+import pytest
+
+core = pytest.importorskip("fastnet._core")
+
+A, B = "198.18.6.1", "198.18.6.2"
+LINGER_RST = struct.pack("ii", 1, 0)
+EP_REFUSED = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+
+
+class KernelNet:
+    """Kernel sockets over 127.0.0.1."""
+
+    host = "127.0.0.1"
+
+    def __init__(self):
+        self.socks = []
+
+    def _track(self, s):
+        self.socks.append(s)
+        return s
+
+    def client(self, blocking=True):
+        s = self._track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        s.setblocking(blocking)
+        return s
+
+    server = client
+
+    def client_epoll(self):
+        return self._track(select.epoll())
+
+    server_epoll = client_epoll
+
+    def settle(self):
+        """Let in-flight segments arrive (loopback needs no help, only a moment)."""
+        time.sleep(0.05)
+
+    def closed_port(self):
+        s = socket.socket()
+        s.bind((self.host, 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+
+class FastnetNet(KernelNet):
+    """fastnet sockets: clients on stack a (A), servers on stack b (B)."""
+
+    host = B
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = core.Stack.memory_pair({"ip": A, "n_bufs": 1024},
+                                                {"ip": B, "n_bufs": 1024})
+        self.a.poll_while_blocked(self.b)
+        self.b.poll_while_blocked(self.a)
+
+    def client(self, blocking=True):
+        return self._track(self.a.socket(nonblocking=not blocking))
+
+    def server(self, blocking=True):
+        return self._track(self.b.socket(nonblocking=not blocking))
+
+    def client_epoll(self):
+        return self._track(self.a.epoll())
+
+    def server_epoll(self):
+        return self._track(self.b.epoll())
+
+    def settle(self):
+        for _ in range(30):
+            self.a.poll()
+            self.b.poll()
+
+    def closed_port(self):
+        return 9
+
+    def close(self):
+        super().close()
+        self.settle()
+        assert self.a.socket_count == 0 and self.b.socket_count == 0
+        assert self.a.close() == 0
+        assert self.b.close() == 0
+
+
+@pytest.fixture(params=["kernel", "fastnet"])
+def net(request):
+    n = KernelNet() if request.param == "kernel" else FastnetNet()
+    yield n
+    n.close()
+
+
+def listener(net, backlog=16, blocking=True):
+    lst = net.server(blocking)
+    lst.bind((net.host, 0))
+    lst.listen(backlog)
+    return lst, (net.host, lst.getsockname()[1])
+
+
+def connected(net):
+    """(listener, client, server side) of one established connection, all blocking."""
+    lst, addr = listener(net)
+    cli = net.client()
+    cli.connect(addr)
+    srv, peer = lst.accept()
+    net._track(srv)
+    assert peer == cli.getsockname()
+    assert cli.getpeername() == addr
+    return lst, cli, srv
+
+
+def test_blocking_echo_with_sendall_and_recv_into(net):
+    _, cli, srv = connected(net)
+    data = bytes(range(256)) * 256
+    assert cli.sendall(data) is None
+    got = bytearray()
+    buf = bytearray(8192)
+    while len(got) < len(data):
+        n = srv.recv_into(buf)
+        assert n > 0
+        got += buf[:n]
+    assert got == data
+    assert srv.send(b"pong") == 4
+    assert cli.recv(4, socket.MSG_WAITALL) == b"pong"
+
+
+def test_connect_to_a_closed_port_is_refused(net):
+    addr = (net.host, net.closed_port())
+    c = net.client()
+    with pytest.raises(ConnectionRefusedError) as e:
+        c.connect(addr)
+    assert e.value.errno == errno.ECONNREFUSED
+    assert net.client().connect_ex(addr) == errno.ECONNREFUSED
+
+
+def test_bind_twice(net):
+    x, y = net.server(), net.server()
+    x.bind((net.host, 0))
+    port = x.getsockname()[1]
+    with pytest.raises(OSError) as e:
+        y.bind((net.host, port))
+    assert e.value.errno == errno.EADDRINUSE
+    with pytest.raises(OSError) as e:
+        x.bind((net.host, 0))
+    assert e.value.errno == errno.EINVAL
+
+
+def test_send_after_the_peer_reset(net):
+    _, cli, srv = connected(net)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+    srv.close()
+    net.settle()
+    with pytest.raises(ConnectionResetError):
+        cli.send(b"x")
+    with pytest.raises(BrokenPipeError):
+        cli.send(b"x")
+    assert cli.recv(10) == b""
+
+
+def test_recv_after_orderly_shutdown(net):
+    _, cli, srv = connected(net)
+    srv.sendall(b"last words")
+    srv.shutdown(socket.SHUT_WR)
+    assert cli.recv(100, socket.MSG_WAITALL) == b"last words"
+    assert cli.recv(100) == b""
+    assert cli.recv(100) == b""
+    cli.sendall(b"still open this way")
+    assert srv.recv(19, socket.MSG_WAITALL) == b"still open this way"
+
+
+def test_epollrdhup_on_half_close(net):
+    _, cli, srv = connected(net)
+    ep = net.client_epoll()
+    ep.register(cli, select.EPOLLIN | select.EPOLLRDHUP)
+    assert ep.poll(0.05) == []
+    srv.shutdown(socket.SHUT_WR)
+    assert ep.poll(2) == [(cli.fileno(), select.EPOLLIN | select.EPOLLRDHUP)]
+
+
+def test_epollet_fires_once_per_edge(net):
+    _, cli, srv = connected(net)
+    ep = net.client_epoll()
+    ep.register(cli.fileno(), select.EPOLLIN | select.EPOLLET)
+    srv.send(b"a")
+    assert ep.poll(2) == [(cli.fileno(), select.EPOLLIN)]
+    assert ep.poll(0.05) == []
+    srv.send(b"b")
+    assert ep.poll(2) == [(cli.fileno(), select.EPOLLIN)]
+    assert ep.poll(0.05) == []
+    assert cli.recv(2, socket.MSG_WAITALL) == b"ab"
+    ep.modify(cli, select.EPOLLIN)
+    assert ep.poll(0) == []
+
+
+def test_accept_on_a_full_backlog(net):
+    lst, addr = listener(net, backlog=1, blocking=False)
+    clients = [net.client(blocking=False) for _ in range(3)]
+    for c in clients:
+        assert c.connect_ex(addr) == errno.EINPROGRESS
+        net.settle()
+    accepted = []
+    while True:
+        try:
+            accepted.append(net._track(lst.accept()[0]))
+        except BlockingIOError:
+            break
+    # backlog 1: two connections wait to be accepted, the third SYN is dropped.
+    assert len(accepted) == 2
+    ep = net.client_epoll()
+    ep.register(clients[2], select.EPOLLOUT)
+    assert ep.poll(0) == []
+    # The dropped SYN is retransmitted (after about 1 s) and now finds room.
+    assert ep.poll(5) == [(clients[2].fileno(), select.EPOLLOUT)]
+    assert clients[2].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    lst.setblocking(True)
+    lst.settimeout(2)
+    third, peer = lst.accept()
+    net._track(third)
+    assert peer == clients[2].getsockname()
+
+
+def test_so_linger_zero_close_sends_rst(net):
+    _, cli, srv = connected(net)
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+    assert cli.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8) == LINGER_RST
+    cli.close()
+    with pytest.raises(ConnectionResetError) as e:
+        srv.recv(10)
+    assert e.value.errno == errno.ECONNRESET
+    assert srv.recv(10) == b""
+
+
+def test_nonblocking_connect_reports_so_error(net):
+    _, addr = listener(net)
+    ok = net.client(blocking=False)
+    assert ok.connect_ex(addr) == errno.EINPROGRESS
+    ep = net.client_epoll()
+    ep.register(ok, select.EPOLLOUT)
+    assert ep.poll(2) == [(ok.fileno(), select.EPOLLOUT)]
+    assert ok.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    assert ok.connect_ex(addr) == 0
+    assert ok.connect_ex(addr) == errno.EISCONN
+
+    bad = net.client(blocking=False)
+    assert bad.connect_ex((net.host, net.closed_port())) == errno.EINPROGRESS
+    ep.register(bad, select.EPOLLOUT)
+    ep.unregister(ok)
+    assert ep.poll(2) == [(bad.fileno(), EP_REFUSED)]
+    assert bad.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNREFUSED
+    assert bad.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
+def test_timeouts(net):
+    lst, cli, srv = connected(net)
+    cli.settimeout(0.05)
+    assert cli.gettimeout() == 0.05 and cli.getblocking()
+    with pytest.raises(TimeoutError):
+        cli.recv(10)
+    assert cli.connect_ex(lst.getsockname()) == errno.EISCONN
+    lst.settimeout(0.05)
+    with pytest.raises(socket.timeout):
+        lst.accept()
+    cli.setblocking(False)
+    assert cli.gettimeout() == 0.0 and not cli.getblocking()
+    with pytest.raises(BlockingIOError) as e:
+        cli.recv(10)
+    assert e.value.errno == errno.EAGAIN
+    cli.settimeout(None)
+    assert cli.gettimeout() is None and cli.getblocking()
+
+
+def test_socket_options(net):
+    s = net.client()
+    for level, opt in ((socket.SOL_SOCKET, socket.SO_REUSEADDR),
+                       (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                       (socket.IPPROTO_TCP, socket.TCP_NODELAY)):
+        assert s.getsockopt(level, opt) == 0
+        s.setsockopt(level, opt, 1)
+        assert s.getsockopt(level, opt) == 1
+        s.setsockopt(level, opt, True)
+        assert s.getsockopt(level, opt, 4) == struct.pack("i", 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+    assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    with pytest.raises(OSError) as e:
+        s.getsockopt(socket.SOL_SOCKET, 999)
+    assert e.value.errno == errno.ENOPROTOOPT
+    with pytest.raises(OSError) as e:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\0")
+    assert e.value.errno == errno.EINVAL
+
+
+def test_misuse_of_an_open_socket(net):
+    s = net.client()
+    for bad in ("198.18.6.2:80", (net.host, "80"), (net.host,), [net.host, 80], (80, 80)):
+        with pytest.raises(TypeError):
+            s.bind(bad)
+    with pytest.raises(OverflowError):
+        s.bind((net.host, 70000))
+    with pytest.raises(OverflowError):
+        s.connect((net.host, -1))
+    with pytest.raises(socket.gaierror):
+        s.connect(("no such host.invalid", 80))
+    with pytest.raises(ValueError):
+        s.recv(-1)
+    with pytest.raises(OverflowError):
+        s.listen(2 ** 40)
+    with pytest.raises(TypeError):
+        s.listen("1")
+    with pytest.raises(OverflowError):
+        s.recv(2 ** 63)
+    with pytest.raises(TypeError):
+        s.recv("10")
+    with pytest.raises(ValueError):
+        s.recv_into(bytearray(4), 10)
+    with pytest.raises(TypeError):
+        s.recv_into(b"read-only")
+    with pytest.raises(TypeError):
+        s.send("text, not bytes")
+    with pytest.raises(TypeError):
+        s.sendall(42)
+    for bad, exc in ((-1, ValueError), (-0.5, ValueError), (math.nan, ValueError),
+                     ("1", TypeError), (1e300, OverflowError), (2 ** 70, OverflowError)):
+        with pytest.raises(exc):
+            s.settimeout(bad)
+    assert s.gettimeout() is None
+    with pytest.raises(TypeError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, "1")
+    with pytest.raises(TypeError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 2 ** 40)
+    for buflen in (-1, 2000):
+        with pytest.raises(OSError) as e:
+            s.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, buflen)
+        assert e.value.errno is None
+    with pytest.raises(OSError) as e:
+        s.recv(10)
+    assert e.value.errno == errno.ENOTCONN
+    with pytest.raises(OSError) as e:
+        s.getpeername()
+    assert e.value.errno == errno.ENOTCONN
+    with pytest.raises(BrokenPipeError):
+        s.send(b"x")
+    with pytest.raises(OSError) as e:
+        s.shutdown(socket.SHUT_RDWR)
+    assert e.value.errno == errno.ENOTCONN
+    with pytest.raises(OSError) as e:
+        s.accept()
+    assert e.value.errno == errno.EINVAL
+
+
+def test_a_closed_socket_raises_ebadf(net):
+    s = net.client()
+    with s:
+        assert s.fileno() >= 0
+        assert "[closed]" not in repr(s)
+    assert s.fileno() == -1
+    assert "[closed]" in repr(s)
+    s.close()
+    calls = [lambda: s.bind((net.host, 0)), lambda: s.listen(), lambda: s.accept(),
+             lambda: s.connect((net.host, 80)), lambda: s.recv(1),
+             lambda: s.recv_into(bytearray(1)), lambda: s.send(b"x"),
+             lambda: s.sendall(b"x"), lambda: s.shutdown(socket.SHUT_RDWR),
+             lambda: s.getsockname(), lambda: s.getpeername(), lambda: s.settimeout(1),
+             lambda: s.setblocking(False),
+             lambda: s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1),
+             lambda: s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)]
+    for call in calls:
+        with pytest.raises(OSError) as e:
+            call()
+        assert e.value.errno == errno.EBADF
+    assert s.connect_ex((net.host, 80)) == errno.EBADF
+
+
+def test_epoll_api_and_misuse(net):
+    ep = net.client_epoll()
+    s = net.client()
+    assert not ep.closed
+    ep.register(s, select.EPOLLOUT)
+    # A fresh socket is writable and hung up (Linux tcp_poll); a negative timeout blocks
+    # until something is ready, which it is at once.
+    assert ep.poll(-1.5) == [(s.fileno(), select.EPOLLOUT | select.EPOLLHUP)]
+    assert ep.poll(timeout=0, maxevents=1) == [(s.fileno(), select.EPOLLOUT | select.EPOLLHUP)]
+    with pytest.raises(FileExistsError):
+        ep.register(s)
+    ep.modify(s, select.EPOLLIN)
+    assert ep.poll(0) == [(s.fileno(), select.EPOLLHUP)]
+    ep.unregister(s)
+    with pytest.raises(FileNotFoundError):
+        ep.unregister(s)
+    with pytest.raises(FileNotFoundError):
+        ep.modify(s, select.EPOLLIN)
+    with pytest.raises(ValueError):
+        ep.register(-1)
+    with pytest.raises(TypeError):
+        ep.register("3")
+    with pytest.raises(TypeError):
+        ep.poll("1")
+    with pytest.raises(ValueError):
+        ep.poll(0, maxevents=0)
+    ep.close()
+    assert ep.closed
+    ep.close()
+    for call in (lambda: ep.poll(0), lambda: ep.register(s), lambda: ep.fileno()):
+        with pytest.raises(ValueError):
+            call()
+    with net.client_epoll() as ep2:
+        assert not ep2.closed
+    assert ep2.closed
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_handler_that_raises_ends_a_blocking_recv(net):
+    _, cli, srv = connected(net)
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+        if len(calls) == 2:
+            raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        # The first signal's handler returns: the call goes on waiting (PEP 475).
+        signal.setitimer(signal.ITIMER_REAL, 0.15, 0.15)
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted):
+            cli.recv(10)
+        assert len(calls) == 2 and 0.2 < time.monotonic() - t0 < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    srv.send(b"after")
+    assert cli.recv(5, socket.MSG_WAITALL) == b"after"
+
+
+def test_a_timeout_longer_than_one_wait_slice(net):
+    _, cli, _ = connected(net)
+    cli.settimeout(0.35)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        cli.recv(10)
+    assert 0.3 < time.monotonic() - t0 < 1.0
+    assert cli.gettimeout() == 0.35
+
+
+def test_a_signal_handler_that_raises_ends_an_epoll_wait(net):
+    lst, _ = listener(net)
+    srv_ep = net.server_epoll()
+    srv_ep.register(lst, select.EPOLLIN)
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted):
+            srv_ep.poll()
+        assert time.monotonic() - t0 < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    t0 = time.monotonic()
+    assert srv_ep.poll(0.25) == []
+    assert 0.2 < time.monotonic() - t0 < 1.0
