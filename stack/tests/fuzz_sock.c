@@ -4,8 +4,8 @@
  *
  * Contract: each input is a program run against a fresh pair of stacks A (198.18.0.1) and
  * B (198.18.0.2).  Byte 0 picks the configuration of both (TCP options, congestion control,
- * a small buffer pool so that the pool policy engages, SYN cookies, a small descriptor
- * table); the rest is a sequence of calls, each on A or B, with descriptors, addresses,
+ * a small buffer pool so that the pool policy engages, SYN cookies, small buffers, few
+ * tcpcbs and syncache entries); the rest is a sequence of calls, each on A or B, with descriptors, addresses,
  * lengths, flags, levels and option values from the input — bad descriptors, short and
  * NULL addresses, negative and huge sizes included — and clock advances that poll both
  * stacks.  Every socket is non-blocking and no call is given a timeout, so no call waits on
@@ -510,6 +510,12 @@ static void setup(struct fz *z, uint8_t cfg)
         if (cfg & 0x20) {
             c[side].tcp_rcvbuf = 4096;
             c[side].tcp_sndbuf = 8192;
+        }
+        if (cfg & 0x80) {
+            /* Few tcpcbs and half-open entries: connect gets ENOBUFS, SYNs overflow into
+             * cookies (or are dropped) and TIME_WAIT competes with new connections. */
+            c[side].tcp_max_conns = 6;
+            c[side].tcp_syncache_size = 2;
         }
     }
     /* A small pool on A: its TCP share policy refuses, defers and makes connections wait. */

@@ -1146,6 +1146,8 @@ static void teardown(struct fz *z)
         take_events(z);
         if (i % 64 == 0)
             check_invariants(z);
+        if (trace && i % 20000 == 19999)
+            trace_tcbs(z);      /* still going: what keeps the timers busy */
     }
     check_invariants(z);
     FZ_ASSERT(fn_tcp_count(z->t.sa) == 0);
