@@ -194,6 +194,13 @@ static void check_tcp_out(struct fz *z, const struct fn_ipv4_info *ip, const uin
         s->p.tsecr = to.tsval;
     if (!s->have_iss || th.payload_len == 0 || (th.flags & (FN_TH_SYN | FN_TH_RST)))
         return;
+    /* The slot's stream offsets are those of the connection it took last; an older one on
+     * the same tuple (closed by the owner, still sending) is not checked. */
+    {
+        const struct tcpcb *tp = tcp_lookup(tcpst(z), IP_B, th.dport, th.sport);
+        if (!tp || tp->iss != s->iss)
+            return;
+    }
     /* The payload is what the owner queued at that offset (RFC 9293 §3.4: a retransmission
      * carries the same bytes). */
     {
