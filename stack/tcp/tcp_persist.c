@@ -12,7 +12,8 @@
  * aborted only after tcp_max_rexmits probes in a row go unanswered, when a user timeout
  * (RFC 5482) is set and the window stayed shut that long, or — once its owner closed it —
  * after tcp_max_rexmits backoffs, answered or not.  Persisting ends when real data
- * goes out (tcp_persist_sent) — the window opened.  The receiving side's half of the same
+ * goes out (tcp_persist_sent) — the window opened — or when the window opened and only
+ * data in flight is left to watch (tcp_persist_hold hands it to TT_REXMT).  The receiving side's half of the same
  * story is here too: the receiver SWS threshold, and when a reopening window is worth an
  * update at once.  Called by tcp_output and the timer heap; may free the tcpcb (give-up).
  * Stack-owner core only; never allocates.
@@ -50,8 +51,18 @@ void tcp_persist_hold(struct tcpcb *tp, uint32_t off, uint64_t now)
 {
     int synced = TCPS_HAVEESTABLISHED(tp->t_state);
 
-    if (tp->t_timer[TT_PERSIST] != 0)
-        return;                 /* already persisting: the expiry decides */
+    if (tp->t_timer[TT_PERSIST] != 0) {
+        /* The window opened but nothing could go (cwnd counts the SACKed bytes the
+         * go-back-N skipped as in flight): data sent and unacknowledged is the
+         * retransmission timer's to watch (RFC 6298 §5.1), or no expiry ever resends it
+         * nor gives up on it.  Otherwise the expiry decides. */
+        if (tp->snd_wnd != 0 && SEQ_GT(tp->snd_nxt, tp->snd_una)) {
+            tcp_timer_stop(tp, TT_PERSIST);
+            tp->t_pshift = 0;
+            tcp_rexmt_arm(tp, now);
+        }
+        return;
+    }
     if (synced && tp->snd_wnd == 0 && tp->snd_cc > 0) {
         persist_enter(tp, now);
         return;

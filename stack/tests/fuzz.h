@@ -25,4 +25,37 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
         }                                                                              \
     } while (0)
 
+/* The input as a stream of fields: past its end every field reads as zero, so any prefix of
+ * an input is a valid program. */
+struct fz_input {
+    const uint8_t *in;
+    size_t len, pos;
+};
+
+static inline uint8_t fz_g8(struct fz_input *f)
+{
+    return f->pos < f->len ? f->in[f->pos++] : 0;
+}
+
+static inline uint16_t fz_g16(struct fz_input *f)
+{
+    uint16_t hi = fz_g8(f);
+    return (uint16_t)(hi << 8 | fz_g8(f));
+}
+
+/* splitmix64 bytes from *state: the harnesses' fn_random_bytes (which replaces
+ * platform/random.c at link time) is this with a state reset per input, so a crashing input
+ * replays exactly — ISNs, ports, hash keys and cookie secrets included. */
+static inline void fz_random_fill(uint64_t *state, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    for (size_t i = 0; i < len; i++) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        p[i] = (uint8_t)(z ^ (z >> 31));
+    }
+}
+
 #endif

@@ -5,7 +5,9 @@ OUTDIR/fuzz_wire/: the canonical frames of test_wire.c (read from that file, so 
 follow the tests), each given to every parser that applies, behind the selector byte
 fuzz_wire.c expects.  OUTDIR/fuzz_stack/: short programs in fuzz_stack.c's operation
 encoding — a data exchange, out-of-order data, fragments, an ICMP error, a close handshake,
-an active open, an accepted connection, timers running out — for each start-up variant.
+an active open, an accepted connection, timers running out, SACK blocks and D-SACK, a SYN
+flood into cookies — for each start-up variant.  OUTDIR/fuzz_sock/: socket-call programs in
+fuzz_sock.c's encoding — connect and accept, data both ways, epoll, shutdown and close.
 Standard library only; the output is deterministic.
 """
 import os
@@ -93,6 +95,18 @@ def seg(slot, flags, seq=0, ack_from_max=False, ack=0, win=65535, dlen=0, ts=Fal
     return b + struct.pack(">H", dlen)
 
 
+def sack(n, blocks, ack=0):
+    """op_sack: flags n (block count - 1, D-SACK, repeats), ACK at snd_una + ack, and blocks
+    (start, length) in segments before snd_max; None is the D-SACK block."""
+    b = op(ACKS, hi=1) + bytes([n]) + struct.pack("b", ack)
+    for blk in blocks:
+        if blk is None:
+            b += bytes([0, 0, 0])
+        else:
+            b += bytes([0x05]) + struct.pack("b", blk[0]) + bytes([blk[1]])
+    return b
+
+
 def adv(ms):
     return op(ADV) + bytes([min(ms, 127)])
 
@@ -106,7 +120,7 @@ def stack_seeds():
     seeds = []
     for cfg in (0x00, 0x07, 0x0f, 0x17, 0x27, 0x41, 0x87):
         ts = bool(cfg & 1)
-        for variant in (0, 1, 2, 4):
+        for variant in (0, 1, 2, 4, 0x08, 0x30, 0x60, 0x99):
             head = bytes([cfg, variant])
             progs = {
                 "dupacks": op(SEND) + u16(8000) + adv(1) + op(ACKS) + bytes([2, 0]) +
@@ -132,12 +146,57 @@ def stack_seeds():
                 op(ACCEPT) + seg(5, ACK | PSH, dlen=50, ts=ts) + op(RECV, 5) + u16(100),
                 "timers": op(SEND) + u16(2000) + op(ADV_DEADLINE) * 24,
                 "rst": seg(0, RST) + seg(1, RST, seq=5) + op(LISTEN) + op(LISTEN) + bytes([2]),
+                "sack": op(SEND) + u16(8000) + adv(1) + sack(0x60, [(-2, 1)]) + adv(10) +
+                sack(0x61, [(-3, 1), (-1, 1)]) + op(ADV_DEADLINE) * 3 +
+                op(ACKS) + bytes([4, 0]),
+                "dsack": op(SEND) + u16(6000) + adv(1) + op(ACKS) + bytes([4, 0]) +
+                sack(0x09, [None, (-1, 1)]) + seg(0, ACK, seq=-50, dlen=100, ts=ts),
+                "flood": op(ARP, hi=1) + bytes([0x7f, 0, 0]) + op(ACCEPT) +
+                op(ARP, hi=1) + bytes([0x7f, 3, 1, 0x10]) + op(ADV_DEADLINE) * 2,
             }
             for name, body in progs.items():
                 seeds.append(("%s-%02x-%d" % (name, cfg, variant), head + body))
     # The canonical frames as raw frames (mode 0), once.
     for name, f in sorted(frames.items()):
         seeds.append(("raw-" + name, b"\x00\x00" + op(RAW) + b"\x00" + u16(len(f)) + f))
+    return seeds
+
+
+# ---- fuzz_sock.c's calls: op byte = call | side << 7 (side 1 = stack B) ----
+(S_SOCKET, S_BIND, S_LISTEN, S_ACCEPT, S_CONNECT, S_SEND, S_RECV, S_SHUT, S_CLOSE, S_OPT,
+ S_IOCTL, S_NAMES, S_EPCREATE, S_EPCTL, S_EPWAIT) = range(15)
+S_ADV = 0x1f
+
+
+def sc(call, side=0):
+    return bytes([call | side << 7])
+
+
+def fd(n):
+    """fuzz_sock.c's gfd: descriptor n."""
+    return bytes([n + 2])
+
+
+def sock_seeds():
+    """A listener on B, a client on A, data both ways, epoll, shutdown and close, under
+    each configuration byte."""
+    # B: socket, bind *:8080, listen; A: socket, connect B:8080; B: accept.
+    conn = (sc(S_SOCKET, 1) + b"\x00" + sc(S_BIND, 1) + fd(0) + b"\x02\x00" +
+            sc(S_LISTEN, 1) + fd(0) + b"\x08" + sc(S_SOCKET) + b"\x00" +
+            sc(S_CONNECT) + fd(0) + b"\x01" + sc(S_ADV) + b"\x0a" +
+            sc(S_ACCEPT, 1) + b"\x01" + fd(0) + b"\x00\x00")
+    xfer = (sc(S_SEND) + fd(0) + b"\x00" + u16(6000) + sc(S_ADV) + b"\x0a" +
+            sc(S_RECV, 1) + fd(1) + b"\x00" + u16(8192) + sc(S_SEND, 1) + fd(1) + b"\x02" +
+            u16(3000) + sc(S_ADV) + b"\x0a" + sc(S_RECV) + fd(0) + b"\x05" + u16(100))
+    epoll = (sc(S_EPCREATE) + b"\x00" + sc(S_EPCTL) + fd(1) + fd(0) + b"\x01\x00" +
+             sc(S_EPWAIT) + fd(1) + b"\x09" + sc(S_OPT) + fd(0) + b"\x10\x02" + b"\x00" * 8)
+    close = (sc(S_SHUT) + fd(0) + b"\x02" + sc(S_ADV) + b"\x0a" + sc(S_RECV, 1) + fd(1) +
+             b"\x00" + u16(100) + sc(S_CLOSE, 1) + fd(1) + sc(S_ADV) + b"\xe0")
+    seeds = []
+    for cfg in (0x00, 0x07, 0x0f, 0x17, 0x27, 0x47, 0x6f):
+        for name, body in (("conn", conn), ("xfer", conn + xfer), ("epoll", conn + epoll),
+                           ("close", conn + xfer + close), ("all", conn + epoll + xfer + close)):
+            seeds.append(("%s-%02x" % (name, cfg), bytes([cfg]) + body))
     return seeds
 
 
@@ -154,6 +213,7 @@ def main():
         sys.exit("usage: fuzz_seeds.py OUTDIR")
     write(sys.argv[1], "fuzz_wire", wire_seeds())
     write(sys.argv[1], "fuzz_stack", stack_seeds())
+    write(sys.argv[1], "fuzz_sock", sock_seeds())
 
 
 if __name__ == "__main__":

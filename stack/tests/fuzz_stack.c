@@ -42,6 +42,8 @@
 #define PEER_PORT(s) ((uint16_t)(40000 + (s)))
 #define FRAME_MAX 1514u                 /* link MTU 1500 + Ethernet */
 #define IP_OTHER ip4(198, 18, 0, 77)    /* on the subnet, never answers ARP */
+#define NFLOOD 32                       /* SYN-flood peers: ports FLOOD_PORT.. */
+#define FLOOD_PORT 41000
 
 /* ---- deterministic randomness: replaces platform/random.c at link time ---- */
 
@@ -49,14 +51,7 @@ static uint64_t rnd_state;
 
 int fn_random_bytes(void *buf, size_t len)
 {
-    uint8_t *p = buf;
-
-    for (size_t i = 0; i < len; i++) {
-        uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        p[i] = (uint8_t)(z ^ (z >> 31));
-    }
+    fz_random_fill(&rnd_state, buf, len);
     return 0;
 }
 
@@ -78,9 +73,13 @@ struct fz {
     struct fn_config c;
     struct tcpcb *l;
     struct slot s[NSLOT];
-    const uint8_t *in;
-    size_t len, pos;
+    struct fz_input src;        /* the program */
     int tainted;                /* raw IPv4 frames went in: stream contents are unknown */
+    uint16_t pmss;              /* MSS option of the peers' SYNs */
+    /* SYN-flood peers: the ISS of the last SYN-ACK (entry or cookie) A sent each, and its
+     * TSval, so that op_flood can complete a handshake with a valid or a forged ACK. */
+    uint32_t flood_iss[NFLOOD], flood_tsval[NFLOOD];
+    uint8_t flood_seen[NFLOOD];
     uint8_t buf[65536];
 };
 
@@ -95,13 +94,12 @@ static void put16(uint8_t *p, uint16_t v)
 
 static uint8_t g8(struct fz *z)
 {
-    return z->pos < z->len ? z->in[z->pos++] : 0;
+    return fz_g8(&z->src);
 }
 
 static uint16_t g16(struct fz *z)
 {
-    uint16_t hi = g8(z);
-    return (uint16_t)(hi << 8 | g8(z));
+    return fz_g16(&z->src);
 }
 
 static uint32_t g32(struct fz *z)
@@ -183,6 +181,12 @@ static void check_tcp_out(struct fz *z, const struct fn_ipv4_info *ip, const uin
     FZ_ASSERT(fn_tcp_opts_parse(th.opts, th.opts_len, &to) == FN_WIRE_OK);
     FZ_ASSERT(!((th.flags & FN_TH_SYN) && (th.flags & (FN_TH_RST | FN_TH_FIN))));
     FZ_ASSERT(th.sport != 0 && th.dport != 0);
+    if ((th.flags & (FN_TH_SYN | FN_TH_ACK)) == (FN_TH_SYN | FN_TH_ACK) &&
+        th.sport == A_PORT && th.dport >= FLOOD_PORT && th.dport < FLOOD_PORT + NFLOOD) {
+        z->flood_iss[th.dport - FLOOD_PORT] = th.seq;
+        z->flood_tsval[th.dport - FLOOD_PORT] = to.has_ts ? to.tsval : 0;
+        z->flood_seen[th.dport - FLOOD_PORT] = 1;
+    }
     s = slot_by_ports(z, th.sport, th.dport);
     if (!s || ip->dst != IP_B)
         return;
@@ -190,6 +194,13 @@ static void check_tcp_out(struct fz *z, const struct fn_ipv4_info *ip, const uin
         s->p.tsecr = to.tsval;
     if (!s->have_iss || th.payload_len == 0 || (th.flags & (FN_TH_SYN | FN_TH_RST)))
         return;
+    /* The slot's stream offsets are those of the connection it took last; an older one on
+     * the same tuple (closed by the owner, still sending) is not checked. */
+    {
+        const struct tcpcb *tp = tcp_lookup(tcpst(z), IP_B, th.dport, th.sport);
+        if (!tp || tp->iss != s->iss)
+            return;
+    }
     /* The payload is what the owner queued at that offset (RFC 9293 §3.4: a retransmission
      * carries the same bytes). */
     {
@@ -293,7 +304,7 @@ static uint32_t check_tcb(struct fz *z, const struct tcpcb *tp)
         FZ_ASSERT((uint32_t)tp->t_heapidx < tcpst(z)->nheap &&
                   tcpst(z)->heap[tp->t_heapidx] == tp);
     if (tp->t_state == TCPS_LISTEN) {
-        FZ_ASSERT(tp->t_qlen <= tp->t_backlog);
+        FZ_ASSERT(tp->t_qlen <= tp->t_backlog && tp->t_sc_count <= tp->t_backlog);
         FZ_ASSERT(!tp->snd_head && !tp->rcv_head && !tp->reass_head);
         return 0;
     }
@@ -321,6 +332,28 @@ static uint32_t check_tcb(struct fz *z, const struct tcpcb *tp)
         }
     }
     FZ_ASSERT(tp->snd_wscale <= TCP_MAX_WINSHIFT && tp->rcv_wscale <= TCP_MAX_WINSHIFT);
+    /* The SACK scoreboard (tcp_var.h): only with SACK in use, bounded, ascending, disjoint,
+     * never adjacent, nothing beyond snd_max (RFC 6675 §3; RFC 2018 §8 never trusts a block
+     * for data not sent). */
+    FZ_ASSERT(tp->snd_sack_n <= TCP_SACK_SB_MAX);
+    if (!(tp->t_flags & TF_SACK_PERMIT))
+        FZ_ASSERT(tp->snd_sack_n == 0);
+    for (uint32_t i = 0; i < tp->snd_sack_n; i++) {
+        const struct tcp_sackblk *sb = &tp->snd_sack[i];
+        FZ_ASSERT(SEQ_LT(sb->start, sb->end) && SEQ_LEQ(sb->end, tp->snd_max));
+        if (i > 0)
+            FZ_ASSERT(SEQ_GT(sb->start, tp->snd_sack[i - 1].end));
+    }
+    FZ_ASSERT(tp->rcv_sack_nrecent <= TCP_SACK_RCV_RECENT);
+    /* A tcpcb waits for the pool iff it is linked on the waiters list (tcp_pool.c). */
+    {
+        uint32_t linked = 0, n2 = 0;
+        for (const struct tcpcb *w = tcpst(z)->pool_waiters; w; w = w->t_pwnext) {
+            FZ_ASSERT(n2++ < tcpst(z)->ntcbs);
+            linked += w == tp;
+        }
+        FZ_ASSERT(linked == (tp->t_pwait != 0));
+    }
     FZ_ASSERT(tp->t_rxtcur >= (uint64_t)c->tcp_rto_min_ms * 1000000ull &&
               tp->t_rxtcur <= (uint64_t)c->tcp_rto_max_ms * 1000000ull);
     if (TCPS_HAVERCVDSYN(tp->t_state)) {
@@ -334,7 +367,7 @@ static void check_invariants(struct fz *z)
 {
     struct fn_tcp *tcp = tcpst(z);
     struct fn_stack *st = z->t.sa;
-    uint32_t used = 0, bufs = 0, timed = 0, ready = 0, kids = 0;
+    uint32_t used = 0, bufs = 0, timed = 0, ready = 0, kids = 0, ooo = 0;
     struct fn_pool_stats ps;
 
     for (uint32_t i = 0; i < tcp->ntcbs; i++) {
@@ -346,8 +379,11 @@ static void check_invariants(struct fz *z)
         timed += tp->t_due != 0;
         ready += tp->t_revents != 0;
         kids += tp->t_listen != NULL;
+        ooo += tp->reass_segs;
     }
     FZ_ASSERT(used == tcp->nused && fn_tcp_count(st) == used);
+    /* The out-of-order budget counts exactly the queued segments (tcp_pool.c). */
+    FZ_ASSERT(tcp->ooo_bufs == ooo);
     /* The heap holds exactly the tcpcbs with a timer armed, ordered by deadline. */
     FZ_ASSERT(tcp->nheap == timed);
     for (uint32_t i = 1; i < tcp->nheap; i++)
@@ -412,8 +448,8 @@ static uint32_t syn_opts(const struct fz *z, const struct peer *p, uint8_t *o)
 
     o[n++] = FN_TCPOPT_MSS;
     o[n++] = 4;
-    o[n++] = P_MSS >> 8;
-    o[n++] = P_MSS & 0xff;
+    o[n++] = (uint8_t)(z->pmss >> 8);
+    o[n++] = (uint8_t)z->pmss;
     if (z->c.tcp_window_scaling) {
         o[n++] = FN_TCPOPT_NOP;
         o[n++] = FN_TCPOPT_WSCALE;
@@ -520,28 +556,141 @@ static void op_seg(struct fz *z, struct slot *s, uint8_t hi)
     inject(z, f, build_seg(z, s, f));
 }
 
+/* Timestamp option of slot peer p at o (NOP NOP TS), 12 bytes, or 0 without timestamps. */
+static uint32_t ts_opt(const struct peer *p, uint8_t *o)
+{
+    if (!p->ts)
+        return 0;
+    o[0] = FN_TCPOPT_NOP;
+    o[1] = FN_TCPOPT_NOP;
+    o[2] = FN_TCPOPT_TIMESTAMP;
+    o[3] = 10;
+    put32(o + 4, p->tsval);
+    put32(o + 8, p->tsecr);
+    return TCPOLEN_TSTAMP_APPA;
+}
+
 /* 1 to 4 identical pure ACKs from slot s's peer, at rcv_nxt with the window it sent last:
  * duplicate ACKs (RFC 5681 §2) are what fast retransmit and NewReno recovery need, and a
  * fully fuzzed window would hardly ever repeat. */
 static void op_acks(struct fz *z, struct slot *s)
 {
     uint8_t f[TT_FRAME_MAX], n = g8(z), o[TCPOLEN_TSTAMP_APPA];
-    uint32_t ack, optlen = 0, flen;
+    uint32_t ack, optlen, flen;
 
     slot_refresh(z, s);
     ack = ((n & 4) ? s->max_base : s->una_base) + (uint32_t)(int8_t)g8(z);
-    if (s->p.ts) {
-        o[0] = FN_TCPOPT_NOP;
-        o[1] = FN_TCPOPT_NOP;
-        o[2] = FN_TCPOPT_TIMESTAMP;
-        o[3] = 10;
-        put32(o + 4, s->p.tsval);
-        put32(o + 8, s->p.tsecr);
-        optlen = sizeof o;
-    }
+    optlen = ts_opt(&s->p, o);
     flen = tt_build_abs(&s->p, f, s->rcv_base, ack, FN_TH_ACK, o, optlen, NULL, 0);
     for (int i = 0; i <= (n & 3); i++)
         inject(z, f, flen);
+}
+
+/* One SACK block edge from the input: near snd_una, near snd_max, or anywhere, in units of
+ * one byte or of A's segment size (so that blocks fall on the segments A sent). */
+static uint32_t sack_edge(struct fz *z, const struct slot *s, uint32_t mss)
+{
+    uint8_t m = g8(z);
+    uint32_t unit = (m & 4) ? mss : 1u;
+
+    switch (m & 3) {
+    case 0:
+        return s->una_base + (uint32_t)(int8_t)g8(z) * unit;
+    case 1:
+        return s->max_base + (uint32_t)(int8_t)g8(z) * unit;
+    case 2:
+        return s->una_base + (uint32_t)g16(z) * unit;
+    default:
+        return g32(z);
+    }
+}
+
+/* 1 to 4 identical ACKs from slot s's peer carrying SACK blocks (RFC 2018 §3): blocks valid,
+ * stale (below SND.UNA), beyond SND.MAX, inverted or empty, a D-SACK first block (RFC 2883
+ * §4) and, now and then, an option length that does not fit the blocks. */
+static void op_sack(struct fz *z, struct slot *s)
+{
+    uint8_t f[TT_FRAME_MAX], o[40], n = g8(z);
+    const struct tcpcb *tp;
+    uint32_t nb = 1 + (n & 3), optlen, lenpos, ack, mss = 536, flen;
+
+    slot_refresh(z, s);
+    tp = slot_tcb(z, s);
+    if (tp && tp->t_maxseg)
+        mss = tp->t_maxseg;
+    ack = ((n & 4) ? s->max_base : s->una_base) + (uint32_t)(int8_t)g8(z);
+    optlen = ts_opt(&s->p, o);
+    if (optlen && nb > 3)
+        nb = 3;             /* 40 option bytes: 12 for timestamps, 2 + 3·8 for SACK */
+    o[optlen++] = FN_TCPOPT_NOP;
+    o[optlen++] = FN_TCPOPT_NOP;
+    o[optlen++] = FN_TCPOPT_SACK;
+    lenpos = optlen++;
+    o[lenpos] = (uint8_t)(2 + 8 * nb);
+    for (uint32_t i = 0; i < nb; i++) {
+        uint32_t a = sack_edge(z, s, mss), b;
+        if (i == 0 && (n & 0x08)) {
+            /* D-SACK: a duplicate below the cumulative ACK. */
+            b = ack - (uint32_t)(g8(z) % 4u) * mss;
+            a = b - mss;
+        } else {
+            b = (n & 0x10) ? sack_edge(z, s, mss) : a + (uint32_t)(g8(z) % 8u) * mss;
+        }
+        put32(o + optlen, a);
+        put32(o + optlen + 4, b);
+        optlen += 8;
+    }
+    if ((n & 0xe0) == 0xe0)
+        o[lenpos] = g8(z);  /* a length that lies about the block count */
+    flen = tt_build_abs(&s->p, f, s->rcv_base, ack, FN_TH_ACK, o, optlen, NULL, 0);
+    for (int i = 0; i <= ((n >> 5) & 3); i++)
+        inject(z, f, flen);
+}
+
+/* A SYN flood from up to NFLOOD other peers (each with fuzz-chosen options), overflowing the
+ * listener's share of the syncache into SYN cookies (RFC 4987 §3.6), then the third ACK of
+ * one of them: right, forged (the cookie off by a fuzz-chosen amount), or with data. */
+static void op_flood(struct fz *z)
+{
+    uint8_t f[TT_FRAME_MAX], o[40], n = g8(z), m = g8(z);
+    static uint8_t d[512];
+    struct peer p = z->s[NSLOT - 1].p;
+    uint32_t k, optlen, dlen;
+
+    for (uint32_t i = 0; i < (n & 15u); i++) {
+        k = (m + i) % NFLOOD;
+        p.port = (uint16_t)(FLOOD_PORT + k);
+        p.aport = A_PORT;
+        p.iss = 0x20000000u + k * 0x01000000u;
+        p.ts = (n & 0x10) && z->c.tcp_timestamps;
+        p.tsval = 1000 + k;
+        p.tsecr = 0;
+        optlen = (n & 0x20) ? syn_opts(z, &p, o) : 0;
+        tnet_queue(&z->t, f, tt_build_abs(&p, f, p.iss, 0, FN_TH_SYN, o, optlen, NULL, 0));
+    }
+    settle(z);
+    if (!(n & 0x40))
+        return;
+    k = m % NFLOOD;
+    p.port = (uint16_t)(FLOOD_PORT + k);
+    p.aport = A_PORT;
+    p.ts = z->flood_tsval[k] != 0;
+    p.tsval = 1001 + k;
+    p.tsecr = z->flood_tsval[k];
+    {
+        uint32_t ack = z->flood_iss[k] + 1, seq = 0x20000000u + k * 0x01000000u + 1;
+        uint8_t how = g8(z);
+        if (how & 1)
+            ack += (how & 2) ? g32(z) : (uint32_t)(int8_t)g8(z);  /* forged */
+        if (how & 4)
+            seq += (uint32_t)(int8_t)g8(z);
+        dlen = (how & 8) ? g16(z) % (sizeof d + 1) : 0;
+        for (uint32_t i = 0; i < dlen; i++)
+            d[i] = (uint8_t)(seq + i);
+        optlen = ts_opt(&p, o);
+        inject(z, f, tt_build_abs(&p, f, seq, ack, FN_TH_ACK | ((how & 16) ? FN_TH_FIN : 0), o,
+                                  optlen, d, dlen));
+    }
 }
 
 /* The same segment as two (or, with a duplicate, three) IPv4 fragments. */
@@ -905,6 +1054,17 @@ static void setup(struct fz *z, uint8_t cfg, uint8_t variant)
         z->c.tcp_reass_max_segs = 4;
     if (cfg & 0x40)
         z->c.mtu = 576;
+    /* Byte 1 above the start states: congestion control, pool policy, syncache, peer MSS. */
+    z->c.tcp_cc = (variant & 0x08) ? FN_CC_NEWRENO : FN_CC_CUBIC;
+    if (variant & 0x10) {
+        z->c.tcp_pool_reserve_pct = 30;
+        z->c.tcp_pool_ooo_pct = 5;
+    }
+    if (variant & 0x20)
+        z->c.tcp_syncookies = 2;
+    if (variant & 0x40)
+        z->c.tcp_syncache_size = 2;
+    z->pmss = (variant & 0x80) ? 64 : P_MSS;
     FZ_ASSERT(tnet_open(&z->t, &z->c, NULL, (cfg & 0x80) ? 48 : 512, 1500) == 0);
     tnet_teach_b(&z->t);
     FZ_ASSERT(fn_tcp_listen(z->t.sa, A_PORT, 4, &z->l) == 0);
@@ -993,6 +1153,8 @@ static void teardown(struct fz *z)
         take_events(z);
         if (i % 64 == 0)
             check_invariants(z);
+        if (trace && i % 20000 == 19999)
+            trace_tcbs(z);      /* still going: what keeps the timers busy */
     }
     check_invariants(z);
     FZ_ASSERT(fn_tcp_count(z->t.sa) == 0);
@@ -1029,11 +1191,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memset(z, 0, offsetof(struct fz, buf));
     rnd_state = 0x5eed;
-    z->in = data;
-    z->len = size;
-    z->pos = 2;
+    z->src.in = data;
+    z->src.len = size;
+    z->src.pos = 2;
     setup(z, data[0], data[1]);
-    while (z->pos < z->len && steps++ < 4096) {
+    while (z->src.pos < z->src.len && steps++ < 4096) {
         uint8_t op = g8(z), hi = op >> 7;
         struct slot *s = &z->s[(op >> 4) & 7];
 
@@ -1078,13 +1240,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             op_setopt(z, s);
             break;
         case 13:
-            op_arp(z);
+            if (hi)
+                op_flood(z);
+            else
+                op_arp(z);
             break;
         case 14:
             op_listen(z, hi);
             break;
         default:
-            op_acks(z, s);
+            if (hi)
+                op_sack(z, s);
+            else
+                op_acks(z, s);
             break;
         }
         settle(z);

@@ -565,6 +565,42 @@ FN_TEST(rto_clears_scoreboard)
 
 /* ---- adversarial SACK ---- */
 
+/* Found by fuzz_stack (corpus/fuzz_stack/crash-persist-open-window-sacked-una): a peer SACKs
+ * the data at snd_una without acknowledging it, then shuts its window and opens it again.
+ * The go-back-N skips the SACKed bytes, cwnd (they count as in flight) allows nothing, so
+ * the window update sends nothing and the connection stayed in persist mode with data in
+ * flight and no retransmission timer — firing forever every rto_max, never retransmitting
+ * and never giving up.  The retransmission timer must take over (tcp_persist.c contract:
+ * persisting is only for a shut window, or an SWS hold with nothing in flight). */
+FN_TEST(window_reopened_with_sacked_una_retransmits)
+{
+    SETUP((void)0, (void)0);
+    SEND10();
+    tt_advance(&t, tp->t_rxtcur);           /* RTO: cwnd 1 SMSS, segment 1 again */
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1);
+    {
+        const uint32_t b[1][2] = {{1 + M, 1 + 6 * M}};
+        p.win = 0;
+        sack_inject(&p, 1, 1 + M, b, 1, NULL, 0);
+        FN_CHECK(tp->t_timer[TT_PERSIST] != 0);     /* a shut window: persisting */
+        p.win = 65535;
+        sack_inject(&p, 1, 1 + M, b, 1, NULL, 0);
+    }
+    tnet_drain(&t);
+    /* The window is open and nothing can be sent: the retransmission timer watches the data
+     * in flight, and its expiry resends from snd_una. */
+    FN_CHECK(tp->t_timer[TT_REXMT] != 0);
+    FN_CHECK_EQ(tp->t_timer[TT_PERSIST], 0);
+    tt_advance(&t, tp->t_timer[TT_REXMT] - t.now);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 2);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1 + M);
+    FN_CHECK(r.th.payload_len > 0);
+    tnet_drain(&t);
+    TT_TEARDOWN();
+}
+
 FN_TEST(min_mss_floor)
 {
     struct fn_pool *pl;
