@@ -27,8 +27,9 @@ enum {
     FA_IP = FN_ETH_HLEN,
     FA_TCP = FN_ETH_HLEN + FN_IPV4_HLEN,
     FA_OPT = FA_TCP + FN_TCP_HLEN,
-    FA_LEN = FA_OPT + 12,                       /* NOP NOP TS: RFC 7323 Appendix A */
+    FA_LEN = TCP_FASTACK_FRAME_LEN,
 };
+_Static_assert(FA_LEN == FA_OPT + 12, "NOP NOP TS: RFC 7323 Appendix A");
 
 static inline uint16_t fa_rd16(const uint8_t *b)
 {
@@ -40,6 +41,48 @@ static inline uint32_t fa_rd32(const uint8_t *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+/* RFC 1071 §2(B): the Internet checksum may be summed in 64-bit words with end-around
+ * carry; one add of w to the sum. */
+static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
+{
+    sum += w;
+    return sum + (sum < w);
+}
+
+static inline uint64_t fa_ld64(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* The 64-bit sum folded to the 16-bit checksum: 0 when the data summed includes a correct
+ * checksum field.  Words are summed in memory order, as fn_csum_pseudo's seed is. */
+static inline uint16_t fa_fold(uint64_t sum)
+{
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    return fn_csum_fold((uint32_t)sum);
+}
+
+/* RFC 791 §3.1: the 20-byte IPv4 header's checksum. */
+static inline uint16_t fa_ip_csum(const uint8_t *ip)
+{
+    uint32_t w;
+
+    memcpy(&w, ip + 16, 4);
+    return fa_fold(fa_adc(fa_adc(fa_ld64(ip), fa_ld64(ip + 8)), w));
+}
+
+/* RFC 9293 §3.1: the 32-byte TCP header's checksum with the pseudo-header seed. */
+static inline uint16_t fa_tcp_csum(const uint8_t *th, uint32_t seed)
+{
+    uint64_t sum = fa_adc(fa_adc(seed, fa_ld64(th)), fa_ld64(th + 8));
+
+    return fa_fold(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24)));
+}
+
 /* The frame's IPv4 and TCP headers are those of tp's flow in the one shape this path takes;
  * both checksums are verified (RFC 791 §3.1, RFC 9293 §3.1) unless the backend verified the
  * TCP one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape. */
@@ -49,7 +92,7 @@ static int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
     const uint8_t *f = pkt->data, *ip = f + FA_IP, *th = f + FA_TCP;
     uint32_t src;
 
-    if (pkt->len != FA_LEN || ip[0] != 0x45 || fa_rd16(ip + 2) != FA_LEN - FA_IP ||
+    if (ip[0] != 0x45 || fa_rd16(ip + 2) != FA_LEN - FA_IP ||
         (fa_rd16(ip + 6) & (FN_IP_MF | FN_IP_OFFMASK)) != 0 || ip[9] != FN_IPPROTO_TCP)
         return 0;
     memcpy(&src, ip + 12, 4);
@@ -59,14 +102,14 @@ static int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
         (th[13] != FN_TH_ACK && th[13] != (FN_TH_ACK | FN_TH_PUSH)) ||
         fa_rd32(f + FA_OPT) != 0x0101080au)
         return 0;
-    if (fn_csum(ip, FN_IPV4_HLEN) != 0)
+    if (fa_ip_csum(ip) != 0)
         return 0;
     return (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL)) ||
-           fn_csum_fold(fn_csum_partial(th, FA_LEN - FA_TCP,
-                                        fn_csum_pseudo(src, st->cfg.ip, FN_IPPROTO_TCP,
-                                                       FA_LEN - FA_TCP))) == 0;
+           fa_tcp_csum(th, fn_csum_pseudo(src, st->cfg.ip, FN_IPPROTO_TCP, FA_LEN - FA_TCP)) == 0;
 }
 
+/* The caller has checked pkt->len == TCP_FASTACK_FRAME_LEN (so that other frames pay one
+ * compare, not a call). */
 int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
 {
     struct fn_tcp *tcp = st->tcp;

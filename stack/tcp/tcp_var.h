@@ -262,6 +262,9 @@ struct fn_tcp {
 
 /* ---- tcp_input.c, tcp_fastin.c ---- */
 int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now);
+/* The one frame length tcp_fast_ack takes: Ethernet, IPv4 and TCP headers with the
+ * timestamp option (14 + 20 + 32), no payload. */
+#define TCP_FASTACK_FRAME_LEN 66u
 int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_subr.c ---- */
