@@ -18,6 +18,7 @@
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
 #include "net/fn_net.h"
+#include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
 int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
@@ -32,6 +33,9 @@ int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
         f[12] != (FN_ETHERTYPE_IPV4 >> 8) || f[13] != (FN_ETHERTYPE_IPV4 & 0xff) ||
         memcmp(f, st->mac, 6) != 0)
         return 0;
+    /* The pure ACK of the connection that took the last one (tcp/tcp_fastin.c). */
+    if (pkt->len == TCP_FASTACK_FRAME_LEN && tcp_fast_ack(st, pkt, now))
+        return 1;
     /* IPv4 (RFC 791, RFC 1122 §3.2.1.3 source checks), as fn_ipv4_input checks it. */
     if (!fn_ipv4_parse_plain(f + FN_ETH_HLEN, pkt->len - FN_ETH_HLEN, &rx.ip) ||
         rx.ip.proto != FN_IPPROTO_TCP || rx.ip.dst != st->cfg.ip ||

@@ -20,8 +20,6 @@
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
-#define TS_ON(tp) (((tp)->t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) == \
-                   (TF_REQ_TSTMP | TF_RCVD_TSTMP))
 /* RFC 7323 §5.5: a TS.Recent older than 24 days is invalid (the peer's clock may wrap). */
 #define PAWS_IDLE_NS (24ull * 24 * 3600 * 1000000000ull)
 
@@ -36,6 +34,12 @@ struct tcpseg {
     struct fn_pkt *pkt;         /* payload at pkt->data; NULL if no payload kept */
     struct fn_tcp_opts to;
 };
+
+/* The TSecr rtt_sample takes: 0 when the segment carried no timestamp. */
+static uint32_t seg_tsecr(const struct tcpseg *s)
+{
+    return s->to.has_ts ? s->to.tsecr : 0;
+}
 
 static void seg_free(struct tcpseg *s)
 {
@@ -170,11 +174,12 @@ static void process_fin(struct tcpcb *tp, uint64_t now)
 
 /* RFC 6298 §2 from one ACK: a timestamp echo if both use timestamps (unambiguous even for
  * retransmitted segments), else the one timed segment (Karn: never a retransmitted one).
+ * tsecr is the segment's TSecr, 0 if it carried no timestamp.
  * Returns 1 if a sample was taken (tcp_xmit_timer then also reset the backoff and RTO). */
-static int rtt_sample(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
+static int rtt_sample(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
 {
-    if (TS_ON(tp) && s->to.has_ts && s->to.tsecr != 0) {
-        uint32_t ms = tcp_ts_now(tp, now) - s->to.tsecr;
+    if (TS_ON(tp) && tsecr != 0) {
+        uint32_t ms = tcp_ts_now(tp, now) - tsecr;
         if (ms < 0x7fffffffu) {
             /* Resolution of the TS clock is 1 ms: a sample of 0 stands for "under 1 ms". */
             tcp_xmit_timer(tp, ms ? (uint64_t)ms * TCP_TS_HZ_NS : TCP_TS_HZ_NS / 2);
@@ -182,7 +187,7 @@ static int rtt_sample(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
             return 1;
         }
     }
-    if (tp->t_rtttime != 0 && SEQ_GT(s->ack, tp->t_rtseq)) {
+    if (tp->t_rtttime != 0 && SEQ_GT(ack, tp->t_rtseq)) {
         tcp_xmit_timer(tp, now - tp->t_rtttime);
         tp->t_rtttime = 0;
         return 1;
@@ -190,20 +195,21 @@ static int rtt_sample(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
     return 0;
 }
 
-/* A new cumulative ACK: SEQ_GT(ack, snd_una), SEQ_LEQ(ack, snd_max).  Frees acked data,
- * drives the RTO and congestion control.  Returns 1 if our FIN is now acknowledged. */
-static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
+/* A new cumulative ACK: SEQ_GT(ack, snd_una), SEQ_LEQ(ack, snd_max); tsecr as for
+ * rtt_sample.  Frees acked data, drives the RTO and congestion control.  Returns 1 if our FIN
+ * is now acknowledged.  Also the pure-ACK fast path's (tcp_fastin.c). */
+int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
 {
-    uint32_t acked = s->ack - tp->snd_una;
+    uint32_t acked = ack - tp->snd_una;
     uint32_t flight = tp->snd_max - tp->snd_una;
     uint32_t data = acked;
-    int fin_acked = (tp->t_flags & TF_SENTFIN) && s->ack == tp->snd_max;
-    int sampled = rtt_sample(tp, s, now);
+    int fin_acked = (tp->t_flags & TF_SENTFIN) && ack == tp->snd_max;
+    int sampled = rtt_sample(tp, ack, tsecr, now);
 
     if (tp->snd_una == tp->iss)
         data--;                         /* the SYN's sequence number carries no data */
     tcp_sb_drop(tp, data);
-    tp->snd_una = s->ack;
+    tp->snd_una = ack;
     if (SEQ_LT(tp->snd_nxt, tp->snd_una))
         tp->snd_nxt = tp->snd_una;
     /* A new ACK ends any backoff (RFC 6298 §5.3, and the checklist's "reset on new ACK");
@@ -222,10 +228,10 @@ static int ack_new(struct tcpcb *tp, const struct tcpseg *s, uint64_t now)
     tp->ccv.now = now;
     tp->ccv.srtt = tp->t_srtt;
     if ((tp->t_flags & TF_FASTRECOVERY) && (tp->t_flags & TF_SACK_PERMIT) &&
-        SEQ_LT(s->ack, tp->snd_recover)) {
+        SEQ_LT(ack, tp->snd_recover)) {
         tcp_sack_output(tp, now);       /* RFC 6675 §5 (B): a partial ACK, cwnd unchanged */
     } else if (tp->t_flags & TF_FASTRECOVERY) {
-        if (SEQ_LT(s->ack, tp->snd_recover)) {
+        if (SEQ_LT(ack, tp->snd_recover)) {
             /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
              * deflate cwnd by the newly acked amount (adding back one SMSS if at least one
              * SMSS was acked), stay in recovery. */
@@ -346,7 +352,7 @@ static void syn_sent_input(struct tcpcb *tp, struct tcpseg *s, uint64_t now)
     tp->snd_wl2 = s->ack;
     tp->cc_algo->conn_init(&tp->ccv);
     if (s->flags & FN_TH_ACK) {
-        rtt_sample(tp, s, now);
+        rtt_sample(tp, s->ack, seg_tsecr(s), now);
         /* RFC 6298 §5.7: if the SYN was retransmitted and nothing was measured, the data
          * phase starts with RTO 3 s. */
         if (tp->t_srtt == 0 && tp->t_rxtshift > 0 && tp->t_rxtcur < 3000000000ull)
@@ -543,8 +549,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         }
         if (s.len == 0 && SEQ_GT(s.ack, tp->snd_una) && SEQ_LEQ(s.ack, tp->snd_max)) {
             st->stats.tcp_rx_hdrpred_ack++;
+            tcp->fast_tp = tp;          /* the flow tcp_fast_ack tries first */
             seg_free(&s);
-            ack_new(tp, &s, now);
+            tcp_ack_new(tp, s.ack, seg_tsecr(&s), now);
             /* A new ACK from the newest segment always updates the window (§3.10.7.4). */
             tp->snd_wnd = tiwin;
             tp->snd_wl1 = s.seq;
@@ -767,7 +774,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
          * either: the count of duplicates goes on (RFC 5681 §3.2 "without any intervening
          * ACKs which move SND.UNA"); only ack_new() restarts it. */
     } else {
-        int fin_acked = ack_new(tp, &s, now);
+        int fin_acked = tcp_ack_new(tp, s.ack, seg_tsecr(&s), now);
         needoutput = 1;
         if (fin_acked) {
             switch (tp->t_state) {

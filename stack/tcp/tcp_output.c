@@ -18,8 +18,6 @@
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
-#define TS_ON(tp) (((tp)->t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) == \
-                   (TF_REQ_TSTMP | TF_RCVD_TSTMP))
 
 static const uint8_t tcp_outflags[TCP_NSTATES] = {
     [TCPS_CLOSED] = FN_TH_RST | FN_TH_ACK,

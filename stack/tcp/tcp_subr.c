@@ -471,6 +471,8 @@ void tcp_free(struct tcpcb *tp)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
 
+    if (tcp->fast_tp == tp)
+        tcp->fast_tp = NULL;
     child_unlink(tp);
     tcp_pool_unwait(tp);
     if (tp->lport != 0 && (tp->t_state != TCPS_CLOSED))

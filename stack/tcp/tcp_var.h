@@ -251,7 +251,21 @@ struct fn_tcp {
     struct tcpcb *pool_waiters; /* tcpcbs with t_pwait != 0, linked by t_pwnext */
     uint64_t rx_epoch;          /* current receiver epoch (now / TCP_POOL_EPOCH_NS) */
     uint32_t rx_active, rx_active_prev; /* tcpcbs that kept data in it / the one before */
+    struct tcpcb *fast_tp;      /* the last connection header prediction took a pure ACK
+                                   for (tcp_fastin.c); NULL or a tcpcb in use (tcp_free
+                                   clears it) */
 };
+
+/* RFC 7323 §3.2: timestamps are in use only if both SYNs carried them. */
+#define TS_ON(tp) (((tp)->t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) == \
+                   (TF_REQ_TSTMP | TF_RCVD_TSTMP))
+
+/* ---- tcp_input.c, tcp_fastin.c ---- */
+int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now);
+/* The one frame length tcp_fast_ack takes: Ethernet, IPv4 and TCP headers with the
+ * timestamp option (14 + 20 + 32), no payload. */
+#define TCP_FASTACK_FRAME_LEN 66u
+int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_subr.c ---- */
 int fn_tcp_init(struct fn_stack *st);

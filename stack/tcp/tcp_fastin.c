@@ -1,0 +1,157 @@
+/*
+ * tcp_fastin.c — the pure ACK of an established connection in one step (issue 3): the frame
+ * is checked against the one flow header prediction last took a pure ACK for, and what the
+ * layered path (ip_fastin, tcp_input's header prediction) would do to it is done directly.
+ *
+ * Contract: tcp_fast_ack() is called by fn_ip_fast_input for a frame already known to be for
+ * our MAC and of type IPv4.  It decides with reads only.  It takes the frame (returns 1) only
+ * when it is a 20-byte-header IPv4 datagram to us, not a fragment, with a valid header
+ * checksum, carrying exactly a 32-byte TCP header with the NOP NOP TS option layout, flags
+ * ACK or ACK|PSH, no payload, a valid TCP checksum, for tcp->fast_tp, and that connection is
+ * ESTABLISHED and the segment would pass header prediction as a pure ACK for new data with
+ * an unchanged window.  It then applies the same counters (plus tcp_rx_fastack) and state
+ * changes in the same order as the layered path and frees the frame.  Anything else returns
+ * 0 with nothing changed or counted, and the layered path handles the frame.  So behaviour
+ * is that of the layered path (tests/test_tcp_fastin.c compares them); only the cost
+ * differs.  Never allocates, cannot fail.  Stack-owner core only.
+ */
+#include <string.h>
+
+#include "core/fn_stack_impl.h"
+#include "net/fn_net.h"
+#include "tcp/tcp_var.h"
+#include "wire/fn_wire.h"
+
+/* Where the parts of the one frame shape this path takes lie. */
+enum {
+    FA_IP = FN_ETH_HLEN,
+    FA_TCP = FN_ETH_HLEN + FN_IPV4_HLEN,
+    FA_OPT = FA_TCP + FN_TCP_HLEN,
+    FA_LEN = TCP_FASTACK_FRAME_LEN,
+};
+_Static_assert(FA_LEN == FA_OPT + 12, "NOP NOP TS: RFC 7323 Appendix A");
+
+static inline uint16_t fa_rd16(const uint8_t *b)
+{
+    return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+static inline uint32_t fa_rd32(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* RFC 1071 §2(B): the Internet checksum may be summed in 64-bit words with end-around
+ * carry; one add of w to the sum. */
+static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
+{
+    sum += w;
+    return sum + (sum < w);
+}
+
+static inline uint64_t fa_ld64(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* The 64-bit sum folded to the 16-bit checksum: 0 when the data summed includes a correct
+ * checksum field.  Words are summed in memory order, as fn_csum_pseudo's seed is. */
+static inline uint16_t fa_fold(uint64_t sum)
+{
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    return fn_csum_fold((uint32_t)sum);
+}
+
+/* RFC 791 §3.1: the 20-byte IPv4 header's checksum. */
+static inline uint16_t fa_ip_csum(const uint8_t *ip)
+{
+    uint32_t w;
+
+    memcpy(&w, ip + 16, 4);
+    return fa_fold(fa_adc(fa_adc(fa_ld64(ip), fa_ld64(ip + 8)), w));
+}
+
+/* RFC 9293 §3.1: the 32-byte TCP header's checksum with the pseudo-header seed. */
+static inline uint16_t fa_tcp_csum(const uint8_t *th, uint32_t seed)
+{
+    uint64_t sum = fa_adc(fa_adc(seed, fa_ld64(th)), fa_ld64(th + 8));
+
+    return fa_fold(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24)));
+}
+
+/* The frame's IPv4 and TCP headers are those of tp's flow in the one shape this path takes;
+ * both checksums are verified (RFC 791 §3.1, RFC 9293 §3.1) unless the backend verified the
+ * TCP one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape. */
+static int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
+                         const struct fn_pkt *pkt)
+{
+    const uint8_t *f = pkt->data, *ip = f + FA_IP, *th = f + FA_TCP;
+    uint32_t src;
+
+    if (ip[0] != 0x45 || fa_rd16(ip + 2) != FA_LEN - FA_IP ||
+        (fa_rd16(ip + 6) & (FN_IP_MF | FN_IP_OFFMASK)) != 0 || ip[9] != FN_IPPROTO_TCP)
+        return 0;
+    memcpy(&src, ip + 12, 4);
+    if (src != tp->faddr || memcmp(ip + 16, &st->cfg.ip, 4) != 0 || !fn_ip_src_ok(st, src))
+        return 0;
+    if (fa_rd16(th) != tp->fport || fa_rd16(th + 2) != tp->lport || th[12] != 0x80 ||
+        (th[13] != FN_TH_ACK && th[13] != (FN_TH_ACK | FN_TH_PUSH)) ||
+        fa_rd32(f + FA_OPT) != 0x0101080au)
+        return 0;
+    if (fa_ip_csum(ip) != 0)
+        return 0;
+    return (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL)) ||
+           fa_tcp_csum(th, fn_csum_pseudo(src, st->cfg.ip, FN_IPPROTO_TCP, FA_LEN - FA_TCP)) == 0;
+}
+
+/* The caller has checked pkt->len == TCP_FASTACK_FRAME_LEN (so that other frames pay one
+ * compare, not a call). */
+int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
+{
+    struct fn_tcp *tcp = st->tcp;
+    struct tcpcb *tp = tcp ? tcp->fast_tp : NULL;
+    const uint8_t *th;
+    uint32_t seq, ack, tiwin, tsval;
+
+    if (!tp || tp->t_state != TCPS_ESTABLISHED || !TS_ON(tp) || !fa_headers_ok(st, tp, pkt))
+        return 0;
+    th = pkt->data + FA_TCP;
+    seq = fa_rd32(th + 4);
+    ack = fa_rd32(th + 8);
+    tiwin = (uint32_t)fa_rd16(th + 14) << tp->snd_wscale;
+    tsval = fa_rd32(th + FN_TCP_HLEN + 4);
+    /* tcp_input's header prediction for a pure ACK of new data, and the window unchanged
+     * (a window change takes the general path). */
+    if (seq != tp->rcv_nxt || tiwin == 0 || tiwin != tp->snd_wnd || SEQ_GT(tp->snd_wl1, seq) ||
+        tp->snd_nxt != tp->snd_max || (tp->t_flags & TF_FASTRECOVERY) || tp->t_dupacks != 0 ||
+        tp->snd_sack_n != 0 || TSTMP_LT(tsval, tp->ts_recent) || SEQ_LEQ(ack, tp->snd_una) ||
+        SEQ_GT(ack, tp->snd_max))
+        return 0;
+
+    /* From here on, what ip_fastin and tcp_input do to this segment, in their order. */
+    st->stats.ip_rx++;
+    st->stats.tcp_rx++;
+    tp->t_rcvtime = now;
+    tp->t_probes = 0;
+    tp->t_softerror = 0;
+    /* RFC 7323 §4.3: TS.Recent follows the segment that sits at Last.ACK.sent. */
+    if (SEQ_LEQ(seq, tp->last_ack_sent)) {
+        tp->ts_recent = tsval;
+        tp->ts_recent_age = now;
+    }
+    st->stats.tcp_rx_hdrpred_ack++;
+    st->stats.tcp_rx_fastack++;
+    fn_pkt_free(pkt);
+    tcp_ack_new(tp, ack, fa_rd32(th + FN_TCP_HLEN + 8), now);
+    tp->snd_wl1 = seq;
+    tp->snd_wl2 = ack;
+    /* As after header prediction's pure ACK: only unsent data the ACK may have let out, or
+     * an owed ACK, gives tcp_output work. */
+    if (SEQ_LT(tp->snd_max, tp->snd_una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW))
+        tcp_output(tp, now);
+    return 1;
+}

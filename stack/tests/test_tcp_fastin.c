@@ -1,0 +1,270 @@
+/*
+ * test_tcp_fastin.c — the pure-ACK fast path (tcp/tcp_fastin.c) behaves as the general path:
+ * the same seeded stream of peer segments (mostly pure ACKs of new data, mixed with
+ * duplicate, old, too new and partial ACKs, window changes, other option layouts, SACK
+ * blocks, PAWS-old timestamps, data, SYN/URG/ECE flags, corrupted bytes and RTO-sized
+ * pauses) is played twice against a fresh connection sending bulk data: once as it comes,
+ * once with the fast path's cached flow cleared before every segment, so that every segment
+ * takes the general path.  After every segment the tcpcb's sequence, window, congestion,
+ * RTT, timestamp and timer state, every stack counter (but tcp_rx_fastack), the buffers in
+ * use and every segment sent must be the same in both runs.
+ */
+#include "tcp_harness.h"
+
+#define STEPS 2500
+#define SEED0 0x5eedull
+
+/* What one step leaves behind; sequence numbers relative to the ISNs (which are random per
+ * run), timestamps relative to A's first TSval. */
+struct snap {
+    uint32_t snd_una, snd_nxt, snd_max, snd_wnd, max_sndwnd, snd_wl1, snd_wl2, snd_recover;
+    uint32_t snd_cwnd, snd_ssthresh, rcv_nxt, rcv_adv, last_ack_sent, ts_recent, snd_cc;
+    uint32_t t_flags, t_rxtshift, t_dupacks, t_state, pool, nout;
+    uint64_t ts_recent_age, t_srtt, t_rttvar, t_rxtcur, t_rtttime, t_rcvtime, t_due;
+    uint64_t t_timer[TT_NTIMERS];
+    uint64_t out_hash;
+    struct fn_stats stats;
+};
+
+static struct snap g_ref[STEPS];
+
+/* splitmix64: all 64 bits of each draw are used. */
+static uint64_t next_rng(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return (h ^ v) * 0x100000001b3ull;
+}
+
+static void take_snap(struct snap *s, const struct tnet *t, const struct tcpcb *tp,
+                      uint32_t nout, uint64_t out_hash)
+{
+    memset(s, 0, sizeof(*s));
+    s->snd_una = tp->snd_una - tp->iss;
+    s->snd_nxt = tp->snd_nxt - tp->iss;
+    s->snd_max = tp->snd_max - tp->iss;
+    s->snd_wnd = tp->snd_wnd;
+    s->max_sndwnd = tp->max_sndwnd;
+    s->snd_wl1 = tp->snd_wl1 - tp->irs;
+    s->snd_wl2 = tp->snd_wl2 - tp->iss;
+    s->snd_recover = tp->snd_recover - tp->iss;
+    s->snd_cwnd = tp->snd_cwnd;
+    s->snd_ssthresh = tp->snd_ssthresh;
+    s->rcv_nxt = tp->rcv_nxt - tp->irs;
+    s->rcv_adv = tp->rcv_adv - tp->irs;
+    s->last_ack_sent = tp->last_ack_sent - tp->irs;
+    s->ts_recent = tp->ts_recent;
+    s->snd_cc = tp->snd_cc;
+    s->t_flags = tp->t_flags;
+    s->t_rxtshift = tp->t_rxtshift;
+    s->t_dupacks = tp->t_dupacks;
+    s->t_state = (uint32_t)tp->t_state;
+    s->pool = pool_in_use(t->pa);
+    s->nout = nout;
+    s->ts_recent_age = tp->ts_recent_age;
+    s->t_srtt = tp->t_srtt;
+    s->t_rttvar = tp->t_rttvar;
+    s->t_rxtcur = tp->t_rxtcur;
+    s->t_rtttime = tp->t_rtttime;
+    s->t_rcvtime = tp->t_rcvtime;
+    s->t_due = tp->t_due;
+    memcpy(s->t_timer, tp->t_timer, sizeof(s->t_timer));
+    s->out_hash = out_hash;
+    s->stats = tnet_stats(t->sa);
+    s->stats.tcp_rx_fastack = 0;
+}
+
+/* Two bytes a and b, then the timestamp option (RFC 7323 §3) at o; returns 12. */
+static uint32_t put_ts_after(uint8_t *o, uint8_t a, uint8_t b, uint32_t tsval, uint32_t tsecr)
+{
+    o[0] = a;
+    o[1] = b;
+    o[2] = 8;
+    o[3] = 10;
+    put32(o + 4, tsval);
+    put32(o + 8, tsecr);
+    return 12;
+}
+
+/* Options of one peer segment: mostly the RFC 7323 Appendix A layout, sometimes another
+ * layout (the timestamp option after a SACK-permitted option, which is ignored outside a
+ * SYN), none, or a SACK block after the timestamp. */
+static uint32_t peer_opts(uint8_t *o, uint64_t r, uint32_t tsval, uint32_t tsecr,
+                          uint32_t sack_lo, uint32_t sack_hi)
+{
+    uint32_t kind = (uint32_t)(r % 100), n;
+
+    if (kind < 4)
+        return 0;
+    if (kind < 8)
+        return put_ts_after(o, 4, 2, tsval, tsecr);
+    n = put_ts_after(o, 1, 1, tsval, tsecr);
+    if (kind < 12) {
+        o[n++] = 1;
+        o[n++] = 1;
+        o[n++] = 5;
+        o[n++] = 10;
+        put32(o + n, sack_lo);
+        put32(o + n + 4, sack_hi);
+        n += 8;
+    }
+    return n;
+}
+
+/* One run: the connection, STEPS peer segments, after each the application sends some
+ * more, the clock moves on and A's segments are read.  fast = 0 clears the cached flow
+ * before every segment.  The first run records into g_ref, the second compares. */
+static void play(int *fn_test_failed, uint64_t seed, int sack, int fast, uint64_t *nfast)
+{
+    static uint8_t big[16384];
+    uint64_t rng = seed;
+    uint32_t una = 1, amax = 1, pseq = 1, a_ts0, last_tsv, mss;
+    uint16_t win0;
+    TT_SETUP(0x5000u, (c.tcp_timestamps = 1, c.tcp_sack = sack),
+             (p.ts = 1, p.sackok = sack));
+
+    a_ts0 = last_tsv = p.tsecr;
+    mss = tcp_maxseg(tp);
+    win0 = p.win;
+    for (int step = 0; step < STEPS; step++) {
+        uint8_t f[TT_FRAME_MAX], o[40], data[200];
+        uint64_t x = next_rng(&rng), r2 = next_rng(&rng), h = 0;
+        uint32_t ack, seq, dlen = 0, flen, nout = 0, optlen, pick = (uint32_t)(x % 100);
+        uint8_t flags = FN_TH_ACK;
+        struct snap now;
+        /* Three in four segments are plain ACKs of new data, the rest are perturbed. */
+        int clean = (x >> 60) < 12;
+
+        /* The ACK field. */
+        if (pick < 70 || clean)
+            ack = una + (amax - una < (1 + r2 % 6) * mss ? amax - una : (uint32_t)(1 + r2 % 6) * mss);
+        else if (pick < 78)
+            ack = amax;
+        else if (pick < 84)
+            ack = una;
+        else if (pick < 88)
+            ack = una - (uint32_t)(r2 % 3000);
+        else if (pick < 92)
+            ack = amax + 1 + (uint32_t)(r2 % 5000);
+        else
+            ack = una + (uint32_t)(r2 % 1000);
+        if (SEQ_GT(ack, una) && SEQ_LEQ(ack, amax))
+            una = ack;
+        /* Sequence number, payload, flags, window, timestamps. */
+        seq = pseq = tp->rcv_nxt - p.iss;
+        pick = clean ? 999 : (uint32_t)((x >> 8) % 1000);
+        if (pick < 5)
+            seq = pseq + 1 + (uint32_t)(r2 % 200);
+        else if (pick < 15)
+            seq = pseq - 1 - (uint32_t)(r2 % 100);
+        else if (pick < 115) {
+            dlen = 1 + (uint32_t)(r2 % sizeof(data));
+            tt_fill(data, pseq, dlen);
+        }
+        pick = (uint32_t)((x >> 20) % 1000) + (clean ? 170 : 0);
+        if (pick < 120)
+            flags |= FN_TH_PUSH;
+        else if (pick < 150)
+            flags |= FN_TH_ECE;
+        else if (pick < 160)
+            flags |= FN_TH_URG;
+        else if (pick < 165)
+            flags |= FN_TH_SYN;
+        else if (pick < 170)
+            flags = FN_TH_PUSH;
+        pick = clean ? 100 : (uint32_t)((x >> 30) % 1000);
+        if (pick < 30)
+            p.win = (uint16_t)(1000 + r2 % 64536);
+        else if (pick < 35)
+            p.win = 0;
+        else if (pick < 250)
+            p.win = win0;
+        p.tsval += (uint32_t)((x >> 40) % 3);
+        pick = clean ? 99 : (uint32_t)((x >> 44) % 100);
+        optlen = peer_opts(o, clean ? 99 : r2 >> 20, pick < 3 ? p.tsval - 5 : p.tsval,
+                           pick < 8 ? 0 : pick < 12 ? last_tsv - (uint32_t)(r2 % 100) : last_tsv,
+                           p.a_iss + una + mss, p.a_iss + una + 2 * mss);
+        flen = tt_build_abs(&p, f, p.iss + seq, p.a_iss + ack, flags, o, optlen, data, dlen);
+        /* A corrupted byte somewhere in the frame now and then. */
+        if (!clean && (x >> 52) % 100 < 4)
+            f[(r2 >> 32) % flen] ^= (uint8_t)(1 + (r2 >> 8) % 255);
+        if (!fast)
+            t.sa->tcp->fast_tp = NULL;
+        tnet_inject(&t, f, flen);
+
+        /* The application keeps the send buffer full; the clock moves on, now and then by
+         * more than an RTO. */
+        if (fn_tcp_writable(tp) > 0)
+            (void)fn_tcp_send(tp, big, sizeof(big), t.now);
+        tt_advance(&t, (r2 % 1000 == 0) ? 1500000000ull : (r2 % 6) * 1000000ull);
+        while (tt_read(&t, &r) == 1) {
+            uint32_t s_rel = (uint32_t)(r.th.seq - p.a_iss);
+            uint32_t end = s_rel + r.th.payload_len + ((r.th.flags & FN_TH_FIN) ? 1 : 0);
+            if (SEQ_GT(end, amax))
+                amax = end;
+            if (r.to.has_ts)
+                last_tsv = r.to.tsval;
+            h = mix(h, s_rel);
+            h = mix(h, (uint32_t)(r.th.ack - p.iss));
+            h = mix(h, (uint64_t)r.th.flags << 32 | r.th.win);
+            h = mix(h, r.th.payload_len);
+            h = mix(h, r.to.has_ts ? (uint64_t)(r.to.tsval - a_ts0) << 32 | r.to.tsecr : 1);
+            h = mix(h, r.to.nsack);
+            nout++;
+        }
+        take_snap(&now, &t, tp, nout, h);
+        if (fast)
+            memcpy(&g_ref[step], &now, sizeof(now));
+        else if (memcmp(&g_ref[step], &now, sizeof(now)) != 0) {
+            fprintf(stderr, "  seed %llx sack %d: runs differ after step %d\n",
+                    (unsigned long long)seed, sack, step);
+            FN_CHECK(0);
+        }
+        FN_CHECK_EQ(tp->t_state, TCPS_ESTABLISHED);
+    }
+    *nfast = tnet_stats(t.sa).tcp_rx_fastack;
+    TT_TEARDOWN();
+}
+
+static void compare(int *fn_test_failed, uint64_t seed, int sack)
+{
+    uint64_t nfast = 0, nslow = 1;
+
+    play(fn_test_failed, seed, sack, 1, &nfast);
+    if (*fn_test_failed)
+        return;
+    play(fn_test_failed, seed, sack, 0, &nslow);
+    if (*fn_test_failed)
+        return;
+    /* The comparison is worth something only if the fast path took many segments in the
+     * first run and none in the second. */
+    FN_CHECK(nfast > STEPS / 2);
+    FN_CHECK_EQ(nslow, 0);
+}
+
+FN_TEST(fast_ack_equals_general_path_timestamps)
+{
+    for (uint64_t k = 0; k < 3; k++) {
+        compare(fn_test_failed, SEED0 + k, 0);
+        if (*fn_test_failed)
+            return;
+    }
+}
+
+FN_TEST(fast_ack_equals_general_path_with_sack)
+{
+    for (uint64_t k = 0; k < 3; k++) {
+        compare(fn_test_failed, SEED0 + 100 + k, 1);
+        if (*fn_test_failed)
+            return;
+    }
+}
+
+FN_TEST_MAIN()
