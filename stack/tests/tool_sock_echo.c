@@ -36,6 +36,7 @@
 #include "fastnet/fn_socket.h"
 #include "fastnet/fn_stack.h"
 #include "platform/fn_platform.h"
+#include "tool_common.h"
 
 #define ECHO_BUF     65536u
 #define MAX_EVENTS   64
@@ -90,23 +91,6 @@ static void usage(const char *argv0)
             argv0);
 }
 
-static int parse_cidr(const char *s, uint32_t *ip, uint8_t *plen)
-{
-    char buf[32];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    long p = slash ? strtol(slash + 1, NULL, 10) : 24;
-
-    if (n >= sizeof(buf) || p < 0 || p > 32)
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    if (inet_pton(AF_INET, buf, ip) != 1)
-        return -1;
-    *plen = (uint8_t)p;
-    return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
     int opt;
@@ -119,16 +103,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'b': o->backend = optarg; break;
         case 'i': o->ifname = optarg; break;
         case 'a':
-            if (parse_cidr(optarg, &o->ip, &o->prefix_len))
+            if (tool_parse_cidr(optarg, &o->ip, &o->prefix_len))
                 return -1;
             break;
         case 'l': o->port = (uint16_t)strtoul(optarg, NULL, 10); break;
         case 'o': o->xdp_obj = optarg; break;
-        case 'm':
-            o->xdp_mode = strcmp(optarg, "native") == 0 ? FN_XDP_MODE_NATIVE
-                          : strcmp(optarg, "skb") == 0  ? FN_XDP_MODE_SKB
-                                                        : FN_XDP_MODE_AUTO;
-            break;
+        case 'm': o->xdp_mode = tool_xdp_mode(optarg); break;
         case 'N': o->pool_bufs = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 't': o->seconds = atof(optarg); break;
         case 'E': o->edge = 1; break;
@@ -143,33 +123,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 static int open_stack(struct server *s)
 {
-    struct fn_backend_params params;
     struct fn_backend *be;
     struct fn_pool *pool;
     struct fn_config cfg;
-    const char *errmsg = "";
     int rc;
 
     fn_config_defaults(&cfg);
     cfg.ip = s->o.ip;
     cfg.prefix_len = s->o.prefix_len;
     cfg.n_bufs = s->o.pool_bufs;
-    rc = fn_pool_create(cfg.n_bufs, cfg.buf_size, 0, &pool);
-    if (rc) {
-        fprintf(stderr, "pool: %s\n", strerror(-rc));
+    if (tool_open_backend(&cfg, s->o.backend, s->o.ifname, s->o.xdp_mode, s->o.xdp_obj, &pool,
+                          &be))
         return -1;
-    }
-    memset(&params, 0, sizeof(params));
-    params.ifname = s->o.ifname;
-    params.xdp_mode = s->o.xdp_mode;
-    params.xdp_obj_path = s->o.xdp_obj;
-    rc = fn_backend_open(s->o.backend, &params, pool, &be, &errmsg);
-    if (rc) {
-        fprintf(stderr, "open %s on %s: %s (%s)\n", s->o.backend, s->o.ifname, errmsg,
-                strerror(-rc));
-        fn_pool_destroy(pool);
-        return -1;
-    }
     rc = fn_stack_create(&cfg, pool, be, &s->st);
     if (rc) {
         fprintf(stderr, "stack: %s\n", strerror(-rc));
