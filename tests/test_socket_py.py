@@ -194,3 +194,21 @@ def test_calls_from_another_thread_fail_with_eperm(pair):
     t.join()
     assert seen == [errno.EPERM] * 3
     s.close()
+
+
+def test_tcp_congestion_by_name_as_the_kernel(pair):
+    """TCP_CONGESTION through Python: bytes in, NUL-padded name out, and the kernel's errno
+    for an unknown name (asked of a real kernel socket, which sends nothing)."""
+    a, b = pair
+    lst, cli, srv = connected(a, b)
+    with socket.socket() as k, pytest.raises(OSError) as kerr:
+        k.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"nosuch")
+    with pytest.raises(OSError) as ferr:
+        cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"nosuch")
+    assert ferr.value.errno == kerr.value.errno == errno.ENOENT
+    cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"newreno")
+    assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16) == b"newreno" + b"\0" * 9
+    cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
+    assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 64) == b"cubic" + b"\0" * 11
+    for s in (cli, srv, lst):
+        s.close()

@@ -66,6 +66,8 @@ struct fn_sock {
     int linger_s;
     int rcvbuf, sndbuf;             /* as getsockopt reports them (Linux doubles a set) */
     uint32_t maxseg;                /* TCP_MAXSEG; 0 = not set */
+    const char *cc;                 /* TCP_CONGESTION: a registry name (static); NULL = the
+                                     * config default, until set */
     int keepidle, keepintvl, keepcnt;
     uint64_t rcvtimeo_ns, sndtimeo_ns;  /* 0 = wait forever (Linux's default) */
     uint32_t laddr;                 /* bound address, network order (0 = any) */

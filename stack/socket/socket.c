@@ -410,6 +410,15 @@ static int autobind(struct fn_socktab *t, struct fn_sock *so)
 
 /* ---- socket, bind, listen ---- */
 
+/* TCP_CONGESTION chosen before the tcpcb existed goes to it now (the name was checked when
+ * it was set, so this cannot fail).  Accepted connections need no call: the syncache gives
+ * them the listener's algorithm. */
+static void sock_apply_cc(struct fn_sock *so)
+{
+    if (so->cc)
+        fn_tcp_set_cc(so->tp, so->cc);
+}
+
 static void sock_defaults(const struct fn_stack *st, struct fn_sock *so)
 {
     so->rcvbuf = (int)(st->cfg.tcp_rcvbuf > INT_MAX / 2 ? INT_MAX / 2 : st->cfg.tcp_rcvbuf);
@@ -499,6 +508,7 @@ int fn_listen(struct fn_stack *st, int fd, int backlog)
     so->tp = tp;
     so->listening = 1;
     fn_tcp_set_user(tp, so);
+    sock_apply_cc(so);
     fn_sock_wake(so, EP_WAKE_ALL);
     return 0;
 }
@@ -522,6 +532,7 @@ static void inherit_options(struct fn_sock *so, const struct fn_sock *l)
     so->rcvbuf = l->rcvbuf;
     so->sndbuf = l->sndbuf;
     so->maxseg = l->maxseg;
+    so->cc = l->cc;
     so->keepidle = l->keepidle;
     so->keepintvl = l->keepintvl;
     so->keepcnt = l->keepcnt;
@@ -653,6 +664,7 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
         fn_tcp_set_user(so->tp, so);
         fn_tcp_set_nodelay(so->tp, so->nodelay);
         fn_sock_apply_keepalive(so);
+        sock_apply_cc(so);
         so->bound = 1;
         so->ss = SS_CONNECTING;
         fn_sock_wake(so, EP_WAKE_ALL);

@@ -15,6 +15,7 @@
 
 #include "core/fn_stack_impl.h"
 #include "socket/fn_sock_impl.h"
+#include "tcp/cc/cc.h"
 #include "tcp/fn_tcp.h"
 #include "tcp/fn_tcp_sock.h"
 #include "tcp/tcp_fsm.h"
@@ -26,6 +27,7 @@
 #define TCP_MAX_KEEPIDLE 32767      /* Linux MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL (s) */
 #define TCP_MAX_KEEPCNT 127         /* Linux MAX_TCP_KEEPCNT */
 #define LINUX_INFINITE_SSTHRESH 0x7fffffffu
+#define TCP_CA_NAME_MAX 16          /* Linux: the size of a congestion-control name */
 
 /* Linux's TCP_* state numbers (netinet/tcp.h), which TCP_INFO users compare against. */
 static const uint8_t linux_state[TCP_NSTATES] = {
@@ -131,7 +133,24 @@ static int get_socket_opt(struct fn_sock *so, int optname, void *optval, socklen
     }
 }
 
-static int get_tcp_opt(struct fn_sock *so, int optname, void *optval, socklen_t *optlen)
+/* TCP_CONGESTION get (Linux do_tcp_getsockopt): the name NUL-padded to TCP_CA_NAME_MAX,
+ * of which min(optlen, TCP_CA_NAME_MAX) bytes are copied.  A socket without a tcpcb
+ * reports what its connection will get: its own choice, else the stack's default. */
+static int get_cc(const struct fn_stack *st, const struct fn_sock *so, void *optval,
+                  socklen_t *optlen)
+{
+    char name[TCP_CA_NAME_MAX];
+    const char *cur = so->tp   ? fn_tcp_cc_name(so->tp)
+                      : so->cc ? so->cc
+                               : cc_algo_by_index(st->cfg.tcp_cc)->name;
+
+    memset(name, 0, sizeof(name));
+    strncpy(name, cur, sizeof(name) - 1);
+    return put_val(optval, optlen, name, sizeof(name));
+}
+
+static int get_tcp_opt(const struct fn_stack *st, struct fn_sock *so, int optname,
+                       void *optval, socklen_t *optlen)
 {
     int state = fn_sock_state(so);
 
@@ -141,6 +160,7 @@ static int get_tcp_opt(struct fn_sock *so, int optname, void *optval, socklen_t 
     case TCP_KEEPINTVL: return put_int(optval, optlen, so->keepintvl);
     case TCP_KEEPCNT: return put_int(optval, optlen, so->keepcnt);
     case TCP_INFO: return get_tcp_info(so, optval, optlen);
+    case TCP_CONGESTION: return get_cc(st, so, optval, optlen);
     case TCP_MAXSEG:
         /* Linux: the current MSS once connected, else what was set, else 536. */
         if (so->tp && !so->listening && TCPS_HAVEESTABLISHED(state))
@@ -163,7 +183,7 @@ int fn_getsockopt(struct fn_stack *st, int fd, int level, int optname, void *opt
     if (level == SOL_SOCKET)
         return get_socket_opt(so, optname, optval, optlen);
     if (level == IPPROTO_TCP)
-        return get_tcp_opt(so, optname, optval, optlen);
+        return get_tcp_opt(st, so, optname, optval, optlen);
     return fail(ENOPROTOOPT);
 }
 
@@ -261,6 +281,30 @@ static int set_tcp_opt(struct fn_sock *so, int optname, int v)
     }
 }
 
+/* TCP_CONGESTION set (Linux do_tcp_setsockopt): optlen < 1 is EINVAL; the name is the
+ * first min(optlen, TCP_CA_NAME_MAX - 1) bytes up to a NUL; a name the registry does not
+ * know is ENOENT (observed on this kernel for "nosuch", "" and "newreno").  Applied to the
+ * tcpcb at once when there is one (a listener's passes to what it accepts), else kept
+ * for connect() / listen(). */
+static int set_cc(struct fn_sock *so, const void *optval, socklen_t optlen)
+{
+    char name[TCP_CA_NAME_MAX];
+    size_t n = optlen < (socklen_t)sizeof(name) - 1 ? optlen : sizeof(name) - 1;
+    const struct cc_algo *a;
+
+    if (optlen < 1)
+        return fail(EINVAL);
+    memcpy(name, optval, n);
+    name[n] = 0;
+    a = cc_algo_by_name(name);
+    if (!a)
+        return fail(ENOENT);
+    if (so->tp && fn_tcp_set_cc(so->tp, a->name) < 0)
+        return fail(ENOENT);
+    so->cc = a->name;
+    return 0;
+}
+
 int fn_setsockopt(struct fn_stack *st, int fd, int level, int optname, const void *optval,
                   socklen_t optlen)
 {
@@ -273,6 +317,9 @@ int fn_setsockopt(struct fn_stack *st, int fd, int level, int optname, const voi
         return fail(ENOPROTOOPT);
     if (!optval)
         return fail(EFAULT);
+    /* Linux takes the string-valued option before its check for an int. */
+    if (level == IPPROTO_TCP && optname == TCP_CONGESTION)
+        return set_cc(so, optval, optlen);
     /* The struct-valued options check their own length; every other one takes an int. */
     if (!(level == SOL_SOCKET &&
           (optname == SO_LINGER || optname == SO_RCVTIMEO || optname == SO_SNDTIMEO))) {

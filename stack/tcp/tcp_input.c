@@ -255,7 +255,10 @@ int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
         tcp_cc_ack(tp, flight);
     }
     tp->t_dupacks = 0;
-    if (data > 0 && !TCPS_HAVERCVDFIN(tp->t_state) && !(tp->t_flags & TF_NEEDFIN))
+    /* Freed room matters while the owner may still send: ESTABLISHED, and CLOSE_WAIT too
+     * (RFC 9293 §3.10.4: SEND after the peer's FIN is allowed), until our FIN is queued. */
+    if (data > 0 && (tp->t_state == TCPS_ESTABLISHED || tp->t_state == TCPS_CLOSE_WAIT) &&
+        !(tp->t_flags & TF_NEEDFIN))
         tcp_event(tp, FN_TCP_EV_WRITABLE);
     return fin_acked;
 }

@@ -171,6 +171,32 @@ FN_TEST(edge_triggered_out_after_a_full_send_buffer)
     SH_TEARDOWN();
 }
 
+/* The peer half-closed (we are in CLOSE_WAIT, RFC 9293 §3.10.4: SEND is still allowed):
+ * room freed by its ACKs must still wake a writer, or an echo server's last bytes to a
+ * `nc -N` client stay queued for ever.  Linux reports EPOLLOUT here as in ESTABLISHED. */
+FN_TEST(out_after_a_full_send_buffer_in_close_wait)
+{
+    SH_SETUP_PAIR();
+    int ep = fn_epoll_create1(t.sa, 0), small = 4096;
+    static char chunk[1024];
+    char sink[8192];
+
+    FN_CHECK(ep >= 0);
+    FN_CHECK_EQ(fn_shutdown(t.sb, s, SHUT_WR), 0);
+    sh_run(&t);
+    FN_CHECK_EQ(fn_recv(t.sa, c, sink, sizeof(sink), 0), 0);       /* the peer's FIN */
+    FN_CHECK_EQ(fn_setsockopt(t.sa, c, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    FN_CHECK_EQ(reg(t.sa, ep, EPOLL_CTL_ADD, c, EPOLLOUT), 0);
+    while (fn_send(t.sa, c, chunk, sizeof(chunk), 0) > 0)
+        ;
+    FN_CHECK_EQ(errno, EAGAIN);
+    FN_CHECK_EQ(wait1(t.sa, ep), 0);
+    sh_advance(&t, 100 * MS, 10 * MS);
+    FN_CHECK_EQ(wait1(t.sa, ep), EPOLLOUT);
+    FN_CHECK_EQ(fn_recv(t.sb, s, sink, sizeof(sink), 0), 8192);
+    SH_TEARDOWN();
+}
+
 FN_TEST(close_drops_registrations)
 {
     SH_SETUP_PAIR();

@@ -51,6 +51,7 @@
 #include "platform/fn_platform.h"
 #include "tcp/fn_tcp.h"
 #include "tcp/tcp_fsm.h"
+#include "tool_common.h"
 
 #define MAX_CONNS   256
 #define CHUNK       65536u
@@ -130,28 +131,6 @@ static void usage(const char *argv0)
             argv0);
 }
 
-static int parse_addr_prefix(const char *s, uint32_t *ip, uint8_t *plen)
-{
-    char buf[32];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    long p = 24;
-
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    if (inet_pton(AF_INET, buf, ip) != 1)
-        return -1;
-    if (slash) {
-        p = strtol(slash + 1, NULL, 10);
-        if (p < 0 || p > 32)
-            return -1;
-    }
-    *plen = (uint8_t)p;
-    return 0;
-}
-
 static int parse_hostport(const char *s, uint32_t *ip, uint16_t *port)
 {
     char buf[32];
@@ -186,7 +165,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'b': o->backend = optarg; break;
         case 'i': o->ifname = optarg; break;
         case 'a':
-            if (parse_addr_prefix(optarg, &o->ip, &o->prefix_len))
+            if (tool_parse_cidr(optarg, &o->ip, &o->prefix_len))
                 return -1;
             break;
         case 'l':
@@ -205,11 +184,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'S': o->fault_seed = strtoull(optarg, NULL, 0); break;
         case 'w': o->pcap = optarg; break;
         case 'o': o->xdp_obj = optarg; break;
-        case 'm':
-            o->xdp_mode = strcmp(optarg, "native") == 0 ? FN_XDP_MODE_NATIVE
-                          : strcmp(optarg, "skb") == 0  ? FN_XDP_MODE_SKB
-                                                        : FN_XDP_MODE_AUTO;
-            break;
+        case 'm': o->xdp_mode = tool_xdp_mode(optarg); break;
         case 'N': o->pool_bufs = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'k':
             if (o->nknobs == MAX_KNOBS)
@@ -292,11 +267,9 @@ static int apply_knobs(const struct opts *o, struct fn_config *cfg)
 static int open_stack(struct run *r)
 {
     const struct opts *o = &r->o;
-    struct fn_backend_params params;
     struct fn_backend *be, *w;
     struct fn_pool *pool;
     struct fn_config cfg;
-    const char *errmsg = "";
     int rc;
 
     fn_config_defaults(&cfg);
@@ -305,22 +278,8 @@ static int open_stack(struct run *r)
     cfg.n_bufs = o->pool_bufs;
     if (apply_knobs(o, &cfg))
         return -1;
-    rc = fn_pool_create(cfg.n_bufs, cfg.buf_size, 0, &pool);
-    if (rc) {
-        fprintf(stderr, "pool: %s\n", strerror(-rc));
+    if (tool_open_backend(&cfg, o->backend, o->ifname, o->xdp_mode, o->xdp_obj, &pool, &be))
         return -1;
-    }
-    memset(&params, 0, sizeof(params));
-    params.ifname = o->ifname;
-    params.xdp_mode = o->xdp_mode;
-    params.xdp_obj_path = o->xdp_obj;
-    rc = fn_backend_open(o->backend, &params, pool, &be, &errmsg);
-    if (rc) {
-        fprintf(stderr, "open %s on %s: %s (%s)\n", o->backend, o->ifname, errmsg,
-                strerror(-rc));
-        fn_pool_destroy(pool);
-        return -1;
-    }
     if (o->faults) {
         struct fn_fault_params fp;
         if (parse_faults(o->faults, o->fault_seed, &fp) ||
