@@ -37,11 +37,11 @@ def write(tmp_path, text, name="fastnet.toml"):
     return p
 
 
-def core_or_skip():
+def require_core():
     try:
         from fastnet import _core
     except ImportError as e:
-        pytest.skip(f"fastnet._core not built: {e}")
+        pytest.fail(f"fastnet._core not built (scripts/install-deps.sh builds it): {e}")
     return _core
 
 
@@ -80,7 +80,7 @@ def test_every_key_documented_with_default():
 
 
 def test_knob_defaults_match_c():
-    core = core_or_skip()
+    core = require_core()
     c = core.config_defaults()
     addressing = {"ip", "prefix_len", "gateway", "mtu"}
     ours = {k.target: k for k in KEYS if k.knob}
@@ -95,7 +95,7 @@ def test_knob_defaults_match_c():
 
 def test_cc_names_match_c():
     # tcp.congestion's names are, in order, the C registry's (the index is the tcp_cc knob).
-    core = core_or_skip()
+    core = require_core()
     assert core.cc_algorithms() == config.CC_ALGORITHMS
 
 
@@ -431,7 +431,7 @@ def test_cli_version():
 
 
 def test_cli_backend_open_failure_exits_1(tmp_path):
-    core_or_skip()
+    require_core()
     r = fastnet("up", "--iface", "fncnosuch0", "--backend", "af_packet",
                 "--ip", "198.18.0.1/24", "--stats-file", str(tmp_path / "s.json"))
     assert r.returncode == 1, r.stderr

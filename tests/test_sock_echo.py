@@ -49,7 +49,7 @@ def tool():
     if r.returncode != 0 or not TOOL.exists():
         pytest.fail(f"cannot build {TOOL.name}: {r.stderr[-2000:]}")
     if subprocess.run(["which", "nc"], capture_output=True).returncode != 0:
-        pytest.skip("nc (netcat-openbsd) is not installed: scripts/install-deps.sh")
+        pytest.fail("nc (netcat-openbsd) is not installed: scripts/install-deps.sh installs it")
     return TOOL
 
 

@@ -69,11 +69,11 @@ def fastnet(*args, timeout=60):
                           text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
-def core_or_skip():
+def require_core():
     try:
         from fastnet import _core  # noqa: F401
     except ImportError as e:
-        pytest.skip(f"fastnet._core not built: {e}")
+        pytest.fail(f"fastnet._core not built (scripts/install-deps.sh builds it): {e}")
 
 
 # --- argument checks (no root needed) ----------------------------------------------------
@@ -285,7 +285,7 @@ def _stop(proc):
 @root_only
 @pytest.mark.parametrize("backend", ["af_packet", "tap", "af_xdp"])
 def test_fastnet_up_answers_ping_and_stops_on_sigterm(tmp_path, backend):
-    core_or_skip()
+    require_core()
     kind = "tap" if backend == "tap" else "veth"
     tn = testnet.create(uname("u" + backend[-1]), kind=kind, prefix="198.18.66.0/24")
     proc = None
@@ -328,7 +328,7 @@ def test_fastnet_up_answers_ping_and_stops_on_sigterm(tmp_path, backend):
 
 @root_only
 def test_demo_af_packet():
-    core_or_skip()
+    require_core()
     name = uname("m")
     r = fastnet("demo", "--backend", "af_packet", "--name", name, timeout=180)
     try:
@@ -346,7 +346,7 @@ def test_demo_af_packet():
 @root_only
 def test_demo_falls_back_from_af_xdp(monkeypatch, tmp_path, capsys):
     """When af_xdp cannot start, the demo says why and carries on with af_packet."""
-    core_or_skip()
+    require_core()
     from fastnet import cli
 
     bad_obj = tmp_path / "not-bpf.o"
