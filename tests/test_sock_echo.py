@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from fastnet import testnet
+from helpers.nsproc import NsProc
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "stack"
@@ -51,50 +51,6 @@ def tool():
     if subprocess.run(["which", "nc"], capture_output=True).returncode != 0:
         pytest.fail("nc (netcat-openbsd) is not installed: scripts/install-deps.sh installs it")
     return TOOL
-
-
-class Proc:
-    """A process started in a namespace with stdin/stdout/stderr on files; stopped by PID."""
-
-    def __init__(self, ns, argv, tmp, name, stdin_path=None):
-        self.name = name
-        self.out_path = tmp / f"{name}.out"
-        self.err_path = tmp / f"{name}.err"
-        self.inp = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
-        self.out = open(self.out_path, "wb")
-        self.err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=self.inp,
-                                     stdout=self.out, stderr=self.err)
-
-    def err_text(self):
-        return self.err_path.read_text(errors="replace")
-
-    def wait_for(self, text, timeout=15):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.err_text():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} did not say {text!r}: {self.err_text()}")
-
-    def stop(self):
-        """SIGTERM (then SIGKILL), by PID; the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
-
-    def close(self):
-        self.stop()
-        for f in (self.inp, self.out, self.err):
-            if f is not subprocess.DEVNULL:
-                f.close()
 
 
 def make_payload(path, seed):
@@ -141,7 +97,7 @@ def test_nc_clients_get_their_bytes_back(tool, tmp_path, backend, edge):
         try:
             argv = [str(TOOL), "-b", backend, "-i", tn.stack_if, "-a", tn.stack_cidr,
                     "-l", str(PORT), "-o", str(XDP_OBJ), "-t", str(RUN_TIMEOUT)]
-            server = Proc(tn.stack_ns, argv + (["-E"] if edge else []), tmp_path, "tool")
+            server = NsProc(tn.stack_ns, argv + (["-E"] if edge else []), tmp_path, "tool")
             procs.append(server)
             server.wait_for("listening")
             if backend == "af_xdp":
@@ -154,7 +110,7 @@ def test_nc_clients_get_their_bytes_back(tool, tmp_path, backend, edge):
                 inp = tmp_path / f"in{i}"
                 want[i] = make_payload(inp, seed=1000 + i)
                 nc = ["nc", *(["-N"] if half_close else []), tn.stack_ip, str(PORT)]
-                p = Proc(tn.peer_ns, nc, tmp_path, f"nc{i}", stdin_path=inp)
+                p = NsProc(tn.peer_ns, nc, tmp_path, f"nc{i}", stdin_path=inp)
                 procs.append(p)
                 clients.append((i, half_close, p))
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from fastnet import testnet
+from helpers.nsproc import NsProc
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "tests" / "helpers"
@@ -125,56 +126,6 @@ def nft_counters(tn):
     return out
 
 
-class Proc:
-    """A process started in a namespace, stdout and stderr to files; stopped by its PID."""
-
-    def __init__(self, ns, argv, tmp, name):
-        self.name = name
-        self.out_path = tmp / f"{name}.out"
-        self.err_path = tmp / f"{name}.err"
-        self.out = open(self.out_path, "w")
-        self.err = open(self.err_path, "w")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=self.out,
-                                     stderr=self.err, cwd=ROOT)
-
-    def wait_for(self, text, timeout=15):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.err_path.read_text():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} did not say {text!r}: {self.err_path.read_text()}")
-
-    def wait(self, timeout):
-        """Exit status, or None after stopping it (SIGTERM, then SIGKILL) on a timeout."""
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            return None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def result(self):
-        self.out.flush()
-        lines = self.out_path.read_text().strip().splitlines()
-        return json.loads(lines[-1]) if lines else None
-
-    def close(self):
-        self.stop()
-        self.out.close()
-        self.err.close()
-
-
 def tool_argv(backend, tn, role, extra=()):
     argv = [str(TOOL), "-b", backend, "-i", tn.stack_if, "-a", tn.stack_cidr, "-c", str(CONNS),
             "-n", str(BYTES), "-t", str(RUN_TIMEOUT), "-o", str(XDP_OBJ), "-s", "7",
@@ -198,16 +149,18 @@ def transfer(backend, tn, tmp, kernel_role, tool_extra=()):
     t0 = time.monotonic()
     try:
         if fast_role == "server":
-            fast = Proc(tn.stack_ns, tool_argv(backend, tn, "server", tool_extra), tmp, "tool")
+            fast = NsProc(tn.stack_ns, tool_argv(backend, tn, "server", tool_extra), tmp, "tool",
+                          cwd=ROOT)
             procs.append(fast)
             fast.wait_for("listening")
-            kern = Proc(tn.peer_ns, kernel_argv(tn, "client"), tmp, "kernel")
+            kern = NsProc(tn.peer_ns, kernel_argv(tn, "client"), tmp, "kernel", cwd=ROOT)
             procs.append(kern)
         else:
-            kern = Proc(tn.peer_ns, kernel_argv(tn, "server"), tmp, "kernel")
+            kern = NsProc(tn.peer_ns, kernel_argv(tn, "server"), tmp, "kernel", cwd=ROOT)
             procs.append(kern)
             kern.wait_for("listening")
-            fast = Proc(tn.stack_ns, tool_argv(backend, tn, "client", tool_extra), tmp, "tool")
+            fast = NsProc(tn.stack_ns, tool_argv(backend, tn, "client", tool_extra), tmp, "tool",
+                          cwd=ROOT)
             procs.append(fast)
         budget = RUN_TIMEOUT + 30
         frc = fast.wait(max(1.0, budget - (time.monotonic() - t0)))
@@ -340,7 +293,8 @@ def test_sigterm_exits_cleanly_and_detaches_xdp(tool, tmp_path):
     """SIGTERM mid-run: the tool still prints its JSON, gives every buffer back and detaches
     its XDP program (a single-program attach outlives a killed process, BACKEND-NOTES)."""
     with testnet.create(name=f"tq{os.getpid() % 1000}x", prefix=PREFIX) as tn:
-        fast = Proc(tn.stack_ns, tool_argv("af_xdp", tn, "server"), tmp_path, "tool")
+        fast = NsProc(tn.stack_ns, tool_argv("af_xdp", tn, "server"), tmp_path, "tool",
+                      cwd=ROOT)
         try:
             fast.wait_for("listening")
             link = ns_run(tn.stack_ns, "ip", "link", "show", "dev", tn.stack_if).stdout
