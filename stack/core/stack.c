@@ -168,16 +168,17 @@ int fn_stack_poll(struct fn_stack *st, uint64_t now)
 
 uint64_t fn_stack_next_deadline(const struct fn_stack *st)
 {
-    uint64_t d;
+    uint64_t d, t, b;
 
     if (st->ntx > 0 || st->tx_handed > 0)
         return 0;           /* output waiting: poll again right away */
     d = st->arp.next_due;
     if (st->reass.next_due < d)
         d = st->reass.next_due;
-    if (fn_tcp_next_deadline(st) < d)
-        d = fn_tcp_next_deadline(st);
-    uint64_t b = fn_backend_next_deadline(st->be);
+    t = fn_tcp_next_deadline(st);
+    if (t < d)
+        d = t;
+    b = fn_backend_next_deadline(st->be);
     return b < d ? b : d;
 }
 
