@@ -17,7 +17,8 @@ import pytest
 from fastnet import testnet
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_tcp_real_peer import HELPERS, PORT, TOOL, XDP_OBJ, Proc, tool  # noqa: E402,F401
+from helpers.nsproc import NsProc  # noqa: E402
+from test_tcp_real_peer import HELPERS, PORT, TOOL, XDP_OBJ, tool  # noqa: E402,F401
 
 BACKENDS = ["af_xdp", "af_packet", "tap"]
 
@@ -32,15 +33,15 @@ def test_blind_rst_and_out_of_window_data(tool, backend, tmp_path):
                         prefix="198.18.22.0/24") as tn:
         # Two connections expected, one comes: the tool keeps serving (and answering the
         # kernel's segments after the reset) until it is stopped.
-        fast = Proc(tn.stack_ns, [str(TOOL), "-b", backend, "-i", tn.stack_if, "-a",
-                                  tn.stack_cidr, "-l", str(PORT), "-c", "2", "-n", "1000",
-                                  "-H", "50", "-t", "60", "-o", str(XDP_OBJ)], tmp_path, "tool")
+        fast = NsProc(tn.stack_ns, [str(TOOL), "-b", backend, "-i", tn.stack_if, "-a",
+                                    tn.stack_cidr, "-l", str(PORT), "-c", "2", "-n", "1000",
+                                    "-H", "50", "-t", "60", "-o", str(XDP_OBJ)], tmp_path, "tool")
         try:
             fast.wait_for("listening")
-            probe = Proc(tn.peer_ns, [sys.executable, str(HELPERS / "rfc5961_probe.py"),
-                                      "--iface", tn.peer_if, "--addr", tn.stack_ip,
-                                      "--port", str(PORT), "--data", "10000"],
-                         tmp_path, "probe")
+            probe = NsProc(tn.peer_ns, [sys.executable, str(HELPERS / "rfc5961_probe.py"),
+                                        "--iface", tn.peer_if, "--addr", tn.stack_ip,
+                                        "--port", str(PORT), "--data", "10000"],
+                           tmp_path, "probe")
             try:
                 assert probe.wait(60) == 0, probe.err_path.read_text()
                 res = probe.result()
