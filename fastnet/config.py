@@ -187,7 +187,8 @@ KEYS: list[Key] = [
     *[Key("tcp", n, kind, d, doc, target=f"tcp_{n}", lo=lo, hi=hi, knob=True)
       for n, kind, d, lo, hi, doc in (
         ("max_conns", "int", 1024, 1, 1 << 22, "TCP control blocks preallocated "
-         "(connections + listeners + TIME_WAIT); beyond them new connections are refused"),
+         "(live connections + listeners + TIME_WAIT); when none is free the oldest "
+         "TIME_WAIT is reused, and only live connections beyond them are refused"),
         ("sndbuf", "int", 128 * 1024, 1024, 1 << 30, "send buffer bytes per connection"),
         ("rcvbuf", "int", 128 * 1024, 1024, 1 << 30, "receive buffer bytes per connection "
          "(the largest window offered)"),

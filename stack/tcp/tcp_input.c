@@ -147,6 +147,7 @@ static void enter_time_wait(struct tcpcb *tp, uint64_t now)
     tcp_timers_stop_all(tp);
     /* RFC 9293 §3.10.7.4: TIME_WAIT lasts 2·MSL. */
     tcp_timer_arm(tp, TT_2MSL, now + 2ull * tcp_cfg(tp)->tcp_msl_ms * 1000000ull);
+    tcp_tw_note(tp);                    /* recyclable once nobody holds it (tcp_timewait.c) */
 }
 
 /* The peer's FIN is in order (RFC 9293 §3.10.7.4 "eighth, check the FIN bit"). */

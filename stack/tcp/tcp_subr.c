@@ -5,8 +5,10 @@
  *
  * Contract: fn_tcp_init() validates the TCP knobs (-EINVAL), allocates every tcpcb and table
  * (-ENOMEM) and registers tcp_input/tcp_ctlinput with IP; after that nothing here allocates.
- * tcp_alloc() returns NULL when all cfg.tcp_max_conns tcpcbs are in use — the caller refuses
- * the connection and counts it.  Lookups are O(1) hash probes.  Stack-owner core only.
+ * tcp_alloc() ends the oldest TIME_WAIT nobody holds when no tcpcb is free
+ * (tcp_timewait.c), and returns NULL only when all cfg.tcp_max_conns tcpcbs belong to live
+ * connections, listeners or TIME_WAITs still held by their owner — the caller refuses the
+ * connection and counts it.  Lookups are O(1) hash probes.  Stack-owner core only.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -226,10 +228,12 @@ uint32_t fn_tcp_conn_bytes(const struct fn_stack *st)
 
 struct tcpcb *tcp_alloc(struct fn_tcp *tcp)
 {
-    struct tcpcb *tp = tcp->free_list;
+    struct tcpcb *tp;
 
-    if (!tp)
+    /* TIME_WAIT gives way to a new connection (tcp_timewait.c). */
+    if (!tcp->free_list && tcp_tw_recycle(tcp) != 0)
         return NULL;
+    tp = tcp->free_list;
     tcp->free_list = tp->t_qnext;
     memset(tp, 0, sizeof(*tp));
     tp->t_heapidx = -1;
@@ -423,6 +427,7 @@ void tcp_detach(struct tcpcb *tp)
     /* The owner lets go: it must never see this tcpcb in a later fn_tcp_ready(). */
     tp->t_flags |= TF_DETACHED;
     ready_unlink(tp->t_stack->tcp, tp);
+    tcp_tw_note(tp);            /* a TIME_WAIT nobody holds may now be recycled */
 }
 
 int fn_tcp_ready(struct fn_stack *st, struct fn_tcp_event *ev, int max)
@@ -475,6 +480,7 @@ void tcp_free(struct tcpcb *tp)
         tcp->fast_tp = NULL;
     child_unlink(tp);
     tcp_pool_unwait(tp);
+    tcp_tw_unlink(tp);
     if (tp->lport != 0 && (tp->t_state != TCPS_CLOSED))
         unhash(tcp, tp);
     tcp_timers_stop_all(tp);

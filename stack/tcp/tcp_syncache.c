@@ -15,9 +15,11 @@
  * on the listener's accept queue and hands it back so that tcp_input processes the rest of
  * the segment as that connection's.  Every other segment is answered (RST, rate-limited ACK)
  * or dropped, and counted.  Exhaustion (no entry, no tcpcb, no packet buffer, accept queue
- * full) refuses or drops, counted, and never leaks.  The whole table has one deadline — the
- * earliest SYN-ACK retransmission — which fn_tcp_next_deadline() folds in: no per-entry
- * timer.  Stack-owner core only; `now` never goes backwards.
+ * full) refuses or drops, counted, and never leaks: a SYN while every tcpcb belongs to a live
+ * connection is dropped, and a third ACK that still finds no tcpcb (a TIME_WAIT is recycled
+ * first: tcp_timewait.c) resets the peer and ends the entry.  The whole table has one
+ * deadline — the earliest SYN-ACK retransmission — which fn_tcp_next_deadline() folds in: no
+ * per-entry timer.  Stack-owner core only; `now` never goes backwards.
  *
  * Cookie policy: a cookie ACK that does not verify is answered like any ACK to a listening
  * port, with a RST <SEQ=SEG.ACK> (RFC 9293 §3.10.7.2) — as Linux does — and counted.  Without
@@ -392,11 +394,15 @@ static void sc_from_syn(struct syncache *sc, const struct fn_config *c, uint16_t
 
 /* The third ACK s completed the handshake of sc: create the connection in ESTABLISHED
  * (RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED → ESTABLISHED) and queue it for accept.  NULL
- * (counted) when the accept queue is full or no tcpcb is free: the segment is dropped and the
- * peer's next segment — prompted by our SYN-ACK retransmission when there is an entry —
- * tries again. */
+ * (counted) when the accept queue is full — the segment is dropped and the peer's next
+ * segment, prompted by our SYN-ACK retransmission when there is an entry, tries again, as
+ * Linux does — or when no tcpcb can be had: every one belongs to a live connection (a
+ * TIME_WAIT would have been recycled).  Then nothing is coming back for the peer, which
+ * believes itself connected: it gets a RST <SEQ=SEG.ACK> (RFC 9293 §3.10.7.1's answer to
+ * an ACK for no connection; Linux's with tcp_abort_on_overflow) so that its connection fails
+ * at once instead of hanging, and *refused tells the caller to drop the entry. */
 static struct tcpcb *sc_expand(struct tcpcb *l, const struct syncache *sc,
-                               const struct tcp_synseg *s, uint64_t now)
+                               const struct tcp_synseg *s, uint64_t now, int *refused)
 {
     struct fn_stack *st = l->t_stack;
     struct fn_tcp *tcp = st->tcp;
@@ -411,6 +417,8 @@ static struct tcpcb *sc_expand(struct tcpcb *l, const struct syncache *sc,
     tp = tcp_alloc(tcp);
     if (!tp) {
         st->stats.tcp_tcb_exhausted++;
+        sc_reset(st, l, s, now);
+        *refused = 1;
         return NULL;
     }
     tp->faddr = sc->sc_faddr;
@@ -507,6 +515,14 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
          * SYN-RECEIVED to LISTEN, where this SYN is taken afresh. */
         sc_free(tcp, i, l);
     }
+    /* Every tcpcb belongs to a live connection: the third ACK could only be refused.  As
+     * Linux does with a SYN it has no resources for, drop it — the peer's SYN
+     * retransmission comes back when a connection may have ended — rather than complete a
+     * handshake whose connection would be reset at once. */
+    if (!tcp_tcb_available(tcp)) {
+        st->stats.tcp_tcb_exhausted++;
+        return;
+    }
     sc_from_syn(&tmp, c, l->lport, s);
     if (c->tcp_syncookies != 2) {
         if (l->t_sc_count < l->t_backlog && sch->free_head != SC_NONE) {
@@ -543,9 +559,10 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
 }
 
 /* The ACK s as the answer to a cookie: -1 if cookies are not being checked now, 0 if it does
- * not verify, 1 if it does — then *tpp is the new connection (NULL: no room, counted). */
+ * not verify, 1 if it does — then *tpp is the new connection (NULL: no room, counted, and
+ * *refused set if the peer was reset: sc_expand). */
 static int sc_cookie_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now,
-                         struct tcpcb **tpp)
+                         struct tcpcb **tpp, int *refused)
 {
     struct fn_tcp *tcp = l->t_stack->tcp;
     struct syncache tmp;
@@ -555,7 +572,7 @@ static int sc_cookie_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_t n
         return -1;
     if (!cookie_check(tcp, l->lport, s, now, &tmp))
         return 0;
-    *tpp = sc_expand(l, &tmp, s, now);
+    *tpp = sc_expand(l, &tmp, s, now, refused);
     if (*tpp)
         l->t_stack->stats.tcp_syncookies_ok++;
     return 1;
@@ -570,9 +587,10 @@ static struct tcpcb *sc_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_
     int32_t i = sc_lookup(sch, s->faddr, s->sport, l->lport);
     struct syncache *sc;
     struct tcpcb *tp;
+    int refused = 0;
 
     if (i == SC_NONE) {
-        int v = sc_cookie_ack(l, s, now, &tp);
+        int v = sc_cookie_ack(l, s, now, &tp, &refused);
         if (v == 0)
             st->stats.tcp_syncookies_bad++;
         else if (v < 0)
@@ -585,8 +603,8 @@ static struct tcpcb *sc_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_
     sc = &sch->e[i];
     /* The peer may answer an earlier SYN-ACK that carried a cookie: its SYN came again
      * after that and found room for this entry.  The cookie is as good; the entry goes. */
-    if (s->ack != sc->sc_iss + 1 && sc_cookie_ack(l, s, now, &tp) == 1) {
-        if (tp)
+    if (s->ack != sc->sc_iss + 1 && sc_cookie_ack(l, s, now, &tp, &refused) == 1) {
+        if (tp || refused)
             sc_free(tcp, i, l);
         return tp;
     }
@@ -610,9 +628,9 @@ static struct tcpcb *sc_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_
         sc_reset(st, l, s, now);
         return NULL;
     }
-    tp = sc_expand(l, sc, s, now);
-    if (tp)
-        sc_free(tcp, i, l);
+    tp = sc_expand(l, sc, s, now, &refused);
+    if (tp || refused)
+        sc_free(tcp, i, l);     /* connected, or reset: the handshake is over either way */
     return tp;
 }
 

@@ -220,6 +220,10 @@ struct tcpcb {
                                    in fn_tcp.pool_waiters */
     struct tcpcb *t_pwnext;     /* link in fn_tcp.pool_waiters */
     uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept */
+    /* ---- TIME_WAIT recycling (tcp_timewait.c) ---- */
+    uint8_t t_twq;              /* 1 iff linked in fn_tcp's TIME_WAIT queue: then in
+                                   TIME_WAIT and TF_DETACHED (nobody holds it) */
+    struct tcpcb *t_twprev, *t_twnext;  /* links in that queue */
 };
 
 /* Per-stack TCP state (st->tcp). */
@@ -229,6 +233,8 @@ struct fn_tcp {
     uint32_t ntcbs;
     uint32_t nused;
     struct tcpcb *free_list;    /* linked by t_qnext */
+    struct tcpcb *tw_head;      /* TIME_WAIT tcpcbs nobody holds, by when they entered that */
+    struct tcpcb *tw_tail;      /*   state (and so by 2·MSL expiry), oldest first */
     struct tcpcb **hash;        /* connections by (faddr, fport, lport) */
     uint32_t hash_mask;         /* buckets - 1, power of two >= 2·ntcbs */
     struct tcpcb **lhash;       /* listeners by lport */
@@ -405,6 +411,18 @@ void tcp_sack_dsack(struct tcpcb *tp, uint32_t start, uint32_t end);
 /* The SACK option of the next ACK in at most room bytes (RFC 2018 §3-4): writes it to o
  * (and consumes a pending D-SACK) unless o is NULL; returns its length (0: none). */
 uint32_t tcp_sack_opts(struct tcpcb *tp, uint8_t *o, uint32_t room);
+
+/* ---- tcp_timewait.c: TIME_WAIT gives way to new connections (its contract) ---- */
+/* tp entered (or restarted) TIME_WAIT, or its owner let go of it: once both hold, queue it
+ * as the newest TIME_WAIT that may be recycled. */
+void tcp_tw_note(struct tcpcb *tp);
+/* tp is being freed: take it off the queue. */
+void tcp_tw_unlink(struct tcpcb *tp);
+/* No tcpcb is free: end the oldest queued TIME_WAIT (counted tcp_tw_recycled), freeing its
+ * tcpcb.  0, or -ENOBUFS when none is queued. */
+int tcp_tw_recycle(struct fn_tcp *tcp);
+/* May a new connection get a tcpcb now (free, or a TIME_WAIT to recycle)? */
+int tcp_tcb_available(const struct fn_tcp *tcp);
 
 /* ---- tcp_pool.c: sharing the packet-buffer pool (the policy is in its contract) ---- */
 #define TCP_PWAIT_SND 1u    /* a send was refused: raise FN_TCP_EV_WRITABLE when it may grow */

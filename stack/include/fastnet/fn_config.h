@@ -47,8 +47,12 @@ struct fn_config {
     uint32_t icmp_err_rate_per_s;   /* ICMP errors we send per second (token bucket) */
 
     /* TCP (RFC 9293 and the RFCs cited at each default in config.c) */
-    uint32_t tcp_max_conns;         /* tcpcbs preallocated (connections + listeners +
-                                       TIME_WAIT); exhaustion refuses new ones (counted) */
+    uint32_t tcp_max_conns;         /* tcpcbs preallocated (connections, listeners and
+                                       TIME_WAIT).  When none is free, the oldest TIME_WAIT
+                                       whose socket is closed gives way (tcp_tw_recycled);
+                                       when all belong to live connections, SYNs are
+                                       dropped, a third ACK gets a RST and connect fails
+                                       with ENOBUFS (tcp_tcb_exhausted) */
     uint32_t tcp_sndbuf;            /* send buffer bytes per connection */
     uint32_t tcp_rcvbuf;            /* receive buffer bytes per connection (max window) */
     uint32_t tcp_reass_max_segs;    /* out-of-order segments held per connection */

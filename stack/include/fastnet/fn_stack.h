@@ -109,7 +109,8 @@ extern "C" {
     X(tcp_conn_timedout, "TCP connections dropped: retransmissions exhausted")         \
     X(tcp_conn_reset, "TCP connections reset by the peer")                             \
     X(tcp_conn_refused, "TCP active opens refused (RST or ICMP)")                      \
-    X(tcp_tcb_exhausted, "TCP connections refused: no free tcpcb")                     \
+    X(tcp_tcb_exhausted, "TCP connections refused: no tcpcb free or in TIME_WAIT")      \
+    X(tcp_tw_recycled, "TCP TIME_WAITs ended early: their tcpcb taken for a new connection") \
     X(tcp_listen_overflow, "TCP SYNs dropped: listen backlog full")                    \
     X(tcp_nobuf, "TCP segments not sent: no packet buffer")                            \
     /* TCP persist, keepalive, user timeout and ICMP errors (issue 3) */                  \
