@@ -76,16 +76,23 @@ def _flag_kwargs(stack_options: Mapping[str, Any]) -> tuple[str | None, dict[str
     return config, opts
 
 
-def _default_xdp_obj() -> str | None:
-    # The same object fastnet.Stack uses (built next to the extension), else the one
-    # `make -C stack bpf` builds.
+def _default_xdp_obj(backend: str) -> str | None:
+    """The XDP program fastnet.Stack uses (built next to the extension), else the one
+    `make -C stack bpf` builds — built now when af_xdp needs it and neither exists."""
     import fastnet
 
-    for p in (os.path.join(os.path.dirname(os.path.abspath(fastnet.__file__)), "fn_xdp_kern.o"),
-              os.path.join(ROOT, "stack", "build", "fn_xdp_kern.o")):
+    here = os.path.join(os.path.dirname(os.path.abspath(fastnet.__file__)), "fn_xdp_kern.o")
+    made = os.path.join(ROOT, "stack", "build", "fn_xdp_kern.o")
+    for p in (here, made):
         if os.path.exists(p):
             return p
-    return None
+    if backend != "af_xdp":
+        return None
+    r = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "stack"), "bpf"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise BuildError(f"building the XDP program failed:\n{r.stdout}")
+    return made
 
 
 def _int(name: str, value: Any) -> int:
@@ -103,6 +110,8 @@ def _fault_args(fault: Mapping[str, Any]) -> list[str]:
         raise ValueError("fault seed must be an int >= 0")
     args = ["--fault-seed", str(seed)]
     for key, value in fault.items():
+        if value is None:
+            continue
         side, _, name = key.partition("_")
         sides = (side,) if side in ("rx", "tx") and name in _FAULT_FIELDS else ("rx", "tx")
         name = name if len(sides) == 1 else key
@@ -120,7 +129,8 @@ def _fault_args(fault: Mapping[str, Any]) -> list[str]:
 
 def command(host: str | None, port: int, limits: Mapping[str, Any],
             stack_options: Mapping[str, Any], exe: str = "http_echo_native") -> list[str]:
-    """The native server's argv for these arguments (ValueError/TypeError when invalid)."""
+    """The native server's argv for these arguments (ValueError/TypeError when invalid,
+    BuildError when af_xdp needs the XDP program and it cannot be built)."""
     from fastnet import config as fconfig
 
     config, flags = _flag_kwargs(stack_options)
@@ -134,7 +144,8 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
         raise ValueError(f"port must be 1..65535, not {port!r}")
     if not kw.get("iface"):
         raise ValueError("port.iface is required (--iface)")
-    argv = [exe, "--backend", kw.pop("backend"), "--iface", kw.pop("iface"),
+    backend = kw.pop("backend")
+    argv = [exe, "--backend", backend, "--iface", kw.pop("iface"),
             "--ip", f"{kw.pop('ip')}/{_int('prefix_len', kw.pop('prefix_len', 24))}",
             "--port", str(port),
             "--max-body", str(_int("max_body", lim["max_body"])),
@@ -147,7 +158,7 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
         argv += ["--gateway", str(gateway)]
     argv += ["--queue", str(_int("queue", kw.pop("queue", 0)))]
     argv += ["--xdp-mode", kw.pop("xdp_mode", "auto")]
-    xdp_obj = kw.pop("xdp_obj_path", None) or _default_xdp_obj()
+    xdp_obj = kw.pop("xdp_obj_path", None) or _default_xdp_obj(backend)
     if xdp_obj:
         argv += ["--xdp-obj", os.fspath(xdp_obj)]
     pcap = kw.pop("pcap", None)
