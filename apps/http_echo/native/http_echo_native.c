@@ -247,7 +247,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         c->hdr = HDR_EXPECT;
     }
     if (c->hdr == HDR_EXPECT) {
-        if (c->hdr_len + len > 6 || strncasecmp(at, "expect" + c->hdr_len, len) != 0)
+        if (c->hdr_len + len > 6 || strncasecmp(at, &"expect"[c->hdr_len], len) != 0)
             c->hdr = HDR_OTHER;
         c->hdr_len += len;
     }
@@ -485,6 +485,14 @@ static void parse_input(struct server *s, struct conn *c)
         if (e == HPE_OK) {
             c->rpos = c->rlen;
             break;
+        }
+        if (e == HPE_PAUSED_UPGRADE) {
+            /* Upgrade / CONNECT was answered with a plain response, not 101, so the
+             * protocol does not change (RFC 9110 §7.8): go on parsing HTTP. */
+            c->rpos = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+            llhttp_resume_after_upgrade(&c->parser);
+            c->resumed = 1;
+            continue;
         }
         if (e != HPE_PAUSED) {
             respond_error(c, c->status ? c->status : 400);
