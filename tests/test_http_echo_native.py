@@ -9,8 +9,9 @@ head as received, POST/PUT echo the body (Content-Length and chunked), HEAD, kee
 pipelining (answered in order), Connection: close, HTTP/1.0, Expect: 100-continue, 400,
 405, 413 (declared and chunked), 431, the idle timeout, ~0 CPU when idle, a wrk smoke run
 with zero errors, mangled requests, and SIGTERM → exit 0 with the XDP program detached.
-The af_packet set runs a second time on the ASan/UBSan build (FASTNET_NATIVE_SAN=1).  Everything is torn
-down when a test fails; only processes started here are stopped, by their PID.
+The af_packet set runs a second time on the ASan/UBSan build (FASTNET_NATIVE_SAN=1).
+Everything is torn down when a test fails; only processes started here are stopped, by
+their PID.
 """
 import os
 import random

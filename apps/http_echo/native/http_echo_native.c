@@ -33,9 +33,10 @@
  * waits), and, when one round found nothing to do, ppoll(2) on fn_stack_fd() until the
  * earlier of the stack's next deadline and the next idle timeout — idle costs no CPU.
  * Per-connection memory: the llhttp state and three buffers that grow on demand (input up
- * to max-header + 64 KiB, the current body up to max-body, pending output); large ones are
- * released once drained.  Reading stops while more than 1 MiB of output waits (a client that
- * pipelines without reading is held back by TCP, not by our memory).
+ * to max-header + 64 KiB, the current body up to max-body, pending output); all three are
+ * released while the connection waits between requests.  Reading stops while more than
+ * 1 MiB of output waits (a client that pipelines without reading is held back by TCP, not
+ * by our memory).
  *
  * Prints `http_echo: listening on H:P (loop=native)` on stderr when ready.  SIGINT/SIGTERM:
  * every connection is closed and the stack destroyed (closing the backend detaches XDP).
@@ -46,6 +47,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -179,6 +182,13 @@ static void buf_drop(struct buf *b)
     }
 }
 
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
 /* ---- responses ---- */
 
 static const char *reason(int status)
@@ -283,7 +293,8 @@ static int on_header_value_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
 
-    if (c->hdr == HDR_EXPECT && c->hdr_len == 12 && strncasecmp(c->hdr_val, "100-continue", 12) == 0)
+    if (c->hdr == HDR_EXPECT && c->hdr_len == 12 &&
+        strncasecmp(c->hdr_val, "100-continue", 12) == 0)
         c->expect_continue = 1;
     c->hdr = HDR_OTHER;
     c->hdr_len = SIZE_MAX;
@@ -307,8 +318,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->status = 413;
         return -1;
     }
-    if (buf_add(&c->body, at, len))
+    if (buf_add(&c->body, at, len)) {
+        c->status = 500;
         return -1;
+    }
     return 0;
 }
 
@@ -598,6 +611,22 @@ static int conn_pump(struct server *s, struct conn *c)
     return 0;
 }
 
+/* A connection waiting for its next request holds no buffers: an idle keep-alive
+ * connection costs struct conn and the stack's socket, nothing more. */
+static void conn_trim(struct conn *c)
+{
+    if (c->rpos == c->rlen && c->in_head && c->msg_start == c->rpos && !c->resumed) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = c->rpos = c->msg_start = 0;
+        buf_free(&c->body);
+    }
+    if (!out_pending(c)) {
+        c->out_off = 0;
+        buf_free(&c->out);
+    }
+}
+
 static void conn_event(struct server *s, int fd)
 {
     struct conn *c = (uint32_t)fd < s->nslots ? s->conns[fd] : NULL;
@@ -610,6 +639,7 @@ static void conn_event(struct server *s, int fd)
         conn_close(s, c);
         return;
     }
+    conn_trim(c);
     want = conn_want(s, c);
     if (want != c->interest) {
         struct epoll_event ev = {.events = want, .data.fd = fd};
@@ -626,12 +656,16 @@ static void accept_all(struct server *s)
         int fd = fn_accept4(s->st, s->lfd, NULL, NULL, SOCK_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
         struct conn *c;
+        int one = 1;
 
         if (fd < 0)
             return;                 /* EAGAIN, or a connection that failed before accept */
         c = (uint32_t)fd < s->nslots ? calloc(1, sizeof(*c)) : NULL;
         ev.data.fd = fd;
-        if (!c || fn_epoll_ctl(s->st, s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        /* Responses are written whole, so Nagle would only hold back their tails (asyncio's
+         * transports and nginx's tcp_nodelay do the same). */
+        if (!c || fn_setsockopt(s->st, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+            fn_epoll_ctl(s->st, s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
             free(c);
             fn_close(s->st, fd);
             continue;
