@@ -14,19 +14,24 @@
  * --fault sets one fn_fault_dir field (drop_ppm, dup_ppm, reorder_ppm, corrupt_ppm,
  * delay_ppm, delay_ns, rate_bps, burst_bytes) and wraps the backend in the fault wrapper.
  *
- * Behaviour (CONTRACT.md §2, the same as the asyncio app): GET answers 200 with the request
- * head as received (request line and header lines up to and including the blank line) as a
- * text/plain body; HEAD answers the headers of that response without the body; POST and PUT
- * answer 200 with the request body (Content-Length or chunked); other methods 405.
- * HTTP/1.1 keeps the connection alive unless the request says `Connection: close` (HTTP/1.0
- * only with `Connection: keep-alive`).  Pipelined requests are answered in order, and all
- * responses to the requests found in one read leave in one send.  A request llhttp rejects
- * gets 400, a body over --max-body 413 (from Content-Length before the body is read, or as
- * chunked data passes the limit), a head over --max-header 431; each error closes the
- * connection after the response.  `Expect: 100-continue` is answered before the body.  A
- * connection without traffic for --idle-timeout seconds is closed.  Closing is graceful:
- * our FIN follows the last response, and input is read and discarded until the peer's FIN
- * (or the idle timeout), so a response is not lost to a reset.
+ * Behaviour (CONTRACT.md §2, the same as the asyncio app apps/http_echo/server.py): GET
+ * answers 200 with a text/plain body of the request line and header lines as parsed
+ * (method, target, version; each header as "name: value" with name and value as received,
+ * in order; every line CRLF-terminated, no blank line); HEAD answers the headers of that
+ * response without the body; POST and PUT answer 200 with the request body (Content-Length
+ * or chunked) as application/octet-stream; other methods 405 with Allow, the connection
+ * staying usable.  Every response has Content-Length and Date.  HTTP/1.1 keeps the
+ * connection alive unless the request says `Connection: close` (HTTP/1.0 only with
+ * `Connection: keep-alive`); an Upgrade request is answered as a plain one and the
+ * connection closed after it.  Pipelined requests are answered in order, and all responses
+ * to the requests found in one read leave in one send.  400 for what llhttp rejects and for
+ * an HTTP/1.1 request without exactly one Host (RFC 9112 §3.2); 413 for a body over
+ * --max-body (from Content-Length before the body is read, or as chunked data passes the
+ * limit); 431 for a head over --max-header bytes; each error closes the connection after
+ * the response.  `Expect: 100-continue` is answered before the body.  A connection without
+ * traffic for --idle-timeout seconds is closed.  Closing is lingering: our FIN follows the
+ * last response, and input is read and dropped until the peer's FIN or 2 s, so a response
+ * is not lost to a reset.
  *
  * The loop: fn_stack_poll, fn_epoll_wait with timeout 0 over non-blocking, level-triggered
  * sockets (interest follows the buffers: EPOLLIN while we may read, EPOLLOUT while output
@@ -40,8 +45,9 @@
  *
  * Prints `http_echo: listening on H:P (loop=native)` on stderr when ready.  SIGINT/SIGTERM:
  * every connection is closed and the stack destroyed (closing the backend detaches XDP).
- * Exit status: 0; 1 when packet buffers were still in use after the stack was destroyed (a
- * leak) or the backend failed; 2 for bad arguments or a failure to start (reason on stderr).
+ * Exit status: 0; 1 when it cannot start (the stack does not open, the address cannot be
+ * listened on), the backend failed, or packet buffers were still in use after the stack was
+ * destroyed (a leak); 2 for bad arguments.  Reasons go to stderr as `http_echo: ...`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,7 +79,7 @@
 #define RBUF_EXTRA   65536u          /* input room beyond max-header (pipelined requests) */
 #define OUT_HIGH     (1u << 20)      /* stop reading while this much output waits */
 #define KEEP_CAP     (64u << 10)     /* drained buffers larger than this are released */
-#define EXPECT_LEN   16              /* enough for "100-continue" */
+#define LINGER_NS    2000000000ull   /* a lingering close waits this long for the peer's FIN */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -96,12 +102,21 @@ struct buf {
     size_t len, cap;
 };
 
-enum { HDR_OTHER, HDR_EXPECT };
+/* The headers the server looks at; every other name is only echoed. */
+enum hdr_kind { HDR_OTHER, HDR_HOST, HDR_EXPECT };
+
+/* A FIFO of connections that all expire the same time after last_ns: the idle list
+ * (idle-timeout after the last activity) and the linger list (LINGER_NS after our FIN). */
+struct conn_list {
+    struct conn *head, *tail;
+    uint64_t timeout_ns;
+};
 
 struct conn {
     int fd;
     llhttp_t parser;
-    struct conn *prev, *next;   /* the idle list, least recently active first */
+    struct conn_list *list;     /* which list holds it */
+    struct conn *prev, *next;
     uint64_t last_ns;
     /* Input: rbuf[0, rlen) received, [0, rpos) fed to the parser.  While the head of the
      * current request is incomplete (in_head), its bytes start at msg_start and stay. */
@@ -109,15 +124,20 @@ struct conn {
     size_t rlen, rcap, rpos, msg_start;
     int in_head;
     int resumed;                /* the parser paused and may have more to say with no input */
-    struct buf body;            /* the response body being collected for this request */
-    int ignore_body;            /* GET/HEAD/other: the request body is parsed, not kept */
+    /* The response body being collected: for GET/HEAD the head as parsed (the request line,
+     * then one "name: value" line per header, each CRLF-terminated), for POST/PUT the
+     * request body. */
+    struct buf body;
+    int keep_body;              /* POST/PUT: the request body is the response */
+    uint64_t body_seen;         /* request body bytes so far (every method counts) */
+    int head_seen;              /* on_headers_complete ran: fields now are trailers */
+    size_t field_at, value_at;  /* where the current header's name / value start in body */
+    enum hdr_kind hdr;
+    int hosts;                  /* Host headers seen */
+    int expect_continue;
     struct buf out;             /* responses not yet sent: out.p[out_off, out.len) */
     size_t out_off;
-    int status;                 /* an error response decided in a callback (413) */
-    int hdr;                    /* which header the parser is in (HDR_*) */
-    size_t hdr_len;
-    char hdr_val[EXPECT_LEN];
-    int expect_continue;
+    int status;                 /* an error decided in a callback (413, 500) */
     int closing;                /* answer no more; close once the output is out */
     int draining;               /* our FIN sent: discard input until the peer's FIN */
     int eof;                    /* the peer's FIN arrived */
@@ -130,9 +150,11 @@ struct server {
     int lfd, ep;
     struct conn **conns;        /* by descriptor */
     uint32_t nslots;
-    struct conn *idle_head, *idle_tail;
+    struct conn_list idle, linger;
     llhttp_settings_t settings;
     uint64_t now;
+    time_t date_sec;
+    char date[64];              /* "Date: ...\r\n" of date_sec (RFC 9110 §6.6.1) */
     int closed_some;            /* a close queued output the next poll must flush */
 };
 
@@ -191,6 +213,18 @@ static void buf_free(struct buf *b)
 
 /* ---- responses ---- */
 
+static void update_date(struct server *s)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+
+    if (t == s->date_sec)
+        return;
+    s->date_sec = t;
+    gmtime_r(&t, &tm);
+    strftime(s->date, sizeof(s->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
+
 static const char *reason(int status)
 {
     switch (status) {
@@ -203,17 +237,19 @@ static const char *reason(int status)
     }
 }
 
-/* One response into c->out.  conn_hdr: 0 none, 1 "Connection: close", 2 "keep-alive". */
-static int respond(struct conn *c, int status, const char *body, size_t len, int send_body,
-                   int conn_hdr, const char *extra)
+enum conn_hdr { CONN_NONE, CONN_CLOSE, CONN_KEEP_ALIVE };
+
+/* One response into c->out: status line, Content-Type, Content-Length, Date, Connection,
+ * extra header lines, then the body unless send_body is 0 (HEAD). */
+static int respond(struct conn *c, int status, const char *ctype, const char *body,
+                   size_t len, int send_body, enum conn_hdr conn, const char *extra)
 {
-    char head[256];
+    char head[512];
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "%s%s\r\n",
-                     status, reason(status), len,
-                     conn_hdr == 1 ? "Connection: close\r\n"
-                     : conn_hdr == 2 ? "Connection: keep-alive\r\n" : "",
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n",
+                     status, reason(status), ctype, len, g_srv->date,
+                     conn == CONN_CLOSE ? "Connection: close\r\n"
+                     : conn == CONN_KEEP_ALIVE ? "Connection: keep-alive\r\n" : "",
                      extra ? extra : "");
 
     if (n < 0 || (size_t)n >= sizeof(head) || buf_add(&c->out, head, (size_t)n))
@@ -225,52 +261,91 @@ static int respond(struct conn *c, int status, const char *body, size_t len, int
 static void respond_error(struct conn *c, int status)
 {
     char body[64];
-    int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+    int n = snprintf(body, sizeof(body), "%s\n", reason(status));
 
     c->closing = 1;
-    if (respond(c, status, body, (size_t)n, 1, 1, NULL))
+    if (respond(c, status, "text/plain", body, (size_t)n, 1, CONN_CLOSE, NULL))
         c->out.len = c->out_off;        /* out of memory: just close */
 }
 
-/* ---- llhttp callbacks (the parser's data points at the connection) ---- */
+/* ---- llhttp callbacks (the parser's data points at the connection) ----
+ * While the head is parsed, the request line and the header lines are rebuilt into
+ * c->body from llhttp's spans (which may come in pieces, one per read). */
+
+static int echo_add(struct conn *c, const void *data, size_t n)
+{
+    if (buf_add(&c->body, data, n)) {
+        c->status = 500;
+        return -1;
+    }
+    return 0;
+}
 
 static int on_message_begin(llhttp_t *p)
 {
     struct conn *c = p->data;
 
     c->body.len = 0;
-    c->ignore_body = 0;
+    c->keep_body = 0;
+    c->body_seen = 0;
+    c->head_seen = 0;
+    c->hosts = 0;
     c->status = 0;
     c->expect_continue = 0;
-    c->hdr = HDR_OTHER;
-    c->hdr_len = SIZE_MAX;
+    c->field_at = SIZE_MAX;
     return 0;
 }
 
-/* Header names and values may arrive in pieces; only Expect's value is needed. */
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+
+    if (c->body.len == 0) {
+        const char *m = llhttp_method_name((llhttp_method_t)p->method);
+
+        if (echo_add(c, m, strlen(m)) || echo_add(c, " ", 1))
+            return -1;
+    }
+    return echo_add(c, at, len);
+}
+
+static int on_version_complete(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    char v[32];
+    int n = snprintf(v, sizeof(v), " HTTP/%u.%u\r\n", p->http_major, p->http_minor);
+
+    return echo_add(c, v, (size_t)n);
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
 
-    if (c->hdr_len == SIZE_MAX) {     /* a new field starts */
-        c->hdr_len = 0;
-        c->hdr = HDR_EXPECT;
-    }
-    if (c->hdr == HDR_EXPECT) {
-        if (c->hdr_len + len > 6 || strncasecmp(at, &"expect"[c->hdr_len], len) != 0)
-            c->hdr = HDR_OTHER;
-        c->hdr_len += len;
-    }
-    return 0;
+    if (c->head_seen)
+        return 0;               /* a chunked body's trailer: not part of the head */
+    if (c->field_at == SIZE_MAX)
+        c->field_at = c->body.len;
+    return echo_add(c, at, len);
 }
 
 static int on_header_field_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
+    const char *name;
+    size_t n;
 
-    if (c->hdr == HDR_EXPECT && c->hdr_len != 6)
-        c->hdr = HDR_OTHER;
-    c->hdr_len = 0;
+    if (c->head_seen)
+        return 0;
+    name = c->body.p + c->field_at;
+    n = c->body.len - c->field_at;
+    c->hdr = n == 4 && strncasecmp(name, "host", 4) == 0     ? HDR_HOST
+             : n == 6 && strncasecmp(name, "expect", 6) == 0 ? HDR_EXPECT
+                                                             : HDR_OTHER;
+    c->field_at = SIZE_MAX;
+    if (echo_add(c, ": ", 2))
+        return -1;
+    c->value_at = c->body.len;
     return 0;
 }
 
@@ -278,33 +353,31 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
 
-    if (c->hdr == HDR_EXPECT) {
-        if (c->hdr_len + len >= EXPECT_LEN) {
-            c->hdr = HDR_OTHER;
-        } else {
-            memcpy(c->hdr_val + c->hdr_len, at, len);
-            c->hdr_len += len;
-        }
-    }
-    return 0;
+    return c->head_seen ? 0 : echo_add(c, at, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
+    size_t n;
 
-    if (c->hdr == HDR_EXPECT && c->hdr_len == 12 &&
-        strncasecmp(c->hdr_val, "100-continue", 12) == 0)
+    if (c->head_seen)
+        return 0;
+    n = c->body.len - c->value_at;
+    if (c->hdr == HDR_HOST)
+        c->hosts++;
+    else if (c->hdr == HDR_EXPECT && n == 12 &&
+             strncasecmp(c->body.p + c->value_at, "100-continue", 12) == 0)
         c->expect_continue = 1;
-    c->hdr = HDR_OTHER;
-    c->hdr_len = SIZE_MAX;
-    return 0;
+    return echo_add(c, "\r\n", 2);
 }
 
 /* Pause, so that the caller knows where the head ended (llhttp_get_error_pos). */
 static int on_headers_complete(llhttp_t *p)
 {
-    (void)p;
+    struct conn *c = p->data;
+
+    c->head_seen = 1;
     return HPE_PAUSED;
 }
 
@@ -312,35 +385,41 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
 
-    if (c->ignore_body)
-        return 0;
-    if (c->body.len + len > g_srv->o.max_body) {
+    (void)p;
+    /* Every method's body counts against the limit; only POST/PUT keep theirs. */
+    c->body_seen += len;
+    if (c->body_seen > g_srv->o.max_body) {
         c->status = 413;
         return -1;
     }
-    if (buf_add(&c->body, at, len)) {
-        c->status = 500;
-        return -1;
-    }
-    return 0;
+    return c->keep_body ? echo_add(c, at, len) : 0;
 }
 
 static int on_message_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
-    int keep = llhttp_should_keep_alive(p);
-    int conn_hdr = keep ? (p->http_major == 1 && p->http_minor == 0 ? 2 : 0) : 1;
+    /* An Upgrade is answered as a plain request; what follows it would be a protocol this
+     * server does not speak, so the connection ends after the answer. */
+    int keep = llhttp_should_keep_alive(p) && !p->upgrade;
+    enum conn_hdr conn = !keep                                      ? CONN_CLOSE
+                         : p->http_major == 1 && p->http_minor == 0 ? CONN_KEEP_ALIVE
+                                                                    : CONN_NONE;
     int rc;
 
-    if (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_POST ||
-        p->method == HTTP_PUT)
-        rc = respond(c, 200, c->body.p, c->body.len, p->method != HTTP_HEAD, conn_hdr, NULL);
+    if (p->method == HTTP_GET || p->method == HTTP_HEAD)
+        rc = respond(c, 200, "text/plain", c->body.p, c->body.len, p->method == HTTP_GET,
+                     conn, NULL);
+    else if (c->keep_body)
+        rc = respond(c, 200, "application/octet-stream", c->body.p, c->body.len, 1, conn,
+                     NULL);
     else
-        rc = respond(c, 405, "405 Method Not Allowed\n", 23, 1, conn_hdr,
+        rc = respond(c, 405, "text/plain", "GET, HEAD, POST, PUT\n", 21, 1, conn,
                      "Allow: GET, HEAD, POST, PUT\r\n");
     buf_drop(&c->body);
-    if (rc)
+    if (rc) {
+        c->status = 500;
         return -1;
+    }
     if (!keep)
         c->closing = 1;
     /* Pause so the caller learns where the next request starts. */
@@ -351,6 +430,8 @@ static void settings_init(llhttp_settings_t *s)
 {
     llhttp_settings_init(s);
     s->on_message_begin = on_message_begin;
+    s->on_url = on_url;
+    s->on_version_complete = on_version_complete;
     s->on_header_field = on_header_field;
     s->on_header_field_complete = on_header_field_complete;
     s->on_header_value = on_header_value;
@@ -360,48 +441,60 @@ static void settings_init(llhttp_settings_t *s)
     s->on_message_complete = on_message_complete;
 }
 
-/* ---- the idle list ---- */
+/* ---- the idle and linger lists ---- */
 
-static void idle_unlink(struct server *s, struct conn *c)
+static void list_unlink(struct conn *c)
 {
+    struct conn_list *l = c->list;
+
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->idle_head = c->next;
+        l->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
     else
-        s->idle_tail = c->prev;
+        l->tail = c->prev;
     c->prev = c->next = NULL;
+    c->list = NULL;
 }
 
-static void idle_append(struct server *s, struct conn *c)
+static void list_append(struct conn_list *l, struct conn *c, uint64_t now)
 {
-    c->last_ns = s->now;
-    c->prev = s->idle_tail;
+    c->list = l;
+    c->last_ns = now;
+    c->prev = l->tail;
     c->next = NULL;
-    if (s->idle_tail)
-        s->idle_tail->next = c;
+    if (l->tail)
+        l->tail->next = c;
     else
-        s->idle_head = c;
-    s->idle_tail = c;
+        l->head = c;
+    l->tail = c;
 }
 
+/* Activity restarts the idle timeout; a lingering close keeps its deadline. */
 static void touch(struct server *s, struct conn *c)
 {
-    if (s->idle_tail != c) {
-        idle_unlink(s, c);
-        idle_append(s, c);
+    if (c->list != &s->idle)
+        return;
+    if (s->idle.tail != c) {
+        list_unlink(c);
+        list_append(&s->idle, c, s->now);
     } else {
         c->last_ns = s->now;
     }
+}
+
+static uint64_t list_deadline(const struct conn_list *l)
+{
+    return l->head ? l->head->last_ns + l->timeout_ns : UINT64_MAX;
 }
 
 /* ---- connections ---- */
 
 static void conn_close(struct server *s, struct conn *c)
 {
-    idle_unlink(s, c);
+    list_unlink(c);
     s->conns[c->fd] = NULL;
     fn_close(s->st, c->fd);
     s->closed_some = 1;
@@ -454,31 +547,31 @@ static size_t rbuf_room(struct server *s, struct conn *c)
     return c->rcap - c->rlen;
 }
 
-/* After the head: check the limits, remember a GET/HEAD head as the body to echo, answer
- * Expect: 100-continue.  Returns an error status or 0. */
+/* After the head: the checks that need all of it, then set up for the body.  Returns an
+ * error status or 0. */
 static int head_done(struct server *s, struct conn *c)
 {
     llhttp_t *p = &c->parser;
-    size_t start = c->msg_start, len;
+    size_t start = c->msg_start;
+    int v11 = p->http_major == 1 && p->http_minor == 1;
 
     /* llhttp skips empty lines before a request (RFC 9112 §2.2); they are not its head. */
     while (start < c->rpos && (c->rbuf[start] == '\r' || c->rbuf[start] == '\n'))
         start++;
-    len = c->rpos - start;
     c->in_head = 0;
-    if (len > s->o.max_header)
+    if (c->rpos - start > s->o.max_header)
         return 431;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s->o.max_body &&
-        (p->method == HTTP_POST || p->method == HTTP_PUT))
+    /* RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is answered with 400. */
+    if (c->hosts > 1 || (c->hosts == 0 && v11))
+        return 400;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s->o.max_body)
         return 413;
-    if (p->method == HTTP_GET || p->method == HTTP_HEAD) {
-        c->ignore_body = 1;
-        if (buf_add(&c->body, c->rbuf + start, len))
-            return 500;
-    } else if (p->method != HTTP_POST && p->method != HTTP_PUT) {
-        c->ignore_body = 1;
+    if (p->method == HTTP_POST || p->method == HTTP_PUT) {
+        c->keep_body = 1;
+        c->body.len = 0;        /* the rebuilt head is not the answer */
     }
-    if (c->expect_continue && ((p->flags & F_CHUNKED) || p->content_length > 0) &&
+    /* RFC 9110 §10.1.1: a client waiting for 100 before sending its body gets it now. */
+    if (c->expect_continue && v11 && !((p->flags & F_CONTENT_LENGTH) && p->content_length == 0) &&
         buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25))
         return 500;
     return 0;
@@ -498,14 +591,6 @@ static void parse_input(struct server *s, struct conn *c)
         if (e == HPE_OK) {
             c->rpos = c->rlen;
             break;
-        }
-        if (e == HPE_PAUSED_UPGRADE) {
-            /* Upgrade / CONNECT was answered with a plain response, not 101, so the
-             * protocol does not change (RFC 9110 §7.8): go on parsing HTTP. */
-            c->rpos = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
-            llhttp_resume_after_upgrade(&c->parser);
-            c->resumed = 1;
-            continue;
         }
         if (e != HPE_PAUSED) {
             respond_error(c, c->status ? c->status : 400);
@@ -577,10 +662,14 @@ static int conn_pump(struct server *s, struct conn *c)
         if (c->closing && !out_pending(c)) {
             if (c->eof)
                 return 1;
-            /* our FIN after the last response; the peer's bytes are read and dropped */
+            /* Lingering close: our FIN after the last response, then what the peer still
+             * sends is read and dropped until its FIN or LINGER_NS, so that closing with
+             * unread bytes cannot reset the connection before the response is read. */
             if (fn_shutdown(s->st, c->fd, SHUT_WR) < 0)
                 return 1;
             c->draining = 1;
+            list_unlink(c);
+            list_append(&s->linger, c, s->now);
             progress = 1;
             continue;
         }
@@ -673,18 +762,20 @@ static void accept_all(struct server *s)
         c->fd = fd;
         c->interest = ev.events;
         c->in_head = 1;
-        c->hdr_len = SIZE_MAX;
         llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
         c->parser.data = c;
         s->conns[fd] = c;
-        idle_append(s, c);
+        list_append(&s->idle, c, s->now);
     }
 }
 
-static void expire_idle(struct server *s)
+static void expire(struct server *s)
 {
-    while (s->idle_head && s->now - s->idle_head->last_ns >= s->o.idle_ns)
-        conn_close(s, s->idle_head);
+    struct conn_list *lists[2] = {&s->idle, &s->linger};
+
+    for (int i = 0; i < 2; i++)
+        while (lists[i]->head && list_deadline(lists[i]) <= s->now)
+            conn_close(s, lists[i]->head);
 }
 
 /* ---- start-up and the loop ---- */
@@ -805,6 +896,7 @@ static int run(struct server *s)
         int rx, n;
 
         s->now = fn_clock_ns();
+        update_date(s);
         rx = fn_stack_poll(s->st, s->now);
         if (rx < 0) {
             fprintf(stderr, "http_echo: backend failed: %s\n", strerror(-rx));
@@ -818,12 +910,14 @@ static int run(struct server *s)
             else
                 conn_event(s, evs[i].data.fd);
         }
-        expire_idle(s);
+        expire(s);
         if (n > 0 || rx > 0 || s->closed_some)
             continue;
         wake = fn_stack_next_deadline(s->st);
-        if (s->idle_head && s->idle_head->last_ns + s->o.idle_ns < wake)
-            wake = s->idle_head->last_ns + s->o.idle_ns;
+        if (list_deadline(&s->idle) < wake)
+            wake = list_deadline(&s->idle);
+        if (list_deadline(&s->linger) < wake)
+            wake = list_deadline(&s->linger);
         sleep_until(s, wake);
     }
     return 0;
@@ -1027,28 +1121,34 @@ int main(int argc, char **argv)
     }
     g_srv = s;
     settings_init(&s->settings);
+    s->idle.timeout_ns = s->o.idle_ns;
+    s->linger.timeout_ns = LINGER_NS;
+    update_date(s);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (open_stack(s))
-        return 2;
+        return 1;
     fn_stack_start(s->st, fn_clock_ns());
     if (s->o.host == 0)
         s->o.host = s->o.cfg.ip;
     inet_ntop(AF_INET, &s->o.host, host, sizeof(host));
     if (open_listener(s) < 0) {
-        fprintf(stderr, "http_echo: listen on %s:%u: %s\n", host, s->o.port, strerror(errno));
+        fprintf(stderr, "http_echo: cannot listen on %s:%u: %s\n", host, s->o.port,
+                strerror(errno));
         fn_stack_destroy(s->st);
         free(s->conns);
-        return 2;
+        return 1;
     }
     fprintf(stderr, "http_echo: listening on %s:%u (loop=native)\n", host, s->o.port);
     fflush(stderr);
     rc = run(s);
-    while (s->idle_head)
-        conn_close(s, s->idle_head);
+    while (s->idle.head)
+        conn_close(s, s->idle.head);
+    while (s->linger.head)
+        conn_close(s, s->linger.head);
     fn_close(s->st, s->lfd);
     fn_close(s->st, s->ep);
     /* Destroying the stack closes the backend: the XDP program is detached here. */
