@@ -35,10 +35,6 @@ MAX_BODY = 65536
 MAX_HEADER = 4096
 IDLE = 2.0
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="needs root: creates network namespaces")
-
-
 @pytest.fixture(scope="module")
 def built():
     """The server and the XDP program, built before any timing-sensitive start."""
@@ -89,6 +85,8 @@ SERVERS = [("af_packet", False), ("af_xdp", False), ("af_packet", True)]
 @pytest.fixture(scope="module", params=range(len(SERVERS)),
                 ids=[f"{b}{'-asan' if san else ''}" for b, san in SERVERS])
 def server(request, built, tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates network namespaces")
     backend, san = SERVERS[request.param]
     tmp = tmp_path_factory.mktemp(f"native-{backend}")
     name = f"nv{os.getpid() % 1000}x{request.param}"
@@ -478,3 +476,56 @@ def test_wrk_smoke_has_no_errors(server):
     assert m and int(m.group(1)) > 0, r.stdout
     # and the server is still there and well afterwards
     assert server.curl("-o", "/dev/null", "-w", "%{http_code}", server.url) == b"200"
+
+
+# --- serve(): the translation of the app's arguments (no network needed) ------------------
+
+
+def test_flags_become_the_programs_options(tmp_path):
+    from apps.http_echo.native import command
+
+    (tmp_path / "x.o").write_bytes(b"")     # config checks that the XDP object exists
+    argv = command("198.19.41.1", 8080, {"max_body": 10, "idle_timeout": 1.5},
+                   {"iface": "nv0", "backend": "af_xdp", "ip": "198.19.41.1/24",
+                    "gateway": "198.19.41.254", "tcp_sndbuf": 262144,
+                    "tcp_congestion": "newreno", "buffers_hugepages": False,
+                    "fault_seed": 7, "fault_tx_drop": 0.25, "pcap": str(tmp_path / "c.pcap"),
+                    "xdp_obj": str(tmp_path / "x.o")})
+    opts = list(zip(argv[1::2], argv[2::2]))
+    for pair in [("--backend", "af_xdp"), ("--iface", "nv0"), ("--ip", "198.19.41.1/24"),
+                 ("--port", "8080"), ("--host", "198.19.41.1"), ("--max-body", "10"),
+                 ("--max-header", str(16 << 10)), ("--idle-timeout", "1.5"),
+                 ("--gateway", "198.19.41.254"), ("--knob", "tcp_sndbuf=262144"),
+                 ("--knob", "tcp_cc=0"), ("--knob", "hugepages=0"), ("--fault-seed", "7"),
+                 ("--fault", "tx:drop_ppm=250000"), ("--pcap", str(tmp_path / "c.pcap")),
+                 ("--xdp-obj", str(tmp_path / "x.o"))]:
+        assert pair in opts, (pair, argv)
+    # dotted keys (what fastnet.cli._overrides gives) mean the same
+    assert command(None, 80, {}, {"port.iface": "nv0", "port.ip": "198.19.41.1/24"})[1:7] == [
+        "--backend", "af_packet", "--iface", "nv0", "--ip", "198.19.41.1/24"]
+
+
+def test_bad_options_exit_2_with_one_line(capfd):
+    from apps.http_echo.native import serve
+
+    for opts in ({"iface": "nv0", "ip": "198.19.41.1/24", "tcp_sack": "maybe"},
+                 {"iface": "nv0", "ip": "300.1.1.1/24"},
+                 {"ip": "198.19.41.1/24"}):
+        assert serve(None, 8080, {}, opts) == 2
+        err = capfd.readouterr().err
+        assert err.startswith("http_echo: config error: ") and err.count("\n") == 1, err
+    assert serve(None, 0, {}, {"iface": "nv0", "ip": "198.19.41.1/24"}) == 2
+    assert serve(None, 80, {"max_bodies": 1}, {"iface": "nv0", "ip": "198.19.41.1/24"}) == 2
+
+
+def test_program_rejects_bad_arguments(built):
+    from apps.http_echo import native
+
+    exe = native.build()
+    base = [exe, "--backend", "af_packet", "--iface", "nv0", "--ip", "198.19.41.1/24"]
+    for extra in (["--port", "0"], ["--port", "80", "--knob", "no_such_knob=1"],
+                  ["--port", "80", "--knob", "mtu=-1"], ["--port", "80", "--fault", "up:x=1"],
+                  ["--port", "80", "--idle-timeout", "0"], ["--port", "80", "stray"]):
+        r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (extra, r.stderr)
+        assert r.stderr.startswith("http_echo: "), r.stderr
