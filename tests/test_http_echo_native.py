@@ -490,7 +490,7 @@ def test_flags_become_the_programs_options(tmp_path):
                     "gateway": "198.19.41.254", "tcp_sndbuf": 262144,
                     "tcp_congestion": "newreno", "buffers_hugepages": False,
                     "fault_seed": 7, "fault_tx_drop": 0.25, "pcap": str(tmp_path / "c.pcap"),
-                    "xdp_obj": str(tmp_path / "x.o")})
+                    "xdp_obj": str(tmp_path / "x.o"), "log_level": "debug"})
     opts = list(zip(argv[1::2], argv[2::2]))
     for pair in [("--backend", "af_xdp"), ("--iface", "nv0"), ("--ip", "198.19.41.1/24"),
                  ("--port", "8080"), ("--host", "198.19.41.1"), ("--max-body", "10"),
@@ -498,7 +498,7 @@ def test_flags_become_the_programs_options(tmp_path):
                  ("--gateway", "198.19.41.254"), ("--knob", "tcp_sndbuf=262144"),
                  ("--knob", "tcp_cc=0"), ("--knob", "hugepages=0"), ("--fault-seed", "7"),
                  ("--fault", "tx:drop_ppm=250000"), ("--pcap", str(tmp_path / "c.pcap")),
-                 ("--xdp-obj", str(tmp_path / "x.o"))]:
+                 ("--xdp-obj", str(tmp_path / "x.o")), ("--log-level", "debug")]:
         assert pair in opts, (pair, argv)
     # dotted keys (what fastnet.cli._overrides gives) mean the same
     assert command(None, 80, {}, {"port.iface": "nv0", "port.ip": "198.19.41.1/24"})[1:7] == [
@@ -525,7 +525,8 @@ def test_program_rejects_bad_arguments(built):
     base = [exe, "--backend", "af_packet", "--iface", "nv0", "--ip", "198.19.41.1/24"]
     for extra in (["--port", "0"], ["--port", "80", "--knob", "no_such_knob=1"],
                   ["--port", "80", "--knob", "mtu=-1"], ["--port", "80", "--fault", "up:x=1"],
-                  ["--port", "80", "--idle-timeout", "0"], ["--port", "80", "stray"]):
+                  ["--port", "80", "--idle-timeout", "0"], ["--port", "80", "stray"],
+                  ["--port", "80", "--log-level", "loud"]):
         r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
         assert r.returncode == 2, (extra, r.stderr)
         assert r.stderr.startswith("http_echo: "), r.stderr

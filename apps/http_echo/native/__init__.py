@@ -134,7 +134,7 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
     from fastnet import config as fconfig
 
     config, flags = _flag_kwargs(stack_options)
-    kw, _ = fconfig.stack_kwargs_from(config, flags)
+    kw, log_level = fconfig.stack_kwargs_from(config, flags)
     lim = dict(DEFAULT_LIMITS)
     unknown = set(limits) - set(lim)
     if unknown:
@@ -153,6 +153,8 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
             "--idle-timeout", repr(float(lim["idle_timeout"]))]
     if host:
         argv += ["--host", host]
+    if log_level:
+        argv += ["--log-level", log_level]
     gateway = kw.pop("gateway", None)
     if gateway:
         argv += ["--gateway", str(gateway)]

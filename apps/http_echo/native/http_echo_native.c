@@ -9,6 +9,7 @@
  *       [--gateway IP] [--queue N] [--xdp-mode auto|native|skb] [--xdp-obj PATH]
  *       [--pcap PATH] [--knob NAME=VALUE]... [--fault-seed N] [--fault rx|tx:FIELD=N]...
  *       [--max-body BYTES] [--max-header BYTES] [--idle-timeout SEC]
+ *       [--log-level error|warning|info|debug]
  *
  * --knob sets a struct fn_config field by name (fn_config_knob_set: mtu, n_bufs, tcp_*, ...);
  * --fault sets one fn_fault_dir field (drop_ppm, dup_ppm, reorder_ppm, corrupt_ppm,
@@ -904,6 +905,10 @@ static int run(struct server *s)
         }
         s->closed_some = 0;
         n = fn_epoll_wait(s->st, s->ep, evs, MAX_EVENTS, 0);
+        if (n < 0) {
+            fprintf(stderr, "http_echo: epoll_wait: %s\n", strerror(errno));
+            return -1;
+        }
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == s->lfd)
                 accept_all(s);
@@ -1033,7 +1038,7 @@ static void usage(void)
             "       [--host H] [--gateway IP] [--queue N] [--xdp-mode auto|native|skb]\n"
             "       [--xdp-obj PATH] [--pcap PATH] [--knob NAME=VALUE]... [--fault-seed N]\n"
             "       [--fault rx|tx:FIELD=N]... [--max-body BYTES] [--max-header BYTES]\n"
-            "       [--idle-timeout SEC]\n");
+            "       [--idle-timeout SEC] [--log-level error|warning|info|debug]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -1047,7 +1052,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"fault-seed", required_argument, NULL, 's'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},    {"max-body", required_argument, NULL, 'B'},
         {"max-header", required_argument, NULL, 'M'},
-        {"idle-timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0},
+        {"idle-timeout", required_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
     };
     uint64_t v;
     double secs;
@@ -1085,6 +1091,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'B': bad = parse_u64(optarg, UINT64_MAX / 2, &o->max_body); break;
         case 'M':
             bad = parse_u64(optarg, 64u << 20, &o->max_header) || o->max_header == 0;
+            break;
+        case 'L':
+            /* the names of fastnet.config's log.level */
+            if (strcmp(optarg, "error") == 0)
+                fn_log_set_level(FN_LOG_ERROR);
+            else if (strcmp(optarg, "warning") == 0)
+                fn_log_set_level(FN_LOG_WARN);
+            else if (strcmp(optarg, "info") == 0)
+                fn_log_set_level(FN_LOG_INFO);
+            else if (strcmp(optarg, "debug") == 0)
+                fn_log_set_level(FN_LOG_DEBUG);
+            else
+                bad = 1;
             break;
         case 't':
             errno = 0;
@@ -1151,6 +1170,8 @@ int main(int argc, char **argv)
         conn_close(s, s->linger.head);
     fn_close(s->st, s->lfd);
     fn_close(s->st, s->ep);
+    /* One more round sends the FINs (and resets) of the closes above. */
+    fn_stack_poll(s->st, fn_clock_ns());
     /* Destroying the stack closes the backend: the XDP program is detached here. */
     leaked = fn_stack_destroy(s->st);
     free(s->conns);
