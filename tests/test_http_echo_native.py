@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,27 +82,25 @@ class Server:
 SERVERS = [("af_packet", False), ("af_xdp", False), ("af_packet", True)]
 
 
-@pytest.fixture(scope="module", params=range(len(SERVERS)),
-                ids=[f"{b}{'-asan' if san else ''}" for b, san in SERVERS])
-def server(request, built, tmp_path_factory):
+@contextmanager
+def running_server(name, backend, tmp, san=False, extra=()):
+    """A test network and the server in it (`python -m apps.http_echo.native`, as the app
+    starts it), ready; on leaving, SIGTERM must give exit 0 with no sanitizer report and no
+    XDP program left on the link."""
     if os.geteuid() != 0:
         pytest.skip("needs root: creates network namespaces")
-    backend, san = SERVERS[request.param]
-    tmp = tmp_path_factory.mktemp(f"native-{backend}")
-    name = f"nv{os.getpid() % 1000}x{request.param}"
     with testnet.create(name=name, kind="veth", prefix=PREFIX) as tn:
         argv = ["env", f"PYTHONPATH={ROOT}", f"FASTNET_NATIVE_SAN={int(san)}",
                 sys.executable, "-m", "apps.http_echo.native",
                 "--port", str(PORT), "--backend", backend, "--iface", tn.stack_if,
                 "--ip", tn.stack_cidr, "--max-body", str(MAX_BODY),
-                "--max-header", str(MAX_HEADER), "--idle-timeout", str(IDLE)]
+                "--max-header", str(MAX_HEADER), "--idle-timeout", str(IDLE), *extra]
         proc = NsProc(tn.stack_ns, argv, tmp, "server", cwd=str(ROOT))
         try:
             proc.wait_for(f"http_echo: listening on {tn.stack_ip}:{PORT} (loop=native)", 60)
             if backend == "af_xdp":
                 assert link_has_xdp(tn)
             yield Server(tn, proc)
-            # SIGTERM: a clean exit (status 0 means no packet buffer leaked) and no XDP left.
             rc = proc.stop()
             assert rc == 0, proc.err_text()
             assert "Sanitizer" not in proc.err_text(), proc.err_text()
@@ -110,6 +108,20 @@ def server(request, built, tmp_path_factory):
         finally:
             proc.stop()
             proc.close()
+
+
+@pytest.fixture(scope="module", params=range(len(SERVERS)),
+                ids=[f"{b}{'-asan' if san else ''}" for b, san in SERVERS])
+def server(request, built, tmp_path_factory):
+    backend, san = SERVERS[request.param]
+    tmp = tmp_path_factory.mktemp(f"native-{backend}")
+    with running_server(f"nv{os.getpid() % 1000}x{request.param}", backend, tmp, san) as srv:
+        yield srv
+
+
+def cpu_seconds(pid):
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")     # utime + stime
 
 
 @contextmanager
@@ -453,16 +465,11 @@ def test_idle_connection_is_closed(server):
 def test_idle_server_sleeps(server):
     """With open idle connections and nothing to do, the loop sleeps in poll(2)."""
     pid = server.proc.proc.pid
-
-    def cpu_ticks():
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(f[11]) + int(f[12])          # utime + stime
-
     with peer_conn(server):
         time.sleep(0.3)
-        t0 = cpu_ticks()
+        t0 = cpu_seconds(pid)
         time.sleep(1.0)
-        used = (cpu_ticks() - t0) / os.sysconf("SC_CLK_TCK")
+        used = cpu_seconds(pid) - t0
     assert used < 0.2, f"{used:.2f} s of CPU in 1 s idle"
 
 
@@ -530,3 +537,28 @@ def test_program_rejects_bad_arguments(built):
         r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
         assert r.returncode == 2, (extra, r.stderr)
         assert r.stderr.startswith("http_echo: "), r.stderr
+
+
+def test_full_descriptor_table_neither_spins_nor_loses_connections(built, tmp_path):
+    """More clients than descriptors (--tcp-max-sockets 8: the listener, the epoll set and
+    six connections): the extra ones wait in the stack, the server sleeps meanwhile instead
+    of spinning on a listener it cannot accept from, and serves them once others close."""
+    with running_server(f"nv{os.getpid() % 1000}t", "af_packet", tmp_path,
+                        extra=["--tcp-max-sockets", "8"]) as srv:
+        with ExitStack() as stack:
+            first = [stack.enter_context(peer_conn(srv)) for _ in range(6)]
+            for s in first:
+                s.sendall(b"GET /first HTTP/1.1\r\nHost: n\r\n\r\n")
+                assert Reader(s).response()[0] == 200
+            waiting = [stack.enter_context(peer_conn(srv)) for _ in range(3)]
+            for s in waiting:
+                s.sendall(b"GET /later HTTP/1.1\r\nHost: n\r\n\r\n")
+            time.sleep(0.3)
+            t0 = cpu_seconds(srv.proc.proc.pid)
+            time.sleep(1.0)
+            assert cpu_seconds(srv.proc.proc.pid) - t0 < 0.2
+            for s in first[:3]:
+                s.close()
+            for s in waiting:
+                assert Reader(s).response()[::2] == (
+                    200, b"GET /later HTTP/1.1\r\nHost: n\r\n")

@@ -157,6 +157,7 @@ struct server {
     time_t date_sec;
     char date[64];              /* "Date: ...\r\n" of date_sec (RFC 9110 §6.6.1) */
     int closed_some;            /* a close queued output the next poll must flush */
+    int accept_paused;          /* the descriptor table is full: listener not watched */
 };
 
 static struct server *g_srv;    /* for the llhttp callbacks, which see only the parser */
@@ -493,12 +494,22 @@ static uint64_t list_deadline(const struct conn_list *l)
 
 /* ---- connections ---- */
 
+static void watch_listener(struct server *s, int on)
+{
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.fd = s->lfd};
+
+    if (fn_epoll_ctl(s->st, s->ep, EPOLL_CTL_MOD, s->lfd, &ev) == 0)
+        s->accept_paused = !on;
+}
+
 static void conn_close(struct server *s, struct conn *c)
 {
     list_unlink(c);
     s->conns[c->fd] = NULL;
     fn_close(s->st, c->fd);
     s->closed_some = 1;
+    if (s->accept_paused)
+        watch_listener(s, 1);   /* a descriptor is free again */
     free(c->rbuf);
     free(c->body.p);
     free(c->out.p);
@@ -748,8 +759,14 @@ static void accept_all(struct server *s)
         struct conn *c;
         int one = 1;
 
-        if (fd < 0)
+        if (fd < 0) {
+            /* With the table full the listener stays readable: a level-triggered loop would
+             * spin on it, so it is not watched until a connection closes (the stack keeps
+             * the waiting connections queued meanwhile). */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                watch_listener(s, 0);
             return;                 /* EAGAIN, or a connection that failed before accept */
+        }
         c = (uint32_t)fd < s->nslots ? calloc(1, sizeof(*c)) : NULL;
         ev.data.fd = fd;
         /* Responses are written whole, so Nagle would only hold back their tails (asyncio's
