@@ -120,7 +120,8 @@ struct conn {
     struct conn *prev, *next;
     uint64_t last_ns;
     /* Input: rbuf[0, rlen) received, [0, rpos) fed to the parser.  While the head of the
-     * current request is incomplete (in_head), its bytes start at msg_start and stay. */
+     * current request is incomplete (in_head), its bytes start at msg_start and stay, so
+     * that rpos - msg_start is its size so far (the --max-header check). */
     char *rbuf;
     size_t rlen, rcap, rpos, msg_start;
     int in_head;
@@ -1147,6 +1148,7 @@ int main(int argc, char **argv)
     static struct server srv;
     struct server *s = &srv;
     struct sigaction sa;
+    sigset_t unblock;
     char host[INET_ADDRSTRLEN];
     uint32_t leaked;
     int rc;
@@ -1165,6 +1167,11 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* exec keeps the signal mask of whoever started us (serve() execs from Python). */
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGINT);
+    sigaddset(&unblock, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
     if (open_stack(s))
         return 1;
     fn_stack_start(s->st, fn_clock_ns());
