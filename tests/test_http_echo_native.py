@@ -474,8 +474,9 @@ def test_idle_server_sleeps(server):
 
 
 def test_wrk_smoke_has_no_errors(server):
-    r = server.tn.run_peer(["wrk", "-t1", "-c64", "-d3", f"{server.url}/"], check=False,
-                           timeout=60)
+    # --timeout: on a machine shared by many jobs a scheduling stall is not a server error
+    r = server.tn.run_peer(["wrk", "-t1", "-c64", "-d3", "--timeout", "10s", f"{server.url}/"],
+                           check=False, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "Socket errors" not in r.stdout, r.stdout
     assert "Non-2xx" not in r.stdout, r.stdout
