@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -291,6 +292,27 @@ def test_pipelined_requests_are_answered_in_order(server):
     assert bodies[10] == b"hello"
     assert [b for i, b in enumerate(bodies) if i != 10] == [echoed_head(q) for i, q in
                                                              enumerate(reqs) if i != 10]
+
+
+def test_half_close_after_a_long_pipeline_gets_every_answer(server):
+    """More pipelined answers than the server buffers (it stops reading at 1 MiB of output)
+    and then the client's FIN: every request before the FIN is still answered, then EOF."""
+    req = b"GET /hc HTTP/1.1\r\nHost: n\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n"
+    n = 600
+    with peer_conn(server, timeout=30) as s:
+        def send():
+            s.sendall(req * n)
+            s.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        r = Reader(s)
+        try:
+            got = [r.response()[2] for _ in range(n)]
+            assert r.closed() and r.buf == b""
+        finally:
+            sender.join(timeout=30)
+    assert got == [echoed_head(req)] * n
 
 
 def test_connection_close_is_honoured(server):

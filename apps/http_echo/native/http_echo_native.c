@@ -672,7 +672,11 @@ static int conn_pump(struct server *s, struct conn *c)
             progress = n > 0;
             continue;
         }
-        if (c->closing && !out_pending(c)) {
+        /* Done reading: an error or Connection: close was answered, or the peer's FIN came
+         * and every request before it has been parsed (an unfinished one is dropped). */
+        if (c->closing || (c->eof && c->rpos == c->rlen && !c->resumed)) {
+            if (out_pending(c))
+                continue;               /* EPOLLOUT brings us back */
             if (c->eof)
                 return 1;
             /* Lingering close: our FIN after the last response, then what the peer still
@@ -686,17 +690,16 @@ static int conn_pump(struct server *s, struct conn *c)
             progress = 1;
             continue;
         }
-        if (c->closing || c->eof || out_pending(c) > OUT_HIGH)
+        if (out_pending(c) > OUT_HIGH)
             continue;
-        if (rbuf_room(s, c) > 0) {
+        if (!c->eof && rbuf_room(s, c) > 0) {
             n = fn_recv(s->st, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
             if (n > 0) {
                 c->rlen += (size_t)n;
                 progress = 1;
             } else if (n == 0) {
-                /* half-close: answer what was asked, then close */
+                /* half-close: what was asked before it is still answered */
                 c->eof = 1;
-                c->closing = 1;
                 progress = 1;
             } else if (errno != EAGAIN) {
                 return 1;
