@@ -259,7 +259,7 @@ cdef class _Hub:
             work += e.dispatch()
         return work
 
-    cdef double _sleep_s(self, timeout) except -1.0:
+    cdef double _sleep_s(self, timeout) except? -3.0:
         """min(timeout, the earliest stack deadline) in seconds; -1 stands for None."""
         cdef _Engine e
         cdef uint64_t d, first = _UINT64_MAX, now
