@@ -376,3 +376,71 @@ def test_kernel_peer_over_veth_and_idle_cpu(veth):
         assert lp.fastnet_handles()["sockets"] == 0
     finally:
         lp.close()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """(server context, client context) for a self-signed certificate of A_IP."""
+    import ssl
+    import subprocess
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=fastnet-test", "-addext", f"subjectAltName=IP:{A_IP}",
+                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                   check=True, capture_output=True)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(d / "cert.pem", d / "key.pem")
+    client = ssl.create_default_context(cafile=str(d / "cert.pem"))
+    return server, client
+
+
+def test_tls_server_and_client(loop, tls):
+    server_ctx, client_ctx = tls
+
+    async def main():
+        server = await asyncio.start_server(_echo_lines, A_IP, PORT, ssl=server_ctx)
+        reader, writer = await asyncio.open_connection(A_IP, PORT, ssl=client_ctx)
+        assert writer.get_extra_info("peercert")["subject"] == ((("commonName", "fastnet-test"),),)
+        writer.write(b"secret\n")
+        assert await reader.readline() == b"secret\n"
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+async def _echo_lines(reader, writer):
+    while line := await reader.readline():
+        writer.write(line)
+    writer.close()
+
+
+def test_start_tls_upgrades_a_plain_connection(loop, tls):
+    server_ctx, client_ctx = tls
+
+    async def upgrade_on_request(reader, writer):
+        assert await reader.readline() == b"STARTTLS\n"
+        writer.write(b"GO\n")
+        await writer.drain()
+        await writer.start_tls(server_ctx)
+        writer.write((await reader.readline()).upper())
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(upgrade_on_request, A_IP, PORT)
+        reader, writer = await asyncio.open_connection(A_IP, PORT)
+        writer.write(b"STARTTLS\n")
+        assert await reader.readline() == b"GO\n"
+        await writer.start_tls(client_ctx)
+        assert writer.get_extra_info("cipher") is not None
+        writer.write(b"over tls\n")
+        assert await reader.readline() == b"OVER TLS\n"
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
