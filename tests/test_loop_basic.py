@@ -215,13 +215,19 @@ def test_half_close(loop):
     loop.run_until_complete(main())
 
 
-def test_abort_resets_peer(loop):
+def test_abort_with_unread_data_resets_peer(loop):
     lost = loop.create_future()
 
     class Aborter(asyncio.Protocol):
         def connection_made(self, transport):
-            transport.write(b"x" * 100000)
-            transport.abort()
+            self.transport = transport
+            transport.pause_reading()
+            loop.call_later(0.1, self.abort)
+
+        def abort(self):
+            self.transport.write(b"x" * 100000)
+            self.transport.abort()      # the client's bytes are unread: a RST, as Linux
+            assert self.transport.get_write_buffer_size() == 0
 
         def connection_lost(self, exc):
             lost.set_result(exc)
@@ -229,6 +235,7 @@ def test_abort_resets_peer(loop):
     async def main():
         server = await loop.create_server(Aborter, A_IP, PORT)
         reader, writer = await asyncio.open_connection(A_IP, PORT)
+        writer.write(b"never read")
         assert await asyncio.wait_for(lost, 5) is None
         with pytest.raises(ConnectionResetError):
             await asyncio.wait_for(reader.read(), 5)
