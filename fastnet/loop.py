@@ -118,6 +118,10 @@ def _ipv4(host: Any) -> str | None:
 class Loop(asyncio.SelectorEventLoop):
     """asyncio's selector loop driving fastnet stacks; see the module comment."""
 
+    # BaseEventLoop.__del__ reads _closed: a loop whose arguments were refused before
+    # asyncio's __init__ ran counts as closed.
+    _closed = True
+
     def __init__(self, config: Any = None, *, stack: Any = None, stacks: Iterable[Any] | None = None,
                  busy_poll: bool = False, **stack_options: Any) -> None:
         polled, owned = _open_stacks(config, stack, stacks, stack_options)
