@@ -353,6 +353,16 @@ def veth():
         yield tn
 
 
+async def _http_ok(reader, writer):
+    line = await reader.readline()
+    while await reader.readline() not in (b"\r\n", b""):
+        pass
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                 % (len(line), line))
+    await writer.drain()
+    writer.close()
+
+
 def test_kernel_peer_over_veth_and_idle_cpu(veth):
     with _netns(veth.stack_ns):
         lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
@@ -370,6 +380,16 @@ def test_kernel_peer_over_veth_and_idle_cpu(veth):
             reader, writer = await asyncio.open_connection(sock=ksock)
             writer.write(payload)
             assert await asyncio.wait_for(reader.readexactly(len(payload)), 30) == payload
+            # curl in the peer namespace, started by the loop itself (subprocesses work).
+            http = await asyncio.start_server(_http_ok, veth.stack_ip, PORT + 1)
+            curl = await asyncio.create_subprocess_exec(
+                "ip", "netns", "exec", veth.peer_ns, "curl", "-sS", "-m", "10",
+                f"http://{veth.stack_ip}:{PORT + 1}/hello", stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(curl.communicate(), 30)
+            assert (curl.returncode, out, err) == (0, b"GET /hello HTTP/1.1\r\n", b"")
+            http.close()
+            await http.wait_closed()
             # An idle serving loop sleeps in epoll: almost no CPU over a second.
             cpu = time.process_time()
             await asyncio.sleep(1.0)
