@@ -501,3 +501,24 @@ def test_run_runner_and_arguments():
             fastnet.Loop(stacks=("a",))
     finally:
         assert a.close() == 0 and b.close() == 0
+
+
+def test_loop_close_with_live_transports():
+    a, b = fastnet.Stack.memory_pair({"ip": A_IP}, {"ip": B_IP})
+    lp = fastnet.new_event_loop(stacks=(a, b))
+    try:
+        async def main():
+            await lp.create_server(Echo, A_IP, PORT)
+            return await lp.create_connection(asyncio.Protocol, A_IP, PORT)
+
+        tr, _ = lp.run_until_complete(main())
+        lp.close()          # closes the transports' and the listener's stack sockets
+        assert a.socket_count == 0 and b.socket_count == 0
+        tr.write(b"after close")    # a lost connection now: dropped, no crash
+        tr.pause_reading()
+        lp.close()
+    finally:
+        assert a.close() == 0 and b.close() == 0
+    tr.write(b"after the stacks closed")
+    tr.write_eof()
+    assert tr.get_extra_info("socket").fileno() == -1     # kept, closed (as the stock loop)
