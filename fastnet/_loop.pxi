@@ -17,8 +17,8 @@ from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
-import sys
 import selectors as _selectors
+import sys
 from asyncio import trsock as _trsock
 from asyncio.log import logger as _aio_logger
 
@@ -112,6 +112,11 @@ cdef class _Engine:
         ev.events = mask
         ev.data.u64 = <uint64_t><void *>h
         if fn_epoll_ctl(self.stack.st, self.epfd, op, h.fd, &ev) < 0:
+            if op == EPOLL_CTL_DEL:
+                # The fd was closed under us (fn_close leaves every epoll set): nothing
+                # registered any more, which is what was asked.
+                h.mask = 0
+                return 0
             raise _oserror(errno, "epoll_ctl")
         h.mask = mask
         return 0
@@ -148,6 +153,8 @@ cdef class _Engine:
             Py_INCREF(<object><PyObject *><void *>self.evs[i].data.u64)
         try:
             for i in range(n):
+                if self.stack.st == NULL:
+                    break       # a callback closed the Stack: the rest of the batch is moot
                 h = <_Handle><PyObject *><void *>self.evs[i].data.u64
                 if h.fd >= 0 and h.mask != 0:
                     h._on_events(self.evs[i].events)
