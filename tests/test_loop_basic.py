@@ -316,8 +316,22 @@ def test_kernel_routes_unchanged(loop):
         writer.write(b"kernel")
         assert await reader.readexactly(6) == b"kernel"
         assert loop.fastnet_handles()["transports"] == 0
+        # local_addr on the kernel's loopback: the kernel, whatever the stacks are.
+        tr, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port,
+                                             local_addr=("127.0.0.1", 0))
+        assert loop.fastnet_handles()["transports"] == 0
+        tr.close()
         writer.close()
         await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        # local_addr equal to a stack's address: that stack.
+        server = await loop.create_server(Echo, A_IP, PORT)
+        tr, _ = await loop.create_connection(asyncio.Protocol, A_IP, PORT,
+                                             local_addr=(B_IP, 0))
+        assert tr.get_extra_info("sockname")[0] == B_IP
+        assert loop.fastnet_handles()["transports"] == 2
+        tr.close()
         server.close()
         await server.wait_closed()
         # Nobody's address: the kernel's EADDRNOTAVAIL (3.13 wraps it in "could not bind
