@@ -453,6 +453,16 @@ def test_pipelined_requests_answered_in_order(server):
     c.close()
 
 
+def test_upgrade_is_answered_as_plain_http_then_closed(server):
+    c = server.connect()
+    rq = request("GET", "/ws", headers=["Connection: Upgrade", "Upgrade: websocket"])
+    c.send(rq + request("GET", "/next"))
+    st, h, body = c.read_response()
+    assert (st, body) == (200, echoed_head(rq)) and h["connection"].lower() == "close"
+    assert c.closed_by_server()
+    c.close()
+
+
 # --- bad requests: 400, 413, 431 -----------------------------------------------------------
 
 
@@ -463,7 +473,10 @@ def test_pipelined_requests_answered_in_order(server):
     b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"GET /\x01 HTTP/1.1\r\n\r\n",
-], ids=["method", "header", "content-length", "two-lengths", "chunk-size", "target"])
+    b"GET / HTTP/1.1\r\nX-No-Host: 1\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+], ids=["method", "header", "content-length", "two-lengths", "chunk-size", "target", "no-host",
+        "two-hosts"])
 def test_malformed_gets_400_and_close(server, raw):
     c = server.connect()
     c.send(request("GET", "/fine") + raw)

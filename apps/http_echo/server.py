@@ -7,6 +7,7 @@ Contract (CONTRACT.md §2):
   HEAD     -> the headers of that GET response, no body.
   POST/PUT -> 200, the request body (Content-Length or chunked) echoed with a Content-Length.
   other    -> 405 with Allow (the connection stays usable).
+  An HTTP/1.1 request without exactly one Host header gets 400 (RFC 9112 §3.2).
   Keep-alive by default on HTTP/1.1, HTTP/1.0 only when asked; `Connection: close` is honoured
   (the connection closes after that response); pipelined requests are answered in order with
   one transport.write per data_received.  Malformed -> 400, a body over max_body -> 413 (as soon
@@ -88,7 +89,7 @@ class EchoConnection:
 
     __slots__ = ("shared", "parser", "out", "must_close", "failed", "reject", "in_headers",
                  "hdr_bytes", "hdr_raw", "url", "headers", "body", "body_len", "clen",
-                 "expect_continue")
+                 "hosts", "expect_continue")
 
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
@@ -108,6 +109,7 @@ class EchoConnection:
         self.body: list[bytes] = []
         self.body_len = 0
         self.clen = -1
+        self.hosts = 0
         self.expect_continue = False
 
     # --- bytes in, bytes out ---------------------------------------------------------------
@@ -180,11 +182,16 @@ class EchoConnection:
                 self.clen = int(value)
             except ValueError:  # llhttp checks the digits first; never trust that blindly
                 self._stop(400)
+        elif n == 4 and name.lower() == b"host":
+            self.hosts += 1
         elif n == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
+        # RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is answered with 400.
+        if self.hosts != 1 and (self.hosts > 1 or self.parser.get_http_version() == "1.1"):
+            self._stop(400)
         if self.clen > self.shared.max_body:
             self._stop(413)
         # RFC 9110 §10.1.1: a client waiting for 100 before sending the body gets it now
@@ -203,7 +210,8 @@ class EchoConnection:
         p = self.parser
         method = p.get_method()
         version = p.get_http_version()
-        keep = p.should_keep_alive()
+        # An Upgrade this server does not perform ends the connection (see the module doc).
+        keep = p.should_keep_alive() and not p.should_upgrade()
         if method in _ECHO_HEAD:
             parts = [method, b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
             for name, value in self.headers:
