@@ -1,13 +1,12 @@
 """The HTTP/1.1 echo server: one asyncio Protocol over any event loop (stock, uvloop, fastnet).
 
 Contract (CONTRACT.md §2):
-  GET      -> 200, text/plain body: the request line and header lines as parsed (method, target,
-              version; each header name and value as received, in order, one "name: value"
-              line each, CRLF-terminated).
+  GET      -> 200, text/plain body: the request head as parsed (the request line, each header
+              name and value as received, in order, one "name: value" line each, and the
+              blank line ending the head; every line CRLF-terminated).
   HEAD     -> the headers of that GET response, no body.
   POST/PUT -> 200, the request body (Content-Length or chunked) echoed with a Content-Length.
   other    -> 405 with Allow (the connection stays usable).
-  An HTTP/1.1 request without exactly one Host header gets 400 (RFC 9112 §3.2).
   Keep-alive by default on HTTP/1.1, HTTP/1.0 only when asked; `Connection: close` is honoured
   (the connection closes after that response); pipelined requests are answered in order with
   one transport.write per data_received.  Malformed -> 400, a body over max_body -> 413 (as soon
@@ -89,7 +88,7 @@ class EchoConnection:
 
     __slots__ = ("shared", "parser", "out", "must_close", "failed", "reject", "in_headers",
                  "hdr_bytes", "hdr_raw", "url", "headers", "body", "body_len", "clen",
-                 "hosts", "expect_continue")
+                 "expect_continue")
 
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
@@ -109,7 +108,6 @@ class EchoConnection:
         self.body: list[bytes] = []
         self.body_len = 0
         self.clen = -1
-        self.hosts = 0
         self.expect_continue = False
 
     # --- bytes in, bytes out ---------------------------------------------------------------
@@ -182,16 +180,11 @@ class EchoConnection:
                 self.clen = int(value)
             except ValueError:  # llhttp checks the digits first; never trust that blindly
                 self._stop(400)
-        elif n == 4 and name.lower() == b"host":
-            self.hosts += 1
         elif n == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
-        # RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is answered with 400.
-        if self.hosts != 1 and (self.hosts > 1 or self.parser.get_http_version() == "1.1"):
-            self._stop(400)
         if self.clen > self.shared.max_body:
             self._stop(413)
         # RFC 9110 §10.1.1: a client waiting for 100 before sending the body gets it now
@@ -216,6 +209,7 @@ class EchoConnection:
             parts = [method, b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
             for name, value in self.headers:
                 parts += (name, b": ", value, b"\r\n")
+            parts.append(b"\r\n")
             body = b"".join(parts)
             status, ctype = 200, b"text/plain"
         elif method in _ECHO_BODY:
