@@ -363,6 +363,12 @@ class EchoServer:
                 t.close()
         self._sweep_handle = self.loop.call_later(self.interval, self._sweep)
 
+    async def _wait_no_conns(self, timeout: float) -> None:
+        """Until every connection_lost has run (they are called soon after close/abort)."""
+        end = asyncio.get_running_loop().time() + timeout
+        while self.conns and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.01)
+
     async def close(self, timeout: float = 5.0) -> None:
         """Stop listening, close every connection (pending responses are flushed, bounded by
         timeout), stop the sweep."""
@@ -374,12 +380,11 @@ class EchoServer:
         for p in list(self.conns):
             if p.transport is not None:
                 p.transport.close()
-        end = asyncio.get_running_loop().time() + timeout
-        while self.conns and asyncio.get_running_loop().time() < end:
-            await asyncio.sleep(0.01)
+        await self._wait_no_conns(timeout)
         for p in list(self.conns):
             if p.transport is not None:
                 p.transport.abort()
+        await self._wait_no_conns(timeout)
         if self.server is not None:
             try:
                 await asyncio.wait_for(self.server.wait_closed(), timeout)
