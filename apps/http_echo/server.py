@@ -247,7 +247,7 @@ class EchoProtocol(asyncio.Protocol):
     body over the limit, an endless header); closing with unread bytes would make the kernel
     answer with RST, which can destroy the error response before the client reads it.  So
     the server half-closes, discards what still arrives, and closes on the client's FIN or
-    after EchoServer.linger seconds, whichever comes first.
+    after EchoServer.LINGER seconds, whichever comes first.
     """
 
     __slots__ = ("server", "conn", "transport", "last", "paused", "linger_until")
