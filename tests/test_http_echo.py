@@ -69,7 +69,7 @@ class Server:
     """One http_echo process; `host:port` is where clients reach it, `ns_prefix` runs a
     client in the clients' namespace ([] for this one)."""
 
-    def __init__(self, loop, tmp, net=None, **opts):
+    def __init__(self, loop, tmp, net=None, stack_args=None, **opts):
         self.loop = loop
         self.net = net
         limits = {"max_body": MAX_BODY, "max_header": MAX_HEADER, "idle_timeout": IDLE}
@@ -78,11 +78,14 @@ class Server:
                 "--max-body", str(limits["max_body"]), "--max-header",
                 str(limits["max_header"]), "--idle-timeout", str(limits["idle_timeout"])]
         if net is None:
-            argv += ["--host", "127.0.0.1", "--port", "0"]
+            argv += ["--host", "127.0.0.1", "--port", "0", *(stack_args or ())]
             self.ns_prefix = []
         else:
+            if stack_args is None:
+                stack_args = ["--iface", net.stack_if, "--backend", "af_packet", "--ip",
+                              net.stack_cidr]
             argv = ["ip", "netns", "exec", net.stack_ns, *argv, "--port", str(FASTNET_PORT),
-                    "--iface", net.stack_if, "--backend", "af_packet", "--ip", net.stack_cidr]
+                    *stack_args]
             self.ns_prefix = ["ip", "netns", "exec", net.peer_ns]
         self.err_path = tmp / f"http_echo-{loop}.err"
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -211,12 +214,13 @@ def loop_env(request):
 
 @pytest.fixture
 def start(loop_env, tmp_path):
-    """start(**limits) -> a running Server; every one is stopped (and must exit 0) after."""
+    """start(stack_args=None, **limits) -> a running Server; every one is stopped (and must
+    exit 0) after."""
     loop, net = loop_env
     servers = []
 
-    def _start(**limits):
-        s = Server(loop, tmp_path, net, **limits)
+    def _start(**kw):
+        s = Server(loop, tmp_path, net, **kw)
         servers.append(s)
         return s
 
@@ -264,6 +268,29 @@ def test_ready_line_and_clean_exit_on_signal(start, loop_env, sig):
     c.send(request("GET", "/"))
     assert c.read_response()[0] == 200
     assert s.stop(sig) == 0
+    c.close()
+
+
+def test_stack_settings_from_config_file_and_flags(start, loop_env, tmp_path):
+    """--config and the flags of `fastnet up` reach the stack, a flag winning over the file;
+    the kernel loops accept the same file and open no stack."""
+    loop, net = loop_env
+    cfg = tmp_path / "fastnet.toml"
+    if net is None:
+        cfg.write_text('[port]\niface = "nowhere0"\nip = "198.19.34.99/25"\n')
+        s = start(stack_args=["--config", str(cfg)])
+        assert s.host == "127.0.0.1"
+    else:
+        # The file's address is wrong on purpose: the server must listen where --ip says.
+        cfg.write_text(f'[port]\niface = "{net.stack_if}"\nbackend = "af_packet"\n'
+                       f'ip = "{net.prefix.network_address + 99}/{net.prefix_len}"\n'
+                       '[tcp]\nmax_conns = 2048\n')
+        s = start(stack_args=["--config", str(cfg), "--ip", net.stack_cidr])
+        assert s.host == net.stack_ip
+    c = s.connect()
+    rq = request("GET", "/cfg")
+    c.send(rq)
+    assert c.read_response()[::2] == (200, echoed_head(rq))
     c.close()
 
 
