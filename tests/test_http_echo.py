@@ -507,6 +507,19 @@ def test_upgrade_is_answered_as_plain_http_then_closed(server):
     c.close()
 
 
+def test_half_close_after_a_pipeline_gets_every_answer(server):
+    """The client sends its requests and its FIN at once (as `nc -N` does): every request
+    before the FIN is answered, then the server closes."""
+    c = server.connect()
+    reqs = [request("POST", f"/hc{i}", body=payload(3000, i)) for i in range(200)]
+    c.send(b"".join(reqs))
+    c.sock.shutdown(socket.SHUT_WR)
+    for i in range(200):
+        assert c.read_response()[::2] == (200, payload(3000, i)), i
+    assert c.closed_by_server()
+    c.close()
+
+
 # --- bad requests: 400, 413, 431 -----------------------------------------------------------
 
 
