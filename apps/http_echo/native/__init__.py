@@ -25,6 +25,7 @@ exit statuses of `python -m apps.http_echo`), each reported on stderr as `http_e
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -53,10 +54,15 @@ def san_enabled() -> bool:
 
 
 def build(san: bool | None = None) -> str:
-    """Path of the built server, (re)built by make when out of date."""
+    """Path of the built server, (re)built by make when out of date.  Servers started at
+    the same time (a test suite, the benchmark) build one after the other, under a lock,
+    so none runs a half-written binary."""
     san = san_enabled() if san is None else san
-    r = subprocess.run(["make", "-s", "-C", HERE, f"SAN={1 if san else 0}"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.makedirs(os.path.join(HERE, "build"), exist_ok=True)
+    with open(os.path.join(HERE, "build", ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run(["make", "-s", "-C", HERE, f"SAN={1 if san else 0}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         raise BuildError(f"building the native server failed:\n{r.stdout}")
     return os.path.join(HERE, "build-san" if san else "build", "http_echo_native")

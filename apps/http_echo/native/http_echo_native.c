@@ -15,24 +15,22 @@
  * --fault sets one fn_fault_dir field (drop_ppm, dup_ppm, reorder_ppm, corrupt_ppm,
  * delay_ppm, delay_ns, rate_bps, burst_bytes) and wraps the backend in the fault wrapper.
  *
- * Behaviour (CONTRACT.md §2, the same as the asyncio app apps/http_echo/server.py): GET
- * answers 200 with a text/plain body of the request line and header lines as parsed
- * (method, target, version; each header as "name: value" with name and value as received,
- * in order; every line CRLF-terminated, no blank line); HEAD answers the headers of that
- * response without the body; POST and PUT answer 200 with the request body (Content-Length
- * or chunked) as application/octet-stream; other methods 405 with Allow, the connection
- * staying usable.  Every response has Content-Length and Date.  HTTP/1.1 keeps the
- * connection alive unless the request says `Connection: close` (HTTP/1.0 only with
- * `Connection: keep-alive`); an Upgrade request is answered as a plain one and the
- * connection closed after it.  Pipelined requests are answered in order, and all responses
- * to the requests found in one read leave in one send.  400 for what llhttp rejects and for
- * an HTTP/1.1 request without exactly one Host (RFC 9112 §3.2); 413 for a body over
- * --max-body (from Content-Length before the body is read, or as chunked data passes the
- * limit); 431 for a head over --max-header bytes; each error closes the connection after
- * the response.  `Expect: 100-continue` is answered before the body.  A connection without
- * traffic for --idle-timeout seconds is closed.  Closing is lingering: our FIN follows the
- * last response, and input is read and dropped until the peer's FIN or 2 s, so a response
- * is not lost to a reset.
+ * Behaviour (CONTRACT.md §2, the same as the asyncio app apps/http_echo/server.py): GET answers
+ * 200 with a text/plain body of the request head as parsed (the request line: method, target,
+ * version; each header as "name: value" with name and value as received, in order; the blank
+ * line ending the head; every line CRLF-terminated); HEAD answers the headers of that response
+ * without the body; POST and PUT answer 200 with the request body (Content-Length or chunked)
+ * as application/octet-stream; other methods 405 with Allow, the connection staying usable.
+ * Every response has Content-Length and Date.  HTTP/1.1 keeps the connection alive unless the
+ * request says `Connection: close` (HTTP/1.0 only with `Connection: keep-alive`); an Upgrade
+ * request is answered as a plain one and the connection closed after it.  Pipelined requests
+ * are answered in order, and all responses to the requests found in one read leave in one send.
+ * 400 for what llhttp rejects; 413 for a body over --max-body (from Content-Length before the
+ * body is read, or as chunked data passes the limit); 431 for a head over --max-header bytes;
+ * each error closes the connection after the response.  `Expect: 100-continue` is answered
+ * before the body.  A connection without traffic for --idle-timeout seconds is closed.  Closing
+ * is lingering: our FIN follows the last response, and input is read and dropped until the
+ * peer's FIN or 2 s, so a response is not lost to a reset.
  *
  * The loop: fn_stack_poll, fn_epoll_wait with timeout 0 over non-blocking, level-triggered
  * sockets (interest follows the buffers: EPOLLIN while we may read, EPOLLOUT while output
@@ -104,7 +102,7 @@ struct buf {
 };
 
 /* The headers the server looks at; every other name is only echoed. */
-enum hdr_kind { HDR_OTHER, HDR_HOST, HDR_EXPECT };
+enum hdr_kind { HDR_OTHER, HDR_EXPECT };
 
 /* A FIFO of connections that all expire the same time after last_ns: the idle list
  * (idle-timeout after the last activity) and the linger list (LINGER_NS after our FIN). */
@@ -127,15 +125,14 @@ struct conn {
     int in_head;
     int resumed;                /* the parser paused and may have more to say with no input */
     /* The response body being collected: for GET/HEAD the head as parsed (the request line,
-     * then one "name: value" line per header, each CRLF-terminated), for POST/PUT the
-     * request body. */
+     * one "name: value" line per header and the blank line, each CRLF-terminated), for
+     * POST/PUT the request body. */
     struct buf body;
     int keep_body;              /* POST/PUT: the request body is the response */
     uint64_t body_seen;         /* request body bytes so far (every method counts) */
     int head_seen;              /* on_headers_complete ran: fields now are trailers */
     size_t field_at, value_at;  /* where the current header's name / value start in body */
     enum hdr_kind hdr;
-    int hosts;                  /* Host headers seen */
     int expect_continue;
     struct buf out;             /* responses not yet sent: out.p[out_off, out.len) */
     size_t out_off;
@@ -292,7 +289,6 @@ static int on_message_begin(llhttp_t *p)
     c->keep_body = 0;
     c->body_seen = 0;
     c->head_seen = 0;
-    c->hosts = 0;
     c->status = 0;
     c->expect_continue = 0;
     c->field_at = SIZE_MAX;
@@ -342,9 +338,7 @@ static int on_header_field_complete(llhttp_t *p)
         return 0;
     name = c->body.p + c->field_at;
     n = c->body.len - c->field_at;
-    c->hdr = n == 4 && strncasecmp(name, "host", 4) == 0     ? HDR_HOST
-             : n == 6 && strncasecmp(name, "expect", 6) == 0 ? HDR_EXPECT
-                                                             : HDR_OTHER;
+    c->hdr = n == 6 && strncasecmp(name, "expect", 6) == 0 ? HDR_EXPECT : HDR_OTHER;
     c->field_at = SIZE_MAX;
     if (echo_add(c, ": ", 2))
         return -1;
@@ -367,10 +361,8 @@ static int on_header_value_complete(llhttp_t *p)
     if (c->head_seen)
         return 0;
     n = c->body.len - c->value_at;
-    if (c->hdr == HDR_HOST)
-        c->hosts++;
-    else if (c->hdr == HDR_EXPECT && n == 12 &&
-             strncasecmp(c->body.p + c->value_at, "100-continue", 12) == 0)
+    if (c->hdr == HDR_EXPECT && n == 12 &&
+        strncasecmp(c->body.p + c->value_at, "100-continue", 12) == 0)
         c->expect_continue = 1;
     return echo_add(c, "\r\n", 2);
 }
@@ -381,6 +373,8 @@ static int on_headers_complete(llhttp_t *p)
     struct conn *c = p->data;
 
     c->head_seen = 1;
+    if (echo_add(c, "\r\n", 2))       /* the blank line that ends the head */
+        return -1;
     return HPE_PAUSED;
 }
 
@@ -574,9 +568,6 @@ static int head_done(struct server *s, struct conn *c)
     c->in_head = 0;
     if (c->rpos - start > s->o.max_header)
         return 431;
-    /* RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is answered with 400. */
-    if (c->hosts > 1 || (c->hosts == 0 && v11))
-        return 400;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s->o.max_body)
         return 413;
     if (p->method == HTTP_POST || p->method == HTTP_PUT) {
