@@ -3,6 +3,7 @@
     python3 bench/locust_run.py [--users 20] [--spawn-rate 10] [--run-time 10] [--csv PREFIX]
         [--processes N | --workers N] [--loop fastnet|asyncio|uvloop] [--backend B]
         [--name fnlocust] [--prefix 198.18.0.0/24] [--port 8080] [--max-body BYTES]
+        [--server-max-body BYTES] [--seed N] [--timeout SEC] [--quiet]
 
 Contract: builds testnet NAME (fastnet.testnet), starts `python -m apps.http_echo` in its
 stack namespace — on fastnet with the named backend, or af_xdp falling back to af_packet
@@ -150,6 +151,8 @@ def _last_line(text: str, fallback: str) -> str:
 def _server_argv(args: argparse.Namespace, tn: Any, backend: str | None) -> list[str]:
     argv = [sys.executable, "-m", "apps.http_echo", "--loop", args.loop, "--port",
             str(args.port)]
+    if args.server_max_body is not None:
+        argv += ["--max-body", str(args.server_max_body)]
     if backend is None:
         return argv + ["--host", tn.stack_ip]
     up = tn.up_args(backend)
@@ -309,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="echo port (default 8080)")
     p.add_argument("--max-body", type=int, default=64 * 1024,
                    help="largest random POST body in bytes (default 65536)")
+    p.add_argument("--server-max-body", type=int, default=None, metavar="BYTES",
+                   help="the app's --max-body (413 above it; default: the app's own)")
     p.add_argument("--seed", type=int, default=1, help="random body seed (default 1)")
     p.add_argument("--csv", metavar="PREFIX",
                    help="keep locust's CSV files (PREFIX_stats.csv, ...) and PREFIX.json; "
@@ -323,6 +328,8 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         v = getattr(args, name)
         if not lo <= v <= hi:
             p.error(f"--{name.replace('_', '-')} {v}: must be in {lo}..{hi}")
+    if args.server_max_body is not None and args.server_max_body < 0:
+        p.error("--server-max-body must not be negative")
     if args.processes and args.workers:
         p.error("--processes and --workers are two ways of doing the same: pick one")
     if args.spawn_rate <= 0:
