@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -53,6 +54,8 @@ LOCUSTFILE = os.path.join(HERE, "locustfile.py")
 KINDS = ("GET /echo [keep-alive]", "POST /echo [keep-alive]",
          "GET /echo [close]", "POST /echo [close]")
 READY = "http_echo: listening on"
+RESULT_FILES = (".json", "_stats.csv", "_failures.csv", "_exceptions.csv",
+                "_stats_history.csv")
 PROG = "locust_run"
 
 
@@ -157,7 +160,10 @@ def _server_argv(args: argparse.Namespace, tn: Any, backend: str | None) -> list
         return argv + ["--host", tn.stack_ip]
     up = tn.up_args(backend)
     i = up.index("--netns")
-    return argv + up[:i] + up[i + 2:]  # the app runs inside the namespace already
+    # The app runs inside the namespace already.  The server closes first on `Connection:
+    # close`, so each such connection keeps a TCP control block in TIME_WAIT for 2 MSL
+    # (60 s): the stack's default of 1024 would run out within seconds of this load.
+    return argv + up[:i] + up[i + 2:] + ["--tcp-max-conns", str(args.tcp_max_conns)]
 
 
 def _start_server(args: argparse.Namespace, tmp: str, tn: Any,
@@ -173,14 +179,18 @@ def _start_server(args: argparse.Namespace, tmp: str, tn: Any,
 
 def _locust_common(args: argparse.Namespace) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", LOCUSTFILE,
-            "--echo-max-body", str(args.max_body), "--echo-seed", str(args.seed)]
+            "--echo-max-body", str(args.max_body), "--echo-seed", str(args.seed),
+            "--echo-timeout", str(args.request_timeout)]
 
 
 def _start_locust(args: argparse.Namespace, tmp: str, tn: Any, prefix: str) -> list[_Proc]:
     """The locust processes in the peer namespace; the master (or only one) first."""
     head = [*_locust_common(args), "--headless", "-H", f"http://{tn.stack_ip}:{args.port}",
             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.run_time}s",
-            "--csv", prefix, "--json-file", prefix, "--only-summary", "--stop-timeout", "2",
+            "--csv", prefix, "--json-file", prefix, "--only-summary",
+            # Users finish the request in flight at the end: it succeeds or times out into
+            # a failure, never vanishes uncounted.
+            "--stop-timeout", str(math.ceil(args.request_timeout) + 2),
             "--exit-code-on-error", "1"]
     procs = [_Proc(tn.peer_ns, head + (["--processes", str(args.processes)]
                                        if args.processes else []) +
@@ -297,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     fcli.add_load_flags(p)
     p.add_argument("--timeout", type=float, default=None,
-                   help="hard limit on the locust run in seconds (default run time + 60)")
+                   help="hard limit on the locust run in seconds (default run time + "
+                   "request timeout + 60)")
     p.add_argument("--workers", type=int, default=0,
                    help="an explicit locust master and N --worker processes (not with "
                    "--processes)")
@@ -312,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="echo port (default 8080)")
     p.add_argument("--max-body", type=int, default=64 * 1024,
                    help="largest random POST body in bytes (default 65536)")
+    p.add_argument("--request-timeout", type=float, default=5.0, metavar="SEC",
+                   help="a connect or response slower than this is a failed request "
+                   "(default 5)")
+    p.add_argument("--tcp-max-conns", type=int, default=65536, metavar="N",
+                   help="the fastnet app's --tcp-max-conns: TCP control blocks, TIME_WAIT "
+                   "included (default 65536, about 50 MB)")
     p.add_argument("--server-max-body", type=int, default=None, metavar="BYTES",
                    help="the app's --max-body (413 above it; default: the app's own)")
     p.add_argument("--seed", type=int, default=1, help="random body seed (default 1)")
@@ -324,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name, lo, hi in (("users", 1, 100000), ("run_time", 1, 3600), ("processes", 0, 256),
-                         ("workers", 0, 256), ("port", 1, 65535), ("max_body", 0, 1 << 30)):
+                         ("workers", 0, 256), ("port", 1, 65535), ("tcp_max_conns", 1, 1 << 22),
+                         ("max_body", 0, 1 << 30)):
         v = getattr(args, name)
         if not lo <= v <= hi:
             p.error(f"--{name.replace('_', '-')} {v}: must be in {lo}..{hi}")
@@ -332,12 +350,14 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--server-max-body must not be negative")
     if args.processes and args.workers:
         p.error("--processes and --workers are two ways of doing the same: pick one")
+    if not 0 < args.request_timeout <= 600:
+        p.error("--request-timeout must be in (0, 600] seconds")
     if args.spawn_rate <= 0:
         p.error("--spawn-rate must be positive")
     if args.loop != "fastnet" and args.backend:
         p.error(f"--backend is for --loop fastnet (--loop {args.loop} uses the kernel's TCP)")
     if args.timeout is None:
-        args.timeout = args.run_time + 60.0
+        args.timeout = args.run_time + args.request_timeout + 60.0
 
 
 def _stop_all(procs: Sequence[_Proc]) -> None:
@@ -390,6 +410,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"locust: {args.users} users (spawn rate {args.spawn_rate:g}/s{gen_desc}) for "
               f"{args.run_time} s against http://{tn.stack_ip}:{args.port} from {tn.peer_ns}",
               flush=True)
+        for suffix in RESULT_FILES:  # results of an earlier run must not pass for this one's
+            if os.path.exists(prefix + suffix):
+                os.unlink(prefix + suffix)
         gens = _start_locust(args, tmp, tn, prefix)
         rc = _wait_locust(gens[0], prefix, args.timeout, args.quiet)
         _stop_all(gens)

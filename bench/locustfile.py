@@ -12,7 +12,9 @@ KeepAliveUser reuses one connection per user (HTTP/1.1 default); CloseUser sends
 `Connection: close` with every request and requires the server to answer with
 `Connection: close` (RFC 9112 §9.6), which also makes the client open a new connection for
 the next request.  A response that is not 200, or whose echo differs, is reported as a
-failure through `catch_response`; connection errors are failures by locust's own rules.
+failure through `catch_response`; connection errors are failures by locust's own rules, and
+so is a connect or a response slower than --echo-timeout (default 5 s): a stalled connection
+shows up as failures, not as a user that quietly stops making requests.
 Bodies come from a per-user random.Random seeded from --echo-seed, so a failing body can be
 regenerated.  Run by bench/locust_run.py, or directly:
     locust -f bench/locustfile.py --headless -H http://IP:PORT -u 20 -r 10 -t 10s
@@ -34,6 +36,9 @@ def _add_arguments(parser) -> None:
                         help="largest random POST body in bytes (default 65536)")
     parser.add_argument("--echo-seed", type=int, default=1, include_in_web_ui=False,
                         help="seed of the per-user body generators (default 1)")
+    parser.add_argument("--echo-timeout", type=float, default=5.0, include_in_web_ui=False,
+                        help="seconds a connect or a response may take before the request "
+                        "counts as failed (default 5; locust's own default is 60)")
 
 
 def _first_difference(a: bytes, b: bytes) -> int:
@@ -49,6 +54,14 @@ class _EchoUser(FastHttpUser):
     wait_time = constant(0)
     kind = ""
     extra_headers: dict[str, str] = {}
+
+    def __init__(self, environment) -> None:
+        # The session is built in FastHttpUser.__init__ from these two attributes.  A stalled
+        # connection must become a failure within the run, not a user that silently stops.
+        opts = environment.parsed_options
+        timeout = getattr(opts, "echo_timeout", 5.0) if opts else 5.0
+        self.network_timeout = self.connection_timeout = timeout
+        super().__init__(environment)
 
     def on_start(self) -> None:
         self.uid = next(_user_ids)
@@ -80,7 +93,9 @@ class _EchoUser(FastHttpUser):
                              catch_response=True) as resp:
             body = resp.content or b""
             error = None
-            if resp.status_code != 200:
+            if resp.status_code == 0:
+                error = f"no response: {resp.error!r}"
+            elif resp.status_code != 200:
                 error = f"status {resp.status_code}"
             elif not body.startswith(want):
                 error = f"request line not echoed: got {body[:80]!r}"
@@ -97,7 +112,9 @@ class _EchoUser(FastHttpUser):
                               headers=headers, catch_response=True) as resp:
             body = resp.content or b""
             error = None
-            if resp.status_code != 200:
+            if resp.status_code == 0:
+                error = f"no response to a {n}-byte body: {resp.error!r}"
+            elif resp.status_code != 200:
                 error = f"status {resp.status_code} for a {n}-byte body"
             elif body != data:
                 error = (f"echo of a {n}-byte body differs: {len(body)} bytes back, first "

@@ -5,8 +5,9 @@ the front door (`fastnet demo`).
     falling back like `fastnet demo`), and the same harness against the app on stock
     asyncio; 0 failures and requests of every kind in the CSV, the testnet gone afterwards;
   - the locustfile's checks fail a wrong echo: a deliberately wrong server in the stack
-    namespace (request line changed, POST body one byte longer; or right echoes without
-    `Connection: close`) makes locust count failures of the affected kinds only;
+    namespace (request line changed, POST body one byte longer; right echoes without
+    `Connection: close`; no answer at all) makes locust count failures of the affected
+    kinds only — a stalled connection is a failure (--echo-timeout), not a quiet user;
   - the runner exits 1 and names the failures when the app rejects requests (413 with a
     small --server-max-body);
   - `fastnet demo` on fastnet prints the results table and removes everything, at the end
@@ -102,6 +103,8 @@ async def handle(r, w):
             hdrs = {k.strip().lower(): v.strip() for k, _, v in
                     (ln.partition(b":") for ln in lines[1:] if b":" in ln)}
             body = await r.readexactly(int(hdrs.get(b"content-length", b"0")))
+            if mode == "stall":
+                await asyncio.sleep(3600)
             out = head if lines[0].startswith(b"GET ") else body
             if mode == "corrupt":
                 out = out.replace(b"/echo/", b"/ohce/", 1) if out is head else out + b"!"
@@ -127,6 +130,7 @@ asyncio.run(main())
 @pytest.mark.parametrize("mode,failing", [
     ("corrupt", KINDS),
     ("no-close-header", ("GET /echo [close]", "POST /echo [close]")),
+    ("stall", KINDS),
 ])
 def test_locustfile_fails_wrong_echoes(tmp_path, mode, failing):
     tn = testnet.create(name("w" + mode[0]), prefix=PREFIX)
@@ -140,8 +144,9 @@ def test_locustfile_fails_wrong_echoes(tmp_path, mode, failing):
         server.wait_for("bad server ready")
         prefix = tmp_path / "bad"
         r = tn.run_peer([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-                         "-H", f"http://{tn.stack_ip}:8080", "-u", "4", "-r", "4", "-t", "3s",
-                         "--csv", str(prefix), "--only-summary", "--stop-timeout", "2"],
+                         "-H", f"http://{tn.stack_ip}:8080", "-u", "8", "-r", "8", "-t", "4s",
+                         "--csv", str(prefix), "--only-summary", "--echo-timeout", "1",
+                         "--stop-timeout", "3"],
                         check=False, timeout=90)
         assert server.stop() == 0, server.err_text()
     finally:
@@ -157,6 +162,8 @@ def test_locustfile_fails_wrong_echoes(tmp_path, mode, failing):
     errors = " ".join(row["Error"] for row in csv.DictReader(open(f"{prefix}_failures.csv")))
     if mode == "corrupt":
         assert "request line not echoed" in errors and "bytes back" in errors, errors
+    elif mode == "stall":
+        assert "timed out" in errors, errors
     else:
         assert "sent Connection: close, response has Connection: (none)" in errors, errors
 
