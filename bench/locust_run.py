@@ -19,8 +19,8 @@ the server exited cleanly; 1 on a failed request, a missing kind, a locust error
 or a server that could not start or exited badly; 2 on bad arguments; 130 when interrupted.
 
 Load generation: one locust process makes a few thousand requests per second at most.
---processes N forks N locust workers under one master (locust's own --processes, locust
-2.19 and later); --workers N starts the master and N `--worker` processes explicitly (any
+--processes N forks N locust workers under one master (locust's own --processes; with a
+locust too old for it, the runner falls back to the explicit form); --workers N starts the master and N `--worker` processes explicitly (any
 locust 2.x, and the form to spread over machines).  All generator processes run in the
 peer namespace.
 """
@@ -68,16 +68,27 @@ def unavailable(loop: str) -> str | None:
 
         if not hasattr(fastnet, "new_event_loop"):
             return "this fastnet has no asyncio loop (fastnet.new_event_loop)"
-    if _locust_version() is None:
+    if not _locust_installed():
         return "locust is not installed (scripts/install-deps.sh installs it)"
     return None
 
 
-def _locust_version() -> tuple[int, ...] | None:
+def _locust_installed() -> bool:
     try:
-        return tuple(int(x) for x in metadata.version("locust").split(".")[:2])
-    except (ValueError, metadata.PackageNotFoundError):
-        return None
+        metadata.version("locust")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _has_processes_flag() -> bool:
+    """Whether the installed locust has --processes (newer 2.x releases do)."""
+    try:
+        r = subprocess.run([sys.executable, "-m", "locust", "--help"], capture_output=True,
+                           text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--processes" in r.stdout
 
 
 def _child_env() -> dict[str, str]:
@@ -174,7 +185,8 @@ def _start_server(args: argparse.Namespace, tmp: str, tn: Any,
     if line is not None:
         return p, line, ""
     p.stop()
-    return None, "", _last_line(p.text(), f"exited with status {p.proc.returncode}")
+    reason = _last_line(p.text(), f"exited with status {p.proc.returncode}")
+    return None, "", reason.removeprefix("http_echo: ")
 
 
 def _locust_common(args: argparse.Namespace) -> list[str]:
@@ -215,6 +227,8 @@ def _progress(prefix: str) -> tuple[str, str] | None:
     r = rows[-1]
     try:
         rps = float(r["Requests/s"])
+        if int(r["Total Request Count"]) == 0:
+            return None  # users still spawning: nothing to show yet
     except (KeyError, ValueError):
         return None
     return r["Timestamp"], (f"  {r['User Count']:>4} users  {r['Total Request Count']:>8} "
@@ -480,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     _check_args(p, args)
-    if args.processes and (_locust_version() or (0,)) < (2, 19):
+    if args.processes and not _has_processes_flag():
         print(f"{PROG}: this locust has no --processes; running a master and "
               f"{args.processes} workers instead", flush=True)
         args.workers, args.processes = args.processes, 0

@@ -233,3 +233,34 @@ def test_demo_ctrl_c_leaves_nothing_behind(tmp_path):
     assert not leftover, text
     alive = [p for p in children if os.path.exists(f"/proc/{p}")]
     assert not alive, f"processes left running: {alive}"
+
+
+def test_locust_run_falls_back_to_af_packet_then_tap(monkeypatch, capsys):
+    """af_xdp and af_packet made to fail (a bad XDP object; a flag the app refuses): the
+    runner says why each time, rebuilds the testnet as TAP and serves the load there."""
+    from fastnet import cli
+
+    runner = cli._load_runner()
+    real = runner._server_argv
+
+    def server_argv(args, tn, backend):
+        argv = real(args, tn, backend)
+        if backend == "af_xdp":
+            argv += ["--xdp-obj", "/nonexistent/not-bpf.o"]
+        elif backend == "af_packet":
+            argv += ["--no-such-flag"]
+        return argv
+
+    monkeypatch.setattr(runner, "_server_argv", server_argv)
+    tn_name = name("f")
+    try:
+        rc = runner.main(["--name", tn_name, "--prefix", PREFIX, "--users", "6",
+                          "--run-time", "3", "--quiet"])
+    finally:
+        assert_gone(tn_name)
+    out = capsys.readouterr().out
+    assert "fastnet: af_xdp unavailable (" in out and "falling back to af_packet" in out, out
+    assert "fastnet: af_packet unavailable (" in out and "falling back to tap" in out, out
+    assert f"testnet {tn_name} (tap, {PREFIX})" in out, out
+    assert "results (fastnet, tap)" in out, out
+    assert rc == 0, out
