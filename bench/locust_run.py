@@ -181,7 +181,11 @@ def _start_server(args: argparse.Namespace, tmp: str, tn: Any,
                   backend: str | None) -> tuple[_Proc | None, str, str]:
     """(process, ready line, "") or (None, "", why it did not start)."""
     p = _Proc(tn.stack_ns, _server_argv(args, tn, backend), tmp, f"server-{backend or 'kernel'}")
-    line = p.wait_for(READY, timeout=30)
+    try:
+        line = p.wait_for(READY, timeout=30)
+    except BaseException:  # Ctrl-C while it starts: the caller has no handle to stop it by
+        p.stop()
+        raise
     if line is not None:
         return p, line, ""
     p.stop()
@@ -195,8 +199,10 @@ def _locust_common(args: argparse.Namespace) -> list[str]:
             "--echo-timeout", str(args.request_timeout)]
 
 
-def _start_locust(args: argparse.Namespace, tmp: str, tn: Any, prefix: str) -> list[_Proc]:
-    """The locust processes in the peer namespace; the master (or only one) first."""
+def _start_locust(args: argparse.Namespace, tmp: str, tn: Any, prefix: str,
+                  procs: list[_Proc]) -> None:
+    """Start the locust processes in the peer namespace, the master (or only one) first,
+    appending each to procs as soon as it exists so that an interrupt cannot orphan one."""
     head = [*_locust_common(args), "--headless", "-H", f"http://{tn.stack_ip}:{args.port}",
             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{args.run_time}s",
             "--csv", prefix, "--json-file", prefix, "--only-summary",
@@ -204,14 +210,14 @@ def _start_locust(args: argparse.Namespace, tmp: str, tn: Any, prefix: str) -> l
             # a failure, never vanishes uncounted.
             "--stop-timeout", str(math.ceil(args.request_timeout) + 2),
             "--exit-code-on-error", "1"]
-    procs = [_Proc(tn.peer_ns, head + (["--processes", str(args.processes)]
-                                       if args.processes else []) +
-                   (["--master", "--expect-workers", str(args.workers)]
-                    if args.workers else []), tmp, "locust", group=True)]
+    if args.processes:
+        head += ["--processes", str(args.processes)]
+    if args.workers:
+        head += ["--master", "--expect-workers", str(args.workers)]
+    procs.append(_Proc(tn.peer_ns, head, tmp, "locust", group=True))
     for i in range(args.workers):
         procs.append(_Proc(tn.peer_ns, [*_locust_common(args), "--worker", "--master-host",
                                         "127.0.0.1"], tmp, f"locust-worker{i}", group=True))
-    return procs
 
 
 def _progress(prefix: str) -> tuple[str, str] | None:
@@ -379,6 +385,45 @@ def _stop_all(procs: Sequence[_Proc]) -> None:
         p.stop()
 
 
+def _report(args: argparse.Namespace, prefix: str, backend: str, rc: int | None,
+            locust_log: str, server_rc: int, server_log: str) -> int:
+    """Print the results of a finished run; its exit status (see the module docstring)."""
+    status = 0
+    if rc is None:
+        print(f"{PROG}: locust did not finish within {args.timeout:g} s; stopped it",
+              flush=True)
+        status = 1
+    try:
+        stats = summarize(prefix)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"{PROG}: no locust results ({e}); locust said:\n{locust_log[-3000:]}",
+              flush=True)
+        return 1
+    print(f"results ({args.loop}, {backend}):\n{format_summary(stats)}", flush=True)
+    failed = sum(int(s["failures"]) for s in stats.values())
+    if failed:
+        print(f"FAILED: {failed} requests", flush=True)
+        for f in read_failures(prefix)[:10]:
+            print(f"  {f['Occurrences']} x {f['Method']} {f['Name']}: {f['Error']}",
+                  flush=True)
+        status = 1
+    missing = [k for k in KINDS if stats.get(k, {}).get("requests", 0) == 0]
+    if missing:
+        print(f"FAILED: no requests of {', '.join(missing)}", flush=True)
+        status = 1
+    if rc not in (0, None) and not failed:
+        print(f"{PROG}: locust exited with status {rc}:\n{locust_log[-3000:]}", flush=True)
+        status = 1
+    if server_rc != 0:
+        print(f"{PROG}: the echo server exited with status {server_rc}:\n"
+              f"{server_log[-3000:]}", flush=True)
+        status = 1
+    if args.csv:
+        print(f"locust CSV files: {prefix}_stats.csv, {prefix}_failures.csv, "
+              f"{prefix}_stats_history.csv; final stats: {prefix}.json", flush=True)
+    return status
+
+
 def run(args: argparse.Namespace) -> int:
     import fastnet.testnet as ftestnet
 
@@ -427,46 +472,13 @@ def run(args: argparse.Namespace) -> int:
         for suffix in RESULT_FILES:  # results of an earlier run must not pass for this one's
             if os.path.exists(prefix + suffix):
                 os.unlink(prefix + suffix)
-        gens = _start_locust(args, tmp, tn, prefix)
+        _start_locust(args, tmp, tn, prefix, gens)
         rc = _wait_locust(gens[0], prefix, args.timeout, args.quiet)
         _stop_all(gens)
         src = server.stop()
         server_err = server.text()
         server = None
-        if rc is None:
-            print(f"{PROG}: locust did not finish within {args.timeout:g} s; stopped it",
-                  flush=True)
-            status = 1
-        try:
-            stats = summarize(prefix)
-        except (OSError, ValueError, KeyError) as e:
-            print(f"{PROG}: no locust results ({e}); locust said:\n"
-                  f"{gens[0].text()[-3000:]}", flush=True)
-            return 1
-        print(f"results ({args.loop}, {backend}):\n{format_summary(stats)}", flush=True)
-        failures = read_failures(prefix)
-        failed = sum(int(s["failures"]) for s in stats.values())
-        if failed:
-            print(f"FAILED: {failed} requests", flush=True)
-            for f in failures[:10]:
-                print(f"  {f['Occurrences']} x {f['Method']} {f['Name']}: {f['Error']}",
-                      flush=True)
-            status = 1
-        missing = [k for k in KINDS if stats.get(k, {}).get("requests", 0) == 0]
-        if missing:
-            print(f"FAILED: no requests of {', '.join(missing)}", flush=True)
-            status = 1
-        if rc not in (0, None) and not failed:
-            print(f"{PROG}: locust exited with status {rc}:\n{gens[0].text()[-3000:]}",
-                  flush=True)
-            status = 1
-        if src != 0:
-            print(f"{PROG}: the echo server exited with status {src}:\n{server_err[-3000:]}",
-                  flush=True)
-            status = 1
-        if args.csv:
-            print(f"locust CSV files: {prefix}_stats.csv, {prefix}_failures.csv, "
-                  f"{prefix}_stats_history.csv; final stats: {prefix}.json", flush=True)
+        status = _report(args, prefix, backend, rc, gens[0].text(), src, server_err)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; cleaning up", flush=True)
         status = 130
