@@ -1,9 +1,9 @@
 """The HTTP/1.1 echo server: one asyncio Protocol over any event loop (stock, uvloop, fastnet).
 
 Contract (CONTRACT.md §2):
-  GET      -> 200, text/plain body: the request line and header lines as parsed (method, target,
-              version; each header name and value as received, in order, one "name: value"
-              line each, CRLF-terminated).
+  GET      -> 200, text/plain body: the request head as parsed (the request line, each header
+              name and value as received, in order, one "name: value" line each, and the
+              blank line ending the head; every line CRLF-terminated).
   HEAD     -> the headers of that GET response, no body.
   POST/PUT -> 200, the request body (Content-Length or chunked) echoed with a Content-Length.
   other    -> 405 with Allow (the connection stays usable).
@@ -82,17 +82,20 @@ class EchoConnection:
 
     feed(data) parses what arrived and returns the bytes to send for every request it
     completed (b"" when none).  After it returns, `must_close` says the connection must be
-    closed once those bytes are written; feed() ignores anything that arrives after that.
+    closed once those bytes are written, and `failed` that the last response was an error
+    (the client may still be sending); feed() ignores anything that arrives after that.
     """
 
-    __slots__ = ("shared", "parser", "out", "must_close", "reject", "in_headers", "hdr_bytes",
-                 "hdr_raw", "url", "headers", "body", "body_len", "clen", "expect_continue")
+    __slots__ = ("shared", "parser", "out", "must_close", "failed", "reject", "in_headers",
+                 "hdr_bytes", "hdr_raw", "url", "headers", "body", "body_len", "clen",
+                 "expect_continue")
 
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
         self.parser = HttpRequestParser(self)
         self.out: list[bytes] = []
         self.must_close = False
+        self.failed = False
         self.reject = 0
         self.in_headers = False
         self._reset()
@@ -147,6 +150,7 @@ class EchoConnection:
                         b"%sConnection: close\r\n\r\n%s"
                         % (status, _REASONS[status], len(body), self.shared.date_line, body))
         self.must_close = True
+        self.failed = True
 
     def _stop(self, status: int) -> None:
         self.reject = status
@@ -199,11 +203,13 @@ class EchoConnection:
         p = self.parser
         method = p.get_method()
         version = p.get_http_version()
-        keep = p.should_keep_alive()
+        # An Upgrade this server does not perform ends the connection (see the module doc).
+        keep = p.should_keep_alive() and not p.should_upgrade()
         if method in _ECHO_HEAD:
             parts = [method, b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
             for name, value in self.headers:
                 parts += (name, b": ", value, b"\r\n")
+            parts.append(b"\r\n")
             body = b"".join(parts)
             status, ctype = 200, b"text/plain"
         elif method in _ECHO_BODY:
@@ -236,9 +242,15 @@ class EchoProtocol(asyncio.Protocol):
     Back-pressure: when the transport's write buffer passes its high-water mark, reading
     stops until it drains, so a client that sends but never reads cannot make the server
     buffer without bound (the kernel's or the stack's receive window then stops the client).
+
+    Lingering close after an error response: the client may still be sending (the rest of a
+    body over the limit, an endless header); closing with unread bytes would make the kernel
+    answer with RST, which can destroy the error response before the client reads it.  So
+    the server half-closes, discards what still arrives, and closes on the client's FIN or
+    after EchoServer.linger seconds, whichever comes first.
     """
 
-    __slots__ = ("server", "conn", "transport", "last", "paused")
+    __slots__ = ("server", "conn", "transport", "last", "paused", "linger_until")
 
     def __init__(self, server: "EchoServer") -> None:
         self.server = server
@@ -246,6 +258,7 @@ class EchoProtocol(asyncio.Protocol):
         self.transport: Any = None
         self.last = server.tick
         self.paused = False
+        self.linger_until = 0  # tick after which a lingering connection is closed; 0: none
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -255,12 +268,18 @@ class EchoProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last = self.server.tick
         conn = self.conn
+        if conn.must_close:
+            return  # lingering: what arrives after an error response is dropped
         out = conn.feed(data)
         t = self.transport
         if out:
             t.write(out)
         if conn.must_close:
-            t.close()
+            if conn.failed and t.can_write_eof():
+                t.write_eof()
+                self.linger_until = self.server.tick + self.server.linger_ticks
+            else:
+                t.close()
 
     def eof_received(self) -> None:
         # Everything the client sent before its FIN has been answered already (the responses
@@ -292,7 +311,9 @@ class EchoServer:
     `interval` seconds; each connection records the tick of its last received bytes (an
     attribute store, no timer per connection), and the sweep closes those idle for more than
     idle_timeout.  A connection closes between idle_timeout and idle_timeout + interval after
-    its last bytes."""
+    its last bytes.  The same sweep ends lingering closes (EchoProtocol)."""
+
+    LINGER = 2.0  # seconds a connection may keep sending after an error response
 
     def __init__(self, limits: dict[str, Any] | None = None) -> None:
         lim = dict(DEFAULT_LIMITS)
@@ -303,6 +324,7 @@ class EchoServer:
             raise ValueError(f"idle_timeout {idle}: must be > 0")
         self.interval = min(1.0, idle / 2)
         self.idle_ticks = max(1, math.ceil(idle / self.interval))
+        self.linger_ticks = max(1, math.ceil(self.LINGER / self.interval))
         self.tick = 0
         self.conns: set[EchoProtocol] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -328,7 +350,8 @@ class EchoServer:
         self.tick += 1
         self.shared.update_date()
         limit = self.tick - self.idle_ticks
-        for p in [p for p in self.conns if p.last < limit]:
+        tick = self.tick
+        for p in [p for p in self.conns if p.last < limit or 0 < p.linger_until <= tick]:
             t = p.transport
             if t is None:
                 continue
