@@ -66,8 +66,11 @@ def unavailable(loop: str) -> str | None:
     if loop == "fastnet":
         import fastnet
 
-        if not hasattr(fastnet, "new_event_loop"):
-            return "this fastnet has no asyncio loop (fastnet.new_event_loop)"
+        try:
+            if not hasattr(fastnet, "new_event_loop"):
+                return "this fastnet has no asyncio loop (fastnet.new_event_loop)"
+        except ImportError as e:  # the loop needs the C extension, which may not be built
+            return f"the fastnet loop does not import ({e})"
     if not _locust_installed():
         return "locust is not installed (scripts/install-deps.sh installs it)"
     return None

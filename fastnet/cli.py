@@ -7,7 +7,8 @@ Contract: main(argv) parses the command line and returns the exit status:
   2  usage or configuration error (argparse, ConfigError) — one line on stderr:
      "fastnet: config error: <key>: <problem>"
 Errors are printed as one line starting with "fastnet: "; no tracebacks for expected
-failures.  `fastnet up` is the only subcommand that loads the C extension (fastnet._core).
+failures.  `fastnet up` and `fastnet demo` (through the processes it starts) are the only
+subcommands that need the C extension (fastnet._core).
 """
 
 from __future__ import annotations
