@@ -2,12 +2,13 @@
 
 Contract: main(argv) parses the command line and returns the exit status:
   0  success
-  1  runtime failure (backend cannot open, namespace missing, stats file missing, lost
-     pings in the demo, leaked packet buffers at exit)
+  1  runtime failure (backend cannot open, namespace missing, stats file missing, failed
+     requests or lost pings in the demo, leaked packet buffers at exit)
   2  usage or configuration error (argparse, ConfigError) — one line on stderr:
      "fastnet: config error: <key>: <problem>"
 Errors are printed as one line starting with "fastnet: "; no tracebacks for expected
-failures.  `fastnet up` is the only subcommand that loads the C extension (fastnet._core).
+failures.  `fastnet up` and `fastnet demo` (through the processes it starts) are the only
+subcommands that need the C extension (fastnet._core).
 """
 
 from __future__ import annotations
@@ -478,34 +479,67 @@ def _ping_summary(out: str) -> tuple[str, bool]:
     return "\n".join("  " + ln for ln in tail) or "  (no summary)", ok
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    backend = args.backend
-    kind = "tap" if backend == "tap" else "veth"
+# The order `fastnet demo` (and bench/locust_run.py) tries backends in when none is named:
+# the fastest first; af_packet works on any veth, tap wherever /dev/net/tun exists.
+FALLBACK_BACKENDS = ("af_xdp", "af_packet", "tap")
+
+
+class StartFailed(Exception):
+    """No backend could start; the message is the last backend's reason."""
+
+
+def start_with_fallback(name: str, prefix: str, backends: Sequence[str], start: Any) -> tuple[
+        ftestnet.TestNet, Any, str, str]:
+    """Create testnet `name` and start a server on it with the first of `backends` that works.
+
+    start(tn, backend) -> (process or None, ready line, reason) starts the server; when it
+    returns None the next backend is tried, after a line saying why ("fastnet: af_xdp
+    unavailable (...); falling back to af_packet").  The testnet is rebuilt when the next
+    backend needs another kind (tap).  Returns (testnet, process, ready line, backend); the
+    caller owns both and must stop the process and destroy the testnet.  Raises StartFailed
+    (or whatever create() raises) after removing the testnet.
+    """
+    tn = None
     try:
-        ftestnet.TestNet(args.name, kind=kind)
-    except ValueError as e:
-        return _fail(str(e), 2)
+        for i, b in enumerate(backends):
+            kind = "tap" if b == "tap" else "veth"
+            if tn is not None and tn.kind != kind:
+                tn.destroy()
+                tn = None
+            if tn is None:
+                tn = ftestnet.create(name, kind=kind, prefix=prefix)
+                print(tn.describe(), flush=True)
+            proc, line, reason = start(tn, b)
+            if proc is not None:
+                return tn, proc, line, b
+            # A failed af_xdp start may leave its program attached; take it off the link.
+            subprocess.run(["ip", "-n", tn.stack_ns, "link", "set", "dev", tn.stack_if, "xdp",
+                            "off"], capture_output=True)
+            if i + 1 < len(backends):
+                print(f"{PROG}: {b} unavailable ({reason}); falling back to {backends[i + 1]}",
+                      flush=True)
+        raise StartFailed(reason)
+    except BaseException:
+        if tn is not None:
+            tn.destroy()
+        raise
+
+
+def _ping_demo(args: argparse.Namespace) -> int:
+    """Pings from the kernel peer to a `fastnet up` stack (`fastnet demo --ping`)."""
     status = 0
     proc = None
     tn = None
     stats_dir = tempfile.mkdtemp(prefix="fastnet-demo-")
     stats_file = os.path.join(stats_dir, "stats.json")
+    backends = [args.backend] if args.backend else list(FALLBACK_BACKENDS)
     try:
-        tn = ftestnet.create(args.name, kind=kind)
-        print(tn.describe(), flush=True)
-        tried = [backend] if backend else ["af_xdp", "af_packet"]
-        for i, b in enumerate(tried):
-            proc, line, reason = _start_stack(tn, b, stats_file, args.extra)
-            if proc is not None:
-                break
-            # A failed af_xdp start may leave its program attached; take it off the link.
-            subprocess.run(["ip", "-n", tn.stack_ns, "link", "set", "dev", tn.stack_if, "xdp",
-                            "off"], capture_output=True)
-            if i + 1 < len(tried):
-                print(f"{PROG}: {b} unavailable ({reason}); falling back to {tried[i + 1]}",
-                      flush=True)
-            else:
-                return _fail(f"cannot start the stack: {reason}")
+        try:
+            tn, proc, line, _ = start_with_fallback(
+                args.name, args.prefix, backends,
+                lambda tn, b: _start_stack(tn, b, stats_file, args.extra))
+        except StartFailed as e:
+            return _fail(f"cannot start the stack: {e}")
         print(line, flush=True)
         target = str(tn.stack_ip)
         for title, argv in (
@@ -542,6 +576,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
             os.rmdir(stats_dir)
         except OSError:
             pass
+    return status
+
+
+def add_load_flags(p: argparse.ArgumentParser) -> None:
+    """The locust load flags of `fastnet demo`, shared with bench/locust_run.py."""
+    p.add_argument("--users", "-u", type=int, default=20, help="locust users (default 20)")
+    p.add_argument("--spawn-rate", "-r", type=float, default=10,
+                   help="locust users started per second (default 10)")
+    p.add_argument("--run-time", "-t", type=int, default=10,
+                   help="seconds of locust load (default 10)")
+    p.add_argument("--processes", type=int, default=0,
+                   help="locust --processes N: N forked generator processes under one master "
+                   "(default: one process)")
+
+
+def _load_runner() -> Any:
+    """bench/locust_run.py from the source tree this package sits in, or None."""
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "bench", "locust_run.py")
+    if not os.path.exists(path):
+        return None
+    spec = importlib.util.spec_from_file_location("fastnet_locust_run", path)
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def _locust_demo(args: argparse.Namespace) -> int | None:
+    """The HTTP echo on fastnet under a short locust load; None when it cannot run here
+    (the reason is printed), so the caller runs the ping demo instead."""
+    runner = _load_runner()
+    reason = ("bench/locust_run.py is not here (fastnet is not run from its source tree)"
+              if runner is None else runner.unavailable("fastnet"))
+    if reason:
+        print(f"{PROG}: the HTTP echo on fastnet cannot run: {reason}; "
+              "running the ping demo instead (`fastnet demo --ping`)", flush=True)
+        return None
+    argv = ["--name", args.name, "--prefix", args.prefix, "--users", str(args.users),
+            "--spawn-rate", str(args.spawn_rate), "--run-time", str(args.run_time)]
+    if args.backend:
+        argv += ["--backend", args.backend]
+    if args.processes:
+        argv += ["--processes", str(args.processes)]
+    return int(runner.main(argv))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        ftestnet.TestNet(args.name, prefix=args.prefix)
+    except ValueError as e:
+        return _fail(str(e), 2)
+    status = None if args.ping else _locust_demo(args)
+    if status is None:
+        status = _ping_demo(args)
     print(f"{PROG}: demo {'passed' if status == 0 else 'FAILED'}", flush=True)
     return status
 
@@ -581,10 +671,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="IPv4 prefix inside 198.18.0.0/15 (default 198.18.0.0/24)")
     tn.set_defaults(func=cmd_testnet)
 
-    demo = sub.add_parser("demo", help="testnet + stack + pings from the kernel peer")
+    demo = sub.add_parser(
+        "demo", help="testnet + HTTP echo on fastnet + a short locust load (--ping: pings)",
+        description="Build a throw-away test network, start the HTTP echo app on fastnet in "
+        "one namespace, drive a short locust load at it from the kernel in the other, print "
+        "the results and remove everything.  --ping runs the older demo: `fastnet up` and "
+        "pings from the kernel peer.")
+    demo.add_argument("--ping", action="store_true",
+                      help="the ping demo instead of the HTTP echo under locust")
     demo.add_argument("--backend", choices=fconfig.BACKENDS,
-                      help="default: af_xdp, falling back to af_packet")
+                      help="default: af_xdp, falling back to af_packet, then tap")
     demo.add_argument("--name", default="fndemo", help="testnet name (default fndemo)")
+    demo.add_argument("--prefix", default="198.18.0.0/24",
+                      help="testnet IPv4 prefix inside 198.18.0.0/15 (default 198.18.0.0/24)")
+    add_load_flags(demo)
     demo.add_argument("--stats-interval", default="0.5", help=argparse.SUPPRESS)
     demo.set_defaults(func=cmd_demo, extra=[])
     return p

@@ -330,7 +330,7 @@ def test_fastnet_up_answers_ping_and_stops_on_sigterm(tmp_path, backend):
 def test_demo_af_packet():
     require_core()
     name = uname("m")
-    r = fastnet("demo", "--backend", "af_packet", "--name", name, timeout=180)
+    r = fastnet("demo", "--ping", "--backend", "af_packet", "--name", name, timeout=180)
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         assert "200 packets transmitted, 200 received" in r.stdout
@@ -345,7 +345,7 @@ def test_demo_af_packet():
 
 @root_only
 def test_demo_falls_back_from_af_xdp(monkeypatch, tmp_path, capsys):
-    """When af_xdp cannot start, the demo says why and carries on with af_packet."""
+    """When af_xdp cannot start, the ping demo says why and carries on with af_packet."""
     require_core()
     from fastnet import cli
 
@@ -361,7 +361,7 @@ def test_demo_falls_back_from_af_xdp(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cli, "_start_stack", start)
     name = uname("b")
     try:
-        rc = cli.main(["demo", "--name", name])
+        rc = cli.main(["demo", "--ping", "--name", name])
     finally:
         testnet.destroy(name)
     out = capsys.readouterr().out
