@@ -13,6 +13,7 @@ failures.  `fastnet up` is the only subcommand that loads the C extension (fastn
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -82,6 +83,29 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {d[4:]: v for d, v in vars(ns).items() if d.startswith("cfg:") and v is not None}
+
+
+def add_stack_flags(p: argparse.ArgumentParser) -> None:
+    """The stack flags of `fastnet up` (--config and one flag per key) on another program's
+    parser, so that every program that opens a stack takes the same flags."""
+    p.add_argument("--config", "-c", metavar="FILE", help="TOML config file")
+    _add_config_flags(p)
+
+
+def stack_options(ns: argparse.Namespace,
+                  require: Sequence[str] | None = None) -> dict[str, Any]:
+    """The keys set by --config and the flags of add_stack_flags, validated, as keyword
+    arguments named like the flags (fastnet.config.FLAG_KWARGS): what fastnet.Stack and
+    fastnet.new_event_loop take.  require as for fastnet.config.load (default: the keys a
+    stack needs).  Raises fastnet.config.ConfigError."""
+    cfg = fconfig.load(ns.config, _overrides(ns), require=require)
+    by_dotted = {k.dotted: name for name, k in fconfig.FLAG_KWARGS.items()}
+    # Addresses go back as strings: that is the form the keyword arguments are checked in.
+    return {by_dotted[d]: (str(cfg[d]) if isinstance(cfg[d], _ADDRESS_TYPES) else cfg[d])
+            for d in sorted(cfg.explicit)}
+
+
+_ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv4Interface, ipaddress.IPv4Network)
 
 
 def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
@@ -534,11 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", allow_abbrev=False, help="run a stack on an interface until SIGINT/SIGTERM",
                         description="Run a stack on one interface until SIGINT/SIGTERM. "
                         "Flags override the config file; every key is in docs/config.md.")
-    up.add_argument("--config", "-c", metavar="FILE", help="TOML config file")
     up.add_argument("--netns", metavar="NAME", help="enter this network namespace first")
     up.add_argument("--dry-run", action="store_true",
                     help="validate the configuration, print it as JSON and exit")
-    _add_config_flags(up)
+    add_stack_flags(up)
     up.set_defaults(func=cmd_up)
 
     st = sub.add_parser("stat", help="print the counters of a running (or stopped) stack")

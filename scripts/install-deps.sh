@@ -9,7 +9,7 @@
 #   bench/tcp_rx_cost.py), and python3-dev when the running Python has no headers.
 #   `apt-get update` runs only when a package is missing.
 #   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
-#   (benchmarks), for the python3 on PATH.
+#   (benchmarks), httptools (the HTTP parser of apps/http_echo), for the python3 on PATH.
 #
 # Environment: PYTHON (default python3).  FASTNET_SKIP_APT=1 skips the Debian part.
 set -euo pipefail
@@ -65,7 +65,7 @@ if "$PYTHON" -m pip install --help 2>/dev/null | grep -q -- '--break-system-pack
     fi
 fi
 
-PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust)
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust httptools)
 if "$PYTHON" - "${PY_PKGS[@]}" <<'PY'
 import sys
 from importlib import metadata

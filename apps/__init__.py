@@ -1,0 +1,1 @@
+"""Applications bundled with fastnet (apps/README.md); each is run with `python -m apps.NAME`."""
