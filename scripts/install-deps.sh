@@ -5,11 +5,13 @@
 #   Debian packages: compilers and BPF toolchain (gcc, clang, llvm, pkg-config, clang's
 #   sanitizer runtime for `make SAN=1`), libxdp/libbpf
 #   and their dependencies, the network tools the tests and the demo drive (iproute2,
-#   nftables, ethtool, tcpdump, ping, nc, hping3), wrk, valgrind (callgrind, for
+#   nftables, ethtool, tcpdump, ping, nc, hping3, curl), wrk, valgrind (callgrind, for
 #   bench/tcp_rx_cost.py), and python3-dev when the running Python has no headers.
 #   `apt-get update` runs only when a package is missing.
 #   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
 #   (benchmarks), httptools (the HTTP parser of apps/http_echo), for the python3 on PATH.
+#   llhttp's C sources for the native HTTP echo server (apps/http_echo/native/fetch_llhttp.sh:
+#   the pinned httptools sdist from PyPI, checked by SHA-256, unpacked into that build dir).
 #
 # Environment: PYTHON (default python3).  FASTNET_SKIP_APT=1 skips the Debian part.
 set -euo pipefail
@@ -23,7 +25,7 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 APT_PKGS=(
     build-essential gcc make clang llvm pkg-config libclang-rt-14-dev
     libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev
-    iproute2 nftables ethtool tcpdump iputils-ping netcat-openbsd hping3 wrk
+    iproute2 nftables ethtool tcpdump iputils-ping netcat-openbsd hping3 wrk curl
     valgrind
 )
 
@@ -83,6 +85,9 @@ else
     log "pip install: ${PY_PKGS[*]}"
     "${PIP[@]}" "${PY_PKGS[@]}"
 fi
+
+log "llhttp for apps/http_echo/native"
+PYTHON="$PYTHON" apps/http_echo/native/fetch_llhttp.sh
 
 # The project itself, editable: the C stack and the extension are (re)built from this tree.
 # No build isolation: the build dependencies were installed just above, and this keeps the
