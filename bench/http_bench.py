@@ -113,11 +113,12 @@ class Runner:
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
+            self.stop()
             raise Fail(f"{os.path.basename(argv[0])} did not finish in {timeout:.0f} s")
-        finally:
-            self.proc = None
+        except BaseException:
+            self.stop()           # Ctrl-C: the client goes with us
+            raise
+        self.proc = None
         return p.returncode, out, err
 
     def stop(self):
