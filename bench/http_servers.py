@@ -158,11 +158,12 @@ def nginx_version():
 
 class Server:
     def __init__(self, kind, net, workdir, cpu=0, port=PORT, backend="af_xdp",
-                 max_conns=262144, idle_timeout=600):
+                 max_conns=262144, idle_timeout=600, fastnet_args=()):
         if kind not in KINDS:
             raise ValueError(f"server kind {kind!r}: one of {', '.join(KINDS)}")
         self.kind, self.net, self.cpu, self.port = kind, net, cpu, port
         self.backend, self.max_conns, self.idle_timeout = backend, max_conns, idle_timeout
+        self.fastnet_args = list(fastnet_args)
         self.dir = os.path.join(workdir, kind)
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
@@ -188,7 +189,8 @@ class Server:
         return argv + ["--iface", tn.stack_if, "--backend", self.backend, "--ip",
                        tn.stack_cidr, "--tcp-max-conns", str(self.max_conns),
                        "--tcp-max-sockets", str(self.max_conns),
-                       "--stats-file", os.path.join(self.dir, "stats.json")]
+                       "--stats-file", os.path.join(self.dir, "stats.json"),
+                       *self.fastnet_args]
 
     def _nginx_argv(self):
         exe = shutil.which("nginx")
@@ -214,10 +216,7 @@ class Server:
 
     def start(self, timeout=30.0):
         argv = self.argv()
-        if self.kind != "nginx" and not self.kernel:
-            self.net.kernel_address(False)
-        if self.kernel:
-            self.net.kernel_address(True)
+        self.net.kernel_address(self.kernel)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
