@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -160,8 +161,18 @@ def wrk_cell(a, runner, server, scen, duration):
     elif scen == "post":
         argv += ["-s", os.path.join(WRK_DIR, "post.lua")]
         env["BH_POST_BYTES"] = str(a.post_bytes)
+    # The client's socket states near the end of the cell, kept to explain a cell that got
+    # no answer (wrk's sockets are gone once it exits).
+    states = []
+    peek = threading.Timer(duration * 0.8, lambda: states.append(
+        peer_states(runner.net, server)))
     s0, t0, p0 = cpu_stat(), time.monotonic(), server.cpu_ticks()
-    rc, out, err = runner.run([*argv, url], timeout=duration + 60, env=env)
+    peek.start()
+    try:
+        rc, out, err = runner.run([*argv, url], timeout=duration + 60, env=env)
+    finally:
+        peek.cancel()
+        peek.join()
     s1, t1, p1 = cpu_stat(), time.monotonic(), server.cpu_ticks()
     w = last_json(out, "BH_WRK ")
     if rc != 0 or w is None:
@@ -178,13 +189,27 @@ def wrk_cell(a, runner, server, scen, duration):
     if scen == "pipeline":
         res["depth"] = a.pipeline
     if w["requests"] == 0:
-        raise Fail("no request answered" + (f" ({res['errors']})" if res["errors"] else ""))
+        raise Fail("no request answered" + (f" ({res['errors']})" if res["errors"] else "")
+                   + "".join(states))
     if scen == "pipeline":
         # wrk times a pipelined batch, not a request, and its percentiles come out as 0.
         for k in ("lat_p50_us", "lat_p99_us", "lat_p999_us"):
             res[k] = None
     cpu_metrics(a, res, s0, s1, (p1 - p0) * jiffy_s() / (t1 - t0))
     return res
+
+
+def peer_states(net, server):
+    """The load generator's TCP states towards the server (e.g. "8 SYN-SENT": the server
+    did not accept; "8 ESTAB": it accepted and did not answer)."""
+    r = net.peer(["ss", "-Htan", "dst", server.target], check=False)
+    counts = {}
+    for line in r.stdout.splitlines():
+        st = line.split()[0] if line.strip() else None
+        if st:
+            counts[st] = counts.get(st, 0) + 1
+    return f"; client sockets: {', '.join(f'{v} {k}' for k, v in counts.items())}" if (
+        counts) else ""
 
 
 def oneline(text):
