@@ -343,7 +343,8 @@ def run(a, net, workdir, results):
                         backend=a.backend, max_conns=a.max_conns, idle_timeout=idle_timeout,
                         fastnet_args=shlex.split(a.fastnet_args))
         current.append(srv)
-        srv.start()
+        # fastnet (native) builds its C server on first use: allow for a compile.
+        srv.start(timeout=120)
         return srv
 
     def stop_all():
@@ -530,9 +531,12 @@ def markdown(results, table, a):
                 f"{num(r.get('cpu_us_per_req'), '{:,.1f}')} | {num(r.get('lat_p50_us'))} | "
                 f"{num(r.get('lat_p99_us'))} | {num(r.get('lat_p999_us'))} | {errs} |")
         if scen == "latency":
+            lags = ", ".join(f"{hs.LABELS[k]} {num(rows[k].get('client_lag_p99_us'))}"
+                             for k in a.servers if "unavailable" not in rows[k])
             out += ["", f"{a.latency_rate:g} requests/s over {a.latency_conns} connections, "
                     "latency from the moment a request is due (or the client got to it) to "
-                    "its last response byte."]
+                    "its last response byte.  How late the client itself was (p99 µs; large "
+                    f"values mean the client, not the server, set the tail): {lags or '–'}."]
         if scen == "pipeline":
             out += ["", "Latency in this table is per pipelined batch (wrk's)."]
         out.append("")
