@@ -373,9 +373,12 @@ def run(a, net, workdir, results):
                         wrk_cell(a, runner, srv, "get", a.warmup)
                     except Fail:
                         pass
+                exited = None
                 for scen in loads:
                     r = {"server": kind, "scenario": scen, "round": rnd + 1}
-                    if scen == "post" and not srv.post_ok:
+                    if exited:
+                        r["unavailable"] = f"server exited in an earlier cell: {exited}"
+                    elif scen == "post" and not srv.post_ok:
                         r["unavailable"] = srv.post_why or "POST echo failed the probe"
                     else:
                         try:
@@ -388,13 +391,14 @@ def run(a, net, workdir, results):
                                 r.update(wrk_cell(a, runner, srv, scen, d))
                         except Fail as e:
                             r["unavailable"] = f"failed: {e}"
-                    if srv.proc is None or srv.proc.poll() is not None:
-                        r.setdefault("unavailable", "server exited")
-                        r["unavailable"] += f" (server exited: {srv._stderr_tail()})"
+                    if not exited and srv.proc.poll() is not None:
+                        # Figures from a cell the server did not live through are not kept.
+                        exited = (f"status {srv.proc.returncode}: "
+                                  f"{srv._stderr_tail() or 'no output'}")
+                        r = {k: r[k] for k in ("server", "scenario", "round")}
+                        r["unavailable"] = f"server exited ({exited})"
                     cells.append(r)
                     prog.cell(f"{label} {scen}", summary_of(scen, r))
-                    if srv.proc is None or srv.proc.poll() is not None:
-                        break
                 stop_all()
         if "idle" in a.scenarios:
             for kind in rotation(list(a.servers), a.rounds):
@@ -420,8 +424,9 @@ def run(a, net, workdir, results):
 
 
 # -- aggregation and output -----------------------------------------------------------------
-NUMERIC = ("rps", "server_busy", "server_proc_busy", "client_busy", "rps_per_core_s", "cpu_us_per_req",
-           "lat_p50_us", "lat_p99_us", "lat_p999_us", "lat_max_us", "goodput_MBps",
+NUMERIC = ("rps", "server_busy", "server_proc_busy", "client_busy", "rps_per_core_s",
+           "cpu_us_per_req", "lat_p50_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
+           "goodput_MBps",
            "client_lag_p99_us", "held", "rss_before", "rss_after", "bytes_per_conn",
            "server_busy_while_held", "server_proc_busy_while_held", "connect_s")
 
@@ -493,7 +498,8 @@ def markdown(results, table, a):
         out.append(f"## {TITLES[scen]}")
         out.append("")
         if scen == "idle":
-            out += ["| server | held | RSS before | RSS after | bytes/conn | core busy (proc) held |",
+            out += ["| server | held | RSS before | RSS after | bytes/conn "
+                    "| core busy (proc) held |",
                     "|---|---:|---:|---:|---:|---:|"]
             for kind in a.servers:
                 r = rows[kind]
@@ -501,15 +507,18 @@ def markdown(results, table, a):
                     out.append(f"| {hs.LABELS[kind]} | not available ({r['unavailable']}) "
                                "| | | | |")
                     continue
+                held_busy = busy_pair(r.get("server_busy_while_held"),
+                                      r.get("server_proc_busy_while_held"))
                 out.append(f"| {hs.LABELS[kind]} | {num(r.get('held'))} | "
                            f"{num(r['rss_before'] / MIB, '{:.1f} MiB')} | "
                            f"{num(r['rss_after'] / MIB, '{:.1f} MiB')} | "
                            f"{num(r.get('bytes_per_conn'))} | "
-                           f"{busy_pair(r.get('server_busy_while_held'), r.get('server_proc_busy_while_held'))} |")
+                           f"{held_busy} |")
             out.append("")
             continue
         extra = " MB/s |" if scen == "post" else ""
-        out += [f"| server | req/s |{extra} core busy (proc) | per core-s | × uvloop | CPU µs/req "
+        out += [f"| server | req/s |{extra} core busy (proc) | per core-s | × uvloop "
+                "| CPU µs/req "
                 "| p50 µs | p99 µs | p99.9 µs | errors |",
                 "|---|---:|" + ("---:|" if extra else "") + "---:|---:|---:|---:|---:|---:"
                 "|---:|---|"]
