@@ -32,6 +32,11 @@ cdef extern from "<sys/epoll.h>" nogil:
         EPOLL_CTL_MOD
         EPOLL_CTL_DEL
 
+cdef extern from "<netinet/tcp.h>" nogil:
+    enum:
+        IPPROTO_TCP
+        TCP_NODELAY
+
 cdef extern from "<sys/ioctl.h>" nogil:
     enum:
         FIONREAD
@@ -40,11 +45,6 @@ cdef extern from "<sys/socket.h>" nogil:
     enum:
         SHUT_WR
         SOCK_NONBLOCK
-        SOL_SOCKET
-        SO_LINGER
-    struct linger:
-        int l_onoff
-        int l_linger
 
 cdef enum:
     # Events taken from one fn_epoll_wait; more wait for the next iteration (level-triggered).
@@ -395,6 +395,9 @@ cdef Socket _socket_for(Stack stack, int fd):
 
 cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
     cdef _Transport t = _Transport.__new__(_Transport)
+    cdef int one = 1
+    # asyncio sets TCP_NODELAY on every TCP transport (base_events._set_nodelay).
+    fn_setsockopt(eng.stack.st, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
     t.eng = eng
     t.fd = fd
     t.loop = eng.loop
@@ -432,7 +435,6 @@ cdef class _Transport(_Handle):
     cdef bint eof_written
     cdef bint eof_seen
     cdef bint proto_paused
-    cdef bint rst_on_close
     cdef bint have_names
     cdef int conn_lost
     cdef sockaddr_in peer
@@ -713,9 +715,9 @@ cdef class _Transport(_Handle):
             self.loop.call_soon(self._call_connection_lost, None)
 
     def abort(self):
-        """Drop queued data and reset the connection (the peer sees a RST)."""
-        self.rst_on_close = True
-        self._force_close(None)
+        """Drop queued data and close at once.  As the stock loop's (a kernel close), the
+        peer sees a FIN, or a RST when received data was left unread."""
+        self._force_close_c(None)
 
     cdef int _fatal_error(self, exc, message) except -1:
         if isinstance(exc, OSError):
@@ -725,9 +727,13 @@ cdef class _Transport(_Handle):
             self.loop.call_exception_handler({
                 "message": message, "exception": exc, "transport": self,
                 "protocol": self.protocol})
-        return self._force_close(exc)
+        return self._force_close_c(exc)
 
-    cdef int _force_close(self, exc) except -1:
+    def _force_close(self, exc):
+        # sslproto.SSLProtocol calls this on the transport under it.
+        self._force_close_c(exc)
+
+    cdef int _force_close_c(self, exc) except -1:
         if self.conn_lost:
             return 0
         if len(self.wbuf):
@@ -752,7 +758,6 @@ cdef class _Transport(_Handle):
                 server._detach(self)
 
     cdef int _close_fd(self) except -1:
-        cdef linger lg
         cdef fn_stack *st = self.eng.stack.st
         if self.fd < 0:
             return 0
@@ -761,10 +766,6 @@ cdef class _Transport(_Handle):
             return 0
         self.eng.forget(self)
         self.eng.n_transports -= 1
-        if self.rst_on_close:
-            lg.l_onoff = 1
-            lg.l_linger = 0
-            fn_setsockopt(st, self.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
         if self.sock_obj is not None:
             self.sock_obj.close()
         else:

@@ -215,13 +215,19 @@ def test_half_close(loop):
     loop.run_until_complete(main())
 
 
-def test_abort_resets_peer(loop):
+def test_abort_with_unread_data_resets_peer(loop):
     lost = loop.create_future()
 
     class Aborter(asyncio.Protocol):
         def connection_made(self, transport):
-            transport.write(b"x" * 100000)
-            transport.abort()
+            self.transport = transport
+            transport.pause_reading()
+            loop.call_later(0.1, self.abort)
+
+        def abort(self):
+            self.transport.write(b"x" * 100000)
+            self.transport.abort()      # the client's bytes are unread: a RST, as Linux
+            assert self.transport.get_write_buffer_size() == 0
 
         def connection_lost(self, exc):
             lost.set_result(exc)
@@ -229,6 +235,7 @@ def test_abort_resets_peer(loop):
     async def main():
         server = await loop.create_server(Aborter, A_IP, PORT)
         reader, writer = await asyncio.open_connection(A_IP, PORT)
+        writer.write(b"never read")
         assert await asyncio.wait_for(lost, 5) is None
         with pytest.raises(ConnectionResetError):
             await asyncio.wait_for(reader.read(), 5)
@@ -446,3 +453,31 @@ def test_start_tls_upgrades_a_plain_connection(loop, tls):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_run_runner_and_arguments():
+    a, b = fastnet.Stack.memory_pair({"ip": A_IP}, {"ip": B_IP})
+    try:
+        async def main():
+            loop = asyncio.get_running_loop()
+            assert isinstance(loop, fastnet.Loop) and loop.stacks == (a, b)
+            server = await loop.create_server(Echo, port=PORT)      # wildcard: the first stack
+            assert server.sockets[0].getsockname() == ("0.0.0.0", PORT)
+            reader, writer = await asyncio.open_connection(A_IP, PORT)
+            writer.write(b"run")
+            data = await reader.readexactly(3)
+            writer.close()
+            server.close()
+            return data
+
+        assert fastnet.run(main(), stacks=(a, b)) == b"run"
+        with asyncio.Runner(loop_factory=lambda: fastnet.new_event_loop(stack=a)) as runner:
+            assert runner.run(asyncio.sleep(0, "ok")) == "ok"
+        with pytest.raises(TypeError, match="needs stack options"):
+            fastnet.Loop()
+        with pytest.raises(TypeError, match="not both"):
+            fastnet.Loop(stack=a, stacks=(a, b))
+        with pytest.raises(TypeError, match="fastnet.Stack"):
+            fastnet.Loop(stacks=("a",))
+    finally:
+        assert a.close() == 0 and b.close() == 0

@@ -4,7 +4,8 @@
         [--max-body BYTES] [--max-header BYTES] [--idle-timeout SEC] [fastnet up's flags]
 
 Exit status: 0 after SIGINT/SIGTERM; 1 when the server cannot start (address in use, the
-stack cannot open); 2 for a usage or configuration error (one line on stderr).  When ready
+stack cannot open) or (fastnet) stack sockets, transports or packet buffers are left after
+every connection was closed; 2 for a usage or configuration error (one line on stderr).  When ready
 it prints `http_echo: listening on H:P (loop=NAME)` to stderr (P is the bound port, so
 --port 0 works on the kernel loops).  --loop fastnet opens the stack in the current network
 namespace; --loop native hands everything to apps.http_echo.native.serve.
@@ -109,6 +110,12 @@ async def _serve(loop_name: str, host: str, port: int, limits: dict[str, Any]) -
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await server.close()
+    # Every connection and the listener are closed now: anything the stack still holds for
+    # them is a leak, reported like `fastnet up` reports leaked packet buffers.
+    handles = getattr(loop, "fastnet_handles", None)
+    left = {k: v for k, v in handles().items() if v} if handles is not None else {}
+    if left:
+        return _fail(f"fastnet handles left at exit: {left}", 1)
     return 0
 
 

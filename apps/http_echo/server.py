@@ -1,9 +1,9 @@
 """The HTTP/1.1 echo server: one asyncio Protocol over any event loop (stock, uvloop, fastnet).
 
 Contract (CONTRACT.md §2):
-  GET      -> 200, text/plain body: the request line and header lines as parsed (method, target,
-              version; each header name and value as received, in order, one "name: value"
-              line each, CRLF-terminated).
+  GET      -> 200, text/plain body: the request head as parsed (the request line, each header
+              name and value as received, in order, one "name: value" line each, and the
+              blank line ending the head; every line CRLF-terminated).
   HEAD     -> the headers of that GET response, no body.
   POST/PUT -> 200, the request body (Content-Length or chunked) echoed with a Content-Length.
   other    -> 405 with Allow (the connection stays usable).
@@ -203,11 +203,13 @@ class EchoConnection:
         p = self.parser
         method = p.get_method()
         version = p.get_http_version()
-        keep = p.should_keep_alive()
+        # An Upgrade this server does not perform ends the connection (see the module doc).
+        keep = p.should_keep_alive() and not p.should_upgrade()
         if method in _ECHO_HEAD:
             parts = [method, b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
             for name, value in self.headers:
                 parts += (name, b": ", value, b"\r\n")
+            parts.append(b"\r\n")
             body = b"".join(parts)
             status, ctype = 200, b"text/plain"
         elif method in _ECHO_BODY:
@@ -245,7 +247,7 @@ class EchoProtocol(asyncio.Protocol):
     body over the limit, an endless header); closing with unread bytes would make the kernel
     answer with RST, which can destroy the error response before the client reads it.  So
     the server half-closes, discards what still arrives, and closes on the client's FIN or
-    after EchoServer.linger seconds, whichever comes first.
+    after EchoServer.LINGER seconds, whichever comes first.
     """
 
     __slots__ = ("server", "conn", "transport", "last", "paused", "linger_until")
@@ -361,6 +363,12 @@ class EchoServer:
                 t.close()
         self._sweep_handle = self.loop.call_later(self.interval, self._sweep)
 
+    async def _wait_no_conns(self, timeout: float) -> None:
+        """Until every connection_lost has run (they are called soon after close/abort)."""
+        end = asyncio.get_running_loop().time() + timeout
+        while self.conns and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.01)
+
     async def close(self, timeout: float = 5.0) -> None:
         """Stop listening, close every connection (pending responses are flushed, bounded by
         timeout), stop the sweep."""
@@ -372,12 +380,11 @@ class EchoServer:
         for p in list(self.conns):
             if p.transport is not None:
                 p.transport.close()
-        end = asyncio.get_running_loop().time() + timeout
-        while self.conns and asyncio.get_running_loop().time() < end:
-            await asyncio.sleep(0.01)
+        await self._wait_no_conns(timeout)
         for p in list(self.conns):
             if p.transport is not None:
                 p.transport.abort()
+        await self._wait_no_conns(timeout)
         if self.server is not None:
             try:
                 await asyncio.wait_for(self.server.wait_closed(), timeout)

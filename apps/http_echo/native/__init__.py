@@ -6,7 +6,7 @@ llhttp parser); this module only builds that program (``make``, which rebuilds i
 source changed and does nothing otherwise), translates the arguments into its command line
 and runs it.  By default the program replaces this process (``os.execv``), so a benchmark
 that watches the server's PID, CPU and RSS sees the C server alone; ``serve`` then returns
-only when it could not start it (2).  ``replace_process=False`` runs it as a child instead,
+only when it could not start it.  ``replace_process=False`` runs it as a child instead,
 forwards SIGINT/SIGTERM to it and returns its exit status.
 
 - host: the address to listen on (None or "" = the stack's IP).
@@ -19,12 +19,13 @@ forwards SIGINT/SIGTERM to it and returns its exit status.
 
 The llhttp sources are a build-time dependency fetched by fetch_llhttp.sh (see there and the
 README); FASTNET_NATIVE_SAN=1 builds and runs the ASan/UBSan variant.  Errors in the
-arguments (ValueError/TypeError from fastnet.config, or here) and build failures are
-reported on stderr as one `http_echo:` line and give 2.
+arguments (ValueError/TypeError from fastnet.config, or here) give 2, a failed build 1 (the
+exit statuses of `python -m apps.http_echo`), each reported on stderr as `http_echo: ...`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -53,10 +54,15 @@ def san_enabled() -> bool:
 
 
 def build(san: bool | None = None) -> str:
-    """Path of the built server, (re)built by make when out of date."""
+    """Path of the built server, (re)built by make when out of date.  Servers started at
+    the same time (a test suite, the benchmark) build one after the other, under a lock,
+    so none runs a half-written binary."""
     san = san_enabled() if san is None else san
-    r = subprocess.run(["make", "-s", "-C", HERE, f"SAN={1 if san else 0}"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.makedirs(os.path.join(HERE, "build"), exist_ok=True)
+    with open(os.path.join(HERE, "build", ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run(["make", "-s", "-C", HERE, f"SAN={1 if san else 0}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         raise BuildError(f"building the native server failed:\n{r.stdout}")
     return os.path.join(HERE, "build-san" if san else "build", "http_echo_native")
@@ -134,7 +140,7 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
     from fastnet import config as fconfig
 
     config, flags = _flag_kwargs(stack_options)
-    kw, _ = fconfig.stack_kwargs_from(config, flags)
+    kw, log_level = fconfig.stack_kwargs_from(config, flags)
     lim = dict(DEFAULT_LIMITS)
     unknown = set(limits) - set(lim)
     if unknown:
@@ -153,6 +159,8 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
             "--idle-timeout", repr(float(lim["idle_timeout"]))]
     if host:
         argv += ["--host", host]
+    if log_level:
+        argv += ["--log-level", log_level]
     gateway = kw.pop("gateway", None)
     if gateway:
         argv += ["--gateway", str(gateway)]
@@ -191,10 +199,17 @@ def serve(host: str | None, port: int, limits: Mapping[str, Any],
     """Run the native server until SIGINT/SIGTERM (see the module docstring)."""
     try:
         argv = command(host, port, limits, stack_options)
-        exe = build()
-    except (ValueError, TypeError, BuildError) as e:
-        print(f"http_echo: {e}", file=sys.stderr)
+    except (ValueError, TypeError) as e:
+        print(f"http_echo: config error: {e}", file=sys.stderr)
         return 2
+    except BuildError as e:
+        print(f"http_echo: {e}", file=sys.stderr)
+        return 1
+    try:
+        exe = build()
+    except BuildError as e:
+        print(f"http_echo: {e}", file=sys.stderr)
+        return 1
     argv[0] = exe
     if not replace_process:
         return _run_child(exe, argv)

@@ -6,7 +6,7 @@
 # (vendor/llhttp/{include,src}, MIT).  Debian bookworm packages neither llhttp nor
 # picohttpparser, and the sdist is the same parser the asyncio app uses through httptools,
 # so both variants parse alike.  The version is pinned and the archive checked by SHA-256.
-# Idempotent: does nothing when BUILD_DIR/llhttp/include/llhttp.h exists.
+# Idempotent: does nothing when BUILD_DIR/llhttp holds this version already (all of it).
 # Exit status: 0, or 1 with the reason on stderr (no network, bad checksum, no pip).
 set -euo pipefail
 
@@ -16,7 +16,12 @@ PYTHON=${PYTHON:-python3}
 BUILD_DIR=${1:-$(dirname "$0")/build}
 DEST=$BUILD_DIR/llhttp
 
-[ -f "$DEST/include/llhttp.h" ] && exit 0
+have=1
+for f in include/llhttp.h src/api.c src/http.c src/llhttp.c; do
+    [ -f "$DEST/$f" ] || have=0
+done
+[ $have = 1 ] && [ "$(cat "$DEST/.httptools-version" 2>/dev/null)" = "$HTTPTOOLS_VERSION" ] \
+    && exit 0
 mkdir -p "$BUILD_DIR"
 tmp=$(mktemp -d "$BUILD_DIR/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -36,3 +41,4 @@ echo "$SHA256  $sdist" | sha256sum -c --quiet - >&2 || {
 tar -xzf "$sdist" -C "$tmp" "httptools-$HTTPTOOLS_VERSION/vendor/llhttp"
 rm -rf "$DEST"
 mv "$tmp/httptools-$HTTPTOOLS_VERSION/vendor/llhttp" "$DEST"
+echo "$HTTPTOOLS_VERSION" >"$DEST/.httptools-version"

@@ -9,43 +9,51 @@
  *       [--gateway IP] [--queue N] [--xdp-mode auto|native|skb] [--xdp-obj PATH]
  *       [--pcap PATH] [--knob NAME=VALUE]... [--fault-seed N] [--fault rx|tx:FIELD=N]...
  *       [--max-body BYTES] [--max-header BYTES] [--idle-timeout SEC]
+ *       [--log-level error|warning|info|debug]
  *
  * --knob sets a struct fn_config field by name (fn_config_knob_set: mtu, n_bufs, tcp_*, ...);
  * --fault sets one fn_fault_dir field (drop_ppm, dup_ppm, reorder_ppm, corrupt_ppm,
  * delay_ppm, delay_ns, rate_bps, burst_bytes) and wraps the backend in the fault wrapper.
  *
- * Behaviour (CONTRACT.md §2, the same as the asyncio app): GET answers 200 with the request
- * head as received (request line and header lines up to and including the blank line) as a
- * text/plain body; HEAD answers the headers of that response without the body; POST and PUT
- * answer 200 with the request body (Content-Length or chunked); other methods 405.
- * HTTP/1.1 keeps the connection alive unless the request says `Connection: close` (HTTP/1.0
- * only with `Connection: keep-alive`).  Pipelined requests are answered in order, and all
- * responses to the requests found in one read leave in one send.  A request llhttp rejects
- * gets 400, a body over --max-body 413 (from Content-Length before the body is read, or as
- * chunked data passes the limit), a head over --max-header 431; each error closes the
- * connection after the response.  `Expect: 100-continue` is answered before the body.  A
- * connection without traffic for --idle-timeout seconds is closed.  Closing is graceful:
- * our FIN follows the last response, and input is read and discarded until the peer's FIN
- * (or the idle timeout), so a response is not lost to a reset.
+ * Behaviour (CONTRACT.md §2, the same as the asyncio app apps/http_echo/server.py): GET answers
+ * 200 with a text/plain body of the request head as parsed (the request line: method, target,
+ * version; each header as "name: value" with name and value as received, in order; the blank
+ * line ending the head; every line CRLF-terminated); HEAD answers the headers of that response
+ * without the body; POST and PUT answer 200 with the request body (Content-Length or chunked)
+ * as application/octet-stream; other methods 405 with Allow, the connection staying usable.
+ * Every response has Content-Length and Date.  HTTP/1.1 keeps the connection alive unless the
+ * request says `Connection: close` (HTTP/1.0 only with `Connection: keep-alive`); an Upgrade
+ * request is answered as a plain one and the connection closed after it.  Pipelined requests
+ * are answered in order, and all responses to the requests found in one read leave in one send.
+ * 400 for what llhttp rejects; 413 for a body over --max-body (from Content-Length before the
+ * body is read, or as chunked data passes the limit); 431 for a head over --max-header bytes;
+ * each error closes the connection after the response.  `Expect: 100-continue` is answered
+ * before the body.  A connection without traffic for --idle-timeout seconds is closed.  Closing
+ * is lingering: our FIN follows the last response, and input is read and dropped until the
+ * peer's FIN or 2 s, so a response is not lost to a reset.
  *
  * The loop: fn_stack_poll, fn_epoll_wait with timeout 0 over non-blocking, level-triggered
  * sockets (interest follows the buffers: EPOLLIN while we may read, EPOLLOUT while output
  * waits), and, when one round found nothing to do, ppoll(2) on fn_stack_fd() until the
  * earlier of the stack's next deadline and the next idle timeout — idle costs no CPU.
  * Per-connection memory: the llhttp state and three buffers that grow on demand (input up
- * to max-header + 64 KiB, the current body up to max-body, pending output); large ones are
- * released once drained.  Reading stops while more than 1 MiB of output waits (a client that
- * pipelines without reading is held back by TCP, not by our memory).
+ * to max-header + 64 KiB, the current body up to max-body, pending output); all three are
+ * released while the connection waits between requests.  Reading stops while more than
+ * 1 MiB of output waits (a client that pipelines without reading is held back by TCP, not
+ * by our memory).
  *
  * Prints `http_echo: listening on H:P (loop=native)` on stderr when ready.  SIGINT/SIGTERM:
  * every connection is closed and the stack destroyed (closing the backend detaches XDP).
- * Exit status: 0; 1 when packet buffers were still in use after the stack was destroyed (a
- * leak) or the backend failed; 2 for bad arguments or a failure to start (reason on stderr).
+ * Exit status: 0; 1 when it cannot start (the stack does not open, the address cannot be
+ * listened on), the backend failed, or packet buffers were still in use after the stack was
+ * destroyed (a leak); 2 for bad arguments.  Reasons go to stderr as `http_echo: ...`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -70,7 +78,7 @@
 #define RBUF_EXTRA   65536u          /* input room beyond max-header (pipelined requests) */
 #define OUT_HIGH     (1u << 20)      /* stop reading while this much output waits */
 #define KEEP_CAP     (64u << 10)     /* drained buffers larger than this are released */
-#define EXPECT_LEN   16              /* enough for "100-continue" */
+#define LINGER_NS    2000000000ull   /* a lingering close waits this long for the peer's FIN */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -93,28 +101,42 @@ struct buf {
     size_t len, cap;
 };
 
-enum { HDR_OTHER, HDR_EXPECT };
+/* The headers the server looks at; every other name is only echoed. */
+enum hdr_kind { HDR_OTHER, HDR_EXPECT };
+
+/* A FIFO of connections that all expire the same time after last_ns: the idle list
+ * (idle-timeout after the last activity) and the linger list (LINGER_NS after our FIN). */
+struct conn_list {
+    struct conn *head, *tail;
+    uint64_t timeout_ns;
+};
 
 struct conn {
     int fd;
     llhttp_t parser;
-    struct conn *prev, *next;   /* the idle list, least recently active first */
+    struct conn_list *list;     /* which list holds it */
+    struct conn *prev, *next;
     uint64_t last_ns;
     /* Input: rbuf[0, rlen) received, [0, rpos) fed to the parser.  While the head of the
-     * current request is incomplete (in_head), its bytes start at msg_start and stay. */
+     * current request is incomplete (in_head), its bytes start at msg_start and stay, so
+     * that rpos - msg_start is its size so far (the --max-header check). */
     char *rbuf;
     size_t rlen, rcap, rpos, msg_start;
     int in_head;
     int resumed;                /* the parser paused and may have more to say with no input */
-    struct buf body;            /* the response body being collected for this request */
-    int ignore_body;            /* GET/HEAD/other: the request body is parsed, not kept */
+    /* The response body being collected: for GET/HEAD the head as parsed (the request line,
+     * one "name: value" line per header and the blank line, each CRLF-terminated), for
+     * POST/PUT the request body. */
+    struct buf body;
+    int keep_body;              /* POST/PUT: the request body is the response */
+    uint64_t body_seen;         /* request body bytes so far (every method counts) */
+    int head_seen;              /* on_headers_complete ran: fields now are trailers */
+    size_t field_at, value_at;  /* where the current header's name / value start in body */
+    enum hdr_kind hdr;
+    int expect_continue;
     struct buf out;             /* responses not yet sent: out.p[out_off, out.len) */
     size_t out_off;
-    int status;                 /* an error response decided in a callback (413) */
-    int hdr;                    /* which header the parser is in (HDR_*) */
-    size_t hdr_len;
-    char hdr_val[EXPECT_LEN];
-    int expect_continue;
+    int status;                 /* an error decided in a callback (413, 500) */
     int closing;                /* answer no more; close once the output is out */
     int draining;               /* our FIN sent: discard input until the peer's FIN */
     int eof;                    /* the peer's FIN arrived */
@@ -127,10 +149,13 @@ struct server {
     int lfd, ep;
     struct conn **conns;        /* by descriptor */
     uint32_t nslots;
-    struct conn *idle_head, *idle_tail;
+    struct conn_list idle, linger;
     llhttp_settings_t settings;
     uint64_t now;
+    time_t date_sec;
+    char date[64];              /* "Date: ...\r\n" of date_sec (RFC 9110 §6.6.1) */
     int closed_some;            /* a close queued output the next poll must flush */
+    int accept_paused;          /* the descriptor table is full: listener not watched */
 };
 
 static struct server *g_srv;    /* for the llhttp callbacks, which see only the parser */
@@ -179,7 +204,26 @@ static void buf_drop(struct buf *b)
     }
 }
 
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
 /* ---- responses ---- */
+
+static void update_date(struct server *s)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+
+    if (t == s->date_sec)
+        return;
+    s->date_sec = t;
+    gmtime_r(&t, &tm);
+    strftime(s->date, sizeof(s->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
 
 static const char *reason(int status)
 {
@@ -193,17 +237,19 @@ static const char *reason(int status)
     }
 }
 
-/* One response into c->out.  conn_hdr: 0 none, 1 "Connection: close", 2 "keep-alive". */
-static int respond(struct conn *c, int status, const char *body, size_t len, int send_body,
-                   int conn_hdr, const char *extra)
+enum conn_hdr { CONN_NONE, CONN_CLOSE, CONN_KEEP_ALIVE };
+
+/* One response into c->out: status line, Content-Type, Content-Length, Date, Connection,
+ * extra header lines, then the body unless send_body is 0 (HEAD). */
+static int respond(struct conn *c, int status, const char *ctype, const char *body,
+                   size_t len, int send_body, enum conn_hdr conn, const char *extra)
 {
-    char head[256];
+    char head[512];
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "%s%s\r\n",
-                     status, reason(status), len,
-                     conn_hdr == 1 ? "Connection: close\r\n"
-                     : conn_hdr == 2 ? "Connection: keep-alive\r\n" : "",
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n",
+                     status, reason(status), ctype, len, g_srv->date,
+                     conn == CONN_CLOSE ? "Connection: close\r\n"
+                     : conn == CONN_KEEP_ALIVE ? "Connection: keep-alive\r\n" : "",
                      extra ? extra : "");
 
     if (n < 0 || (size_t)n >= sizeof(head) || buf_add(&c->out, head, (size_t)n))
@@ -215,52 +261,88 @@ static int respond(struct conn *c, int status, const char *body, size_t len, int
 static void respond_error(struct conn *c, int status)
 {
     char body[64];
-    int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+    int n = snprintf(body, sizeof(body), "%s\n", reason(status));
 
     c->closing = 1;
-    if (respond(c, status, body, (size_t)n, 1, 1, NULL))
+    if (respond(c, status, "text/plain", body, (size_t)n, 1, CONN_CLOSE, NULL))
         c->out.len = c->out_off;        /* out of memory: just close */
 }
 
-/* ---- llhttp callbacks (the parser's data points at the connection) ---- */
+/* ---- llhttp callbacks (the parser's data points at the connection) ----
+ * While the head is parsed, the request line and the header lines are rebuilt into
+ * c->body from llhttp's spans (which may come in pieces, one per read). */
+
+static int echo_add(struct conn *c, const void *data, size_t n)
+{
+    if (buf_add(&c->body, data, n)) {
+        c->status = 500;
+        return -1;
+    }
+    return 0;
+}
 
 static int on_message_begin(llhttp_t *p)
 {
     struct conn *c = p->data;
 
     c->body.len = 0;
-    c->ignore_body = 0;
+    c->keep_body = 0;
+    c->body_seen = 0;
+    c->head_seen = 0;
     c->status = 0;
     c->expect_continue = 0;
-    c->hdr = HDR_OTHER;
-    c->hdr_len = SIZE_MAX;
+    c->field_at = SIZE_MAX;
     return 0;
 }
 
-/* Header names and values may arrive in pieces; only Expect's value is needed. */
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+
+    if (c->body.len == 0) {
+        const char *m = llhttp_method_name((llhttp_method_t)p->method);
+
+        if (echo_add(c, m, strlen(m)) || echo_add(c, " ", 1))
+            return -1;
+    }
+    return echo_add(c, at, len);
+}
+
+static int on_version_complete(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    char v[32];
+    int n = snprintf(v, sizeof(v), " HTTP/%u.%u\r\n", p->http_major, p->http_minor);
+
+    return echo_add(c, v, (size_t)n);
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
 
-    if (c->hdr_len == SIZE_MAX) {     /* a new field starts */
-        c->hdr_len = 0;
-        c->hdr = HDR_EXPECT;
-    }
-    if (c->hdr == HDR_EXPECT) {
-        if (c->hdr_len + len > 6 || strncasecmp(at, "expect" + c->hdr_len, len) != 0)
-            c->hdr = HDR_OTHER;
-        c->hdr_len += len;
-    }
-    return 0;
+    if (c->head_seen)
+        return 0;               /* a chunked body's trailer: not part of the head */
+    if (c->field_at == SIZE_MAX)
+        c->field_at = c->body.len;
+    return echo_add(c, at, len);
 }
 
 static int on_header_field_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
+    const char *name;
+    size_t n;
 
-    if (c->hdr == HDR_EXPECT && c->hdr_len != 6)
-        c->hdr = HDR_OTHER;
-    c->hdr_len = 0;
+    if (c->head_seen)
+        return 0;
+    name = c->body.p + c->field_at;
+    n = c->body.len - c->field_at;
+    c->hdr = n == 6 && strncasecmp(name, "expect", 6) == 0 ? HDR_EXPECT : HDR_OTHER;
+    c->field_at = SIZE_MAX;
+    if (echo_add(c, ": ", 2))
+        return -1;
+    c->value_at = c->body.len;
     return 0;
 }
 
@@ -268,32 +350,31 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
 
-    if (c->hdr == HDR_EXPECT) {
-        if (c->hdr_len + len >= EXPECT_LEN) {
-            c->hdr = HDR_OTHER;
-        } else {
-            memcpy(c->hdr_val + c->hdr_len, at, len);
-            c->hdr_len += len;
-        }
-    }
-    return 0;
+    return c->head_seen ? 0 : echo_add(c, at, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
+    size_t n;
 
-    if (c->hdr == HDR_EXPECT && c->hdr_len == 12 && strncasecmp(c->hdr_val, "100-continue", 12) == 0)
+    if (c->head_seen)
+        return 0;
+    n = c->body.len - c->value_at;
+    if (c->hdr == HDR_EXPECT && n == 12 &&
+        strncasecmp(c->body.p + c->value_at, "100-continue", 12) == 0)
         c->expect_continue = 1;
-    c->hdr = HDR_OTHER;
-    c->hdr_len = SIZE_MAX;
-    return 0;
+    return echo_add(c, "\r\n", 2);
 }
 
 /* Pause, so that the caller knows where the head ended (llhttp_get_error_pos). */
 static int on_headers_complete(llhttp_t *p)
 {
-    (void)p;
+    struct conn *c = p->data;
+
+    c->head_seen = 1;
+    if (echo_add(c, "\r\n", 2))       /* the blank line that ends the head */
+        return -1;
     return HPE_PAUSED;
 }
 
@@ -301,33 +382,41 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
 
-    if (c->ignore_body)
-        return 0;
-    if (c->body.len + len > g_srv->o.max_body) {
+    (void)p;
+    /* Every method's body counts against the limit; only POST/PUT keep theirs. */
+    c->body_seen += len;
+    if (c->body_seen > g_srv->o.max_body) {
         c->status = 413;
         return -1;
     }
-    if (buf_add(&c->body, at, len))
-        return -1;
-    return 0;
+    return c->keep_body ? echo_add(c, at, len) : 0;
 }
 
 static int on_message_complete(llhttp_t *p)
 {
     struct conn *c = p->data;
-    int keep = llhttp_should_keep_alive(p);
-    int conn_hdr = keep ? (p->http_major == 1 && p->http_minor == 0 ? 2 : 0) : 1;
+    /* An Upgrade is answered as a plain request; what follows it would be a protocol this
+     * server does not speak, so the connection ends after the answer. */
+    int keep = llhttp_should_keep_alive(p) && !p->upgrade;
+    enum conn_hdr conn = !keep                                      ? CONN_CLOSE
+                         : p->http_major == 1 && p->http_minor == 0 ? CONN_KEEP_ALIVE
+                                                                    : CONN_NONE;
     int rc;
 
-    if (p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_POST ||
-        p->method == HTTP_PUT)
-        rc = respond(c, 200, c->body.p, c->body.len, p->method != HTTP_HEAD, conn_hdr, NULL);
+    if (p->method == HTTP_GET || p->method == HTTP_HEAD)
+        rc = respond(c, 200, "text/plain", c->body.p, c->body.len, p->method == HTTP_GET,
+                     conn, NULL);
+    else if (c->keep_body)
+        rc = respond(c, 200, "application/octet-stream", c->body.p, c->body.len, 1, conn,
+                     NULL);
     else
-        rc = respond(c, 405, "405 Method Not Allowed\n", 23, 1, conn_hdr,
+        rc = respond(c, 405, "text/plain", "GET, HEAD, POST, PUT\n", 21, 1, conn,
                      "Allow: GET, HEAD, POST, PUT\r\n");
     buf_drop(&c->body);
-    if (rc)
+    if (rc) {
+        c->status = 500;
         return -1;
+    }
     if (!keep)
         c->closing = 1;
     /* Pause so the caller learns where the next request starts. */
@@ -338,6 +427,8 @@ static void settings_init(llhttp_settings_t *s)
 {
     llhttp_settings_init(s);
     s->on_message_begin = on_message_begin;
+    s->on_url = on_url;
+    s->on_version_complete = on_version_complete;
     s->on_header_field = on_header_field;
     s->on_header_field_complete = on_header_field_complete;
     s->on_header_value = on_header_value;
@@ -347,51 +438,73 @@ static void settings_init(llhttp_settings_t *s)
     s->on_message_complete = on_message_complete;
 }
 
-/* ---- the idle list ---- */
+/* ---- the idle and linger lists ---- */
 
-static void idle_unlink(struct server *s, struct conn *c)
+static void list_unlink(struct conn *c)
 {
+    struct conn_list *l = c->list;
+
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->idle_head = c->next;
+        l->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
     else
-        s->idle_tail = c->prev;
+        l->tail = c->prev;
     c->prev = c->next = NULL;
+    c->list = NULL;
 }
 
-static void idle_append(struct server *s, struct conn *c)
+static void list_append(struct conn_list *l, struct conn *c, uint64_t now)
 {
-    c->last_ns = s->now;
-    c->prev = s->idle_tail;
+    c->list = l;
+    c->last_ns = now;
+    c->prev = l->tail;
     c->next = NULL;
-    if (s->idle_tail)
-        s->idle_tail->next = c;
+    if (l->tail)
+        l->tail->next = c;
     else
-        s->idle_head = c;
-    s->idle_tail = c;
+        l->head = c;
+    l->tail = c;
 }
 
+/* Activity restarts the idle timeout; a lingering close keeps its deadline. */
 static void touch(struct server *s, struct conn *c)
 {
-    if (s->idle_tail != c) {
-        idle_unlink(s, c);
-        idle_append(s, c);
+    if (c->list != &s->idle)
+        return;
+    if (s->idle.tail != c) {
+        list_unlink(c);
+        list_append(&s->idle, c, s->now);
     } else {
         c->last_ns = s->now;
     }
 }
 
+static uint64_t list_deadline(const struct conn_list *l)
+{
+    return l->head ? l->head->last_ns + l->timeout_ns : UINT64_MAX;
+}
+
 /* ---- connections ---- */
+
+static void watch_listener(struct server *s, int on)
+{
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.fd = s->lfd};
+
+    if (fn_epoll_ctl(s->st, s->ep, EPOLL_CTL_MOD, s->lfd, &ev) == 0)
+        s->accept_paused = !on;
+}
 
 static void conn_close(struct server *s, struct conn *c)
 {
-    idle_unlink(s, c);
+    list_unlink(c);
     s->conns[c->fd] = NULL;
     fn_close(s->st, c->fd);
     s->closed_some = 1;
+    if (s->accept_paused)
+        watch_listener(s, 1);   /* a descriptor is free again */
     free(c->rbuf);
     free(c->body.p);
     free(c->out.p);
@@ -441,31 +554,28 @@ static size_t rbuf_room(struct server *s, struct conn *c)
     return c->rcap - c->rlen;
 }
 
-/* After the head: check the limits, remember a GET/HEAD head as the body to echo, answer
- * Expect: 100-continue.  Returns an error status or 0. */
+/* After the head: the checks that need all of it, then set up for the body.  Returns an
+ * error status or 0. */
 static int head_done(struct server *s, struct conn *c)
 {
     llhttp_t *p = &c->parser;
-    size_t start = c->msg_start, len;
+    size_t start = c->msg_start;
+    int v11 = p->http_major == 1 && p->http_minor == 1;
 
     /* llhttp skips empty lines before a request (RFC 9112 §2.2); they are not its head. */
     while (start < c->rpos && (c->rbuf[start] == '\r' || c->rbuf[start] == '\n'))
         start++;
-    len = c->rpos - start;
     c->in_head = 0;
-    if (len > s->o.max_header)
+    if (c->rpos - start > s->o.max_header)
         return 431;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s->o.max_body &&
-        (p->method == HTTP_POST || p->method == HTTP_PUT))
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > s->o.max_body)
         return 413;
-    if (p->method == HTTP_GET || p->method == HTTP_HEAD) {
-        c->ignore_body = 1;
-        if (buf_add(&c->body, c->rbuf + start, len))
-            return 500;
-    } else if (p->method != HTTP_POST && p->method != HTTP_PUT) {
-        c->ignore_body = 1;
+    if (p->method == HTTP_POST || p->method == HTTP_PUT) {
+        c->keep_body = 1;
+        c->body.len = 0;        /* the rebuilt head is not the answer */
     }
-    if (c->expect_continue && ((p->flags & F_CHUNKED) || p->content_length > 0) &&
+    /* RFC 9110 §10.1.1: a client waiting for 100 before sending its body gets it now. */
+    if (c->expect_continue && v11 && !((p->flags & F_CONTENT_LENGTH) && p->content_length == 0) &&
         buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25))
         return 500;
     return 0;
@@ -553,27 +663,34 @@ static int conn_pump(struct server *s, struct conn *c)
             progress = n > 0;
             continue;
         }
-        if (c->closing && !out_pending(c)) {
+        /* Done reading: an error or Connection: close was answered, or the peer's FIN came
+         * and every request before it has been parsed (an unfinished one is dropped). */
+        if (c->closing || (c->eof && c->rpos == c->rlen && !c->resumed)) {
+            if (out_pending(c))
+                continue;               /* EPOLLOUT brings us back */
             if (c->eof)
                 return 1;
-            /* our FIN after the last response; the peer's bytes are read and dropped */
+            /* Lingering close: our FIN after the last response, then what the peer still
+             * sends is read and dropped until its FIN or LINGER_NS, so that closing with
+             * unread bytes cannot reset the connection before the response is read. */
             if (fn_shutdown(s->st, c->fd, SHUT_WR) < 0)
                 return 1;
             c->draining = 1;
+            list_unlink(c);
+            list_append(&s->linger, c, s->now);
             progress = 1;
             continue;
         }
-        if (c->closing || c->eof || out_pending(c) > OUT_HIGH)
+        if (out_pending(c) > OUT_HIGH)
             continue;
-        if (rbuf_room(s, c) > 0) {
+        if (!c->eof && rbuf_room(s, c) > 0) {
             n = fn_recv(s->st, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
             if (n > 0) {
                 c->rlen += (size_t)n;
                 progress = 1;
             } else if (n == 0) {
-                /* half-close: answer what was asked, then close */
+                /* half-close: what was asked before it is still answered */
                 c->eof = 1;
-                c->closing = 1;
                 progress = 1;
             } else if (errno != EAGAIN) {
                 return 1;
@@ -590,6 +707,22 @@ static int conn_pump(struct server *s, struct conn *c)
     return 0;
 }
 
+/* A connection waiting for its next request holds no buffers: an idle keep-alive
+ * connection costs struct conn and the stack's socket, nothing more. */
+static void conn_trim(struct conn *c)
+{
+    if (c->rpos == c->rlen && c->in_head && c->msg_start == c->rpos && !c->resumed) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = c->rpos = c->msg_start = 0;
+        buf_free(&c->body);
+    }
+    if (!out_pending(c)) {
+        c->out_off = 0;
+        buf_free(&c->out);
+    }
+}
+
 static void conn_event(struct server *s, int fd)
 {
     struct conn *c = (uint32_t)fd < s->nslots ? s->conns[fd] : NULL;
@@ -602,6 +735,7 @@ static void conn_event(struct server *s, int fd)
         conn_close(s, c);
         return;
     }
+    conn_trim(c);
     want = conn_want(s, c);
     if (want != c->interest) {
         struct epoll_event ev = {.events = want, .data.fd = fd};
@@ -618,12 +752,22 @@ static void accept_all(struct server *s)
         int fd = fn_accept4(s->st, s->lfd, NULL, NULL, SOCK_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
         struct conn *c;
+        int one = 1;
 
-        if (fd < 0)
+        if (fd < 0) {
+            /* With the table full the listener stays readable: a level-triggered loop would
+             * spin on it, so it is not watched until a connection closes (the stack keeps
+             * the waiting connections queued meanwhile). */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                watch_listener(s, 0);
             return;                 /* EAGAIN, or a connection that failed before accept */
+        }
         c = (uint32_t)fd < s->nslots ? calloc(1, sizeof(*c)) : NULL;
         ev.data.fd = fd;
-        if (!c || fn_epoll_ctl(s->st, s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        /* Responses are written whole, so Nagle would only hold back their tails (asyncio's
+         * transports and nginx's tcp_nodelay do the same). */
+        if (!c || fn_setsockopt(s->st, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+            fn_epoll_ctl(s->st, s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
             free(c);
             fn_close(s->st, fd);
             continue;
@@ -631,18 +775,20 @@ static void accept_all(struct server *s)
         c->fd = fd;
         c->interest = ev.events;
         c->in_head = 1;
-        c->hdr_len = SIZE_MAX;
         llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
         c->parser.data = c;
         s->conns[fd] = c;
-        idle_append(s, c);
+        list_append(&s->idle, c, s->now);
     }
 }
 
-static void expire_idle(struct server *s)
+static void expire(struct server *s)
 {
-    while (s->idle_head && s->now - s->idle_head->last_ns >= s->o.idle_ns)
-        conn_close(s, s->idle_head);
+    struct conn_list *lists[2] = {&s->idle, &s->linger};
+
+    for (int i = 0; i < 2; i++)
+        while (lists[i]->head && list_deadline(lists[i]) <= s->now)
+            conn_close(s, lists[i]->head);
 }
 
 /* ---- start-up and the loop ---- */
@@ -763,6 +909,7 @@ static int run(struct server *s)
         int rx, n;
 
         s->now = fn_clock_ns();
+        update_date(s);
         rx = fn_stack_poll(s->st, s->now);
         if (rx < 0) {
             fprintf(stderr, "http_echo: backend failed: %s\n", strerror(-rx));
@@ -770,18 +917,24 @@ static int run(struct server *s)
         }
         s->closed_some = 0;
         n = fn_epoll_wait(s->st, s->ep, evs, MAX_EVENTS, 0);
+        if (n < 0) {
+            fprintf(stderr, "http_echo: epoll_wait: %s\n", strerror(errno));
+            return -1;
+        }
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == s->lfd)
                 accept_all(s);
             else
                 conn_event(s, evs[i].data.fd);
         }
-        expire_idle(s);
+        expire(s);
         if (n > 0 || rx > 0 || s->closed_some)
             continue;
         wake = fn_stack_next_deadline(s->st);
-        if (s->idle_head && s->idle_head->last_ns + s->o.idle_ns < wake)
-            wake = s->idle_head->last_ns + s->o.idle_ns;
+        if (list_deadline(&s->idle) < wake)
+            wake = list_deadline(&s->idle);
+        if (list_deadline(&s->linger) < wake)
+            wake = list_deadline(&s->linger);
         sleep_until(s, wake);
     }
     return 0;
@@ -897,7 +1050,7 @@ static void usage(void)
             "       [--host H] [--gateway IP] [--queue N] [--xdp-mode auto|native|skb]\n"
             "       [--xdp-obj PATH] [--pcap PATH] [--knob NAME=VALUE]... [--fault-seed N]\n"
             "       [--fault rx|tx:FIELD=N]... [--max-body BYTES] [--max-header BYTES]\n"
-            "       [--idle-timeout SEC]\n");
+            "       [--idle-timeout SEC] [--log-level error|warning|info|debug]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -911,7 +1064,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"fault-seed", required_argument, NULL, 's'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},    {"max-body", required_argument, NULL, 'B'},
         {"max-header", required_argument, NULL, 'M'},
-        {"idle-timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0},
+        {"idle-timeout", required_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
     };
     uint64_t v;
     double secs;
@@ -950,6 +1104,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'M':
             bad = parse_u64(optarg, 64u << 20, &o->max_header) || o->max_header == 0;
             break;
+        case 'L':
+            /* the names of fastnet.config's log.level */
+            if (strcmp(optarg, "error") == 0)
+                fn_log_set_level(FN_LOG_ERROR);
+            else if (strcmp(optarg, "warning") == 0)
+                fn_log_set_level(FN_LOG_WARN);
+            else if (strcmp(optarg, "info") == 0)
+                fn_log_set_level(FN_LOG_INFO);
+            else if (strcmp(optarg, "debug") == 0)
+                fn_log_set_level(FN_LOG_DEBUG);
+            else
+                bad = 1;
+            break;
         case 't':
             errno = 0;
             secs = strtod(optarg, &end);
@@ -975,6 +1142,7 @@ int main(int argc, char **argv)
     static struct server srv;
     struct server *s = &srv;
     struct sigaction sa;
+    sigset_t unblock;
     char host[INET_ADDRSTRLEN];
     uint32_t leaked;
     int rc;
@@ -985,30 +1153,43 @@ int main(int argc, char **argv)
     }
     g_srv = s;
     settings_init(&s->settings);
+    s->idle.timeout_ns = s->o.idle_ns;
+    s->linger.timeout_ns = LINGER_NS;
+    update_date(s);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* exec keeps the signal mask of whoever started us (serve() execs from Python). */
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGINT);
+    sigaddset(&unblock, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
     if (open_stack(s))
-        return 2;
+        return 1;
     fn_stack_start(s->st, fn_clock_ns());
     if (s->o.host == 0)
         s->o.host = s->o.cfg.ip;
     inet_ntop(AF_INET, &s->o.host, host, sizeof(host));
     if (open_listener(s) < 0) {
-        fprintf(stderr, "http_echo: listen on %s:%u: %s\n", host, s->o.port, strerror(errno));
+        fprintf(stderr, "http_echo: cannot listen on %s:%u: %s\n", host, s->o.port,
+                strerror(errno));
         fn_stack_destroy(s->st);
         free(s->conns);
-        return 2;
+        return 1;
     }
     fprintf(stderr, "http_echo: listening on %s:%u (loop=native)\n", host, s->o.port);
     fflush(stderr);
     rc = run(s);
-    while (s->idle_head)
-        conn_close(s, s->idle_head);
+    while (s->idle.head)
+        conn_close(s, s->idle.head);
+    while (s->linger.head)
+        conn_close(s, s->linger.head);
     fn_close(s->st, s->lfd);
     fn_close(s->st, s->ep);
+    /* One more round sends the FINs (and resets) of the closes above. */
+    fn_stack_poll(s->st, fn_clock_ns());
     /* Destroying the stack closes the backend: the XDP program is detached here. */
     leaked = fn_stack_destroy(s->st);
     free(s->conns);
