@@ -17,6 +17,7 @@ from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
+import sys
 import selectors as _selectors
 from asyncio import trsock as _trsock
 from asyncio.log import logger as _aio_logger
@@ -57,6 +58,9 @@ cdef enum:
 _ACCEPT_RETRY_DELAY = 1.0
 
 _BufferedProtocol = _asyncio.BufferedProtocol
+# 3.12's selector transport has its own writelines (its error names writelines()); 3.11's
+# is WriteTransport's join-and-write.
+_WRITELINES_NAMES_ITSELF = sys.version_info >= (3, 12)
 _epoll_select = _selectors.EpollSelector.select
 
 
@@ -161,6 +165,7 @@ cdef class _Engine:
 
     def transport(self, Socket sock, protocol, waiter=None, extra=None, server=None):
         """A transport over the connected Socket sock (which it now owns)."""
+        self.stack._check()
         cdef _Transport t = _new_transport(self, sock.fd, protocol, waiter, server)
         t.sock_obj = sock
         t._fill_names(True)
@@ -170,6 +175,7 @@ cdef class _Engine:
 
     def listen(self, Socket sock, protocol_factory, server, sslcontext, backlog,
                ssl_handshake_timeout, ssl_shutdown_timeout):
+        self.stack._check()
         cdef _Listener ls = _Listener.__new__(_Listener)
         ls.eng = self
         ls.fd = sock.fd
@@ -356,7 +362,12 @@ cdef class _Listener(_Handle):
                     self.eng.ctl(self, 0)
                     loop.call_later(_ACCEPT_RETRY_DELAY, self._resume)
                     return 0
-                raise _errno_exc(err)
+                # As an exception in the stock loop's accept callback: logged, loop goes on.
+                loop.call_exception_handler({
+                    "message": "Error accepting a connection on a fastnet listener",
+                    "exception": _errno_exc(err),
+                    "socket": _trsock.TransportSocket(self.sock)})
+                return 0
             if self.sslcontext is None:
                 try:
                     protocol = self.protocol_factory()
@@ -441,6 +452,8 @@ cdef class _Transport(_Handle):
     cdef sockaddr_in local
 
     _start_tls_compatible = True
+    # loop.sendfile() over these transports: asyncio's read-and-write fallback.
+    _sendfile_compatible = _asyncio.constants._SendfileMode.FALLBACK
 
     cdef int _fill_names(self, bint peer) except -1:
         cdef socklen_t slen = sizeof(self.local)
@@ -588,6 +601,9 @@ cdef class _Transport(_Handle):
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data:
             return
+        if self.fd < 0 or self.eng.stack.st == NULL:
+            # Closed under the transport (loop.close(), Stack.close()): as a lost connection.
+            self.conn_lost = max(self.conn_lost, 1)
         if self.conn_lost:
             if self.conn_lost >= _CONNLOST_LOG:
                 _aio_logger.warning("socket.send() raised exception.")
@@ -616,6 +632,8 @@ cdef class _Transport(_Handle):
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data):
+        if self.eof_written and _WRITELINES_NAMES_ITSELF:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
         self.write(b"".join(list_of_data))
 
     cdef int _write_ready(self) except -1:
@@ -649,7 +667,7 @@ cdef class _Transport(_Handle):
         if self.closing or self.eof_written:
             return
         self.eof_written = True
-        if not len(self.wbuf):
+        if not len(self.wbuf) and self.fd >= 0 and self.eng.stack.st != NULL:
             fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
 
     def can_write_eof(self):
