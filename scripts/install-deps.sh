@@ -6,10 +6,13 @@
 #   sanitizer runtime for `make SAN=1`), libxdp/libbpf
 #   and their dependencies, the network tools the tests and the demo drive (iproute2,
 #   nftables, ethtool, tcpdump, ping, nc, hping3, curl), wrk, valgrind (callgrind, for
-#   bench/tcp_rx_cost.py), and python3-dev when the running Python has no headers.
+#   bench/tcp_rx_cost.py), nginx-light with its echo module (libnginx-mod-http-echo; the
+#   kernel comparison point of bench/http_bench.py, never started as a service here), and
+#   python3-dev when the running Python has no headers.
 #   `apt-get update` runs only when a package is missing.
 #   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
-#   (benchmarks), httptools (the HTTP parser of apps/http_echo), for the python3 on PATH.
+#   (benchmarks), httptools (the HTTP parser of apps/http_echo), matplotlib (the plots of
+#   bench/http_bench.py), for the python3 on PATH.
 #   llhttp's C sources for the native HTTP echo server (apps/http_echo/native/fetch_llhttp.sh:
 #   the pinned httptools sdist from PyPI, checked by SHA-256, unpacked into that build dir).
 #
@@ -26,7 +29,7 @@ APT_PKGS=(
     build-essential gcc make clang llvm pkg-config libclang-rt-14-dev
     libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev
     iproute2 nftables ethtool tcpdump iputils-ping netcat-openbsd hping3 wrk curl
-    valgrind openssl
+    valgrind openssl nginx-light libnginx-mod-http-echo
 )
 
 if ! "$PYTHON" - <<'PY' 2>/dev/null
@@ -52,6 +55,15 @@ if [ "${FASTNET_SKIP_APT:-0}" != 1 ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         log "apt-get install: ${missing[*]}"
         "${SUDO[@]}" apt-get update -q
+        # nginx's package would start a web server on port 80; the benchmark runs its own
+        # in a test namespace.  A policy-rc.d that says no keeps services from starting
+        # during the install (only when the machine has none of its own).
+        policy=/usr/sbin/policy-rc.d
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+            "${SUDO[@]}" chmod 755 "$policy"
+            trap '"${SUDO[@]}" rm -f "$policy"' EXIT
+        fi
         "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
     else
         log "Debian packages: all present"
@@ -67,7 +79,7 @@ if "$PYTHON" -m pip install --help 2>/dev/null | grep -q -- '--break-system-pack
     fi
 fi
 
-PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust httptools)
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust httptools matplotlib)
 if "$PYTHON" - "${PY_PKGS[@]}" <<'PY'
 import sys
 from importlib import metadata
