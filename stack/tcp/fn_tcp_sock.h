@@ -12,6 +12,8 @@
 
 #include "tcp/fn_tcp.h"
 
+struct fn_pkt;
+
 /* The connection's numbers, in the units the socket layer converts from (ns, bytes). */
 struct fn_tcp_conn_info {
     int state;                  /* TCPS_* */
@@ -53,5 +55,26 @@ void fn_tcp_clamp_mss(struct tcpcb *tp, uint32_t mss);
  * follows), as Nagle would hold it; full-size segments still go.  A held tail with nothing
  * in flight leaves one RTO later if no other send comes (Linux: ~200 ms). */
 int fn_tcp_send_more(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now);
+
+/* Zero-copy receive: move up to max whole buffers from the head of the receive chain to
+ * out[] (their data at pkt->data, pkt->len bytes), oldest first; returns the count.  Their
+ * bytes leave fn_tcp_readable() but stay counted against the window (rcv_lent) until
+ * fn_tcp_zc_rcv_done() gives them back; the buffers are the owner's to free. */
+uint32_t fn_tcp_zc_take(struct tcpcb *tp, struct fn_pkt **out, uint32_t max);
+/* The owner freed borrowed buffers holding `bytes`: the window reopens by that much (and an
+ * update goes out if worth one, as after a read).  Any state, CLOSED included. */
+void fn_tcp_zc_rcv_done(struct tcpcb *tp, uint32_t bytes, uint64_t now);
+/* Zero-copy send: a pool buffer (data = buf + FN_PKT_HEADROOM, len 0) for the owner to fill,
+ * counted in the connection's pool share (tcp_pool.c) until queued or given back; NULL
+ * when the share or the pool has none (FN_TCP_EV_WRITABLE follows when it has). */
+struct fn_pkt *fn_tcp_zc_alloc(struct tcpcb *tp);
+/* Give back a buffer from fn_tcp_zc_alloc unsent (frees it). */
+void fn_tcp_zc_unalloc(struct tcpcb *tp, struct fn_pkt *p);
+/* Queue a filled buffer from fn_tcp_zc_alloc (pkt->len bytes at pkt->data) at the end of
+ * the send chain without copying (a payload of at most 256 bytes is copied into the tail's
+ * free room instead) and run tcp_output; more != 0 as MSG_MORE.  Returns len, having taken
+ * the buffer, or -errno leaving it the caller's: -EAGAIN (not all of it fits
+ * cfg.tcp_sndbuf and the chain is not empty), -EPIPE, -ENOTCONN, or the connection's error. */
+int fn_tcp_zc_send(struct tcpcb *tp, struct fn_pkt *p, int more, uint64_t now);
 
 #endif

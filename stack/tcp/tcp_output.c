@@ -51,8 +51,8 @@ uint32_t tcp_maxseg(const struct tcpcb *tp)
 
 uint32_t tcp_rcv_space(const struct tcpcb *tp)
 {
-    const struct fn_config *c = tcp_cfg(tp);
-    uint32_t space = c->tcp_rcvbuf > tp->rcv_cc ? c->tcp_rcvbuf - tp->rcv_cc : 0;
+    uint32_t buf = tcp_rcvbuf(tp), held = tcp_rcv_held(tp);
+    uint32_t space = buf > held ? buf - held : 0;
     uint32_t pool = tcp_pool_rcv_window(tp);
 
     /* Offer no more than the pool can back (tcp_pool.c); the right edge rule below keeps
@@ -61,7 +61,7 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
         space = pool;
     /* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3): while the free space
      * is below both a quarter of the buffer and one MSS, offer no more than already offered. */
-    if (space < c->tcp_rcvbuf / 4 && space < tp->t_maxseg)
+    if (space < buf / 4 && space < tp->t_maxseg)
         space = 0;
     if (space > (uint32_t)TCP_MAXWIN << tp->rcv_wscale)
         space = (uint32_t)TCP_MAXWIN << tp->rcv_wscale;

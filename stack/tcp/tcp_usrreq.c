@@ -96,13 +96,8 @@ int fn_tcp_connect(struct fn_stack *st, uint32_t dst, uint16_t dst_port, uint16_
     return 0;
 }
 
-int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
+int tcp_usr_may_send(const struct tcpcb *tp)
 {
-    const struct fn_config *c = tcp_cfg(tp);
-    struct fn_stack *st = tp->t_stack;
-    const uint8_t *src = data;
-    uint32_t room, done = 0;
-
     if (tp->t_state == TCPS_LISTEN)
         return -ENOTCONN;
     if (tp->t_error)
@@ -110,6 +105,19 @@ int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
     if ((tp->t_flags & TF_NEEDFIN) || tp->t_state == TCPS_CLOSED ||
         tp->t_state > TCPS_CLOSE_WAIT)
         return -EPIPE;
+    return 0;
+}
+
+int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
+{
+    const struct fn_config *c = tcp_cfg(tp);
+    struct fn_stack *st = tp->t_stack;
+    const uint8_t *src = data;
+    uint32_t room, done = 0;
+    int rc = tcp_usr_may_send(tp);
+
+    if (rc)
+        return rc;
     room = c->tcp_sndbuf > tp->snd_cc ? c->tcp_sndbuf - tp->snd_cc : 0;
     if (len > room)
         len = room;
@@ -130,6 +138,7 @@ int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
             else
                 tp->snd_head = t;
             tp->snd_tail = t;
+            tp->snd_nbufs++;
         }
         n = fn_pkt_tailroom(t);
         if (n > len - done)

@@ -141,6 +141,55 @@ int fn_setsockopt(struct fn_stack *st, int fd, int level, int optname, const voi
  * non-blocking on/off).  ENOTTY for any other request, EFAULT for a NULL argument. */
 int fn_ioctl(struct fn_stack *st, int fd, unsigned long request, void *arg);
 
+/* ---- zero-copy ----
+ * Receive by borrowing the stack's buffers: fn_zc_recv lends up to max received buffers
+ * (whole ones, oldest first; their data as it arrived, one segment or a few coalesced small
+ * ones each) and fills iov[i] with a read-only view of each.  Borrowed data is read: it
+ * leaves FIONREAD, EPOLLIN and fn_recv, which go on with what follows.  But until
+ * fn_zc_release gives the buffers back, their bytes keep the receive window closed by as
+ * much — a reader that holds on to them throttles its peer, as a full socket buffer does.
+ * The views stay valid until released or until the socket is closed (close releases what is
+ * still borrowed, so the pool's counters return to zero); never after.
+ *
+ * Send into buffers taken from the pool: fn_zc_alloc lends one empty buffer of *cap bytes
+ * (the pool's buffer size less its headroom); fn_zc_send(buf, len) appends it with its len
+ * bytes to the send chain as it is — no copy of the payload into the stack (payloads of up
+ * to 256 bytes are copied into the free room of the chain's last buffer, so that small
+ * sends do not each hold a buffer).  Each segment is still built by copying from the chain
+ * into a fresh buffer, as for fn_send: the chain must stay intact for retransmission.  A
+ * buffer goes whole or not at all, and while lent it counts in the connection's share of
+ * the pool.  fn_zc_free gives back one unsent; close gives back every one. */
+
+/* One borrowed buffer: base[0..len) is the data, read-only. */
+struct fn_zc_iov {
+    const void *base;
+    size_t len;
+};
+
+/* Returns the number of buffers lent (1..max; their views in iov[0..n)), 0 at EOF, or -1:
+ * EINVAL (max < 1, flags other than MSG_DONTWAIT / MSG_NOSIGNAL), EFAULT (iov NULL),
+ * ENOTCONN, EAGAIN (nothing to read and non-blocking, or SO_RCVTIMEO), the connection's
+ * error once (ECONNRESET, ...), EBADF.  Blocks as fn_recv does.  At most 64 buffers a call. */
+ssize_t fn_zc_recv(struct fn_stack *st, int fd, struct fn_zc_iov *iov, int max, int flags);
+/* Give back the `count` oldest borrowed buffers (in the order fn_zc_recv lent them; -1 =
+ * all, 0 = none): the window reopens and a window update goes out if worth one.  Returns
+ * the number still borrowed, or -1: EINVAL (count < -1 or more than are borrowed), EBADF. */
+int fn_zc_release(struct fn_stack *st, int fd, int count);
+/* A buffer to fill: returns its start and sets *cap, or NULL with errno: ENOBUFS (the pool,
+ * or this connection's share of it, has none now: EPOLLOUT follows when it has), EPIPE /
+ * EAGAIN (still connecting) / the pending error as fn_send reports them, EFAULT (cap NULL),
+ * EBADF.  Never waits. */
+void *fn_zc_alloc(struct fn_stack *st, int fd, size_t *cap);
+/* Queue buf (from fn_zc_alloc on this fd) with its first len bytes (0..cap; 0 frees it).
+ * Flags: MSG_MORE, MSG_DONTWAIT, MSG_NOSIGNAL.  Returns len, the buffer now the stack's;
+ * or -1 with the buffer still the caller's: EINVAL (buf not lent on this fd, len > cap, bad
+ * flags), EAGAIN (SO_SNDBUF has no room for all of it — an empty queue takes any buffer —
+ * and non-blocking, or SO_SNDTIMEO expired), EPIPE, ECONNRESET, ... as fn_send.  A blocking
+ * call waits for room for the whole buffer. */
+ssize_t fn_zc_send(struct fn_stack *st, int fd, void *buf, size_t len, int flags);
+/* Give back an unsent buffer from fn_zc_alloc.  EINVAL (not lent on this fd), EBADF. */
+int fn_zc_free(struct fn_stack *st, int fd, void *buf);
+
 /* Called on every round of a blocking call's wait (and of fn_epoll_wait with a timeout),
  * before it sleeps, with the time it just polled the stack at: for the owner's other work,
  * or a test's second stack.  With a hook set a wait sleeps at most 1 ms per round.  NULL
