@@ -66,9 +66,12 @@ struct fn_sock {
     uint8_t reuseaddr, reuseport, keepalive, nodelay, linger_on;
     int linger_s;
     int rcvbuf, sndbuf;             /* as getsockopt reports them (Linux doubles a set) */
+    uint8_t rcvbuf_lock;            /* SO_RCVBUF was set: the window is bounded by half of
+                                     * rcvbuf (Linux's SOCK_RCVBUF_LOCK), else by the cfg's */
     uint32_t maxseg;                /* TCP_MAXSEG; 0 = not set */
     const char *cc;                 /* TCP_CONGESTION: a registry name (static); NULL = the
                                      * config default, until set */
+    uint8_t cc_linux_reno;          /* it was set as Linux's "reno" (= newreno): reported so */
     int keepidle, keepintvl, keepcnt;
     uint64_t rcvtimeo_ns, sndtimeo_ns;  /* 0 = wait forever (Linux's default) */
     uint32_t laddr;                 /* bound address, network order (0 = any) */
@@ -153,6 +156,9 @@ int fn_sock_recv_ready(struct fn_sock *so);
 /* May a send go ahead on so (0), or -errno as Linux's tcp_sendmsg() (EPIPE, EAGAIN while
  * connecting, the pending error once, EOPNOTSUPP for MSG_OOB)? */
 int fn_sock_send_check(struct fn_sock *so, int flags);
+
+/* The receive buffer SO_RCVBUF gives the connection (0: the cfg's, not set). */
+uint32_t fn_sock_rcv_window(const struct fn_sock *so);
 
 /* sock_zc.c */
 /* Free every buffer the socket lent (received or for sending) and give their bytes back to

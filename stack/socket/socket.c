@@ -197,6 +197,13 @@ struct fn_sock *fn_sock_get(struct fn_stack *st, int fd)
     return so;
 }
 
+uint32_t fn_sock_rcv_window(const struct fn_sock *so)
+{
+    /* Linux: half of the doubled SO_RCVBUF is the window (tcp_full_space with the default
+     * scaling ratio), the rest bookkeeping. */
+    return so->rcvbuf_lock ? (uint32_t)so->rcvbuf / 2 : 0;
+}
+
 /* ---- state as Linux's tcp_poll and friends see it ---- */
 
 void fn_sock_apply_keepalive(struct fn_sock *so)
@@ -509,6 +516,9 @@ int fn_listen(struct fn_stack *st, int fd, int backlog)
     so->listening = 1;
     fn_tcp_set_user(tp, so);
     sock_apply_cc(so);
+    /* What shapes the SYN-ACKs of the connections it accepts, as Linux. */
+    fn_tcp_set_rcvbuf(tp, fn_sock_rcv_window(so));
+    fn_tcp_set_user_mss(tp, (uint16_t)so->maxseg);
     fn_sock_wake(so, EP_WAKE_ALL);
     return 0;
 }
@@ -530,9 +540,11 @@ static void inherit_options(struct fn_sock *so, const struct fn_sock *l)
     so->linger_on = l->linger_on;
     so->linger_s = l->linger_s;
     so->rcvbuf = l->rcvbuf;
+    so->rcvbuf_lock = l->rcvbuf_lock;
     so->sndbuf = l->sndbuf;
     so->maxseg = l->maxseg;
     so->cc = l->cc;
+    so->cc_linux_reno = l->cc_linux_reno;
     so->keepidle = l->keepidle;
     so->keepintvl = l->keepintvl;
     so->keepcnt = l->keepcnt;
@@ -654,8 +666,8 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
         /* The port comes from here, not fn_tcp: it must not be one a bound socket holds. */
         if (!so->bound && autobind(st->sock, so) < 0)
             return fail(EADDRNOTAVAIL);
-        rc = fn_tcp_connect(st, sin.sin_addr.s_addr, ntohs(sin.sin_port), so->lport, &so->tp,
-                            now);
+        rc = fn_tcp_connect_opts(st, sin.sin_addr.s_addr, ntohs(sin.sin_port), so->lport,
+                                 fn_sock_rcv_window(so), (uint16_t)so->maxseg, &so->tp, now);
         if (rc) {
             so->tp = NULL;
             if (!so->user_bound)

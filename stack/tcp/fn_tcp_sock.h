@@ -51,6 +51,18 @@ uint32_t fn_tcp_sndq(const struct tcpcb *tp);
 uint32_t fn_tcp_mss(const struct tcpcb *tp);
 /* TCP_MAXSEG: never send segments larger than mss (lowers the send MSS only). */
 void fn_tcp_clamp_mss(struct tcpcb *tp, uint32_t mss);
+/* fn_tcp_connect with the socket options that shape the SYN, as Linux: rcvbuf (SO_RCVBUF;
+ * 0 = cfg.tcp_rcvbuf, never above it) bounds the window offered and picks the window scale;
+ * mss (TCP_MAXSEG; 0 = none) caps the MSS advertised. */
+int fn_tcp_connect_opts(struct fn_stack *st, uint32_t dst, uint16_t dst_port,
+                        uint16_t src_port, uint32_t rcvbuf, uint16_t mss, struct tcpcb **out,
+                        uint64_t now);
+/* SO_RCVBUF on a connection or a listener (0 = cfg.tcp_rcvbuf, never above it): the bound on
+ * the window from now on; a listener's shapes the SYN-ACKs of what it accepts and their
+ * window scale.  A connection's scale stays what its SYN fixed. */
+void fn_tcp_set_rcvbuf(struct tcpcb *tp, uint32_t bytes);
+/* TCP_MAXSEG on a listener: the MSS its SYN-ACKs advertise and its children send at most. */
+void fn_tcp_set_user_mss(struct tcpcb *l, uint16_t mss);
 /* fn_tcp_send() with MSG_MORE: a short last segment of this call is held back (more data
  * follows), as Nagle would hold it; full-size segments still go.  A held tail with nothing
  * in flight leaves one RTO later if no other send comes (Linux: ~200 ms). */

@@ -18,9 +18,8 @@
 
 void fn_tcp_get_info(const struct tcpcb *tp, struct fn_tcp_conn_info *ci)
 {
-    const struct fn_stack *st = tp->t_stack;
     int ts = (tp->t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) == (TF_REQ_TSTMP | TF_RCVD_TSTMP);
-    uint32_t adv = st->mtu - FN_IPV4_HLEN - FN_TCP_HLEN;
+    uint32_t adv = tcp_adv_mss(tp);
 
     memset(ci, 0, sizeof(*ci));
     ci->state = tp->t_state;
@@ -106,6 +105,16 @@ void fn_tcp_clamp_mss(struct tcpcb *tp, uint32_t mss)
 {
     if (mss < tp->t_maxseg)
         tp->t_maxseg = (uint16_t)(mss < TCP_MSS_FLOOR ? TCP_MSS_FLOOR : mss);
+}
+
+void fn_tcp_set_rcvbuf(struct tcpcb *tp, uint32_t bytes)
+{
+    tp->t_rcvbuf = bytes < tcp_cfg(tp)->tcp_rcvbuf ? bytes : 0;
+}
+
+void fn_tcp_set_user_mss(struct tcpcb *l, uint16_t mss)
+{
+    l->t_user_mss = mss;
 }
 
 /* A tail held back with nothing in flight waits for no ACK: like Linux's probe timer for

@@ -351,7 +351,7 @@ void tcp_conn_setup(struct tcpcb *tp, uint64_t now)
     tp->t_maxseg = TCP_MSS_DEFAULT;
     tp->t_rxtcur = (uint64_t)c->tcp_rto_init_ms * 1000000ull;
     tp->t_rcvtime = now;
-    tp->request_r_scale = tcp_rcv_wscale_for(c->tcp_rcvbuf);
+    tp->request_r_scale = tcp_rcv_wscale_for(tcp_rcvbuf(tp));
     if (c->tcp_window_scaling)
         tp->t_flags |= TF_REQ_SCALE;
     if (c->tcp_timestamps)

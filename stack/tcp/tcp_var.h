@@ -156,8 +156,9 @@ struct tcpcb {
     uint32_t snd_lent_bufs;     /* buffers the owner took to fill for the send chain
                                    (fn_tcp_zc_alloc) and has not queued or given back: they
                                    count towards its pool share */
-    uint32_t t_rcvbuf;          /* receive buffer bytes: bounds the window; cfg.tcp_rcvbuf
-                                   unless the owner chose another before the SYN */
+    uint32_t t_rcvbuf;          /* receive buffer bytes: bounds the window; 0 = cfg's
+                                   (SO_RCVBUF; its window scale is fixed by the SYN) */
+    uint16_t t_user_mss;        /* TCP_MAXSEG: caps the MSS we advertise and send; 0 = none */
     struct fn_pkt *reass_head;  /* out-of-order segments, ascending, disjoint (tcp_reass.c);
                                    pkt->user holds the sequence number of the first byte,
                                    pkt->ts bit 0 a FIN after the data */
@@ -322,6 +323,9 @@ static inline uint32_t tcp_rcvbuf(const struct tcpcb *tp)
 {
     return tp->t_rcvbuf ? tp->t_rcvbuf : tcp_cfg(tp)->tcp_rcvbuf;
 }
+/* The MSS our SYN / SYN-ACK advertises: MTU - 40 (RFC 9293 §3.7.1, RFC 6691), or less if
+ * TCP_MAXSEG asks (as Linux). */
+uint32_t tcp_adv_mss(const struct tcpcb *tp);
 /* Received bytes that still hold buffers: unread, or borrowed by the owner (zero-copy). */
 static inline uint32_t tcp_rcv_held(const struct tcpcb *tp)
 {

@@ -33,10 +33,15 @@
  * SO_REUSEPORT is accepted and stored; one core owns each port for now, so a second
  * listener on a port fails with EADDRINUSE.  SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/
  * KEEPCNT drive the connection's keepalive timer (RFC 1122 §4.2.3.6; a listener's values
- * pass to the connections it accepts).  SO_RCVBUF is stored and reported (doubled, as
- * Linux); the window offered stays cfg.tcp_rcvbuf.  SO_SNDBUF bounds the bytes queued
- * (never above cfg.tcp_sndbuf).  TCP_MAXSEG lowers the send MSS once connected; the MSS
- * advertised on the SYN is the MTU's.
+ * pass to the connections it accepts).  SO_RCVBUF is reported doubled, as Linux, and half
+ * of it bounds the receive window (never above cfg.tcp_rcvbuf); set before connect() or
+ * listen() it also sizes the window and picks the window scale of the SYN / SYN-ACK, as
+ * Linux (SO_RCVBUF 16384: window 16384, scale 0; 65536: scale 1).  Unlike Linux, the SYN's
+ * window is not rounded down to whole segments, and without SO_RCVBUF the scale follows
+ * cfg.tcp_rcvbuf, not tcp_rmem.  SO_SNDBUF bounds the bytes queued (never above
+ * cfg.tcp_sndbuf).  TCP_MAXSEG set before connect() or listen() is the MSS the SYN /
+ * SYN-ACK advertises (if below the MTU's) and lowers the send MSS once connected.
+ * TCP_CONGESTION takes Linux's "reno" (NewReno here) and reports it back as "reno".
  */
 #ifndef FASTNET_FN_SOCKET_H
 #define FASTNET_FN_SOCKET_H
@@ -127,7 +132,7 @@ int fn_getpeername(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t
  * tcpi_snd_mss, tcpi_rcv_mss, tcpi_rtt, tcpi_rttvar, tcpi_snd_cwnd, tcpi_snd_ssthresh,
  * tcpi_retransmits, tcpi_total_retrans, tcpi_unacked, tcpi_options and the window scales
  * are filled, in Linux's units; the rest is zero), TCP_CONGESTION (set: the algorithm's
- * name, "cubic" or "newreno", optlen >= 1, read up to a NUL or 15 bytes, ENOENT if unknown;
+ * name, "cubic", "newreno" or Linux's "reno", optlen >= 1, read up to a NUL or 15 bytes, ENOENT if unknown;
  * get: the name NUL-padded to 16 bytes; a listener's choice passes to accepted sockets; a
  * socket that chose none reports cfg.tcp_cc's).  A get copies at most *optlen bytes and
  * sets *optlen; a set needs a full int (struct linger, struct timeval) or fails with
