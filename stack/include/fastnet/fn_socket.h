@@ -132,8 +132,8 @@ int fn_getpeername(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t
  * tcpi_snd_mss, tcpi_rcv_mss, tcpi_rtt, tcpi_rttvar, tcpi_snd_cwnd, tcpi_snd_ssthresh,
  * tcpi_retransmits, tcpi_total_retrans, tcpi_unacked, tcpi_options and the window scales
  * are filled, in Linux's units; the rest is zero), TCP_CONGESTION (set: the algorithm's
- * name, "cubic", "newreno" or Linux's "reno", optlen >= 1, read up to a NUL or 15 bytes, ENOENT if unknown;
- * get: the name NUL-padded to 16 bytes; a listener's choice passes to accepted sockets; a
+ * name, "cubic", "newreno" or Linux's "reno", optlen >= 1, read up to a NUL or 15 bytes,
+ * ENOENT if unknown; get: the name as set, NUL-padded to 16 bytes; a listener's choice passes to accepted sockets; a
  * socket that chose none reports cfg.tcp_cc's).  A get copies at most *optlen bytes and
  * sets *optlen; a set needs a full int (struct linger, struct timeval) or fails with
  * EINVAL.  ENOPROTOOPT (unknown level or option), EFAULT, EDOM (tv_usec out of range). */
