@@ -629,6 +629,8 @@ _MSG_WAITALL = _socket.MSG_WAITALL
 _FIONBIO = 0x5421
 _EAGAIN = 11
 _EINPROGRESS = 115
+_EALREADY = 114
+_EOPNOTSUPP = 95
 _EBADF = 9
 _EPOLL_CTL_ADD, _EPOLL_CTL_DEL, _EPOLL_CTL_MOD = 1, 2, 3
 # The most a timeout may be, as CPython's (a signed 64-bit count of nanoseconds).
@@ -713,6 +715,11 @@ cdef class Socket:
     cdef list _borrows              # Borrowed not yet given back to C, oldest first
     cdef list _sendbufs             # SendBuffer lent and not yet sent or freed
     cdef Py_ssize_t _zc_exports     # live buffer exports of its lent buffers
+    # makefile() bookkeeping under socket.socket's names (socket.SocketIO calls
+    # _decref_socketios): the descriptor is closed once close() was called and the last
+    # file object made by makefile() is closed.
+    cdef public int _io_refs
+    cdef public bint _closed
 
     def __cinit__(self):
         self.fd = -1
@@ -832,24 +839,32 @@ cdef class Socket:
         return so, _sockaddr_to(&sin)
 
     def connect(self, address):
+        """Blocking: waits for the handshake in slices like recv, so a signal handler that
+        raises ends the call with its exception (PEP 475; the attempt goes on, as with a
+        kernel socket: a later connect() reports it); TimeoutError once the timeout
+        passed."""
         cdef sockaddr_in sin
         cdef fn_stack *st = self._st()
         cdef int rc, err = 0
-        cdef bint blocking = self._timeout != 0.0
+        cdef double deadline = 0
         _sockaddr_from(address, &sin)
-        # A retried blocking connect is not the same call (EALREADY): it waits for its
-        # whole timeout at once, signals are seen when it returns.
-        if blocking:
-            self._set_timeo(0.0 if self._timeout is None else self._timeout)
         try:
-            with nogil:
-                rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
-            err = errno
+            while True:
+                with nogil:
+                    rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+                err = errno
+                # Each slice ends in EINPROGRESS (the first call) or EALREADY (a retry of the
+                # same attempt); the attempt's outcome comes from whichever call sees it.
+                if rc == 0 or self._timeout == 0.0 or (err != _EINPROGRESS and
+                                                       err != _EALREADY):
+                    break
+                if not self._again(&deadline):
+                    break
         finally:
-            if blocking:
-                self._end_wait(1)
+            self._end_wait(deadline)
         if rc < 0:
-            if err == _EINPROGRESS and self._timeout is not None and self._timeout > 0:
+            if ((err == _EINPROGRESS or err == _EALREADY) and self._timeout is not None and
+                    self._timeout > 0):
                 raise TimeoutError("timed out")
             self._fail_err(err, "connect")
 
@@ -1099,11 +1114,35 @@ cdef class Socket:
         self._sendbufs = []
         return 0
 
+    def makefile(self, mode="r", buffering=None, *, encoding=None, errors=None,
+                 newline=None):
+        """A file object over the socket, exactly as socket.socket.makefile (it is that
+        code: a socket.SocketIO raw stream over recv_into / send, buffered and decoded as
+        asked).  The socket closes once close() was called and every such file is closed."""
+        return _socket.socket.makefile(self, mode, buffering, encoding=encoding,
+                                       errors=errors, newline=newline)
+
+    def _decref_socketios(self):
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed:
+            self.close()
+
+    def dup(self):
+        """Not supported: one descriptor of the stack's table per socket (no reference
+        count to share).  Raises OSError(EOPNOTSUPP)."""
+        self._st()
+        raise OSError(_EOPNOTSUPP, "dup: a fastnet socket cannot be duplicated")
+
     def close(self):
-        """Close the socket (graceful, or a RST as fn_close decides).  Idempotent.  Buffers
-        still borrowed or lent for sending go back to the stack; BufferError if a view of
-        one is still exported (as mmap.close)."""
+        """Close the socket (graceful, or a RST as fn_close decides).  Idempotent.  With
+        file objects from makefile() still open, the descriptor closes with the last one,
+        as socket.socket's.  Buffers still borrowed or lent for sending go back to the
+        stack; BufferError if a view of one is still exported (as mmap.close)."""
         cdef fn_stack *st
+        self._closed = True
+        if self._io_refs > 0:
+            return
         if self.fd < 0 or self.stack is None or self.stack.st == NULL:
             self.fd = -1
             return
