@@ -944,13 +944,49 @@ cdef class Socket:
         return n
 
     def sendall(self, data, int flags=0):
-        """Send everything; None on success.  A blocking socket waits for room (each
-        wait bounded by the timeout); a non-blocking one raises BlockingIOError when the
-        buffer fills."""
-        view = memoryview(data).cast("B")
-        while len(view):
-            n = self.send(view, flags)
-            view = view[n:]
+        """Send everything; None on success.  A blocking socket waits for room, the timeout
+        bounding the whole call as in CPython since 3.5 (TimeoutError, however much went);
+        a non-blocking one raises BlockingIOError when the buffer fills."""
+        cdef Py_buffer view
+        cdef fn_stack *st = self._st()
+        cdef ssize_t n = 0
+        cdef Py_ssize_t off = 0
+        cdef int err = 0
+        cdef double deadline = 0, end = 0, now
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            if self._timeout is not None and self._timeout > 0:
+                end = fn_clock_ns() / 1e9 + self._timeout
+                if self._timeout > _SLICE_S:
+                    deadline = end - _SLICE_S     # _again counts from the call's start
+            while off < view.len:
+                with nogil:
+                    n = fn_send(st, self.fd, <char *>view.buf + off, <size_t>(view.len - off),
+                                flags)
+                err = errno
+                if n >= 0:
+                    # Part went: a wait that ended with progress, still within the call's
+                    # time (PEP 475: handlers run between waits).
+                    off += n
+                    if off >= view.len or self._timeout == 0.0:
+                        continue
+                    if PyErr_CheckSignals() < 0:
+                        raise
+                    if end != 0:
+                        now = fn_clock_ns() / 1e9
+                        if now >= end:
+                            n, err = -1, _EAGAIN
+                            break
+                        if deadline != 0:
+                            self._set_timeo(min(end - now, _SLICE_S))
+                    continue
+                if err != _EAGAIN or not self._again(&deadline):
+                    break
+        finally:
+            PyBuffer_Release(&view)
+            self._end_wait(deadline)
+        if n < 0:
+            self._fail_err(err, "sendall")
 
     def shutdown(self, int how):
         if fn_shutdown(self._st(), self.fd, how) < 0:

@@ -222,10 +222,11 @@ class Interrupted(Exception):
 
 
 @contextlib.contextmanager
-def alarm(handler, seconds):
-    """SIGALRM to handler after `seconds`; the old handler back afterwards."""
+def alarm(handler, seconds, interval=0.0):
+    """SIGALRM to handler after `seconds` (then every `interval`); the old handler back
+    afterwards."""
     old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, interval)
     try:
         yield
     finally:
@@ -301,3 +302,32 @@ def test_dup_is_not_supported(pair):
     with pytest.raises(OSError) as e:
         s.dup()
     assert e.value.errno == errno.EBADF
+
+
+def test_sendall_timeout_bounds_the_whole_call(pair):
+    """CPython ≥ 3.5: the timeout is the most sendall may take in all, not per wait.  The
+    peer reads a little every 50 ms (from a signal handler: one thread runs both stacks),
+    so each wait for room ends in time; the call as a whole still times out."""
+    a, b = pair
+    a.poll_while_blocked(b)
+    lst, cli, srv = connected(a, b)
+    cli.settimeout(0.5)
+    got = []
+
+    def reader(signum, frame):
+        try:
+            got.append(len(srv.recv(4000)))
+        except BlockingIOError:
+            pass
+
+    srv.setblocking(False)
+    with alarm(reader, 0.05, 0.05):
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            cli.sendall(b"x" * (8 << 20))
+        took = time.monotonic() - t0
+    assert 0.45 < took < 1.5
+    assert sum(got) > 0                 # the reader did make room during the call
+    assert cli.gettimeout() == 0.5
+    for s in (cli, srv, lst):
+        s.close()
