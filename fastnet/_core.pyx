@@ -17,6 +17,7 @@ import select as _select
 import socket as _socket
 import struct
 
+cimport cython
 from cpython.buffer cimport (
     PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer)
 from cpython.exc cimport PyErr_CheckSignals
@@ -696,6 +697,10 @@ cdef object _sockaddr_to(const sockaddr_in *sin):
     return (_ipv4_str(sin.sin_addr.s_addr), ((sin.sin_port & 0xff) << 8) | (sin.sin_port >> 8))
 
 
+# No tp_clear: the cycle collector must leave stack / sock in place for __dealloc__ and
+# __releasebuffer__ (a Socket and the Borrowed it keeps refer to each other; the lists
+# between them are what the collector clears).
+@cython.no_gc_clear
 cdef class Socket:
     """A TCP socket on a fastnet Stack, used like socket.socket (AF_INET, SOCK_STREAM).
 
@@ -1212,6 +1217,7 @@ cdef class Socket:
             fn_close(self.stack.st, self.fd)
 
 
+@cython.no_gc_clear
 cdef class _ZcBuf:
     """One pool buffer lent to Python, exported through the buffer protocol while valid.
     Exports are counted on the buffer, its socket and its stack, so that nothing gives the
@@ -1248,6 +1254,7 @@ cdef class _ZcBuf:
         self.sock.stack._zc_exports -= 1
 
 
+@cython.no_gc_clear
 cdef class Borrowed:
     """Received data lent by the stack (Socket.recv_borrow): read-only memoryviews of its
     receive buffers, valid until release() (or the end of the with-block).  Iterating

@@ -6,6 +6,7 @@ alive, ValueError after release, OSError with the C layer's errno), and the pool
 no buffer in use.  Two stacks over the in-memory link, driven by the test.
 """
 import errno
+import gc
 import hashlib
 import socket
 import time
@@ -238,3 +239,26 @@ def test_send_buffer_misuse(conn):
     assert not taken[0].sent          # still the caller's after a failed send
     cli.close()
     assert all(t.sent for t in taken)  # given back by close
+
+
+def test_a_dropped_socket_with_borrowed_data_is_closed_by_the_collector(pair):  # noqa: F811
+    """A Socket and its Borrowed refer to each other: once nothing else holds them the
+    cycle collector frees both, and the socket is closed with its buffers given back (the
+    fixture checks both pools end at zero)."""
+    a, b = pair
+    lst, cli, srv = _connected(a, b)
+    srv.setblocking(False)
+    cli.sendall(b"hello")
+    got = borrow_soon(a, b, srv)
+    view = got.views[0]
+    count = b.socket_count
+    del got, srv
+    gc.collect()
+    assert bytes(view) == b"hello"      # the view keeps the socket and the data alive
+    assert b.socket_count == count
+    del view
+    gc.collect()
+    assert b.socket_count == count - 1
+    cli.close()
+    lst.close()
+    drive(a, b)
