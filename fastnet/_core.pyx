@@ -17,7 +17,9 @@ import select as _select
 import socket as _socket
 import struct
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+cimport cython
+from cpython.buffer cimport (
+    PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer)
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.errno cimport errno
@@ -38,7 +40,8 @@ from fastnet.includes.fn_socket cimport (
     epoll_event, fn_accept4, fn_bind, fn_close, fn_connect, fn_epoll_create1, fn_epoll_ctl,
     fn_epoll_wait, fn_getpeername, fn_getsockname, fn_getsockopt, fn_ioctl, fn_listen,
     fn_recv, fn_send, fn_setsockopt, fn_shutdown, fn_socket, fn_socket_count,
-    fn_socket_set_block_hook, sockaddr, sockaddr_in, socklen_t)
+    fn_socket_set_block_hook, fn_zc_alloc, fn_zc_free, fn_zc_iov, fn_zc_recv, fn_zc_release,
+    fn_zc_send, sockaddr, sockaddr_in, socklen_t)
 from fastnet.includes.fn_stack cimport (
     FN_STATS_COUNT, fn_clock_ns, fn_stack, fn_stack_arp_lookup, fn_stack_arp_resolve,
     fn_stack_backend, fn_stack_create, fn_stack_destroy, fn_stack_fd, fn_stack_get_stats,
@@ -265,6 +268,7 @@ cdef class Stack:
     cdef readonly int prefix_len
     cdef uint64_t ping_sent
     cdef tuple _peers
+    cdef Py_ssize_t _zc_exports     # live buffer exports of its pool buffers (_ZcBuf)
 
     def __cinit__(self):
         self.st = NULL
@@ -592,6 +596,10 @@ cdef class Stack:
         cdef uint32_t leaked
         if self.st == NULL:
             return 0
+        if self._zc_exports:
+            # As mmap.close(): the region must outlive every view of it.
+            raise BufferError("cannot close the stack: views of its buffers (Socket."
+                              "recv_borrow / send_buffer) are still exported")
         leaked = fn_stack_destroy(self.st)
         self.st = NULL
         self._peers = ()
@@ -622,6 +630,8 @@ _MSG_WAITALL = _socket.MSG_WAITALL
 _FIONBIO = 0x5421
 _EAGAIN = 11
 _EINPROGRESS = 115
+_EALREADY = 114
+_EOPNOTSUPP = 95
 _EBADF = 9
 _EPOLL_CTL_ADD, _EPOLL_CTL_DEL, _EPOLL_CTL_MOD = 1, 2, 3
 # The most a timeout may be, as CPython's (a signed 64-bit count of nanoseconds).
@@ -687,6 +697,10 @@ cdef object _sockaddr_to(const sockaddr_in *sin):
     return (_ipv4_str(sin.sin_addr.s_addr), ((sin.sin_port & 0xff) << 8) | (sin.sin_port >> 8))
 
 
+# No tp_clear: the cycle collector must leave stack / sock in place for __dealloc__ and
+# __releasebuffer__ (a Socket and the Borrowed it keeps refer to each other; the lists
+# between them are what the collector clears).
+@cython.no_gc_clear
 cdef class Socket:
     """A TCP socket on a fastnet Stack, used like socket.socket (AF_INET, SOCK_STREAM).
 
@@ -703,9 +717,19 @@ cdef class Socket:
     cdef readonly Stack stack
     cdef readonly int fd
     cdef object _timeout
+    cdef list _borrows              # Borrowed not yet given back to C, oldest first
+    cdef list _sendbufs             # SendBuffer lent and not yet sent or freed
+    cdef Py_ssize_t _zc_exports     # live buffer exports of its lent buffers
+    # makefile() bookkeeping under socket.socket's names (socket.SocketIO calls
+    # _decref_socketios): the descriptor is closed once close() was called and the last
+    # file object made by makefile() is closed.
+    cdef public int _io_refs
+    cdef public bint _closed
 
     def __cinit__(self):
         self.fd = -1
+        self._borrows = []
+        self._sendbufs = []
 
     def __init__(self, Stack stack, int family=_AF_INET, int type=_SOCK_STREAM, int proto=0,
                  bint nonblocking=False):
@@ -820,24 +844,32 @@ cdef class Socket:
         return so, _sockaddr_to(&sin)
 
     def connect(self, address):
+        """Blocking: waits for the handshake in slices like recv, so a signal handler that
+        raises ends the call with its exception (PEP 475; the attempt goes on, as with a
+        kernel socket: a later connect() reports it); TimeoutError once the timeout
+        passed."""
         cdef sockaddr_in sin
         cdef fn_stack *st = self._st()
         cdef int rc, err = 0
-        cdef bint blocking = self._timeout != 0.0
+        cdef double deadline = 0
         _sockaddr_from(address, &sin)
-        # A retried blocking connect is not the same call (EALREADY): it waits for its
-        # whole timeout at once, signals are seen when it returns.
-        if blocking:
-            self._set_timeo(0.0 if self._timeout is None else self._timeout)
         try:
-            with nogil:
-                rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
-            err = errno
+            while True:
+                with nogil:
+                    rc = fn_connect(st, self.fd, <sockaddr *>&sin, sizeof(sin))
+                err = errno
+                # Each slice ends in EINPROGRESS (the first call) or EALREADY (a retry of the
+                # same attempt); the attempt's outcome comes from whichever call sees it.
+                if rc == 0 or self._timeout == 0.0 or (err != _EINPROGRESS and
+                                                       err != _EALREADY):
+                    break
+                if not self._again(&deadline):
+                    break
         finally:
-            if blocking:
-                self._end_wait(1)
+            self._end_wait(deadline)
         if rc < 0:
-            if err == _EINPROGRESS and self._timeout is not None and self._timeout > 0:
+            if ((err == _EINPROGRESS or err == _EALREADY) and self._timeout is not None and
+                    self._timeout > 0):
                 raise TimeoutError("timed out")
             self._fail_err(err, "connect")
 
@@ -917,13 +949,49 @@ cdef class Socket:
         return n
 
     def sendall(self, data, int flags=0):
-        """Send everything; None on success.  A blocking socket waits for room (each
-        wait bounded by the timeout); a non-blocking one raises BlockingIOError when the
-        buffer fills."""
-        view = memoryview(data).cast("B")
-        while len(view):
-            n = self.send(view, flags)
-            view = view[n:]
+        """Send everything; None on success.  A blocking socket waits for room, the timeout
+        bounding the whole call as in CPython since 3.5 (TimeoutError, however much went);
+        a non-blocking one raises BlockingIOError when the buffer fills."""
+        cdef Py_buffer view
+        cdef fn_stack *st = self._st()
+        cdef ssize_t n = 0
+        cdef Py_ssize_t off = 0
+        cdef int err = 0
+        cdef double deadline = 0, end = 0, now
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            if self._timeout is not None and self._timeout > 0:
+                end = fn_clock_ns() / 1e9 + self._timeout
+                if self._timeout > _SLICE_S:
+                    deadline = end - _SLICE_S     # _again counts from the call's start
+            while off < view.len:
+                with nogil:
+                    n = fn_send(st, self.fd, <char *>view.buf + off, <size_t>(view.len - off),
+                                flags)
+                err = errno
+                if n >= 0:
+                    # Part went: a wait that ended with progress, still within the call's
+                    # time (PEP 475: handlers run between waits).
+                    off += n
+                    if off >= view.len or self._timeout == 0.0:
+                        continue
+                    if PyErr_CheckSignals() < 0:
+                        raise
+                    if end != 0:
+                        now = fn_clock_ns() / 1e9
+                        if now >= end:
+                            n, err = -1, _EAGAIN
+                            break
+                        if deadline != 0:
+                            self._set_timeo(min(end - now, _SLICE_S))
+                    continue
+                if err != _EAGAIN or not self._again(&deadline):
+                    break
+        finally:
+            PyBuffer_Release(&view)
+            self._end_wait(deadline)
+        if n < 0:
+            self._fail_err(err, "sendall")
 
     def shutdown(self, int how):
         if fn_shutdown(self._st(), self.fd, how) < 0:
@@ -1006,12 +1074,120 @@ cdef class Socket:
     def getpeername(self):
         return self._name(True)
 
+    def recv_borrow(self, int maxsegs=64, int flags=0):
+        """Receive without copying: a Borrowed holding read-only memoryviews of up to
+        maxsegs (1..64) of the stack's own receive buffers, oldest first; empty at EOF.
+        The data is read (recv goes on after it), but until the Borrowed is released
+        (release(), or the end of its with-block) the bytes keep the receive window closed
+        by as much.  Waits and raises as recv does; flags: MSG_DONTWAIT only."""
+        cdef fn_zc_iov iov[64]
+        cdef fn_stack *st = self._st()
+        cdef ssize_t n
+        cdef int err = 0
+        cdef double deadline = 0
+        if maxsegs < 1 or maxsegs > 64:
+            raise ValueError("maxsegs must be in 1..64")
+        try:
+            while True:
+                with nogil:
+                    n = fn_zc_recv(st, self.fd, iov, maxsegs, flags)
+                err = errno
+                if n >= 0 or err != _EAGAIN or not self._again(&deadline):
+                    break
+        finally:
+            self._end_wait(deadline)
+        if n < 0:
+            self._fail_err(err, "recv_borrow")
+        cdef Borrowed b = Borrowed.__new__(Borrowed)
+        b._sock = self
+        b._bufs = []
+        b._views = []
+        b.nbytes = 0
+        for i in range(n):
+            zb = _ZcBuf._new(self, <char *>iov[i].base, <Py_ssize_t>iov[i].len, False)
+            b._bufs.append(zb)
+            b._views.append(memoryview(zb))
+            b.nbytes += iov[i].len
+        if n > 0:
+            self._borrows.append(b)
+        return b
+
+    cdef int _borrow_done(self) except -1:
+        """Give C the buffers of the released Borrowed at the head of the list (C takes
+        them back oldest first)."""
+        cdef int count = 0
+        while self._borrows and (<Borrowed>self._borrows[0])._released:
+            count += len((<Borrowed>self._borrows.pop(0))._bufs)
+        if count and self.fd >= 0 and self.stack.st != NULL:
+            if fn_zc_release(self.stack.st, self.fd, count) < 0:
+                self._fail("recv_borrow release")
+        return 0
+
+    def send_buffer(self):
+        """Send without copying: a SendBuffer, one of the stack's pool buffers (capacity
+        bytes) to fill through its `view` and queue with send(n).  OSError(ENOBUFS) when the
+        pool (or this connection's share of it) has none now; BrokenPipeError etc. as
+        send."""
+        cdef size_t cap = 0
+        cdef void *p = fn_zc_alloc(self._st(), self.fd, &cap)
+        if p == NULL:
+            self._fail_err(errno, "send_buffer")
+        cdef SendBuffer sb = <SendBuffer>_ZcBuf._new(self, <char *>p, <Py_ssize_t>cap, True)
+        sb.view = memoryview(sb)
+        self._sendbufs.append(sb)
+        return sb
+
+    cdef int _zc_forget(self) except -1:
+        """Before close: release the views this module made of lent buffers; refuse if the
+        caller still holds others (their memory goes back to the pool on close)."""
+        for b in self._borrows:
+            (<Borrowed>b)._release_views()
+        for sb in self._sendbufs:
+            (<SendBuffer>sb)._release_view()
+        if self._zc_exports:
+            raise BufferError("cannot close the socket: views of its borrowed or send "
+                              "buffers are still exported")
+        for b in self._borrows:
+            (<Borrowed>b)._invalidate()
+        for sb in self._sendbufs:
+            (<_ZcBuf>sb).valid = False
+        self._borrows = []
+        self._sendbufs = []
+        return 0
+
+    def makefile(self, mode="r", buffering=None, *, encoding=None, errors=None,
+                 newline=None):
+        """A file object over the socket, exactly as socket.socket.makefile (it is that
+        code: a socket.SocketIO raw stream over recv_into / send, buffered and decoded as
+        asked).  The socket closes once close() was called and every such file is closed."""
+        return _socket.socket.makefile(self, mode, buffering, encoding=encoding,
+                                       errors=errors, newline=newline)
+
+    def _decref_socketios(self):
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed:
+            self.close()
+
+    def dup(self):
+        """Not supported: one descriptor of the stack's table per socket (no reference
+        count to share).  Raises OSError(EOPNOTSUPP)."""
+        self._st()
+        raise OSError(_EOPNOTSUPP, "dup: a fastnet socket cannot be duplicated")
+
     def close(self):
-        """Close the socket (graceful, or a RST as fn_close decides).  Idempotent."""
+        """Close the socket (graceful, or a RST as fn_close decides).  Idempotent.  With
+        file objects from makefile() still open, the descriptor closes with the last one,
+        as socket.socket's.  Buffers still borrowed or lent for sending go back to the
+        stack; BufferError if a view of one is still exported (as mmap.close)."""
         cdef fn_stack *st
+        self._closed = True
+        if self._io_refs > 0:
+            return
         if self.fd < 0 or self.stack is None or self.stack.st == NULL:
             self.fd = -1
             return
+        self._zc_forget()
         st = self.stack.st
         with nogil:
             fn_close(st, self.fd)
@@ -1039,6 +1215,188 @@ cdef class Socket:
         # A socket nobody holds is closed, as Python's (from another thread: EPERM, no-op).
         if self.fd >= 0 and self.stack is not None and self.stack.st != NULL:
             fn_close(self.stack.st, self.fd)
+
+
+@cython.no_gc_clear
+cdef class _ZcBuf:
+    """One pool buffer lent to Python, exported through the buffer protocol while valid.
+    Exports are counted on the buffer, its socket and its stack, so that nothing gives the
+    memory back (release, send, close) while a view of it is alive."""
+    cdef Socket sock
+    cdef char *base
+    cdef Py_ssize_t size
+    cdef bint writable
+    cdef bint valid
+    cdef Py_ssize_t exports
+
+    @staticmethod
+    cdef _ZcBuf _new(Socket sock, char *base, Py_ssize_t size, bint writable):
+        cdef _ZcBuf b = (SendBuffer if writable else _ZcBuf).__new__(
+            SendBuffer if writable else _ZcBuf)
+        b.sock = sock
+        b.base = base
+        b.size = size
+        b.writable = writable
+        b.valid = True
+        return b
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        if not self.valid:
+            raise ValueError("the buffer was given back to the stack")
+        PyBuffer_FillInfo(view, self, self.base, self.size, not self.writable, flags)
+        self.exports += 1
+        self.sock._zc_exports += 1
+        self.sock.stack._zc_exports += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self.exports -= 1
+        self.sock._zc_exports -= 1
+        self.sock.stack._zc_exports -= 1
+
+
+@cython.no_gc_clear
+cdef class Borrowed:
+    """Received data lent by the stack (Socket.recv_borrow): read-only memoryviews of its
+    receive buffers, valid until release() (or the end of the with-block).  Iterating
+    gives the views; len() is their count, nbytes their total.  release() releases the
+    views; BufferError if a view derived from them is still alive (the data stays
+    borrowed: release that view and call release() again).  Borrowed objects of one socket
+    go back to the stack in the order they were received."""
+    cdef Socket _sock
+    cdef list _bufs
+    cdef list _views
+    cdef readonly Py_ssize_t nbytes
+    cdef bint _released
+
+    @property
+    def views(self):
+        if self._released:
+            raise ValueError("borrowed data was released")
+        return tuple(self._views)
+
+    @property
+    def released(self):
+        return self._released
+
+    def __len__(self):
+        return len(self._bufs)
+
+    def __iter__(self):
+        return iter(self.views)
+
+    def tobytes(self):
+        """A copy of the data, as one bytes object."""
+        return b"".join(self.views)
+
+    cdef int _release_views(self) except -1:
+        for v in self._views:
+            v.release()
+        return 0
+
+    cdef int _invalidate(self):
+        for zb in self._bufs:
+            (<_ZcBuf>zb).valid = False
+        self._released = True
+        return 0
+
+    def release(self):
+        if self._released:
+            return
+        self._release_views()
+        for zb in self._bufs:
+            if (<_ZcBuf>zb).exports:
+                raise BufferError("a view of borrowed data is still alive")
+        self._invalidate()
+        self._sock._borrow_done()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __repr__(self):
+        state = "released" if self._released else f"{len(self._bufs)} buffers"
+        return f"<fastnet.Borrowed {self.nbytes} bytes, {state}>"
+
+
+cdef class SendBuffer(_ZcBuf):
+    """A pool buffer to send without copying (Socket.send_buffer): write up to `capacity`
+    bytes through `view` (a writable memoryview; the object itself is a buffer too), then
+    send(n) queues its first n bytes as they are.  Until sent it is the caller's: free()
+    (or the end of its with-block) gives it back unsent, close() of the socket too."""
+    cdef readonly object view
+
+    @property
+    def capacity(self):
+        return self.size
+
+    @property
+    def sent(self):
+        return not self.valid
+
+    cdef int _release_view(self) except -1:
+        if self.view is not None:
+            self.view.release()
+        return 0
+
+    cdef int _give_back(self) except -1:
+        self._release_view()
+        if self.exports:
+            raise BufferError("a view of the send buffer is still alive")
+        return 0
+
+    def send(self, Py_ssize_t nbytes, int flags=0):
+        """Queue the first nbytes (0..capacity); returns nbytes.  Waits for room as a
+        blocking send does (the buffer goes whole or not at all); raises as send, the
+        buffer staying the caller's."""
+        cdef Socket so = self.sock
+        cdef fn_stack *st
+        cdef ssize_t n
+        cdef int err = 0
+        cdef double deadline = 0
+        if not self.valid:
+            raise ValueError("the buffer was given back to the stack")
+        if nbytes < 0 or nbytes > self.size:
+            raise ValueError("nbytes must be in 0..capacity")
+        st = so._st()
+        self._give_back()
+        try:
+            while True:
+                with nogil:
+                    n = fn_zc_send(st, so.fd, self.base, <size_t>nbytes, flags)
+                err = errno
+                if n >= 0 or err != _EAGAIN or not so._again(&deadline):
+                    break
+        finally:
+            so._end_wait(deadline)
+        if n < 0:
+            self.view = memoryview(self)
+            so._fail_err(err, "send_buffer")
+        self.valid = False
+        so._sendbufs.remove(self)
+        return n
+
+    def free(self):
+        """Give the buffer back unsent.  Idempotent."""
+        cdef Socket so = self.sock
+        if not self.valid:
+            return
+        self._give_back()
+        self.valid = False
+        so._sendbufs.remove(self)
+        if so.fd >= 0 and so.stack.st != NULL:
+            fn_zc_free(so.stack.st, so.fd, self.base)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.free()
+
+    def __repr__(self):
+        return (f"<fastnet.SendBuffer capacity={self.size}"
+                f"{', sent or freed' if not self.valid else ''}>")
 
 
 cdef class Epoll:

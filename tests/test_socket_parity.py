@@ -314,6 +314,71 @@ def test_socket_options(net):
     assert e.value.errno == errno.EINVAL
 
 
+def rcv_wscale(s):
+    """The window scale s offered (struct tcp_info: tcpi_rcv_wscale, the high nibble of the
+    seventh byte)."""
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[6] >> 4
+
+
+@pytest.mark.parametrize("rcvbuf, wscale", [(4096, 0), (16384, 0), (65536, 1), (100000, 1)])
+def test_so_rcvbuf_before_connect_or_listen_picks_the_window_scale(net, rcvbuf, wscale):
+    lst = net.server()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    lst.bind((net.host, 0))
+    lst.listen()
+    cli = net.client()
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    assert cli.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * rcvbuf
+    cli.connect(lst.getsockname())
+    srv, _ = lst.accept()
+    net._track(srv)
+    assert rcv_wscale(cli) == wscale
+    assert rcv_wscale(srv) == wscale
+    assert srv.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * rcvbuf
+
+
+def test_tcp_maxseg_before_connect_or_listen_is_the_mss_advertised(net):
+    # Each end sends at most the MSS the other advertised, less the timestamp option.
+    lst = net.server()
+    lst.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+    lst.bind((net.host, 0))
+    lst.listen()
+    cli = net.client()
+    cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    cli.connect(lst.getsockname())
+    srv, _ = lst.accept()
+    net._track(srv)
+    assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG) == 524
+    assert srv.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG) == 524
+    lst2 = net.server()
+    lst2.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+    lst2.bind((net.host, 0))
+    lst2.listen()
+    cli2 = net.client()
+    cli2.connect(lst2.getsockname())
+    assert cli2.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG) == 988
+    net._track(lst2.accept()[0])
+
+
+def test_tcp_congestion_reno(net):
+    s = net.client()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"reno")
+    assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16) == b"reno" + b"\0" * 12
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"reno\0x")
+    assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)[:5] == b"reno\0"
+    for bad in (b"Reno", b"ren"):
+        with pytest.raises(FileNotFoundError):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, bad)
+    # A listener's choice passes to what it accepts, reported as set.
+    lst, addr = listener(net)
+    lst.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"reno")
+    cli = net.client()
+    cli.connect(addr)
+    srv, _ = lst.accept()
+    net._track(srv)
+    assert srv.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)[:5] == b"reno\0"
+
+
 def test_misuse_of_an_open_socket(net):
     s = net.client()
     for bad in ("198.18.6.2:80", (net.host, "80"), (net.host,), [net.host, 80], (80, 80)):

@@ -8,10 +8,13 @@ close every descriptor and packet buffer is back.  Non-blocking sockets, with th
 driving both stacks (one thread runs both, so a blocking call must not wait for the other).
 Skips when the extension is not built.
 """
+import contextlib
 import errno
 import select
+import signal
 import socket
 import struct
+import time
 
 import pytest
 
@@ -210,5 +213,121 @@ def test_tcp_congestion_by_name_as_the_kernel(pair):
     assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16) == b"newreno" + b"\0" * 9
     cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
     assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 64) == b"cubic" + b"\0" * 11
+    for s in (cli, srv, lst):
+        s.close()
+
+
+class Interrupted(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def alarm(handler, seconds, interval=0.0):
+    """SIGALRM to handler after `seconds` (then every `interval`); the old handler back
+    afterwards."""
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds, interval)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_blocking_connect_ends_with_the_exception_of_a_signal_handler(pair):
+    """PEP 475: a blocking connect that waits (here for ARP of a host that is not there)
+    runs the handlers between its waits; one that raises ends the call."""
+    a, b = pair
+    a.poll_while_blocked(b)
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    with a.socket() as c, alarm(handler, 0.3):
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted):
+            c.connect(("198.18.5.99", 80))
+        assert 0.25 < time.monotonic() - t0 < 2.0
+
+
+def test_blocking_connect_goes_on_after_a_handler_returns_until_its_timeout(pair):
+    a, b = pair
+    a.poll_while_blocked(b)
+    seen = []
+    with a.socket() as c, alarm(lambda signum, frame: seen.append(signum), 0.2):
+        c.settimeout(1.0)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            c.connect(("198.18.5.99", 80))
+        assert 0.9 < time.monotonic() - t0 < 3.0
+        assert seen == [signal.SIGALRM]
+
+
+def test_makefile_reads_and_writes_as_socket_makefile(pair):
+    a, b = pair
+    a.poll_while_blocked(b)
+    b.poll_while_blocked(a)
+    lst, cli, srv = connected(a, b)
+    cli.setblocking(True)
+    wf = cli.makefile("wb")
+    wf.write(b"line one\nline two\n")
+    wf.flush()
+    rf = srv.makefile("rb")
+    assert rf.readline() == b"line one\n"
+    assert rf.read(9) == b"line two\n"
+    tf = srv.makefile("r", encoding="utf-8", newline="")
+    cli.sendall("ünïcode\r\n".encode())
+    assert tf.readline() == "ünïcode\r\n"
+    # The descriptor stays open while a file made from it is (socket.socket's rule).
+    srv.close()
+    assert srv.fileno() >= 0
+    rf.close()
+    assert srv.fileno() >= 0
+    tf.close()
+    assert srv.fileno() == -1
+    wf.close()
+    cli.close()
+    lst.close()
+    with pytest.raises(ValueError):
+        cli.makefile("rx")
+
+
+def test_dup_is_not_supported(pair):
+    a, _ = pair
+    s = a.socket()
+    with pytest.raises(OSError) as e:
+        s.dup()
+    assert e.value.errno == errno.EOPNOTSUPP
+    s.close()
+    with pytest.raises(OSError) as e:
+        s.dup()
+    assert e.value.errno == errno.EBADF
+
+
+def test_sendall_timeout_bounds_the_whole_call(pair):
+    """CPython ≥ 3.5: the timeout is the most sendall may take in all, not per wait.  The
+    peer reads a little every 50 ms (from a signal handler: one thread runs both stacks),
+    so each wait for room ends in time; the call as a whole still times out."""
+    a, b = pair
+    a.poll_while_blocked(b)
+    lst, cli, srv = connected(a, b)
+    cli.settimeout(0.5)
+    got = []
+
+    def reader(signum, frame):
+        try:
+            got.append(len(srv.recv(4000)))
+        except BlockingIOError:
+            pass
+
+    srv.setblocking(False)
+    with alarm(reader, 0.05, 0.05):
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            cli.sendall(b"x" * (8 << 20))
+        took = time.monotonic() - t0
+    assert 0.45 < took < 1.5
+    assert sum(got) > 0                 # the reader did make room during the call
+    assert cli.gettimeout() == 0.5
     for s in (cli, srv, lst):
         s.close()

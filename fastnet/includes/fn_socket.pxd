@@ -45,6 +45,14 @@ cdef extern from "fastnet/fn_socket.h" nogil:
                       socklen_t optlen)
     int fn_ioctl(fn_stack *st, int fd, unsigned long request, void *arg)
     unsigned fn_socket_count(const fn_stack *st)
+    struct fn_zc_iov:
+        const void *base
+        size_t len
+    ssize_t fn_zc_recv(fn_stack *st, int fd, fn_zc_iov *iov, int max, int flags)
+    int fn_zc_release(fn_stack *st, int fd, int count)
+    void *fn_zc_alloc(fn_stack *st, int fd, size_t *cap)
+    ssize_t fn_zc_send(fn_stack *st, int fd, void *buf, size_t len, int flags)
+    int fn_zc_free(fn_stack *st, int fd, void *buf)
     ctypedef void (*fn_block_hook)(void *arg, uint64_t now_ns) noexcept
     void fn_socket_set_block_hook(fn_stack *st, fn_block_hook fn, void *arg)
 

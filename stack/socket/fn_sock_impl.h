@@ -17,6 +17,7 @@
 #include "fastnet/fn_socket.h"
 
 struct tcpcb;
+struct fn_pkt;
 
 #define FN_FD_FREE  0
 #define FN_FD_SOCK  1
@@ -65,14 +66,22 @@ struct fn_sock {
     uint8_t reuseaddr, reuseport, keepalive, nodelay, linger_on;
     int linger_s;
     int rcvbuf, sndbuf;             /* as getsockopt reports them (Linux doubles a set) */
+    uint8_t rcvbuf_lock;            /* SO_RCVBUF was set: the window is bounded by half of
+                                     * rcvbuf (Linux's SOCK_RCVBUF_LOCK), else by the cfg's */
     uint32_t maxseg;                /* TCP_MAXSEG; 0 = not set */
     const char *cc;                 /* TCP_CONGESTION: a registry name (static); NULL = the
                                      * config default, until set */
+    uint8_t cc_linux_reno;          /* it was set as Linux's "reno" (= newreno): reported so */
     int keepidle, keepintvl, keepcnt;
     uint64_t rcvtimeo_ns, sndtimeo_ns;  /* 0 = wait forever (Linux's default) */
     uint32_t laddr;                 /* bound address, network order (0 = any) */
     uint16_t lport;                 /* host order, valid when bound */
     struct tcpcb *tp;               /* the connection or listener; NULL before/after */
+    struct fn_pkt *zc_rx_head, *zc_rx_tail; /* received buffers lent by fn_zc_recv, oldest
+                                     * first (linked by pkt->next), until fn_zc_release */
+    uint32_t zc_rx_n;               /* buffers in that list */
+    struct fn_pkt *zc_tx;           /* buffers fn_zc_alloc lent, not yet sent or freed */
+    uint32_t zc_wait_len;           /* a blocking fn_zc_send waits for room for this much */
     struct fn_epitem *items;        /* registrations watching this socket */
     /* ---- epoll instance ---- */
     struct fn_epitem *ep_head, *ep_tail;    /* ready registrations, oldest first */
@@ -135,6 +144,26 @@ void fn_sock_free(struct fn_socktab *t, struct fn_sock *so);
  * bound); sleeps on the backend fd between rounds.  Returns 1 if done, 0 on timeout. */
 int fn_sock_wait(struct fn_socktab *t, struct fn_sock *so, int (*done)(struct fn_sock *),
                  uint64_t timeout_ns);
+
+/* The socket layer's time for a call: the last poll's if it never waits (nb), else the
+ * clock's. */
+uint64_t fn_sock_call_now(const struct fn_stack *st, int nb);
+/* A connected socket with nothing to read: 0 (EOF: FIN, shutdown, over) or -errno (a
+ * pending error, once; -EAGAIN: data may come). */
+int fn_sock_recv_nodata(struct fn_sock *so);
+/* A blocking receive may return (data, EOF, error, no connection). */
+int fn_sock_recv_ready(struct fn_sock *so);
+/* May a send go ahead on so (0), or -errno as Linux's tcp_sendmsg() (EPIPE, EAGAIN while
+ * connecting, the pending error once, EOPNOTSUPP for MSG_OOB)? */
+int fn_sock_send_check(struct fn_sock *so, int flags);
+
+/* The receive buffer SO_RCVBUF gives the connection (0: the cfg's, not set). */
+uint32_t fn_sock_rcv_window(const struct fn_sock *so);
+
+/* sock_zc.c */
+/* Free every buffer the socket lent (received or for sending) and give their bytes back to
+ * the connection: close() and disconnect. */
+void fn_sock_zc_drop(struct fn_sock *so, uint64_t now);
 
 /* sock_event.c */
 /* Hand the stack's ready list to the registrations it concerns (O(ready)). */

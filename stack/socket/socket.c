@@ -197,6 +197,13 @@ struct fn_sock *fn_sock_get(struct fn_stack *st, int fd)
     return so;
 }
 
+uint32_t fn_sock_rcv_window(const struct fn_sock *so)
+{
+    /* Linux: half of the doubled SO_RCVBUF is the window (tcp_full_space with the default
+     * scaling ratio), the rest bookkeeping. */
+    return so->rcvbuf_lock ? (uint32_t)so->rcvbuf / 2 : 0;
+}
+
 /* ---- state as Linux's tcp_poll and friends see it ---- */
 
 void fn_sock_apply_keepalive(struct fn_sock *so)
@@ -331,7 +338,7 @@ int fn_sock_wait(struct fn_socktab *t, struct fn_sock *so, int (*done)(struct fn
 
 /* A non-blocking call runs at the last poll's time; one that may wait reads the clock so
  * that the stack's timers and its own deadline agree. */
-static uint64_t call_now(const struct fn_stack *st, int nb)
+uint64_t fn_sock_call_now(const struct fn_stack *st, int nb)
 {
     return nb ? st->now : fn_clock_ns();
 }
@@ -509,6 +516,9 @@ int fn_listen(struct fn_stack *st, int fd, int backlog)
     so->listening = 1;
     fn_tcp_set_user(tp, so);
     sock_apply_cc(so);
+    /* What shapes the SYN-ACKs of the connections it accepts, as Linux. */
+    fn_tcp_set_rcvbuf(tp, fn_sock_rcv_window(so));
+    fn_tcp_set_user_mss(tp, (uint16_t)so->maxseg);
     fn_sock_wake(so, EP_WAKE_ALL);
     return 0;
 }
@@ -530,9 +540,11 @@ static void inherit_options(struct fn_sock *so, const struct fn_sock *l)
     so->linger_on = l->linger_on;
     so->linger_s = l->linger_s;
     so->rcvbuf = l->rcvbuf;
+    so->rcvbuf_lock = l->rcvbuf_lock;
     so->sndbuf = l->sndbuf;
     so->maxseg = l->maxseg;
     so->cc = l->cc;
+    so->cc_linux_reno = l->cc_linux_reno;
     so->keepidle = l->keepidle;
     so->keepintvl = l->keepintvl;
     so->keepcnt = l->keepcnt;
@@ -618,6 +630,7 @@ static int connect_done(struct fn_sock *so)
  * tcpcb is released and a port connect() picked is given back. */
 static void disconnect(struct fn_sock *so, uint64_t now)
 {
+    fn_sock_zc_drop(so, now);
     if (so->tp)
         fn_tcp_close(so->tp, now);
     so->tp = NULL;
@@ -640,7 +653,7 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
 
     if (!so || sockaddr_in_get(addr, addrlen, &sin) < 0)
         return -1;
-    now = call_now(st, so->nonblock);
+    now = fn_sock_call_now(st, so->nonblock);
     switch (so->ss) {
     case SS_CONNECTED:
         return fail(EISCONN);
@@ -653,8 +666,8 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
         /* The port comes from here, not fn_tcp: it must not be one a bound socket holds. */
         if (!so->bound && autobind(st->sock, so) < 0)
             return fail(EADDRNOTAVAIL);
-        rc = fn_tcp_connect(st, sin.sin_addr.s_addr, ntohs(sin.sin_port), so->lport, &so->tp,
-                            now);
+        rc = fn_tcp_connect_opts(st, sin.sin_addr.s_addr, ntohs(sin.sin_port), so->lport,
+                                 fn_sock_rcv_window(so), (uint16_t)so->maxseg, &so->tp, now);
         if (rc) {
             so->tp = NULL;
             if (!so->user_bound)
@@ -696,7 +709,6 @@ int fn_connect(struct fn_stack *st, int fd, const struct sockaddr *addr, socklen
 static int recv_once(struct fn_sock *so, uint8_t *buf, size_t len, int flags, uint64_t now)
 {
     uint32_t n = len > IO_CHUNK ? IO_CHUNK : (uint32_t)len;
-    int e;
 
     if (so->listening || !so->tp)
         return -ENOTCONN;
@@ -712,6 +724,13 @@ static int recv_once(struct fn_sock *so, uint8_t *buf, size_t len, int flags, ui
             return (int)fn_tcp_peek(so->tp, buf, n);
         return fn_tcp_recv(so->tp, buf, n, now);
     }
+    return fn_sock_recv_nodata(so);
+}
+
+int fn_sock_recv_nodata(struct fn_sock *so)
+{
+    int e;
+
     if (fn_tcp_rcvd_fin(so->tp))
         return 0;
     if ((e = fn_sock_error_take(so)) != 0)
@@ -721,7 +740,7 @@ static int recv_once(struct fn_sock *so, uint8_t *buf, size_t len, int flags, ui
     return -EAGAIN;
 }
 
-static int recv_ready(struct fn_sock *so)
+int fn_sock_recv_ready(struct fn_sock *so)
 {
     return !so->tp || fn_tcp_readable(so->tp) > 0 || fn_sock_rcv_shut(so) || fn_sock_error_peek(so);
 }
@@ -730,7 +749,7 @@ static ssize_t recv_common(struct fn_stack *st, struct fn_sock *so, uint8_t *buf
                            int flags)
 {
     int nb = so->nonblock || (flags & MSG_DONTWAIT);
-    uint64_t now = call_now(st, nb);
+    uint64_t now = fn_sock_call_now(st, nb);
     size_t done = 0;
 
     for (;;) {
@@ -746,7 +765,7 @@ static ssize_t recv_common(struct fn_stack *st, struct fn_sock *so, uint8_t *buf
             return (ssize_t)done;
         if (r != -EAGAIN)
             return fail(-r);
-        if (nb || !fn_sock_wait(st->sock, so, recv_ready, so->rcvtimeo_ns))
+        if (nb || !fn_sock_wait(st->sock, so, fn_sock_recv_ready, so->rcvtimeo_ns))
             return done ? (ssize_t)done : fail(EAGAIN);
         now = fn_clock_ns();
     }
@@ -834,17 +853,10 @@ static int send_once(struct fn_sock *so, const uint8_t *buf, size_t len, int fla
                      uint64_t now)
 {
     uint32_t room, n;
-    int state = fn_sock_state(so), e, rc;
+    int rc = fn_sock_send_check(so, flags);
 
-    if (so->listening || !so->tp)
-        return -EPIPE;
-    if (state != TCPS_ESTABLISHED && state != TCPS_CLOSE_WAIT) {
-        if ((e = fn_sock_error_take(so)) != 0)
-            return -e;
-        return connecting(state) ? -EAGAIN : -EPIPE;
-    }
-    if (flags & MSG_OOB)
-        return -EOPNOTSUPP;         /* no urgent data here */
+    if (rc < 0)
+        return rc;
     if (len == 0)
         return 0;
     if (!buf)
@@ -864,6 +876,22 @@ static int send_once(struct fn_sock *so, const uint8_t *buf, size_t len, int fla
     return rc;
 }
 
+int fn_sock_send_check(struct fn_sock *so, int flags)
+{
+    int state = fn_sock_state(so), e;
+
+    if (so->listening || !so->tp)
+        return -EPIPE;
+    if (state != TCPS_ESTABLISHED && state != TCPS_CLOSE_WAIT) {
+        if ((e = fn_sock_error_take(so)) != 0)
+            return -e;
+        return connecting(state) ? -EAGAIN : -EPIPE;
+    }
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;         /* no urgent data here */
+    return 0;
+}
+
 static int send_ready(struct fn_sock *so)
 {
     int state = fn_sock_state(so);
@@ -881,7 +909,7 @@ static ssize_t send_common(struct fn_stack *st, struct fn_sock *so, const uint8_
                            size_t len, int flags)
 {
     int nb = so->nonblock || (flags & MSG_DONTWAIT);
-    uint64_t now = call_now(st, nb);
+    uint64_t now = fn_sock_call_now(st, nb);
     size_t done = 0;
 
     for (;;) {
@@ -974,6 +1002,7 @@ static void sock_release(struct fn_stack *st, struct fn_sock *so)
     struct tcpcb *tp = so->tp;
 
     fn_sock_unwatch(st->sock, so);
+    fn_sock_zc_drop(so, st->now);
     so->tp = NULL;
     if (!tp)
         return;

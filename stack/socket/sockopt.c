@@ -28,6 +28,7 @@
 #define TCP_MAX_KEEPCNT 127         /* Linux MAX_TCP_KEEPCNT */
 #define LINUX_INFINITE_SSTHRESH 0x7fffffffu
 #define TCP_CA_NAME_MAX 16          /* Linux: the size of a congestion-control name */
+#define LINUX_RENO "reno"           /* Linux's name for what our registry calls "newreno" */
 
 /* Linux's TCP_* state numbers (netinet/tcp.h), which TCP_INFO users compare against. */
 static const uint8_t linux_state[TCP_NSTATES] = {
@@ -144,6 +145,8 @@ static int get_cc(const struct fn_stack *st, const struct fn_sock *so, void *opt
                       : so->cc ? so->cc
                                : cc_algo_by_index(st->cfg.tcp_cc)->name;
 
+    if (so->cc_linux_reno && strcmp(cur, "newreno") == 0)
+        cur = LINUX_RENO;
     memset(name, 0, sizeof(name));
     strncpy(name, cur, sizeof(name) - 1);
     return put_val(optval, optlen, name, sizeof(name));
@@ -228,7 +231,12 @@ static int set_socket_opt(struct fn_stack *st, struct fn_sock *so, int optname, 
         fn_sock_apply_keepalive(so);
         return 0;
     case SO_RCVBUF:
+        /* The window follows (half of it, as Linux), never above cfg.tcp_rcvbuf; the scale
+         * is the SYN's, so it matters most before connect() / listen(). */
         so->rcvbuf = buf_size(v, 2 * st->cfg.tcp_rcvbuf, SOCK_MIN_RCVBUF);
+        so->rcvbuf_lock = 1;
+        if (so->tp)
+            fn_tcp_set_rcvbuf(so->tp, fn_sock_rcv_window(so));
         return 0;
     case SO_SNDBUF:
         /* The bound on queued bytes (fn_sock_writable): never above the stack's own. */
@@ -260,7 +268,9 @@ static int set_tcp_opt(struct fn_sock *so, int optname, int v)
         if (v != 0 && (v < TCP_MIN_USER_MSS || v > TCP_MAX_USER_MSS))
             return fail(EINVAL);
         so->maxseg = (uint32_t)v;
-        if (v && so->tp && !so->listening && TCPS_HAVEESTABLISHED(fn_sock_state(so)))
+        if (so->tp && so->listening)
+            fn_tcp_set_user_mss(so->tp, (uint16_t)v);
+        else if (v && so->tp && TCPS_HAVEESTABLISHED(fn_sock_state(so)))
             fn_tcp_clamp_mss(so->tp, so->maxseg);
         return 0;
     case TCP_KEEPIDLE:
@@ -283,7 +293,8 @@ static int set_tcp_opt(struct fn_sock *so, int optname, int v)
 
 /* TCP_CONGESTION set (Linux do_tcp_setsockopt): optlen < 1 is EINVAL; the name is the
  * first min(optlen, TCP_CA_NAME_MAX - 1) bytes up to a NUL; a name the registry does not
- * know is ENOENT (observed on this kernel for "nosuch", "" and "newreno").  Applied to the
+ * know is ENOENT (observed on this kernel for "nosuch", "" and "newreno"; "reno" is
+ * Linux's always-built-in algorithm, accepted and reported back as "reno").  Applied to the
  * tcpcb at once when there is one (a listener's passes to what it accepts), else kept
  * for connect() / listen(). */
 static int set_cc(struct fn_sock *so, const void *optval, socklen_t optlen)
@@ -296,12 +307,15 @@ static int set_cc(struct fn_sock *so, const void *optval, socklen_t optlen)
         return fail(EINVAL);
     memcpy(name, optval, n);
     name[n] = 0;
-    a = cc_algo_by_name(name);
+    /* Linux's "reno" is NewReno (RFC 6582 recovery is how its reno module behaves): the
+     * name is kept for getsockopt, the algorithm is ours. */
+    a = cc_algo_by_name(strcmp(name, LINUX_RENO) == 0 ? "newreno" : name);
     if (!a)
         return fail(ENOENT);
     if (so->tp && fn_tcp_set_cc(so->tp, a->name) < 0)
         return fail(ENOENT);
     so->cc = a->name;
+    so->cc_linux_reno = strcmp(name, LINUX_RENO) == 0;
     return 0;
 }
 

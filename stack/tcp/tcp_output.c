@@ -51,8 +51,8 @@ uint32_t tcp_maxseg(const struct tcpcb *tp)
 
 uint32_t tcp_rcv_space(const struct tcpcb *tp)
 {
-    const struct fn_config *c = tcp_cfg(tp);
-    uint32_t space = c->tcp_rcvbuf > tp->rcv_cc ? c->tcp_rcvbuf - tp->rcv_cc : 0;
+    uint32_t buf = tcp_rcvbuf(tp), held = tcp_rcv_held(tp);
+    uint32_t space = buf > held ? buf - held : 0;
     uint32_t pool = tcp_pool_rcv_window(tp);
 
     /* Offer no more than the pool can back (tcp_pool.c); the right edge rule below keeps
@@ -61,7 +61,7 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
         space = pool;
     /* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3): while the free space
      * is below both a quarter of the buffer and one MSS, offer no more than already offered. */
-    if (space < c->tcp_rcvbuf / 4 && space < tp->t_maxseg)
+    if (space < buf / 4 && space < tp->t_maxseg)
         space = 0;
     if (space > (uint32_t)TCP_MAXWIN << tp->rcv_wscale)
         space = (uint32_t)TCP_MAXWIN << tp->rcv_wscale;
@@ -131,12 +131,19 @@ static uint32_t syn_options(struct tcpcb *tp, uint8_t *o, uint64_t now)
     int ws = (tp->t_flags & TF_REQ_SCALE) && (active || (tp->t_flags & TF_RCVD_SCALE));
     int ts = (tp->t_flags & TF_REQ_TSTMP) && (active || (tp->t_flags & TF_RCVD_TSTMP));
     int sack = c->tcp_sack && (active || (tp->t_flags & TF_SACK_PERMIT));
+
+    /* RFC 7323 §3.2: TSecr is zero unless the ACK bit is set. */
+    return tcp_syn_opts(o, (uint16_t)tcp_adv_mss(tp), ws ? tp->request_r_scale : -1,
+                        sack, ts, tcp_ts_now(tp, now), active ? 0 : tp->ts_recent);
+}
+
+uint32_t tcp_adv_mss(const struct tcpcb *tp)
+{
     uint32_t mss = fn_ip_mtu(tp->t_stack) - FN_IPV4_HLEN - FN_TCP_HLEN;
 
-    /* RFC 9293 §3.7.1 / RFC 6691: advertise MTU - 40.  RFC 7323 §3.2: TSecr is zero unless
-     * the ACK bit is set. */
-    return tcp_syn_opts(o, (uint16_t)(mss > 65535 ? 65535 : mss), ws ? tp->request_r_scale : -1,
-                        sack, ts, tcp_ts_now(tp, now), active ? 0 : tp->ts_recent);
+    if (mss > 65535)
+        mss = 65535;
+    return tp->t_user_mss && tp->t_user_mss < mss ? tp->t_user_mss : mss;
 }
 
 uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, uint32_t tsval,
@@ -184,6 +191,7 @@ static uint32_t adv_window(const struct tcpcb *tp, int syn, uint16_t *field)
     /* RFC 7323 §2.2: the window in a SYN is never scaled. */
     if (w > TCP_MAXWIN)
         w = TCP_MAXWIN;
+
     *field = (uint16_t)w;
     return w << shift;
 }

@@ -138,7 +138,7 @@ void tcp_persist_timeout(struct tcpcb *tp, uint64_t now)
 
 uint32_t tcp_rcv_sws(const struct tcpcb *tp)
 {
-    uint32_t half = tcp_cfg(tp)->tcp_rcvbuf / 2;
+    uint32_t half = tcp_rcvbuf(tp) / 2;
 
     return half < tp->t_maxseg ? half : tp->t_maxseg;
 }

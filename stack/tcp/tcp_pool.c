@@ -74,16 +74,11 @@ static uint32_t pool_avail(const struct fn_tcp *tcp)
     return f > tcp->pool_reserve ? f - tcp->pool_reserve : 0;
 }
 
-/* Buffers tp's send chain occupies: the head (partly acked, perhaps) and the buffers after
- * it, every one full but the tail (fn_tcp_send fills the tail before taking another). */
+/* Buffers tp's send chain occupies, and those its owner took to fill for it (zero-copy
+ * sends: they may be partly full, so the count is kept rather than derived from snd_cc). */
 static uint32_t snd_bufs(const struct tcpcb *tp)
 {
-    uint32_t cap = snd_buf_bytes(tp->t_stack), rest;
-
-    if (!tp->snd_head)
-        return 0;
-    rest = tp->snd_cc - tp->snd_head->len;
-    return 1 + (rest + cap - 1) / cap;
+    return tp->snd_nbufs + tp->snd_lent_bufs;
 }
 
 /* The verdict of a policy check: a refusal is counted and, for `why` != 0, tp waits. */
@@ -179,7 +174,7 @@ uint32_t tcp_pool_rcv_window(const struct tcpcb *tp)
 {
     const struct fn_tcp *tcp = tp->t_stack->tcp;
     uint32_t half = pool_avail(tcp) / 2 / rx_receivers(tcp), mss = tcp_maxseg(tp);
-    uint32_t held = (tp->rcv_cc + mss - 1) / mss;
+    uint32_t held = (tcp_rcv_held(tp) + mss - 1) / mss;
     uint64_t w;
 
     if (held >= half)
@@ -190,14 +185,14 @@ uint32_t tcp_pool_rcv_window(const struct tcpcb *tp)
 
 void tcp_pool_adv_check(struct tcpcb *tp)
 {
-    const struct fn_config *c = tcp_cfg(tp);
+    uint32_t buf = tcp_rcvbuf(tp), held = tcp_rcv_held(tp);
 
     if (TCPS_HAVERCVDFIN(tp->t_state))
         return;                 /* the peer sends no more data: no window to reopen */
     /* Stalled (under a segment offered) while the buffer alone would offer more: the pool
      * is what holds the peer back, so its recovery is worth a window update. */
-    if (tcp_rcv_wnd_stalled(tp) && c->tcp_rcvbuf > tp->rcv_cc &&
-        c->tcp_rcvbuf - tp->rcv_cc >= tp->t_maxseg && tcp_pool_rcv_window(tp) < tp->t_maxseg) {
+    if (tcp_rcv_wnd_stalled(tp) && buf > held && buf - held >= tp->t_maxseg &&
+        tcp_pool_rcv_window(tp) < tp->t_maxseg) {
         tp->t_stack->stats.tcp_pool_wnd_limited++;
         tcp_pool_wait(tp, TCP_PWAIT_RCV);
     }

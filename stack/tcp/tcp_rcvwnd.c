@@ -14,7 +14,7 @@
 
 int tcp_rcv_update_due(const struct tcpcb *tp, uint32_t adv)
 {
-    const struct fn_config *c = tcp_cfg(tp);
+    uint32_t rcvbuf = tcp_rcvbuf(tp);
     uint32_t offered = SEQ_GT(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
     uint32_t maxwin = (uint32_t)TCP_MAXWIN << tp->rcv_wscale;
 
@@ -28,10 +28,10 @@ int tcp_rcv_update_due(const struct tcpcb *tp, uint32_t adv)
      * the new edge does not limit it yet, and the ACKs its next segments call for
      * (RFC 5681 §4.2) will carry it.  An update of its own would cost a segment per read
      * on a fast reader and tell the peer nothing it needs. */
-    if (c->tcp_rcvbuf < maxwin)
-        maxwin = c->tcp_rcvbuf;
+    if (rcvbuf < maxwin)
+        maxwin = rcvbuf;
     if (offered > maxwin / 2)
         return 0;
     /* Worth a segment: the edge moves by two segments or by half the buffer. */
-    return adv >= 2u * tp->t_maxseg || 2u * adv >= c->tcp_rcvbuf;
+    return adv >= 2u * tp->t_maxseg || 2u * adv >= rcvbuf;
 }

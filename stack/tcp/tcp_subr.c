@@ -185,7 +185,7 @@ static void tcb_release_buffers(struct tcpcb *tp)
 {
     fn_pkt_free_chain(tp->snd_head);
     tp->snd_head = tp->snd_tail = tp->snd_cache = NULL;
-    tp->snd_cc = tp->snd_cache_off = 0;
+    tp->snd_cc = tp->snd_cache_off = tp->snd_nbufs = 0;
     fn_pkt_free_chain(tp->rcv_head);
     tp->rcv_head = tp->rcv_tail = NULL;
     tp->rcv_cc = 0;
@@ -355,7 +355,7 @@ void tcp_conn_setup(struct tcpcb *tp, uint64_t now)
     tp->t_maxseg = TCP_MSS_DEFAULT;
     tp->t_rxtcur = (uint64_t)c->tcp_rto_init_ms * 1000000ull;
     tp->t_rcvtime = now;
-    tp->request_r_scale = tcp_rcv_wscale_for(c->tcp_rcvbuf);
+    tp->request_r_scale = tcp_rcv_wscale_for(tcp_rcvbuf(tp));
     if (c->tcp_window_scaling)
         tp->t_flags |= TF_REQ_SCALE;
     if (c->tcp_timestamps)
@@ -508,7 +508,7 @@ struct tcpcb *tcp_close(struct tcpcb *tp)
     /* The owner keeps the tcpcb (and any data it has not read yet) until it closes it. */
     fn_pkt_free_chain(tp->snd_head);
     tp->snd_head = tp->snd_tail = tp->snd_cache = NULL;
-    tp->snd_cc = tp->snd_cache_off = 0;
+    tp->snd_cc = tp->snd_cache_off = tp->snd_nbufs = 0;
     tcp_reass_flush(tp);
     tcp_event(tp, FN_TCP_EV_CLOSED | (tp->t_error ? FN_TCP_EV_ERROR | FN_TCP_EV_READABLE : 0));
     return tp;
@@ -625,6 +625,7 @@ void tcp_sb_drop(struct tcpcb *tp, uint32_t n)
         if (p->len <= n) {
             n -= p->len;
             tp->snd_head = p->next;
+            tp->snd_nbufs--;
             fn_pkt_free(p);
         } else {
             fn_pkt_pull(p, n);

@@ -75,6 +75,9 @@ struct syncache {
     uint16_t sc_peer_mss;       /* MSS option of the SYN, 536 if absent */
     uint8_t sc_wscale;          /* the peer's shift, at most 14, with SCF_WSCALE */
     uint8_t sc_flags;           /* SCF_* */
+    uint16_t sc_mss;            /* the MSS we advertise: the listener's (tcp_adv_mss) */
+    uint32_t sc_rcvbuf;         /* the listener's receive buffer: the window and scale we
+                                   offer, and the connection's (SO_RCVBUF before listen) */
     uint32_t sc_rxtshift;       /* SYN-ACK retransmissions so far, <= cfg.tcp_syn_retries */
     uint32_t sc_chal;           /* ACKs sent in answer since sc_chal_start (RFC 5961 §7) */
     int32_t sc_hnext;           /* hash chain; free-list link while free */
@@ -195,9 +198,16 @@ static void sc_free(struct fn_tcp *tcp, int32_t i, struct tcpcb *l)
 /* ---- segments we send ---- */
 
 /* RFC 7323 §2.2: the window of a SYN-ACK is never scaled, so it offers at most 65535. */
-static uint32_t synack_window(const struct fn_config *c)
+static uint32_t synack_window(const struct syncache *sc)
 {
-    return c->tcp_rcvbuf < TCP_MAXWIN ? c->tcp_rcvbuf : TCP_MAXWIN;
+    return sc->sc_rcvbuf < TCP_MAXWIN ? sc->sc_rcvbuf : TCP_MAXWIN;
+}
+
+/* What of listener l shapes the SYN-ACK: its receive buffer and the MSS it advertises. */
+static void sc_from_listener(struct syncache *sc, const struct tcpcb *l)
+{
+    sc->sc_rcvbuf = tcp_rcvbuf(l);
+    sc->sc_mss = (uint16_t)tcp_adv_mss(l);
 }
 
 /* Our TSval for an entry: the clock of the tcpcb it will become (same 4-tuple offset). */
@@ -211,18 +221,17 @@ static void sc_send_synack(struct fn_tcp *tcp, const struct syncache *sc, uint32
                            uint64_t now)
 {
     struct fn_stack *st = tcp->st;
-    const struct fn_config *c = &st->cfg;
-    uint32_t mss = fn_ip_mtu(st) - FN_IPV4_HLEN - FN_TCP_HLEN, n;
+    uint32_t n;
     uint8_t o[FN_TCP_MAX_HLEN - FN_TCP_HLEN];
 
-    /* RFC 9293 §3.7.1 / RFC 6691: we advertise MTU - 40; each option only if the SYN had it
-     * (RFC 7323 §2.2, §3.2; RFC 2018 §2). */
-    n = tcp_syn_opts(o, (uint16_t)(mss > 65535 ? 65535 : mss),
-                     (sc->sc_flags & SCF_WSCALE) ? tcp_rcv_wscale_for(c->tcp_rcvbuf) : -1,
+    /* RFC 9293 §3.7.1 / RFC 6691: we advertise MTU - 40 (or the listener's TCP_MAXSEG);
+     * each option only if the SYN had it (RFC 7323 §2.2, §3.2; RFC 2018 §2). */
+    n = tcp_syn_opts(o, sc->sc_mss,
+                     (sc->sc_flags & SCF_WSCALE) ? tcp_rcv_wscale_for(sc->sc_rcvbuf) : -1,
                      (sc->sc_flags & SCF_SACK) != 0, (sc->sc_flags & SCF_TS) != 0, tsval,
                      sc->sc_ts_recent);
     tcp_emit(st, sc->sc_faddr, sc->sc_fport, sc->sc_lport, sc->sc_iss, sc->sc_irs + 1,
-             FN_TH_SYN | FN_TH_ACK, (uint16_t)synack_window(c), o, n, now);
+             FN_TH_SYN | FN_TH_ACK, (uint16_t)synack_window(sc), o, n, now);
 }
 
 /* An ACK of SYN-RECEIVED (a challenge ACK, or the answer to an unacceptable segment),
@@ -231,7 +240,7 @@ static void sc_send_ack(struct fn_tcp *tcp, struct syncache *sc, uint64_t now)
 {
     struct fn_stack *st = tcp->st;
     const struct fn_config *c = &st->cfg;
-    uint32_t win = synack_window(c), n = 0;
+    uint32_t win = synack_window(sc), n = 0;
     uint8_t o[TCPOLEN_TSTAMP_APPA] = {0};
 
     if (sc->sc_chal_start == 0 || now - sc->sc_chal_start >= TCP_CHALLENGE_WINDOW_NS) {
@@ -248,7 +257,7 @@ static void sc_send_ack(struct fn_tcp *tcp, struct syncache *sc, uint64_t now)
         n = tcp_ts_opt(o, sc_tsval(tcp, sc, now), sc->sc_ts_recent);
     /* Past the SYN-ACK the window is scaled (RFC 7323 §2.2): the same right edge. */
     if (sc->sc_flags & SCF_WSCALE)
-        win >>= tcp_rcv_wscale_for(c->tcp_rcvbuf);
+        win >>= tcp_rcv_wscale_for(sc->sc_rcvbuf);
     tcp_emit(st, sc->sc_faddr, sc->sc_fport, sc->sc_lport, sc->sc_iss + 1, sc->sc_irs + 1,
              FN_TH_ACK, (uint16_t)win, o, n, now);
 }
@@ -425,6 +434,8 @@ static struct tcpcb *sc_expand(struct tcpcb *l, const struct syncache *sc,
     tp->fport = sc->sc_fport;
     tp->lport = sc->sc_lport;
     tp->cc_algo = l->cc_algo;           /* the listener's choice (fn_tcp_set_cc) */
+    tp->t_rcvbuf = sc->sc_rcvbuf;       /* and its SO_RCVBUF / TCP_MAXSEG */
+    tp->t_user_mss = l->t_user_mss;
     tcp_conn_setup(tp, now);
     /* The sequence spaces the SYN-ACK announced; this ACK acknowledged our SYN. */
     tp->iss = sc->sc_iss;
@@ -432,10 +443,12 @@ static struct tcpcb *sc_expand(struct tcpcb *l, const struct syncache *sc,
     tp->snd_recover = sc->sc_iss;       /* as for an active open: no recovery point yet */
     tp->irs = sc->sc_irs;
     tp->rcv_nxt = tp->last_ack_sent = sc->sc_irs + 1;
-    tp->rcv_adv = tp->rcv_nxt + synack_window(c);
+    tp->rcv_adv = tp->rcv_nxt + synack_window(sc);
     tp->t_peer_mss = sc->sc_peer_mss;
     if (mss > ours)
         mss = ours;                     /* never send more than our MTU carries */
+    if (l->t_user_mss && mss > l->t_user_mss)
+        mss = l->t_user_mss;            /* nor more than TCP_MAXSEG asks */
     if (mss < c->tcp_min_mss)
         mss = c->tcp_min_mss;           /* a floor against tiny-MSS resource attacks */
     tp->t_maxseg = (uint16_t)mss;
@@ -524,6 +537,7 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
         return;
     }
     sc_from_syn(&tmp, c, l->lport, s);
+    sc_from_listener(&tmp, l);
     if (c->tcp_syncookies != 2) {
         if (l->t_sc_count < l->t_backlog && sch->free_head != SC_NONE) {
             i = sch->free_head;
@@ -572,6 +586,7 @@ static int sc_cookie_ack(struct tcpcb *l, const struct tcp_synseg *s, uint64_t n
         return -1;
     if (!cookie_check(tcp, l->lport, s, now, &tmp))
         return 0;
+    sc_from_listener(&tmp, l);
     *tpp = sc_expand(l, &tmp, s, now, refused);
     if (*tpp)
         l->t_stack->stats.tcp_syncookies_ok++;
@@ -653,7 +668,7 @@ static void sc_rst(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
         st->stats.tcp_rst_rx++;
         sc_free(tcp, i, l);
     } else if (SEQ_GT(s->seq, sc->sc_irs + 1) &&
-               SEQ_LT(s->seq, sc->sc_irs + 1 + synack_window(&st->cfg))) {
+               SEQ_LT(s->seq, sc->sc_irs + 1 + synack_window(sc))) {
         sc_send_ack(tcp, sc, now);
     } else {
         st->stats.tcp_rst_ignored++;

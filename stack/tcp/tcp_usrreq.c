@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/fn_stack_impl.h"
+#include "tcp/fn_tcp_sock.h"
 #include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 
@@ -63,6 +64,13 @@ struct tcpcb *fn_tcp_accept(struct tcpcb *l)
 int fn_tcp_connect(struct fn_stack *st, uint32_t dst, uint16_t dst_port, uint16_t src_port,
                    struct tcpcb **out, uint64_t now)
 {
+    return fn_tcp_connect_opts(st, dst, dst_port, src_port, 0, 0, out, now);
+}
+
+int fn_tcp_connect_opts(struct fn_stack *st, uint32_t dst, uint16_t dst_port,
+                        uint16_t src_port, uint32_t rcvbuf, uint16_t mss, struct tcpcb **out,
+                        uint64_t now)
+{
     struct fn_tcp *tcp = st->tcp;
     struct tcpcb *tp;
     int rc;
@@ -84,6 +92,8 @@ int fn_tcp_connect(struct fn_stack *st, uint32_t dst, uint16_t dst_port, uint16_
     tp->faddr = dst;
     tp->fport = dst_port;
     tp->lport = src_port;
+    fn_tcp_set_rcvbuf(tp, rcvbuf);      /* before the set-up: they shape the SYN */
+    tp->t_user_mss = mss;
     tcp_conn_setup(tp, now);
     /* Until the SYN-ACK, the peer's MSS is unknown: size our own options from our MTU. */
     tp->t_maxseg = TCP_MSS_DEFAULT;
@@ -96,13 +106,8 @@ int fn_tcp_connect(struct fn_stack *st, uint32_t dst, uint16_t dst_port, uint16_
     return 0;
 }
 
-int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
+int tcp_usr_may_send(const struct tcpcb *tp)
 {
-    const struct fn_config *c = tcp_cfg(tp);
-    struct fn_stack *st = tp->t_stack;
-    const uint8_t *src = data;
-    uint32_t room, done = 0;
-
     if (tp->t_state == TCPS_LISTEN)
         return -ENOTCONN;
     if (tp->t_error)
@@ -110,6 +115,19 @@ int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
     if ((tp->t_flags & TF_NEEDFIN) || tp->t_state == TCPS_CLOSED ||
         tp->t_state > TCPS_CLOSE_WAIT)
         return -EPIPE;
+    return 0;
+}
+
+int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
+{
+    const struct fn_config *c = tcp_cfg(tp);
+    struct fn_stack *st = tp->t_stack;
+    const uint8_t *src = data;
+    uint32_t room, done = 0;
+    int rc = tcp_usr_may_send(tp);
+
+    if (rc)
+        return rc;
     room = c->tcp_sndbuf > tp->snd_cc ? c->tcp_sndbuf - tp->snd_cc : 0;
     if (len > room)
         len = room;
@@ -130,6 +148,7 @@ int fn_tcp_send(struct tcpcb *tp, const void *data, uint32_t len, uint64_t now)
             else
                 tp->snd_head = t;
             tp->snd_tail = t;
+            tp->snd_nbufs++;
         }
         n = fn_pkt_tailroom(t);
         if (n > len - done)

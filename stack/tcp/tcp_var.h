@@ -146,7 +146,19 @@ struct tcpcb {
     uint32_t snd_cache_off;     /*   first byte) at which it starts: speeds up segmenting */
     struct fn_pkt *rcv_head;    /* in-order data not yet read by the owner */
     struct fn_pkt *rcv_tail;
-    uint32_t rcv_cc;            /* bytes in the receive chain, <= cfg.tcp_rcvbuf */
+    uint32_t rcv_cc;            /* bytes in the receive chain; rcv_cc + rcv_lent <= the
+                                   receive buffer (tcp_rcvbuf()) */
+    uint32_t rcv_lent;          /* bytes of received buffers the owner borrowed
+                                   (fn_tcp_zc_take) and has not given back: read, so not in
+                                   rcv_cc, but still holding buffers, so the window counts
+                                   them */
+    uint32_t snd_nbufs;         /* buffers in the send chain */
+    uint32_t snd_lent_bufs;     /* buffers the owner took to fill for the send chain
+                                   (fn_tcp_zc_alloc) and has not queued or given back: they
+                                   count towards its pool share */
+    uint32_t t_rcvbuf;          /* receive buffer bytes: bounds the window; 0 = cfg's
+                                   (SO_RCVBUF; its window scale is fixed by the SYN) */
+    uint16_t t_user_mss;        /* TCP_MAXSEG: caps the MSS we advertise and send; 0 = none */
     struct fn_pkt *reass_head;  /* out-of-order segments, ascending, disjoint (tcp_reass.c);
                                    pkt->user holds the sequence number of the first byte,
                                    pkt->ts bit 0 a FIN after the data */
@@ -311,6 +323,25 @@ uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, u
 uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now);
 void tcp_sb_drop(struct tcpcb *tp, uint32_t n);
 const struct fn_config *tcp_cfg(const struct tcpcb *tp);
+/* The connection's receive buffer: what the window offered may reach (SO_RCVBUF, or the
+ * configuration's). */
+static inline uint32_t tcp_rcvbuf(const struct tcpcb *tp)
+{
+    return tp->t_rcvbuf ? tp->t_rcvbuf : tcp_cfg(tp)->tcp_rcvbuf;
+}
+/* The MSS our SYN / SYN-ACK advertises: MTU - 40 (RFC 9293 §3.7.1, RFC 6691), or less if
+ * TCP_MAXSEG asks (as Linux). */
+uint32_t tcp_adv_mss(const struct tcpcb *tp);
+/* Received bytes that still hold buffers: unread, or borrowed by the owner (zero-copy). */
+static inline uint32_t tcp_rcv_held(const struct tcpcb *tp)
+{
+    return tp->rcv_cc + tp->rcv_lent;
+}
+
+/* ---- tcp_usrreq.c ---- */
+/* May the owner queue data on tp: 0, or -ENOTCONN (listener), the connection's error, or
+ * -EPIPE (shut down for writing, closed). */
+int tcp_usr_may_send(const struct tcpcb *tp);
 
 /* ---- tcp_input.c ---- */
 void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now);

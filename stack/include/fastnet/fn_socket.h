@@ -33,10 +33,15 @@
  * SO_REUSEPORT is accepted and stored; one core owns each port for now, so a second
  * listener on a port fails with EADDRINUSE.  SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/
  * KEEPCNT drive the connection's keepalive timer (RFC 1122 §4.2.3.6; a listener's values
- * pass to the connections it accepts).  SO_RCVBUF is stored and reported (doubled, as
- * Linux); the window offered stays cfg.tcp_rcvbuf.  SO_SNDBUF bounds the bytes queued
- * (never above cfg.tcp_sndbuf).  TCP_MAXSEG lowers the send MSS once connected; the MSS
- * advertised on the SYN is the MTU's.
+ * pass to the connections it accepts).  SO_RCVBUF is reported doubled, as Linux, and half
+ * of it bounds the receive window (never above cfg.tcp_rcvbuf); set before connect() or
+ * listen() it also sizes the window and picks the window scale of the SYN / SYN-ACK, as
+ * Linux (SO_RCVBUF 16384: window 16384, scale 0; 65536: scale 1).  Unlike Linux, the SYN's
+ * window is not rounded down to whole segments, and without SO_RCVBUF the scale follows
+ * cfg.tcp_rcvbuf, not tcp_rmem.  SO_SNDBUF bounds the bytes queued (never above
+ * cfg.tcp_sndbuf).  TCP_MAXSEG set before connect() or listen() is the MSS the SYN /
+ * SYN-ACK advertises (if below the MTU's) and lowers the send MSS once connected.
+ * TCP_CONGESTION takes Linux's "reno" (NewReno here) and reports it back as "reno".
  */
 #ifndef FASTNET_FN_SOCKET_H
 #define FASTNET_FN_SOCKET_H
@@ -127,8 +132,8 @@ int fn_getpeername(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t
  * tcpi_snd_mss, tcpi_rcv_mss, tcpi_rtt, tcpi_rttvar, tcpi_snd_cwnd, tcpi_snd_ssthresh,
  * tcpi_retransmits, tcpi_total_retrans, tcpi_unacked, tcpi_options and the window scales
  * are filled, in Linux's units; the rest is zero), TCP_CONGESTION (set: the algorithm's
- * name, "cubic" or "newreno", optlen >= 1, read up to a NUL or 15 bytes, ENOENT if unknown;
- * get: the name NUL-padded to 16 bytes; a listener's choice passes to accepted sockets; a
+ * name, "cubic", "newreno" or Linux's "reno", optlen >= 1, read up to a NUL or 15 bytes,
+ * ENOENT if unknown; get: the name as set, NUL-padded to 16 bytes; a listener's choice passes to accepted sockets; a
  * socket that chose none reports cfg.tcp_cc's).  A get copies at most *optlen bytes and
  * sets *optlen; a set needs a full int (struct linger, struct timeval) or fails with
  * EINVAL.  ENOPROTOOPT (unknown level or option), EFAULT, EDOM (tv_usec out of range). */
@@ -140,6 +145,55 @@ int fn_setsockopt(struct fn_stack *st, int fd, int level, int optname, const voi
 /* ioctl(2): FIONREAD (int *: bytes readable; EINVAL on a listener), FIONBIO (const int *:
  * non-blocking on/off).  ENOTTY for any other request, EFAULT for a NULL argument. */
 int fn_ioctl(struct fn_stack *st, int fd, unsigned long request, void *arg);
+
+/* ---- zero-copy ----
+ * Receive by borrowing the stack's buffers: fn_zc_recv lends up to max received buffers
+ * (whole ones, oldest first; their data as it arrived, one segment or a few coalesced small
+ * ones each) and fills iov[i] with a read-only view of each.  Borrowed data is read: it
+ * leaves FIONREAD, EPOLLIN and fn_recv, which go on with what follows.  But until
+ * fn_zc_release gives the buffers back, their bytes keep the receive window closed by as
+ * much — a reader that holds on to them throttles its peer, as a full socket buffer does.
+ * The views stay valid until released or until the socket is closed (close releases what is
+ * still borrowed, so the pool's counters return to zero); never after.
+ *
+ * Send into buffers taken from the pool: fn_zc_alloc lends one empty buffer of *cap bytes
+ * (the pool's buffer size less its headroom); fn_zc_send(buf, len) appends it with its len
+ * bytes to the send chain as it is — no copy of the payload into the stack (payloads of up
+ * to 256 bytes are copied into the free room of the chain's last buffer, so that small
+ * sends do not each hold a buffer).  Each segment is still built by copying from the chain
+ * into a fresh buffer, as for fn_send: the chain must stay intact for retransmission.  A
+ * buffer goes whole or not at all, and while lent it counts in the connection's share of
+ * the pool.  fn_zc_free gives back one unsent; close gives back every one. */
+
+/* One borrowed buffer: base[0..len) is the data, read-only. */
+struct fn_zc_iov {
+    const void *base;
+    size_t len;
+};
+
+/* Returns the number of buffers lent (1..max; their views in iov[0..n)), 0 at EOF, or -1:
+ * EINVAL (max < 1, flags other than MSG_DONTWAIT / MSG_NOSIGNAL), EFAULT (iov NULL),
+ * ENOTCONN, EAGAIN (nothing to read and non-blocking, or SO_RCVTIMEO), the connection's
+ * error once (ECONNRESET, ...), EBADF.  Blocks as fn_recv does.  At most 64 buffers a call. */
+ssize_t fn_zc_recv(struct fn_stack *st, int fd, struct fn_zc_iov *iov, int max, int flags);
+/* Give back the `count` oldest borrowed buffers (in the order fn_zc_recv lent them; -1 =
+ * all, 0 = none): the window reopens and a window update goes out if worth one.  Returns
+ * the number still borrowed, or -1: EINVAL (count < -1 or more than are borrowed), EBADF. */
+int fn_zc_release(struct fn_stack *st, int fd, int count);
+/* A buffer to fill: returns its start and sets *cap, or NULL with errno: ENOBUFS (the pool,
+ * or this connection's share of it, has none now: EPOLLOUT follows when it has), EPIPE /
+ * EAGAIN (still connecting) / the pending error as fn_send reports them, EFAULT (cap NULL),
+ * EBADF.  Never waits. */
+void *fn_zc_alloc(struct fn_stack *st, int fd, size_t *cap);
+/* Queue buf (from fn_zc_alloc on this fd) with its first len bytes (0..cap; 0 frees it).
+ * Flags: MSG_MORE, MSG_DONTWAIT, MSG_NOSIGNAL.  Returns len, the buffer now the stack's;
+ * or -1 with the buffer still the caller's: EINVAL (buf not lent on this fd, len > cap, bad
+ * flags), EAGAIN (SO_SNDBUF has no room for all of it — an empty queue takes any buffer —
+ * and non-blocking, or SO_SNDTIMEO expired), EPIPE, ECONNRESET, ... as fn_send.  A blocking
+ * call waits for room for the whole buffer. */
+ssize_t fn_zc_send(struct fn_stack *st, int fd, void *buf, size_t len, int flags);
+/* Give back an unsent buffer from fn_zc_alloc.  EINVAL (not lent on this fd), EBADF. */
+int fn_zc_free(struct fn_stack *st, int fd, void *buf);
 
 /* Called on every round of a blocking call's wait (and of fn_epoll_wait with a timeout),
  * before it sleeps, with the time it just polled the stack at: for the owner's other work,
