@@ -16,6 +16,7 @@
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
+#include "tcp/tcp_ack.h"
 #include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
@@ -35,7 +36,7 @@ struct tcpseg {
     struct fn_tcp_opts to;
 };
 
-/* The TSecr rtt_sample takes: 0 when the segment carried no timestamp. */
+/* The TSecr tcp_rtt_sample takes: 0 when the segment carried no timestamp. */
 static uint32_t seg_tsecr(const struct tcpseg *s)
 {
     return s->to.has_ts ? s->to.tsecr : 0;
@@ -172,95 +173,35 @@ static void process_fin(struct tcpcb *tp, uint64_t now)
     }
 }
 
-/* RFC 6298 §2 from one ACK: a timestamp echo if both use timestamps (unambiguous even for
- * retransmitted segments), else the one timed segment (Karn: never a retransmitted one).
- * tsecr is the segment's TSecr, 0 if it carried no timestamp.
- * Returns 1 if a sample was taken (tcp_xmit_timer then also reset the backoff and RTO). */
-static int rtt_sample(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
-{
-    if (TS_ON(tp) && tsecr != 0) {
-        uint32_t ms = tcp_ts_now(tp, now) - tsecr;
-        if (ms < 0x7fffffffu) {
-            /* Resolution of the TS clock is 1 ms: a sample of 0 stands for "under 1 ms". */
-            tcp_xmit_timer(tp, ms ? (uint64_t)ms * TCP_TS_HZ_NS : TCP_TS_HZ_NS / 2);
-            tp->t_rtttime = 0;
-            return 1;
-        }
-    }
-    if (tp->t_rtttime != 0 && SEQ_GT(ack, tp->t_rtseq)) {
-        tcp_xmit_timer(tp, now - tp->t_rtttime);
-        tp->t_rtttime = 0;
-        return 1;
-    }
-    return 0;
-}
-
-/* A new cumulative ACK: SEQ_GT(ack, snd_una), SEQ_LEQ(ack, snd_max); tsecr as for
- * rtt_sample.  Frees acked data, drives the RTO and congestion control.  Returns 1 if our FIN
- * is now acknowledged.  Also the pure-ACK fast path's (tcp_fastin.c). */
 int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
 {
-    uint32_t acked = ack - tp->snd_una;
-    uint32_t flight = tp->snd_max - tp->snd_una;
-    uint32_t data = acked;
-    int fin_acked = (tp->t_flags & TF_SENTFIN) && ack == tp->snd_max;
-    int sampled = rtt_sample(tp, ack, tsecr, now);
+    return tcp_ack_advance(tp, ack, tsecr, now);
+}
 
-    if (tp->snd_una == tp->iss)
-        data--;                         /* the SYN's sequence number carries no data */
-    tcp_sb_drop(tp, data);
-    tp->snd_una = ack;
-    if (SEQ_LT(tp->snd_nxt, tp->snd_una))
-        tp->snd_nxt = tp->snd_una;
-    /* A new ACK ends any backoff (RFC 6298 §5.3, and the checklist's "reset on new ACK");
-     * a new RTT sample has done so already. */
-    if (!sampled) {
-        tp->t_rxtshift = 0;
-        tp->t_rxtcur = tcp_rto(tp, 0);
-    }
-    if (tp->snd_una == tp->snd_max)
-        tcp_timer_stop(tp, TT_REXMT);   /* §5.2: all data acked */
-    else
-        tcp_rexmt_arm(tp, now);         /* §5.3: restart for the current RTO */
-
-    tp->ccv.bytes_this_ack = acked;
-    tp->ccv.flight = tp->snd_max - tp->snd_una;
-    tp->ccv.now = now;
-    tp->ccv.srtt = tp->t_srtt;
-    if ((tp->t_flags & TF_FASTRECOVERY) && (tp->t_flags & TF_SACK_PERMIT) &&
-        SEQ_LT(ack, tp->snd_recover)) {
+void tcp_ack_recovery(struct tcpcb *tp, uint32_t ack, uint32_t acked, uint64_t now)
+{
+    if ((tp->t_flags & TF_SACK_PERMIT) && SEQ_LT(ack, tp->snd_recover)) {
         tcp_sack_output(tp, now);       /* RFC 6675 §5 (B): a partial ACK, cwnd unchanged */
-    } else if (tp->t_flags & TF_FASTRECOVERY) {
-        if (SEQ_LT(ack, tp->snd_recover)) {
-            /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
-             * deflate cwnd by the newly acked amount (adding back one SMSS if at least one
-             * SMSS was acked), stay in recovery. */
-            uint32_t smss = tcp_maxseg(tp), onxt = tp->snd_nxt, cw = tp->snd_cwnd;
-            tp->t_rtttime = 0;
-            tp->snd_nxt = tp->snd_una;
+    } else if (SEQ_LT(ack, tp->snd_recover)) {
+        /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
+         * deflate cwnd by the newly acked amount (adding back one SMSS if at least one
+         * SMSS was acked), stay in recovery. */
+        uint32_t smss = tcp_maxseg(tp), onxt = tp->snd_nxt, cw = tp->snd_cwnd;
+        tp->t_rtttime = 0;
+        tp->snd_nxt = tp->snd_una;
+        tp->snd_cwnd = smss;
+        tcp_output(tp, now);
+        if (SEQ_GT(onxt, tp->snd_nxt))
+            tp->snd_nxt = onxt;
+        tp->snd_cwnd = (cw > acked ? cw - acked : 0) + (acked >= smss ? smss : 0);
+        if (tp->snd_cwnd < smss)
             tp->snd_cwnd = smss;
-            tcp_output(tp, now);
-            if (SEQ_GT(onxt, tp->snd_nxt))
-                tp->snd_nxt = onxt;
-            tp->snd_cwnd = (cw > acked ? cw - acked : 0) + (acked >= smss ? smss : 0);
-            if (tp->snd_cwnd < smss)
-                tp->snd_cwnd = smss;
-        } else {
-            /* Full ACK: recovery ends (RFC 6582 §3.2 step 3). */
-            tp->t_flags &= ~TF_FASTRECOVERY;
-            tp->ccv.flags = 0;
-            tp->cc_algo->post_recovery(&tp->ccv);
-        }
     } else {
-        tcp_cc_ack(tp, flight);
+        /* Full ACK: recovery ends (RFC 6582 §3.2 step 3). */
+        tp->t_flags &= ~TF_FASTRECOVERY;
+        tp->ccv.flags = 0;
+        tp->cc_algo->post_recovery(&tp->ccv);
     }
-    tp->t_dupacks = 0;
-    /* Freed room matters while the owner may still send: ESTABLISHED, and CLOSE_WAIT too
-     * (RFC 9293 §3.10.4: SEND after the peer's FIN is allowed), until our FIN is queued. */
-    if (data > 0 && (tp->t_state == TCPS_ESTABLISHED || tp->t_state == TCPS_CLOSE_WAIT) &&
-        !(tp->t_flags & TF_NEEDFIN))
-        tcp_event(tp, FN_TCP_EV_WRITABLE);
-    return fin_acked;
 }
 
 /* Third and later duplicate ACKs: fast retransmit / fast recovery (RFC 5681 §3.2, RFC 6582),
@@ -355,7 +296,7 @@ static void syn_sent_input(struct tcpcb *tp, struct tcpseg *s, uint64_t now)
     tp->snd_wl2 = s->ack;
     tp->cc_algo->conn_init(&tp->ccv);
     if (s->flags & FN_TH_ACK) {
-        rtt_sample(tp, s->ack, seg_tsecr(s), now);
+        tcp_rtt_sample(tp, s->ack, seg_tsecr(s), now);
         /* RFC 6298 §5.7: if the SYN was retransmitted and nothing was measured, the data
          * phase starts with RTO 3 s. */
         if (tp->t_srtt == 0 && tp->t_rxtshift > 0 && tp->t_rxtcur < 3000000000ull)

@@ -42,13 +42,6 @@ uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf)
     return s;
 }
 
-uint32_t tcp_maxseg(const struct tcpcb *tp)
-{
-    /* RFC 6691 §2: the MSS does not count options; every segment of a connection with
-     * timestamps carries 12 option bytes, so its payload is 12 bytes smaller. */
-    return tp->t_maxseg - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0);
-}
-
 uint32_t tcp_rcv_space(const struct tcpcb *tp)
 {
     const struct fn_config *c = tcp_cfg(tp);

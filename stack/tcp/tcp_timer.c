@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "core/fn_stack_impl.h"
+#include "tcp/tcp_ack.h"
 #include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 
@@ -168,43 +169,13 @@ uint64_t fn_tcp_next_deadline(const struct fn_stack *st)
 
 uint64_t tcp_rto(const struct tcpcb *tp, uint32_t shift)
 {
-    const struct fn_config *c = tcp_cfg(tp);
-    uint64_t min = (uint64_t)c->tcp_rto_min_ms * NS_PER_MS;
-    uint64_t max = (uint64_t)c->tcp_rto_max_ms * NS_PER_MS;
-    uint64_t base;
+    uint64_t max = tcp_rto_max(tp);
+    uint64_t base = tcp_rto_base(tp);
 
-    if (tp->t_srtt == 0) {
-        base = (uint64_t)c->tcp_rto_init_ms * NS_PER_MS;       /* §2.1 */
-    } else {
-        /* §2.3: RTO = SRTT + max(G, K·RTTVAR), K = 4; G is the 1 ns clock granularity. */
-        uint64_t k = 4 * tp->t_rttvar;
-        base = tp->t_srtt + (k > 1 ? k : 1);
-    }
-    if (base < min)
-        base = min;                                             /* §2.4 */
     /* §5.5: back off by doubling; clamp before shifting far enough to overflow. */
     for (uint32_t i = 0; i < shift && base < max; i++)
         base *= 2;
     return base > max ? max : base;                             /* §2.5 */
-}
-
-void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt)
-{
-    if (rtt == 0)
-        rtt = 1;
-    if (tp->t_srtt == 0) {
-        /* §2.2: first measurement R: SRTT = R, RTTVAR = R/2. */
-        tp->t_srtt = rtt;
-        tp->t_rttvar = rtt / 2;
-    } else {
-        /* §2.3: RTTVAR = (1 - β)·RTTVAR + β·|SRTT - R'|, β = 1/4, then
-         *       SRTT = (1 - α)·SRTT + α·R', α = 1/8 (RTTVAR first: it uses the old SRTT). */
-        uint64_t d = tp->t_srtt > rtt ? tp->t_srtt - rtt : rtt - tp->t_srtt;
-        tp->t_rttvar = tp->t_rttvar - tp->t_rttvar / 4 + d / 4;
-        tp->t_srtt = tp->t_srtt - tp->t_srtt / 8 + rtt / 8;
-    }
-    tp->t_rxtshift = 0;
-    tp->t_rxtcur = tcp_rto(tp, 0);
 }
 
 void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now)

@@ -261,7 +261,11 @@ struct fn_tcp {
                    (TF_REQ_TSTMP | TF_RCVD_TSTMP))
 
 /* ---- tcp_input.c, tcp_fastin.c ---- */
+/* A new cumulative ACK (tcp_ack_advance in tcp_ack.h, out of line). */
 int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now);
+/* tcp_ack_new's part for a connection in fast recovery (TF_FASTRECOVERY): partial and full
+ * ACKs of RFC 6582 / RFC 6675; may send. */
+void tcp_ack_recovery(struct tcpcb *tp, uint32_t ack, uint32_t acked, uint64_t now);
 /* The one frame length tcp_fast_ack takes: Ethernet, IPv4 and TCP headers with the
  * timestamp option (14 + 20 + 32), no payload. */
 #define TCP_FASTACK_FRAME_LEN 66u
@@ -284,7 +288,14 @@ struct tcpcb *tcp_close(struct tcpcb *tp);
 /* tcp_close with an error for the owner (ECONNRESET, ETIMEDOUT, …). */
 struct tcpcb *tcp_drop(struct tcpcb *tp, int err);
 void tcp_free(struct tcpcb *tp);
-void tcp_event(struct tcpcb *tp, uint32_t ev);
+/* Raise events ev for the owner: link tp in the ready list (tcp_event_post) unless they are
+ * all pending already — the common case of a stream of segments or ACKs. */
+void tcp_event_post(struct tcpcb *tp, uint32_t ev);
+static inline void tcp_event(struct tcpcb *tp, uint32_t ev)
+{
+    if ((tp->t_revents & ev) != ev)
+        tcp_event_post(tp, ev);
+}
 /* The owner released tp (close/abort): mark it detached and take it off the ready list. */
 void tcp_detach(struct tcpcb *tp);
 /* Send a bare segment not tied to a tcpcb's send state (RST, or an ACK for tp == NULL). */
@@ -302,8 +313,11 @@ uint32_t tcp_ts_opt(uint8_t *o, uint32_t tsval, uint32_t tsecr);
 uint32_t tcp_isn_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport,
                      uint64_t now);
 uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
-uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now);
-void tcp_sb_drop(struct tcpcb *tp, uint32_t n);
+/* Our TSval at now (RFC 7323 §5.4: a 1 ms clock, with the connection's offset). */
+static inline uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now)
+{
+    return (uint32_t)(now / TCP_TS_HZ_NS) + tp->ts_offset;
+}
 const struct fn_config *tcp_cfg(const struct tcpcb *tp);
 
 /* ---- tcp_input.c ---- */
@@ -338,8 +352,9 @@ void tcp_ip_output(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_keepalive.c ---- */
 void tcp_keep_timeout(struct tcpcb *tp, uint64_t now);
-/* The REXMT deadline for now (records t_uto_start at backoff 0, stops at the user timeout). */
-uint64_t tcp_rexmt_deadline(struct tcpcb *tp, uint64_t now);
+/* The REXMT deadline `when` clamped to the user timeout (t_user_timeout_ms != 0): the
+ * abort is on time (tcp_rexmt_deadline in tcp_ack.h). */
+uint64_t tcp_uto_clamp(const struct tcpcb *tp, uint64_t when, uint64_t now);
 /* The retransmission timer fired: give up now?  The user timeout, when set, replaces the
  * count `limit` (RFC 5482, as Linux). */
 int tcp_rexmt_give_up(struct tcpcb *tp, uint32_t limit, uint64_t now);
@@ -360,8 +375,13 @@ void tcp_rcv_append(struct tcpcb *tp, struct fn_pkt *pkt);
 
 /* ---- tcp_output.c ---- */
 int tcp_output(struct tcpcb *tp, uint64_t now);
-/* The largest payload of a data segment (t_maxseg minus the options every segment carries). */
-uint32_t tcp_maxseg(const struct tcpcb *tp);
+/* The largest payload of a data segment (t_maxseg minus the options every segment carries):
+ * RFC 6691 §2, the MSS does not count options; every segment of a connection with
+ * timestamps carries 12 option bytes, so its payload is 12 bytes smaller. */
+static inline uint32_t tcp_maxseg(const struct tcpcb *tp)
+{
+    return tp->t_maxseg - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0);
+}
 /* The window we would advertise now (bytes, before scaling). */
 uint32_t tcp_rcv_space(const struct tcpcb *tp);
 /* Send an ACK now (challenge ACK, out-of-window ACK) from the current state. */
@@ -372,10 +392,7 @@ uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf);
 uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, uint32_t tsval,
                       uint32_t tsecr);
 
-/* ---- tcp_cc.c: congestion-control events of the transport ---- */
-/* A new cumulative ACK outside recovery (ccv.bytes_this_ack/flight/now/srtt set): tell the
- * algorithm, with whether the flight before the ACK was cwnd-limited. */
-void tcp_cc_ack(struct tcpcb *tp, uint32_t flight);
+/* ---- tcp_cc.c: congestion-control events of the transport (and tcp_cc_ack, tcp_ack.h) ---- */
 /* tcp_output is about to send with nothing in flight (data was sent before). */
 void tcp_cc_tx_resume(struct tcpcb *tp, uint64_t now);
 
@@ -440,8 +457,6 @@ void tcp_timer_stop(struct tcpcb *tp, int which);
 void tcp_timers_stop_all(struct tcpcb *tp);
 /* Arm the retransmission timer for the current RTO from now (RFC 6298 §5.1). */
 void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now);
-/* RFC 6298 §2: a new RTT sample (ns). */
-void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt);
 /* RTO for backoff shift n, clamped to [tcp_rto_min, tcp_rto_max]. */
 uint64_t tcp_rto(const struct tcpcb *tp, uint32_t shift);
 uint64_t fn_tcp_next_deadline(const struct fn_stack *st);
