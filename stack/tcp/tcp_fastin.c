@@ -19,6 +19,7 @@
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_net.h"
+#include "tcp/tcp_ack.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -41,14 +42,8 @@ static inline uint32_t fa_rd32(const uint8_t *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-/* RFC 1071 §2(B): the Internet checksum may be summed in 64-bit words with end-around
- * carry; one add of w to the sum. */
-static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
-{
-    sum += w;
-    return sum + (sum < w);
-}
-
+/* Raw words in memory order: the header checks compare them with masks and expected values
+ * built in memory order too, so they hold on either byte order. */
 static inline uint64_t fa_ld64(const uint8_t *p)
 {
     uint64_t w;
@@ -57,8 +52,32 @@ static inline uint64_t fa_ld64(const uint8_t *p)
     return w;
 }
 
+static inline uint32_t fa_ld32(const uint8_t *p)
+{
+    uint32_t w;
+
+    memcpy(&w, p, 4);
+    return w;
+}
+
+static inline uint16_t fa_ld16(const uint8_t *p)
+{
+    uint16_t w;
+
+    memcpy(&w, p, 2);
+    return w;
+}
+
+/* RFC 1071 §2(B): the Internet checksum may be summed in 64-bit words with end-around
+ * carry; one add of w to the sum. */
+static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
+{
+    sum += w;
+    return sum + (sum < w);
+}
+
 /* The 64-bit sum folded to the 16-bit checksum: 0 when the data summed includes a correct
- * checksum field.  Words are summed in memory order, as fn_csum_pseudo's seed is. */
+ * checksum field. */
 static inline uint16_t fa_fold(uint64_t sum)
 {
     sum = (sum & 0xffffffffu) + (sum >> 32);
@@ -66,56 +85,62 @@ static inline uint16_t fa_fold(uint64_t sum)
     return fn_csum_fold((uint32_t)sum);
 }
 
-/* RFC 791 §3.1: the 20-byte IPv4 header's checksum. */
-static inline uint16_t fa_ip_csum(const uint8_t *ip)
-{
-    uint32_t w;
-
-    memcpy(&w, ip + 16, 4);
-    return fa_fold(fa_adc(fa_adc(fa_ld64(ip), fa_ld64(ip + 8)), w));
-}
-
-/* RFC 9293 §3.1: the 32-byte TCP header's checksum with the pseudo-header seed. */
-static inline uint16_t fa_tcp_csum(const uint8_t *th, uint32_t seed)
-{
-    uint64_t sum = fa_adc(fa_adc(seed, fa_ld64(th)), fa_ld64(th + 8));
-
-    return fa_fold(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24)));
-}
+/* Masks and expected values of the fixed bytes, in memory order.  IPv4 bytes 0-7: version 4
+ * with a 20-byte header, total length 52, no MF and offset 0 (TOS, id and DF are free). */
+static const uint8_t fa_ip0_mask[8] = {0xff, 0, 0xff, 0xff, 0, 0, 0x3f, 0xff};
+static const uint8_t fa_ip0_want[8] = {0x45, 0, 0, FA_LEN - FA_IP, 0, 0, 0, 0};
+/* IPv4 bytes 8-15: protocol TCP and the source (TTL and checksum are free). */
+static const uint8_t fa_ip8_mask[8] = {0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff};
+/* TCP bytes 12-13: a 32-byte header, no reserved bit, flags ACK (PSH is free). */
+static const uint8_t fa_th12_mask[2] = {0xff, (uint8_t)~FN_TH_PUSH};
+static const uint8_t fa_th12_want[2] = {0x80, FN_TH_ACK};
+/* TCP bytes 20-23: NOP NOP TS (RFC 7323 Appendix A); and the pseudo-header's zero,
+ * protocol and TCP length words (RFC 9293 §3.1). */
+static const uint8_t fa_opt_want[4] = {1, 1, 8, 10};
+static const uint8_t fa_pseudo[4] = {0, FN_IPPROTO_TCP, 0, FA_LEN - FA_TCP};
 
 /* The frame's IPv4 and TCP headers are those of tp's flow in the one shape this path takes;
  * both checksums are verified (RFC 791 §3.1, RFC 9293 §3.1) unless the backend verified the
- * TCP one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape. */
-static int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
-                         const struct fn_pkt *pkt)
+ * TCP one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape: the
+ * source needs no fn_ip_src_ok here, as it is tp's peer, which passed that check when
+ * header prediction made tp the fast path's flow (and the stack's address and mask never
+ * change). */
+static inline int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
+                                const struct fn_pkt *pkt)
 {
-    const uint8_t *f = pkt->data, *ip = f + FA_IP, *th = f + FA_TCP;
-    uint32_t src;
+    const uint8_t *ip = pkt->data + FA_IP, *th = pkt->data + FA_TCP;
+    uint8_t src8[8] = {0, FN_IPPROTO_TCP, 0, 0}, ports[4];
+    uint64_t ip0 = fa_ld64(ip), ip8 = fa_ld64(ip + 8), sum;
+    uint32_t dst = fa_ld32(ip + 16);
 
-    if (ip[0] != 0x45 || fa_rd16(ip + 2) != FA_LEN - FA_IP ||
-        (fa_rd16(ip + 6) & (FN_IP_MF | FN_IP_OFFMASK)) != 0 || ip[9] != FN_IPPROTO_TCP)
+    memcpy(src8 + 4, &tp->faddr, 4);
+    ports[0] = (uint8_t)(tp->fport >> 8);
+    ports[1] = (uint8_t)tp->fport;
+    ports[2] = (uint8_t)(tp->lport >> 8);
+    ports[3] = (uint8_t)tp->lport;
+    if ((ip0 & fa_ld64(fa_ip0_mask)) != fa_ld64(fa_ip0_want) ||
+        (ip8 & fa_ld64(fa_ip8_mask)) != fa_ld64(src8) || dst != st->cfg.ip ||
+        fa_ld32(th) != fa_ld32(ports) ||
+        (fa_ld16(th + 12) & fa_ld16(fa_th12_mask)) != fa_ld16(fa_th12_want) ||
+        fa_ld32(th + 20) != fa_ld32(fa_opt_want))
         return 0;
-    memcpy(&src, ip + 12, 4);
-    if (src != tp->faddr || memcmp(ip + 16, &st->cfg.ip, 4) != 0 || !fn_ip_src_ok(st, src))
+    if (fa_fold(fa_adc(fa_adc(ip0, ip8), dst)) != 0)
         return 0;
-    if (fa_rd16(th) != tp->fport || fa_rd16(th + 2) != tp->lport || th[12] != 0x80 ||
-        (th[13] != FN_TH_ACK && th[13] != (FN_TH_ACK | FN_TH_PUSH)) ||
-        fa_rd32(f + FA_OPT) != 0x0101080au)
-        return 0;
-    if (fa_ip_csum(ip) != 0)
-        return 0;
-    return (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL)) ||
-           fa_tcp_csum(th, fn_csum_pseudo(src, st->cfg.ip, FN_IPPROTO_TCP, FA_LEN - FA_TCP)) == 0;
+    if (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL))
+        return 1;
+    /* The pseudo-header: source and destination as they are in the IPv4 header. */
+    sum = (uint64_t)fa_ld32(ip + 12) + dst + fa_ld32(fa_pseudo);
+    sum = fa_adc(fa_adc(sum, fa_ld64(th)), fa_ld64(th + 8));
+    return fa_fold(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24))) == 0;
 }
 
 /* The caller has checked pkt->len == TCP_FASTACK_FRAME_LEN (so that other frames pay one
  * compare, not a call). */
 int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
 {
-    struct fn_tcp *tcp = st->tcp;
-    struct tcpcb *tp = tcp ? tcp->fast_tp : NULL;
+    struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;
     const uint8_t *th;
-    uint32_t seq, ack, tiwin, tsval;
+    uint32_t seq, ack, tiwin, tsval, tsecr;
 
     if (!tp || tp->t_state != TCPS_ESTABLISHED || !TS_ON(tp) || !fa_headers_ok(st, tp, pkt))
         return 0;
@@ -124,6 +149,7 @@ int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
     ack = fa_rd32(th + 8);
     tiwin = (uint32_t)fa_rd16(th + 14) << tp->snd_wscale;
     tsval = fa_rd32(th + FN_TCP_HLEN + 4);
+    tsecr = fa_rd32(th + FN_TCP_HLEN + 8);
     /* tcp_input's header prediction for a pure ACK of new data, and the window unchanged
      * (a window change takes the general path). */
     if (seq != tp->rcv_nxt || tiwin == 0 || tiwin != tp->snd_wnd || SEQ_GT(tp->snd_wl1, seq) ||
@@ -146,7 +172,7 @@ int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
     st->stats.tcp_rx_hdrpred_ack++;
     st->stats.tcp_rx_fastack++;
     fn_pkt_free(pkt);
-    tcp_ack_new(tp, ack, fa_rd32(th + FN_TCP_HLEN + 8), now);
+    tcp_ack_advance(tp, ack, tsecr, now);
     tp->snd_wl1 = seq;
     tp->snd_wl2 = ack;
     /* As after header prediction's pure ACK: only unsent data the ACK may have let out, or
