@@ -27,15 +27,16 @@ int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
     const uint8_t *f = pkt->data;
     struct fn_ip_rx rx;
 
+    /* The pure ACK of the connection that took the last one (tcp/tcp_fastin.c checks the
+     * Ethernet header itself). */
+    if (pkt->len == TCP_FASTACK_FRAME_LEN && tcp_fast_ack(st, pkt, now))
+        return 1;
     /* Ethernet: long enough for the smallest segment, to our MAC (broadcasts take the
      * layered path), IPv4. */
     if (pkt->len < FN_ETH_HLEN + FN_IPV4_HLEN + FN_TCP_HLEN || !tcp->input ||
         f[12] != (FN_ETHERTYPE_IPV4 >> 8) || f[13] != (FN_ETHERTYPE_IPV4 & 0xff) ||
         memcmp(f, st->mac, 6) != 0)
         return 0;
-    /* The pure ACK of the connection that took the last one (tcp/tcp_fastin.c). */
-    if (pkt->len == TCP_FASTACK_FRAME_LEN && tcp_fast_ack(st, pkt, now))
-        return 1;
     /* IPv4 (RFC 791, RFC 1122 §3.2.1.3 source checks), as fn_ipv4_input checks it. */
     if (!fn_ipv4_parse_plain(f + FN_ETH_HLEN, pkt->len - FN_ETH_HLEN, &rx.ip) ||
         rx.ip.proto != FN_IPPROTO_TCP || rx.ip.dst != st->cfg.ip ||

@@ -3,9 +3,9 @@
  * is checked against the one flow header prediction last took a pure ACK for, and what the
  * layered path (ip_fastin, tcp_input's header prediction) would do to it is done directly.
  *
- * Contract: tcp_fast_ack() is called by fn_ip_fast_input for a frame already known to be for
- * our MAC and of type IPv4.  It decides with reads only.  It takes the frame (returns 1) only
- * when it is a 20-byte-header IPv4 datagram to us, not a fragment, with a valid header
+ * Contract: tcp_fast_ack() is called by fn_ip_fast_input for a frame of its length.  It
+ * decides with reads only.  It takes the frame (returns 1) only when it is an Ethernet frame
+ * to our MAC carrying a 20-byte-header IPv4 datagram to us, not a fragment, with a valid header
  * checksum, carrying exactly a 32-byte TCP header with the NOP NOP TS option layout, flags
  * ACK or ACK|PSH, no payload, a valid TCP checksum, for tcp->fast_tp, and that connection is
  * ESTABLISHED and the segment would pass header prediction as a pure ACK for new data with
@@ -76,13 +76,13 @@ static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
     return sum + (sum < w);
 }
 
-/* The 64-bit sum folded to the 16-bit checksum: 0 when the data summed includes a correct
- * checksum field. */
-static inline uint16_t fa_fold(uint64_t sum)
+/* Is the data summed, which includes its checksum field, correct?  Folding the 64-bit sum
+ * to 16 bits keeps it modulo 0xffff (2^16 ≡ 1), and a correct field makes the folded sum
+ * 0xffff; a folded sum is 0 only for an all-zero input (sum == 0).  So the one remainder
+ * by a constant (a multiply and shifts) replaces the folds. */
+static inline int fa_csum_ok(uint64_t sum)
 {
-    sum = (sum & 0xffffffffu) + (sum >> 32);
-    sum = (sum & 0xffffffffu) + (sum >> 32);
-    return fn_csum_fold((uint32_t)sum);
+    return sum != 0 && sum % 0xffffu == 0;
 }
 
 /* Masks and expected values of the fixed bytes, in memory order.  IPv4 bytes 0-7: version 4
@@ -91,6 +91,8 @@ static const uint8_t fa_ip0_mask[8] = {0xff, 0, 0xff, 0xff, 0, 0, 0x3f, 0xff};
 static const uint8_t fa_ip0_want[8] = {0x45, 0, 0, FA_LEN - FA_IP, 0, 0, 0, 0};
 /* IPv4 bytes 8-15: protocol TCP and the source (TTL and checksum are free). */
 static const uint8_t fa_ip8_mask[8] = {0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff};
+/* Ethernet bytes 12-13: IPv4. */
+static const uint8_t fa_ethertype[2] = {FN_ETHERTYPE_IPV4 >> 8, FN_ETHERTYPE_IPV4 & 0xff};
 /* TCP bytes 12-13: a 32-byte header, no reserved bit, flags ACK (PSH is free). */
 static const uint8_t fa_th12_mask[2] = {0xff, (uint8_t)~FN_TH_PUSH};
 static const uint8_t fa_th12_want[2] = {0x80, FN_TH_ACK};
@@ -99,7 +101,7 @@ static const uint8_t fa_th12_want[2] = {0x80, FN_TH_ACK};
 static const uint8_t fa_opt_want[4] = {1, 1, 8, 10};
 static const uint8_t fa_pseudo[4] = {0, FN_IPPROTO_TCP, 0, FA_LEN - FA_TCP};
 
-/* The frame's IPv4 and TCP headers are those of tp's flow in the one shape this path takes;
+/* The frame's Ethernet, IPv4 and TCP headers are those of tp's flow in the one shape this path takes;
  * both checksums are verified (RFC 791 §3.1, RFC 9293 §3.1) unless the backend verified the
  * TCP one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape: the
  * source needs no fn_ip_src_ok here, as it is tp's peer, which passed that check when
@@ -108,7 +110,7 @@ static const uint8_t fa_pseudo[4] = {0, FN_IPPROTO_TCP, 0, FA_LEN - FA_TCP};
 static inline int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
                                 const struct fn_pkt *pkt)
 {
-    const uint8_t *ip = pkt->data + FA_IP, *th = pkt->data + FA_TCP;
+    const uint8_t *f = pkt->data, *ip = f + FA_IP, *th = f + FA_TCP;
     uint8_t src8[8] = {0, FN_IPPROTO_TCP, 0, 0}, ports[4];
     uint64_t ip0 = fa_ld64(ip), ip8 = fa_ld64(ip + 8), sum;
     uint32_t dst = fa_ld32(ip + 16);
@@ -118,27 +120,29 @@ static inline int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *t
     ports[1] = (uint8_t)tp->fport;
     ports[2] = (uint8_t)(tp->lport >> 8);
     ports[3] = (uint8_t)tp->lport;
-    if ((ip0 & fa_ld64(fa_ip0_mask)) != fa_ld64(fa_ip0_want) ||
+    if (fa_ld32(f) != fa_ld32(st->mac) || fa_ld16(f + 4) != fa_ld16(st->mac + 4) ||
+        fa_ld16(f + 12) != fa_ld16(fa_ethertype) ||
+        (ip0 & fa_ld64(fa_ip0_mask)) != fa_ld64(fa_ip0_want) ||
         (ip8 & fa_ld64(fa_ip8_mask)) != fa_ld64(src8) || dst != st->cfg.ip ||
         fa_ld32(th) != fa_ld32(ports) ||
         (fa_ld16(th + 12) & fa_ld16(fa_th12_mask)) != fa_ld16(fa_th12_want) ||
         fa_ld32(th + 20) != fa_ld32(fa_opt_want))
         return 0;
-    if (fa_fold(fa_adc(fa_adc(ip0, ip8), dst)) != 0)
+    if (!fa_csum_ok(fa_adc(fa_adc(ip0, ip8), dst)))
         return 0;
     if (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL))
         return 1;
     /* The pseudo-header: source and destination as they are in the IPv4 header. */
     sum = (uint64_t)fa_ld32(ip + 12) + dst + fa_ld32(fa_pseudo);
     sum = fa_adc(fa_adc(sum, fa_ld64(th)), fa_ld64(th + 8));
-    return fa_fold(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24))) == 0;
+    return fa_csum_ok(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24)));
 }
 
 /* The caller has checked pkt->len == TCP_FASTACK_FRAME_LEN (so that other frames pay one
  * compare, not a call). */
 int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
 {
-    struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;
+    struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;     /* NULL: TCP not set up */
     const uint8_t *th;
     uint32_t seq, ack, tiwin, tsval, tsecr;
 

@@ -118,19 +118,10 @@ static void timer_resched(struct tcpcb *tp)
     heap_set_key(tp, timers_min(tp));
 }
 
-/* t_due stays the exact minimum of the armed timers (fn_tcp_next_deadline reports it), but
- * the common cases touch neither the other timers nor the heap: re-arming a timer to a later
- * deadline while another one is earlier (the retransmission timer under a delayed ACK), or
- * stopping one that is not the earliest. */
-void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when)
+/* Stopping a timer that is not the earliest, like arming one (tcp_timer_arm in tcp_var.h),
+ * touches neither the other timers nor the heap. */
+void tcp_timer_rekey(struct tcpcb *tp, uint64_t old, uint64_t when)
 {
-    uint64_t old = tp->t_timer[which];
-
-    if (when == 0)
-        when = 1;
-    if (old == when)
-        return;
-    tp->t_timer[which] = when;
     if (tp->t_due == 0 || when < tp->t_due)
         heap_set_key(tp, when);
     else if (old == tp->t_due)

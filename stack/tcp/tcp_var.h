@@ -452,7 +452,24 @@ int tcp_pool_wake_due(const struct fn_tcp *tcp);
 void tcp_pool_wake(struct fn_stack *st, uint64_t now);
 
 /* ---- tcp_timer.c ---- */
-void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);
+/* A timer armed from old to when changed the tcpcb's earliest deadline (tcp_timer_arm). */
+void tcp_timer_rekey(struct tcpcb *tp, uint64_t old, uint64_t when);
+/* Arm timer which for the absolute time when (0 is taken as 1).  t_due stays the exact
+ * minimum of the armed timers (fn_tcp_next_deadline reports it), but the common cases touch
+ * neither the other timers nor the heap: re-arming a timer to a later deadline while another
+ * one is earlier (the retransmission timer under a delayed ACK), or to the same one. */
+static inline void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when)
+{
+    uint64_t old = tp->t_timer[which];
+
+    if (when == 0)
+        when = 1;
+    if (old == when)
+        return;
+    tp->t_timer[which] = when;
+    if (tp->t_due == 0 || when < tp->t_due || old == tp->t_due)
+        tcp_timer_rekey(tp, old, when);
+}
 void tcp_timer_stop(struct tcpcb *tp, int which);
 void tcp_timers_stop_all(struct tcpcb *tp);
 /* Arm the retransmission timer for the current RTO from now (RFC 6298 §5.1). */

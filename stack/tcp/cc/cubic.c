@@ -178,10 +178,20 @@ static void cubic_avoid(struct cubic *cs, struct cc_var *ccv)
     cs->acc %= cwnd;
 }
 
+/* cubic_avoid on the state copied out of cc_data and back.  Kept out of line so that
+ * cubic_ack_received's other, cheaper cases run without the copy's stack frame. */
+__attribute__((noinline)) static void cubic_avoid_ack(struct cc_var *ccv)
+{
+    struct cubic cs;
+
+    cubic_load(ccv, &cs);
+    cubic_avoid(&cs, ccv);
+    cubic_store(ccv, &cs);
+}
+
 static void cubic_ack_received(struct cc_var *ccv, int type)
 {
     struct tcpcb *tp = ccv->tp;
-    struct cubic cs;
 
     if (type != CC_ACK || (ccv->flags & CCF_IN_RECOVERY))
         return;
@@ -196,9 +206,7 @@ static void cubic_ack_received(struct cc_var *ccv, int type)
                                    cc_slow_start_incr(ccv->bytes_this_ack, tcp_maxseg(tp)));
         CUBIC_SET(ccv, t_mark, ccv->now);
     } else {
-        cubic_load(ccv, &cs);
-        cubic_avoid(&cs, ccv);
-        cubic_store(ccv, &cs);
+        cubic_avoid_ack(ccv);
     }
 }
 
