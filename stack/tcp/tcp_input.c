@@ -753,7 +753,12 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         if (tp->snd_wnd == 0 && tiwin > 0 && SEQ_GT(tp->snd_nxt, tp->snd_una))
             tp->snd_nxt = tp->snd_una;
         tp->snd_wnd = tiwin;
-        tp->snd_wl1 = s.seq;
+        /* A segment ahead of RCV.NXT (the peer's data before it still missing) counts as
+         * sent at RCV.NXT: recorded at its own SEG.SEQ, SND.WL1 would make every segment
+         * below it — the missing data when it comes again included — fail this test, and a
+         * window the peer reopens in them would be ignored until its sequence numbers pass
+         * the early one (a stall under a zero window). */
+        tp->snd_wl1 = SEQ_GT(s.seq, tp->rcv_nxt) ? tp->rcv_nxt : s.seq;
         tp->snd_wl2 = s.ack;
         if (tiwin > tp->max_sndwnd)
             tp->max_sndwnd = tiwin;
