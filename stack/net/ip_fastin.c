@@ -27,9 +27,11 @@ int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
     const uint8_t *f = pkt->data;
     struct fn_ip_rx rx;
 
-    /* The pure ACK of the connection that took the last one (tcp/tcp_fastin.c checks the
-     * Ethernet header itself). */
-    if (pkt->len == TCP_FASTACK_FRAME_LEN && tcp_fast_ack(st, pkt, now))
+    /* A pure ACK or in-order data of the connection header prediction last took
+     * (tcp/tcp_fastin.c checks the Ethernet header itself). */
+    if (pkt->len == TCP_FASTACK_FRAME_LEN ? tcp_fast_ack(st, pkt, now)
+                                          : pkt->len > TCP_FASTACK_FRAME_LEN &&
+                                                tcp_fast_data(st, pkt, now))
         return 1;
     /* Ethernet: long enough for the smallest segment, to our MAC (broadcasts take the
      * layered path), IPv4. */

@@ -396,6 +396,22 @@ static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t n
         process_fin(tp, now);
 }
 
+/* Header prediction's in-order data, s already trimmed to its payload. */
+static void hdrpred_data(struct tcpcb *tp, struct tcpseg *s, uint64_t now)
+{
+    tp->t_stack->stats.tcp_rx_hdrpred_data++;
+    process_data(tp, s, 0, now);
+    if (tp->t_flags & TF_ACKNOW)
+        tcp_output(tp, now);
+}
+
+void tcp_hdrpred_data(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now)
+{
+    struct tcpseg s = {.seq = tp->rcv_nxt, .len = pkt->len, .pkt = pkt};
+
+    hdrpred_data(tp, &s, now);
+}
+
 void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now)
 {
     struct fn_tcp *tcp = arg;
@@ -493,7 +509,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         }
         if (s.len == 0 && SEQ_GT(s.ack, tp->snd_una) && SEQ_LEQ(s.ack, tp->snd_max)) {
             st->stats.tcp_rx_hdrpred_ack++;
-            tcp->fast_tp = tp;          /* the flow tcp_fast_ack tries first */
+            tcp->fast_tp = tp;          /* the flow tcp_fastin.c tries first */
             seg_free(&s);
             tcp_ack_new(tp, s.ack, seg_tsecr(&s), now);
             /* A new ACK from the newest segment always updates the window (§3.10.7.4). */
@@ -510,10 +526,8 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         }
         if (s.len > 0 && s.ack == tp->snd_una && tiwin == tp->snd_wnd && !tp->reass_head &&
             SEQ_LEQ(s.seq + s.len, tp->rcv_adv)) {
-            st->stats.tcp_rx_hdrpred_data++;
-            process_data(tp, &s, 0, now);
-            if (tp->t_flags & TF_ACKNOW)
-                tcp_output(tp, now);
+            tcp->fast_tp = tp;
+            hdrpred_data(tp, &s, now);
             return;
         }
     }

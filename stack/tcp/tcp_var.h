@@ -252,8 +252,8 @@ struct fn_tcp {
     uint64_t rx_epoch;          /* current receiver epoch (now / TCP_POOL_EPOCH_NS) */
     uint32_t rx_active, rx_active_prev; /* tcpcbs that kept data in it / the one before */
     struct tcpcb *fast_tp;      /* the last connection header prediction took a pure ACK
-                                   for (tcp_fastin.c); NULL or a tcpcb in use (tcp_free
-                                   clears it) */
+                                   or in-order data for (tcp_fastin.c); NULL or a tcpcb in
+                                   use (tcp_free clears it) */
 };
 
 /* RFC 7323 §3.2: timestamps are in use only if both SYNs carried them. */
@@ -270,6 +270,11 @@ void tcp_ack_recovery(struct tcpcb *tp, uint32_t ack, uint32_t acked, uint64_t n
  * timestamp option (14 + 20 + 32), no payload. */
 #define TCP_FASTACK_FRAME_LEN 66u
 int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* In-order data of the cached flow in one step (frames longer than a pure ACK). */
+int tcp_fast_data(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* Header prediction's in-order data (tcp_input and tcp_fast_data): pkt holds exactly the
+ * payload, which starts at rcv_nxt; consumes pkt, may send the ACK it calls for. */
+void tcp_hdrpred_data(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_subr.c ---- */
 int fn_tcp_init(struct fn_stack *st);
