@@ -13,6 +13,7 @@
 #define FASTNET_TCP_ACK_H
 
 #include "core/fn_stack_impl.h"
+#include "mem/fn_pool_impl.h"
 #include "tcp/tcp_var.h"
 
 #define TCP_NS_PER_MS 1000000ull
@@ -107,7 +108,7 @@ static inline void tcp_sb_drop(struct tcpcb *tp, uint32_t n)
     while (p && p->len <= n) {
         struct fn_pkt *next = p->next;
         n -= p->len;
-        fn_pkt_free(p);
+        fn_pkt_release(p);
         p = next;
     }
     if (p)

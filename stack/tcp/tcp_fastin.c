@@ -23,6 +23,7 @@
 #include "core/fn_stack_impl.h"
 #include "net/fn_net.h"
 #include "tcp/tcp_ack.h"
+#include "tcp/tcp_csum.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -45,16 +46,8 @@ static inline uint32_t fa_rd32(const uint8_t *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-/* Raw words in memory order: the header checks compare them with masks and expected values
- * built in memory order too, so they hold on either byte order. */
-static inline uint64_t fa_ld64(const uint8_t *p)
-{
-    uint64_t w;
-
-    memcpy(&w, p, 8);
-    return w;
-}
-
+/* Raw words in memory order (tcp_ld64 too): the header checks compare them with masks and
+ * expected values built in memory order too, so they hold on either byte order. */
 static inline uint32_t fa_ld32(const uint8_t *p)
 {
     uint32_t w;
@@ -69,23 +62,6 @@ static inline uint16_t fa_ld16(const uint8_t *p)
 
     memcpy(&w, p, 2);
     return w;
-}
-
-/* RFC 1071 §2(B): the Internet checksum may be summed in 64-bit words with end-around
- * carry; one add of w to the sum. */
-static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
-{
-    sum += w;
-    return sum + (sum < w);
-}
-
-/* Is the data summed, which includes its checksum field, correct?  Folding the 64-bit sum
- * to 16 bits keeps it modulo 0xffff (2^16 ≡ 1), and a correct field makes the folded sum
- * 0xffff; a folded sum is 0 only for an all-zero input (sum == 0).  So the one remainder
- * by a constant (a multiply and shifts) replaces the folds. */
-static inline int fa_csum_ok(uint64_t sum)
-{
-    return sum != 0 && sum % 0xffffu == 0;
 }
 
 /* Masks and expected values of the fixed bytes, in memory order.  IPv4 bytes 0-7: version 4
@@ -118,7 +94,7 @@ __attribute__((always_inline)) static inline int fa_headers_ok(const struct fn_s
     const uint8_t *f = pkt->data, *ip = f + FA_IP, *th = f + FA_TCP;
     uint8_t ip0_want[8] = {0x45, 0, (uint8_t)(tot >> 8), (uint8_t)tot, 0, 0, 0, 0};
     uint8_t src8[8] = {0, FN_IPPROTO_TCP, 0, 0}, ports[4];
-    uint64_t ip0 = fa_ld64(ip), ip8 = fa_ld64(ip + 8), sum;
+    uint64_t ip0 = tcp_ld64(ip), ip8 = tcp_ld64(ip + 8), sum;
     uint32_t dst = fa_ld32(ip + 16);
 
     memcpy(src8 + 4, &tp->faddr, 4);
@@ -128,13 +104,13 @@ __attribute__((always_inline)) static inline int fa_headers_ok(const struct fn_s
     ports[3] = (uint8_t)tp->lport;
     if (fa_ld32(f) != fa_ld32(st->mac) || fa_ld16(f + 4) != fa_ld16(st->mac + 4) ||
         fa_ld16(f + 12) != fa_ld16(fa_ethertype) ||
-        (ip0 & fa_ld64(fa_ip0_mask)) != fa_ld64(ip0_want) ||
-        (ip8 & fa_ld64(fa_ip8_mask)) != fa_ld64(src8) || dst != st->cfg.ip ||
+        (ip0 & tcp_ld64(fa_ip0_mask)) != tcp_ld64(ip0_want) ||
+        (ip8 & tcp_ld64(fa_ip8_mask)) != tcp_ld64(src8) || dst != st->cfg.ip ||
         fa_ld32(th) != fa_ld32(ports) ||
         (fa_ld16(th + 12) & fa_ld16(fa_th12_mask)) != fa_ld16(fa_th12_want) ||
         fa_ld32(th + 20) != fa_ld32(fa_opt_want))
         return 0;
-    if (!fa_csum_ok(fa_adc(fa_adc(ip0, ip8), dst)))
+    if (!tcp_csum_ok(tcp_csum_add(tcp_csum_add(ip0, ip8), dst)))
         return 0;
     if (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL))
         return 1;
@@ -145,8 +121,7 @@ __attribute__((always_inline)) static inline int fa_headers_ok(const struct fn_s
     /* A pure ACK: the 32 header bytes and the pseudo-header (source and destination as they
      * are in the IPv4 header) summed inline. */
     sum = (uint64_t)fa_ld32(ip + 12) + dst + fa_ld32(fa_pseudo);
-    sum = fa_adc(fa_adc(sum, fa_ld64(th)), fa_ld64(th + 8));
-    return fa_csum_ok(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24)));
+    return tcp_csum_ok(tcp_csum_hdr32(th, sum));
 }
 
 /* The fields of the segment header prediction looks at (host order, window scaled). */
@@ -210,7 +185,7 @@ int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
         return 0;
     fa_arrived(st, tp, &g, now);
     st->stats.tcp_rx_hdrpred_ack++;
-    fn_pkt_free(pkt);
+    fn_pkt_release(pkt);
     tcp_ack_advance(tp, g.ack, g.tsecr, now);
     tp->snd_wl1 = g.seq;
     tp->snd_wl2 = g.ack;

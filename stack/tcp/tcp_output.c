@@ -15,6 +15,7 @@
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
+#include "tcp/tcp_csum.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -334,9 +335,15 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         wr16(h + 14, wfield);
         h[16] = h[17] = 0;
         h[18] = h[19] = 0;
-        memcpy(h + FN_TCP_HLEN, opts, optlen);
         sum = fn_csum_pseudo(c->ip, tp->faddr, FN_IPPROTO_TCP, (uint16_t)(hlen + len));
-        csum = fn_csum_fold(fn_csum_partial(h, hlen + len, sum));
+        if (len == 0 && optlen == TCPOLEN_TSTAMP_APPA) {
+            /* The bare ACK of a timestamp connection: a fixed-size copy and sum. */
+            memcpy(h + FN_TCP_HLEN, opts, TCPOLEN_TSTAMP_APPA);
+            csum = fn_csum_fold(tcp_csum_fold32(tcp_csum_hdr32(h, sum)));
+        } else {
+            memcpy(h + FN_TCP_HLEN, opts, optlen);
+            csum = fn_csum_fold(fn_csum_partial(h, hlen + len, sum));
+        }
         memcpy(h + 16, &csum, 2);
 
         /* Sequence space accounting. */
