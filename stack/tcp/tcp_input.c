@@ -342,33 +342,49 @@ static void syn_rcvd_established(struct tcpcb *tp, const struct tcpseg *s)
     tcp_event(tp, FN_TCP_EV_CONNECTED | FN_TCP_EV_WRITABLE);
 }
 
+/* In-order payload pkt of len > 0 bytes at rcv_nxt with nothing queued out of order: kept
+ * (returns 1) unless the pool is nearly empty, then freed with an ACK owed (returns 0).
+ * Consumes pkt either way. */
+static int rcv_in_order(struct tcpcb *tp, struct fn_pkt *pkt, uint32_t len, uint64_t now)
+{
+    /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
+    if (!tcp_pool_may_keep_rcv(tp, now)) {
+        fn_pkt_free(pkt);
+        tp->t_flags |= TF_ACKNOW;
+        return 0;
+    }
+    tp->rcv_nxt += len;
+    tp->t_stack->stats.tcp_rx_bytes += len;
+    tcp_rcv_append(tp, pkt);
+    tcp_event(tp, FN_TCP_EV_READABLE);
+    /* RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second segment; a lone segment
+     * waits at most tcp_delack_ms. */
+    if (tp->t_flags & TF_DELACK) {
+        tp->t_flags |= TF_ACKNOW;
+    } else {
+        tp->t_flags |= TF_DELACK;
+        tcp_timer_arm(tp, TT_DELACK, now + (uint64_t)tcp_cfg(tp)->tcp_delack_ms * 1000000ull);
+    }
+    return 1;
+}
+
 /* Receive payload s (seq already trimmed to rcv_nxt..window) and a FIN. */
 static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t now)
 {
     struct fn_stack *st = tp->t_stack;
     int fin_in_order = 0;
 
-    /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
-    if (s->len > 0 && !tcp_pool_may_keep_rcv(tp, now)) {
+    if (s->len > 0 && s->seq == tp->rcv_nxt && !tp->reass_head) {
+        struct fn_pkt *p = s->pkt;
+        s->pkt = NULL;
+        if (!rcv_in_order(tp, p, s->len, now))
+            return;                     /* not kept: nor is a FIN after it */
+        fin_in_order = fin;
+    } else if (s->len > 0 && !tcp_pool_may_keep_rcv(tp, now)) {
+        /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
         seg_free(s);
         tp->t_flags |= TF_ACKNOW;
         return;
-    }
-    if (s->len > 0 && s->seq == tp->rcv_nxt && !tp->reass_head) {
-        tp->rcv_nxt += s->len;
-        st->stats.tcp_rx_bytes += s->len;
-        tcp_rcv_append(tp, s->pkt);
-        s->pkt = NULL;
-        tcp_event(tp, FN_TCP_EV_READABLE);
-        /* RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second segment; a lone
-         * segment waits at most tcp_delack_ms. */
-        if (tp->t_flags & TF_DELACK) {
-            tp->t_flags |= TF_ACKNOW;
-        } else {
-            tp->t_flags |= TF_DELACK;
-            tcp_timer_arm(tp, TT_DELACK, now + (uint64_t)tcp_cfg(tp)->tcp_delack_ms * 1000000ull);
-        }
-        fin_in_order = fin;
     } else if (s->len > 0 || (fin && s->seq != tp->rcv_nxt) || (fin && tp->reass_head)) {
         struct fn_pkt *p = s->pkt;
         int r;
@@ -396,20 +412,12 @@ static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t n
         process_fin(tp, now);
 }
 
-/* Header prediction's in-order data, s already trimmed to its payload. */
-static void hdrpred_data(struct tcpcb *tp, struct tcpseg *s, uint64_t now)
-{
-    tp->t_stack->stats.tcp_rx_hdrpred_data++;
-    process_data(tp, s, 0, now);
-    if (tp->t_flags & TF_ACKNOW)
-        tcp_output(tp, now);
-}
-
 void tcp_hdrpred_data(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now)
 {
-    struct tcpseg s = {.seq = tp->rcv_nxt, .len = pkt->len, .pkt = pkt};
-
-    hdrpred_data(tp, &s, now);
+    tp->t_stack->stats.tcp_rx_hdrpred_data++;
+    (void)rcv_in_order(tp, pkt, pkt->len, now);
+    if (tp->t_flags & TF_ACKNOW)
+        tcp_output(tp, now);
 }
 
 void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now)
@@ -527,7 +535,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         if (s.len > 0 && s.ack == tp->snd_una && tiwin == tp->snd_wnd && !tp->reass_head &&
             SEQ_LEQ(s.seq + s.len, tp->rcv_adv)) {
             tcp->fast_tp = tp;
-            hdrpred_data(tp, &s, now);
+            tcp_hdrpred_data(tp, s.pkt, now);
             return;
         }
     }

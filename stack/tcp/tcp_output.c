@@ -10,6 +10,7 @@
  * When the pool is empty it stops, counts tcp_nobuf and leaves the retransmission timer to
  * try again.  Returns the number of segments sent.  Stack-owner core only.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -74,18 +75,19 @@ void tcp_send_ack(struct tcpcb *tp, uint64_t now)
                 FN_TH_ACK, now);
 }
 
+/* Network byte order stores (one swap and one store each, where byte stores are four). */
 static void wr32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    uint32_t be = htonl(v);
+
+    memcpy(p, &be, 4);
 }
 
 static void wr16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
+    uint16_t be = htons(v);
+
+    memcpy(p, &be, 2);
 }
 
 /* Copy len bytes at stream offset off (from the first byte of the send chain) to dst. */
