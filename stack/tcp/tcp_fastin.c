@@ -132,8 +132,10 @@ struct fa_seg {
 /* The cached flow, if the frame's headers are its own and the segment passes what header
  * prediction asks of pure ACKs and data alike; NULL otherwise.  Inlined into each caller
  * whatever the compiler's estimate: the pure ACK's constants fold into it. */
-__attribute__((always_inline)) static inline struct tcpcb *fa_predict(const struct fn_stack *st, const struct fn_pkt *pkt,
-                                       uint32_t tot, struct fa_seg *g)
+__attribute__((always_inline)) static inline struct tcpcb *fa_predict(const struct fn_stack *st,
+                                                                     const struct fn_pkt *pkt,
+                                                                     uint32_t tot,
+                                                                     struct fa_seg *g)
 {
     struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;     /* NULL: TCP not set up */
     const uint8_t *th = pkt->data + FA_TCP;

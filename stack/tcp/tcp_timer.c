@@ -118,8 +118,8 @@ static void timer_resched(struct tcpcb *tp)
     heap_set_key(tp, timers_min(tp));
 }
 
-/* Stopping a timer that is not the earliest, like arming one (tcp_timer_arm in tcp_var.h),
- * touches neither the other timers nor the heap. */
+/* Stopping a timer that is not the earliest, like arming one (tcp_timer_arm and
+ * tcp_timer_stop in tcp_var.h), touches neither the other timers nor the heap. */
 void tcp_timer_rekey(struct tcpcb *tp, uint64_t old, uint64_t when)
 {
     if (tp->t_due == 0 || when < tp->t_due)
@@ -128,15 +128,9 @@ void tcp_timer_rekey(struct tcpcb *tp, uint64_t old, uint64_t when)
         timer_resched(tp);      /* the earliest moved later: another may be first now */
 }
 
-void tcp_timer_stop(struct tcpcb *tp, int which)
+void tcp_timer_resched(struct tcpcb *tp)
 {
-    uint64_t old = tp->t_timer[which];
-
-    if (old == 0)
-        return;
-    tp->t_timer[which] = 0;
-    if (old == tp->t_due)
-        timer_resched(tp);
+    timer_resched(tp);
 }
 
 void tcp_timers_stop_all(struct tcpcb *tp)

@@ -475,7 +475,18 @@ static inline void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when)
     if (tp->t_due == 0 || when < tp->t_due || old == tp->t_due)
         tcp_timer_rekey(tp, old, when);
 }
-void tcp_timer_stop(struct tcpcb *tp, int which);
+/* The earliest timer was stopped: recompute t_due and the heap (tcp_timer_stop). */
+void tcp_timer_resched(struct tcpcb *tp);
+static inline void tcp_timer_stop(struct tcpcb *tp, int which)
+{
+    uint64_t old = tp->t_timer[which];
+
+    if (old == 0)
+        return;
+    tp->t_timer[which] = 0;
+    if (old == tp->t_due)
+        tcp_timer_resched(tp);
+}
 void tcp_timers_stop_all(struct tcpcb *tp);
 /* Arm the retransmission timer for the current RTO from now (RFC 6298 §5.1). */
 void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now);
