@@ -47,9 +47,17 @@ uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf)
     return s;
 }
 
+/* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the least the right edge may move by. */
+static inline uint32_t rcv_sws(const struct tcpcb *tp, const struct fn_config *c)
+{
+    uint32_t half = c->tcp_rcvbuf / 2;
+
+    return half < tp->t_maxseg ? half : tp->t_maxseg;
+}
+
 uint32_t tcp_rcv_space(const struct tcpcb *tp)
 {
-    const struct fn_config *c = tcp_cfg(tp);
+    const struct fn_config *c = &tp->t_stack->cfg;
     uint32_t space = c->tcp_rcvbuf > tp->rcv_cc ? c->tcp_rcvbuf - tp->rcv_cc : 0;
     uint32_t pool = tcp_pool_rcv_window(tp);
 
@@ -66,7 +74,7 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
     /* The right edge already offered never moves left, and moves right only by at least
      * min(Fr·RCV.BUFF, Eff.snd.MSS), Fr = 1/2 (RFC 9293 §3.8.6.2.2). */
     if (TCPS_HAVERCVDSYN(tp->t_state) &&
-        SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv + tcp_rcv_sws(tp)))
+        SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv + rcv_sws(tp, c)))
         space = tp->rcv_adv - tp->rcv_nxt;
     return space;
 }

@@ -90,8 +90,9 @@ static uint64_t timers_min(const struct tcpcb *tp)
     return min_armed(m, t[4]) + 1;
 }
 
-/* Give the tcpcb the heap key due (0: leave the heap); only a key that changes moves it. */
-static void heap_set_key(struct tcpcb *tp, uint64_t due)
+/* Give the tcpcb the heap key due (0: leave the heap); only a key that changes moves it.
+ * Inlined into its callers: it runs twice per delayed-ACK cycle (arm, then stop). */
+__attribute__((always_inline)) static inline void heap_set_key(struct tcpcb *tp, uint64_t due)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
     uint64_t old = tp->t_due;

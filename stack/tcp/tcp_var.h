@@ -339,8 +339,6 @@ void tcp_persist_hold(struct tcpcb *tp, uint32_t off, uint64_t now);
  * mode and runs the retransmission timer. */
 void tcp_persist_sent(struct tcpcb *tp, uint64_t now);
 void tcp_persist_timeout(struct tcpcb *tp, uint64_t now);
-/* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the least the right edge may move by. */
-uint32_t tcp_rcv_sws(const struct tcpcb *tp);
 /* The window we last offered is below one segment: the peer is stalled (or probing), so
  * an opening is worth a window update at once. */
 int tcp_rcv_wnd_stalled(const struct tcpcb *tp);
