@@ -4,10 +4,10 @@
  * and the writable event.
  *
  * Contract: every function here is inline so that the pure-ACK fast path (tcp_fastin.c)
- * runs as one function; tcp_input.c uses the same code through tcp_ack_new().  What they do
- * is what tcp_var.h documents for the functions of the same names; none allocates or fails,
- * and tcp_ack_advance() never sends (fast recovery, the one case that does, is
- * tcp_ack_recovery() in tcp_input.c).  Stack-owner core only.
+ * runs as one function; tcp_input.c uses the same code through tcp_ack_new() (and the
+ * timers and the syncache use tcp_xmit_timer).  None allocates or fails,
+ * and tcp_ack_advance() sends only in fast recovery (through tcp_ack_recovery() in
+ * tcp_input.c; the fast path never gets there).  Stack-owner core only.
  */
 #ifndef FASTNET_TCP_ACK_H
 #define FASTNET_TCP_ACK_H
