@@ -47,11 +47,13 @@ static inline uint32_t tcp_csum_fold32(uint64_t sum)
 
 /* Is the data summed, which includes its checksum field, correct?  Folding the 64-bit sum
  * to 16 bits keeps it modulo 0xffff (2^16 ≡ 1), and a correct field makes the folded sum
- * 0xffff; a folded sum is 0 only for an all-zero input (sum == 0).  So the one remainder
- * by a constant (a multiply and shifts) replaces the folds. */
+ * 0xffff; a folded sum is 0 only for an all-zero input (sum == 0).  So divisibility by
+ * 0xffff replaces the folds, tested with one multiply (never a divide instruction): for odd
+ * d, d divides x iff x · d⁻¹ mod 2^64 <= (2^64 − 1) / d (Hacker's Delight §10-17);
+ * 0xffff⁻¹ mod 2^64 = 0xfffefffefffeffff. */
 static inline int tcp_csum_ok(uint64_t sum)
 {
-    return sum != 0 && sum % 0xffffu == 0;
+    return sum != 0 && sum * 0xfffefffefffeffffull <= UINT64_MAX / 0xffffu;
 }
 
 #endif
