@@ -16,20 +16,9 @@
 #include <sys/mman.h>
 
 #include "fastnet/fn_pkt.h"
+#include "mem/fn_pool_impl.h"
 
 #define HUGEPAGE_SIZE (2u * 1024u * 1024u)
-
-struct fn_pool {
-    uint8_t *region;
-    size_t region_size;
-    uint32_t buf_size;
-    uint32_t count;
-    uint32_t n_free;             /* entries valid in free_idx[0 .. n_free) */
-    uint32_t *free_idx;          /* stack of free buffer indices */
-    struct fn_pkt *descs;        /* descriptor i describes buffer i */
-    uint8_t *allocated;          /* 1 while buffer i is handed out: catches double frees */
-    struct fn_pool_stats st;
-};
 
 static int is_pow2(uint32_t x)
 {
@@ -143,18 +132,7 @@ struct fn_pkt *fn_pkt_alloc(struct fn_pool *p)
 
 void fn_pkt_free(struct fn_pkt *pkt)
 {
-    struct fn_pool *p;
-
-    if (!pkt)
-        return;
-    p = pkt->pool;
-    /* A double free would put one index on the stack twice and later hand the same buffer
-     * to two owners; refuse it instead of corrupting memory. */
-    if (!p->allocated[pkt->idx])
-        abort();
-    p->allocated[pkt->idx] = 0;
-    p->free_idx[p->n_free++] = pkt->idx;
-    p->st.frees++;
+    fn_pkt_release(pkt);
 }
 
 void fn_pkt_free_chain(struct fn_pkt *pkt)

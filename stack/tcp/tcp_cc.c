@@ -1,8 +1,9 @@
 /*
  * tcp_cc.c — the transport's side of congestion control: which algorithm a connection uses
  * (the config default, a listener's choice, fn_tcp_set_cc), and the two events the
- * algorithms cannot see for themselves — whether an ACK found the sender cwnd-limited, and
- * sending resuming after idle.
+ * algorithms cannot see for themselves — whether an ACK found the sender cwnd-limited
+ * (tcp_cc_ack, inline in tcp_ack.h for the pure-ACK fast path), and sending resuming after
+ * idle.
  *
  * Contract: the algorithms (tcp/cc/) only decide windows; this file tells them what
  * happened.  fn_tcp_set_cc fails only with -ENOENT for a name the registry does not know.
@@ -13,17 +14,6 @@
 
 #include "core/fn_stack_impl.h"
 #include "tcp/tcp_var.h"
-
-void tcp_cc_ack(struct tcpcb *tp, uint32_t flight)
-{
-    /* RFC 9438 §4.1 and RFC 7661 §4.3: cwnd grows only while it is what limits the sender.
-     * The flight before this ACK counts as cwnd-limited when it filled all of cwnd but
-     * less than one segment (Nagle or sender SWS avoidance may hold back a short tail). */
-    tp->ccv.flags = flight + tcp_maxseg(tp) >= tp->snd_cwnd ? CCF_CWND_LIMITED : 0;
-    if (!(tp->ccv.flags & CCF_CWND_LIMITED))
-        tp->t_stack->stats.tcp_cc_app_limited++;
-    tp->cc_algo->ack_received(&tp->ccv, CC_ACK);
-}
 
 void tcp_cc_tx_resume(struct tcpcb *tp, uint64_t now)
 {

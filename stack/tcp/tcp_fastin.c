@@ -1,24 +1,29 @@
 /*
- * tcp_fastin.c — the pure ACK of an established connection in one step (issue 3): the frame
- * is checked against the one flow header prediction last took a pure ACK for, and what the
- * layered path (ip_fastin, tcp_input's header prediction) would do to it is done directly.
+ * tcp_fastin.c — the two common segments of an established connection in one step each
+ * (issue 3): a pure ACK for new data, and in-order data.  The frame is checked against the one
+ * flow header prediction last took, and what the layered path (ip_fastin, tcp_input's header
+ * prediction) would do to it is done directly.
  *
- * Contract: tcp_fast_ack() is called by fn_ip_fast_input for a frame already known to be for
- * our MAC and of type IPv4.  It decides with reads only.  It takes the frame (returns 1) only
- * when it is a 20-byte-header IPv4 datagram to us, not a fragment, with a valid header
- * checksum, carrying exactly a 32-byte TCP header with the NOP NOP TS option layout, flags
- * ACK or ACK|PSH, no payload, a valid TCP checksum, for tcp->fast_tp, and that connection is
- * ESTABLISHED and the segment would pass header prediction as a pure ACK for new data with
- * an unchanged window.  It then applies the same counters (plus tcp_rx_fastack) and state
- * changes in the same order as the layered path and frees the frame.  Anything else returns
- * 0 with nothing changed or counted, and the layered path handles the frame.  So behaviour
- * is that of the layered path (tests/test_tcp_fastin.c compares them); only the cost
- * differs.  Never allocates, cannot fail.  Stack-owner core only.
+ * Contract: tcp_fast_ack() is called by fn_ip_fast_input for a frame of its length,
+ * tcp_fast_data() for a longer one.  Each decides with reads only.  It takes the frame
+ * (returns 1) only when it is an Ethernet frame to our MAC carrying a 20-byte-header IPv4
+ * datagram to us, not a fragment, with a valid header checksum, carrying a 32-byte TCP header
+ * with the NOP NOP TS option layout, flags ACK or ACK|PSH, a valid TCP checksum, for
+ * tcp->fast_tp, and that connection is ESTABLISHED and the segment would pass header
+ * prediction with an unchanged window: tcp_fast_ack a pure ACK for new data, tcp_fast_data
+ * in-order payload (the frame's Ethernet padding ignored, as IP does) that acknowledges
+ * nothing new.  It then applies the same counters (plus tcp_rx_fastack) and state changes in
+ * the same order as the layered path and frees or keeps the frame as that would.  Anything
+ * else returns 0 with nothing changed or counted, and the layered path handles the frame.  So
+ * behaviour is that of the layered path (tests/test_tcp_fastin.c compares them); only the
+ * cost differs.  Never allocates, cannot fail.  Stack-owner core only.
  */
 #include <string.h>
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_net.h"
+#include "tcp/tcp_ack.h"
+#include "tcp/tcp_csum.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -41,117 +46,177 @@ static inline uint32_t fa_rd32(const uint8_t *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-/* RFC 1071 §2(B): the Internet checksum may be summed in 64-bit words with end-around
- * carry; one add of w to the sum. */
-static inline uint64_t fa_adc(uint64_t sum, uint64_t w)
-{
-    sum += w;
-    return sum + (sum < w);
-}
-
-static inline uint64_t fa_ld64(const uint8_t *p)
-{
-    uint64_t w;
-
-    memcpy(&w, p, 8);
-    return w;
-}
-
-/* The 64-bit sum folded to the 16-bit checksum: 0 when the data summed includes a correct
- * checksum field.  Words are summed in memory order, as fn_csum_pseudo's seed is. */
-static inline uint16_t fa_fold(uint64_t sum)
-{
-    sum = (sum & 0xffffffffu) + (sum >> 32);
-    sum = (sum & 0xffffffffu) + (sum >> 32);
-    return fn_csum_fold((uint32_t)sum);
-}
-
-/* RFC 791 §3.1: the 20-byte IPv4 header's checksum. */
-static inline uint16_t fa_ip_csum(const uint8_t *ip)
+/* Raw words in memory order (tcp_ld64 too): the header checks compare them with masks and
+ * expected values built in memory order too, so they hold on either byte order. */
+static inline uint32_t fa_ld32(const uint8_t *p)
 {
     uint32_t w;
 
-    memcpy(&w, ip + 16, 4);
-    return fa_fold(fa_adc(fa_adc(fa_ld64(ip), fa_ld64(ip + 8)), w));
+    memcpy(&w, p, 4);
+    return w;
 }
 
-/* RFC 9293 §3.1: the 32-byte TCP header's checksum with the pseudo-header seed. */
-static inline uint16_t fa_tcp_csum(const uint8_t *th, uint32_t seed)
+static inline uint16_t fa_ld16(const uint8_t *p)
 {
-    uint64_t sum = fa_adc(fa_adc(seed, fa_ld64(th)), fa_ld64(th + 8));
+    uint16_t w;
 
-    return fa_fold(fa_adc(fa_adc(sum, fa_ld64(th + 16)), fa_ld64(th + 24)));
+    memcpy(&w, p, 2);
+    return w;
 }
 
-/* The frame's IPv4 and TCP headers are those of tp's flow in the one shape this path takes;
- * both checksums are verified (RFC 791 §3.1, RFC 9293 §3.1) unless the backend verified the
- * TCP one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape. */
-static int fa_headers_ok(const struct fn_stack *st, const struct tcpcb *tp,
-                         const struct fn_pkt *pkt)
+/* Masks and expected values of the fixed bytes, in memory order.  IPv4 bytes 0-7: version 4
+ * with a 20-byte header, the total length, no MF and offset 0 (TOS, id and DF are free). */
+static const uint8_t fa_ip0_mask[8] = {0xff, 0, 0xff, 0xff, 0, 0, 0x3f, 0xff};
+/* IPv4 bytes 8-15: protocol TCP and the source (TTL and checksum are free). */
+static const uint8_t fa_ip8_mask[8] = {0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff};
+/* Ethernet bytes 12-13: IPv4. */
+static const uint8_t fa_ethertype[2] = {FN_ETHERTYPE_IPV4 >> 8, FN_ETHERTYPE_IPV4 & 0xff};
+/* TCP bytes 12-13: a 32-byte header, no reserved bit, flags ACK (PSH is free). */
+static const uint8_t fa_th12_mask[2] = {0xff, (uint8_t)~FN_TH_PUSH};
+static const uint8_t fa_th12_want[2] = {0x80, FN_TH_ACK};
+/* TCP bytes 20-23: NOP NOP TS (RFC 7323 Appendix A); and the pseudo-header's zero,
+ * protocol and TCP length words of a pure ACK (RFC 9293 §3.1). */
+static const uint8_t fa_opt_want[4] = {1, 1, 8, 10};
+static const uint8_t fa_pseudo[4] = {0, FN_IPPROTO_TCP, 0, FA_LEN - FA_TCP};
+
+/* The frame's Ethernet, IPv4 and TCP headers are those of tp's flow in the one shape this
+ * path takes, with IPv4 total length tot (which the caller has checked fits the frame); both
+ * checksums are verified (RFC 791 §3.1, RFC 9293 §3.1) unless the backend verified the TCP
+ * one.  Exactly what ip_fastin and tcp_input's parse would accept for this shape: the source
+ * needs no fn_ip_src_ok here, as it is tp's peer, which passed that check when header
+ * prediction made tp the fast path's flow (and the stack's address and mask never change).
+ * Inlined like fa_predict. */
+__attribute__((always_inline)) static inline int fa_headers_ok(const struct fn_stack *st,
+                                                               const struct tcpcb *tp,
+                                                               const struct fn_pkt *pkt,
+                                                               uint32_t tot)
 {
     const uint8_t *f = pkt->data, *ip = f + FA_IP, *th = f + FA_TCP;
-    uint32_t src;
+    uint8_t ip0_want[8] = {0x45, 0, (uint8_t)(tot >> 8), (uint8_t)tot, 0, 0, 0, 0};
+    uint8_t src8[8] = {0, FN_IPPROTO_TCP, 0, 0}, ports[4];
+    uint64_t ip0 = tcp_ld64(ip), ip8 = tcp_ld64(ip + 8), sum;
+    uint32_t dst = fa_ld32(ip + 16);
 
-    if (ip[0] != 0x45 || fa_rd16(ip + 2) != FA_LEN - FA_IP ||
-        (fa_rd16(ip + 6) & (FN_IP_MF | FN_IP_OFFMASK)) != 0 || ip[9] != FN_IPPROTO_TCP)
+    memcpy(src8 + 4, &tp->faddr, 4);
+    ports[0] = (uint8_t)(tp->fport >> 8);
+    ports[1] = (uint8_t)tp->fport;
+    ports[2] = (uint8_t)(tp->lport >> 8);
+    ports[3] = (uint8_t)tp->lport;
+    if (fa_ld32(f) != fa_ld32(st->mac) || fa_ld16(f + 4) != fa_ld16(st->mac + 4) ||
+        fa_ld16(f + 12) != fa_ld16(fa_ethertype) ||
+        (ip0 & tcp_ld64(fa_ip0_mask)) != tcp_ld64(ip0_want) ||
+        (ip8 & tcp_ld64(fa_ip8_mask)) != tcp_ld64(src8) || dst != st->cfg.ip ||
+        fa_ld32(th) != fa_ld32(ports) ||
+        (fa_ld16(th + 12) & fa_ld16(fa_th12_mask)) != fa_ld16(fa_th12_want) ||
+        fa_ld32(th + 20) != fa_ld32(fa_opt_want))
         return 0;
-    memcpy(&src, ip + 12, 4);
-    if (src != tp->faddr || memcmp(ip + 16, &st->cfg.ip, 4) != 0 || !fn_ip_src_ok(st, src))
+    if (!tcp_csum_ok(tcp_csum_add(tcp_csum_add(ip0, ip8), dst)))
         return 0;
-    if (fa_rd16(th) != tp->fport || fa_rd16(th + 2) != tp->lport || th[12] != 0x80 ||
-        (th[13] != FN_TH_ACK && th[13] != (FN_TH_ACK | FN_TH_PUSH)) ||
-        fa_rd32(f + FA_OPT) != 0x0101080au)
-        return 0;
-    if (fa_ip_csum(ip) != 0)
-        return 0;
-    return (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL)) ||
-           fa_tcp_csum(th, fn_csum_pseudo(src, st->cfg.ip, FN_IPPROTO_TCP, FA_LEN - FA_TCP)) == 0;
+    if (pkt->flags & (FN_PKT_F_L4_CSUM_OK | FN_PKT_F_L4_CSUM_PARTIAL))
+        return 1;
+    if (tot != FA_LEN - FA_IP)
+        return fn_csum_fold(fn_csum_partial(th, tot - FN_IPV4_HLEN,
+                                            fn_csum_pseudo(fa_ld32(ip + 12), dst, FN_IPPROTO_TCP,
+                                                           (uint16_t)(tot - FN_IPV4_HLEN)))) == 0;
+    /* A pure ACK: the 32 header bytes and the pseudo-header (source and destination as they
+     * are in the IPv4 header) summed inline. */
+    sum = (uint64_t)fa_ld32(ip + 12) + dst + fa_ld32(fa_pseudo);
+    return tcp_csum_ok(tcp_csum_hdr32(th, sum));
 }
 
-/* The caller has checked pkt->len == TCP_FASTACK_FRAME_LEN (so that other frames pay one
- * compare, not a call). */
-int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
+/* The fields of the segment header prediction looks at (host order, window scaled). */
+struct fa_seg {
+    uint32_t seq, ack, tiwin, tsval, tsecr;
+};
+
+/* The cached flow, if the frame's headers are its own and the segment passes what header
+ * prediction asks of pure ACKs and data alike; NULL otherwise.  Inlined into each caller
+ * whatever the compiler's estimate: the pure ACK's constants fold into it. */
+__attribute__((always_inline)) static inline struct tcpcb *fa_predict(const struct fn_stack *st,
+                                                                     const struct fn_pkt *pkt,
+                                                                     uint32_t tot,
+                                                                     struct fa_seg *g)
 {
-    struct fn_tcp *tcp = st->tcp;
-    struct tcpcb *tp = tcp ? tcp->fast_tp : NULL;
-    const uint8_t *th;
-    uint32_t seq, ack, tiwin, tsval;
+    struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;     /* NULL: TCP not set up */
+    const uint8_t *th = pkt->data + FA_TCP;
 
-    if (!tp || tp->t_state != TCPS_ESTABLISHED || !TS_ON(tp) || !fa_headers_ok(st, tp, pkt))
-        return 0;
-    th = pkt->data + FA_TCP;
-    seq = fa_rd32(th + 4);
-    ack = fa_rd32(th + 8);
-    tiwin = (uint32_t)fa_rd16(th + 14) << tp->snd_wscale;
-    tsval = fa_rd32(th + FN_TCP_HLEN + 4);
-    /* tcp_input's header prediction for a pure ACK of new data, and the window unchanged
-     * (a window change takes the general path). */
-    if (seq != tp->rcv_nxt || tiwin == 0 || tiwin != tp->snd_wnd || SEQ_GT(tp->snd_wl1, seq) ||
-        tp->snd_nxt != tp->snd_max || (tp->t_flags & TF_FASTRECOVERY) || tp->t_dupacks != 0 ||
-        tp->snd_sack_n != 0 || TSTMP_LT(tsval, tp->ts_recent) || SEQ_LEQ(ack, tp->snd_una) ||
-        SEQ_GT(ack, tp->snd_max))
-        return 0;
+    if (!tp || tp->t_state != TCPS_ESTABLISHED || !TS_ON(tp) || !fa_headers_ok(st, tp, pkt, tot))
+        return NULL;
+    g->seq = fa_rd32(th + 4);
+    g->ack = fa_rd32(th + 8);
+    g->tiwin = (uint32_t)fa_rd16(th + 14) << tp->snd_wscale;
+    g->tsval = fa_rd32(th + FN_TCP_HLEN + 4);
+    g->tsecr = fa_rd32(th + FN_TCP_HLEN + 8);
+    /* tcp_input's header prediction, and the window unchanged (a window change takes the
+     * general path). */
+    if (g->seq != tp->rcv_nxt || g->tiwin == 0 || g->tiwin != tp->snd_wnd ||
+        SEQ_GT(tp->snd_wl1, g->seq) || tp->snd_nxt != tp->snd_max ||
+        (tp->t_flags & TF_FASTRECOVERY) || tp->t_dupacks != 0 || tp->snd_sack_n != 0 ||
+        TSTMP_LT(g->tsval, tp->ts_recent))
+        return NULL;
+    return tp;
+}
 
-    /* From here on, what ip_fastin and tcp_input do to this segment, in their order. */
+/* What ip_fastin and tcp_input do to every segment they pass to header prediction, in their
+ * order. */
+static inline void fa_arrived(struct fn_stack *st, struct tcpcb *tp, const struct fa_seg *g,
+                              uint64_t now)
+{
     st->stats.ip_rx++;
     st->stats.tcp_rx++;
     tp->t_rcvtime = now;
     tp->t_probes = 0;
     tp->t_softerror = 0;
     /* RFC 7323 §4.3: TS.Recent follows the segment that sits at Last.ACK.sent. */
-    if (SEQ_LEQ(seq, tp->last_ack_sent)) {
-        tp->ts_recent = tsval;
+    if (SEQ_LEQ(g->seq, tp->last_ack_sent)) {
+        tp->ts_recent = g->tsval;
         tp->ts_recent_age = now;
     }
-    st->stats.tcp_rx_hdrpred_ack++;
     st->stats.tcp_rx_fastack++;
-    fn_pkt_free(pkt);
-    tcp_ack_new(tp, ack, fa_rd32(th + FN_TCP_HLEN + 8), now);
-    tp->snd_wl1 = seq;
-    tp->snd_wl2 = ack;
+}
+
+/* The caller has checked pkt->len == TCP_FASTACK_FRAME_LEN (so that other frames pay one
+ * compare, not a call). */
+int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
+{
+    struct fa_seg g;
+    struct tcpcb *tp = fa_predict(st, pkt, FA_LEN - FA_IP, &g);
+
+    /* A pure ACK for new data. */
+    if (!tp || SEQ_LEQ(g.ack, tp->snd_una) || SEQ_GT(g.ack, tp->snd_max))
+        return 0;
+    fa_arrived(st, tp, &g, now);
+    st->stats.tcp_rx_hdrpred_ack++;
+    fn_pkt_release(pkt);
+    tcp_ack_advance(tp, g.ack, g.tsecr, now);
+    tp->snd_wl1 = g.seq;
+    tp->snd_wl2 = g.ack;
     /* As after header prediction's pure ACK: only unsent data the ACK may have let out, or
      * an owed ACK, gives tcp_output work. */
     if (SEQ_LT(tp->snd_max, tp->snd_una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW))
         tcp_output(tp, now);
+    return 1;
+}
+
+/* The caller has checked pkt->len > TCP_FASTACK_FRAME_LEN. */
+int tcp_fast_data(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
+{
+    struct fa_seg g;
+    uint32_t tot = fa_rd16(pkt->data + FA_IP + 2), len = tot - (FA_LEN - FA_IP);
+    struct tcpcb *tp;
+
+    /* Payload, all of it inside the frame. */
+    if (tot <= FA_LEN - FA_IP || tot > pkt->len - FA_IP)
+        return 0;
+    tp = fa_predict(st, pkt, tot, &g);
+    /* In-order data that acknowledges nothing new, inside the window offered. */
+    if (!tp || g.ack != tp->snd_una || tp->reass_head || SEQ_GT(g.seq + len, tp->rcv_adv))
+        return 0;
+    /* What IP and TCP input do to the frame they keep: the payload alone remains. */
+    pkt->l3_off = FN_ETH_HLEN;
+    fn_pkt_pull(pkt, FA_LEN);
+    pkt->len = len;
+    fa_arrived(st, tp, &g, now);
+    tcp_hdrpred_data(tp, pkt, now);
     return 1;
 }

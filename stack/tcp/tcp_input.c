@@ -16,6 +16,7 @@
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
+#include "tcp/tcp_ack.h"
 #include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
@@ -35,7 +36,7 @@ struct tcpseg {
     struct fn_tcp_opts to;
 };
 
-/* The TSecr rtt_sample takes: 0 when the segment carried no timestamp. */
+/* The TSecr tcp_rtt_sample takes: 0 when the segment carried no timestamp. */
 static uint32_t seg_tsecr(const struct tcpseg *s)
 {
     return s->to.has_ts ? s->to.tsecr : 0;
@@ -173,95 +174,35 @@ static void process_fin(struct tcpcb *tp, uint64_t now)
     }
 }
 
-/* RFC 6298 §2 from one ACK: a timestamp echo if both use timestamps (unambiguous even for
- * retransmitted segments), else the one timed segment (Karn: never a retransmitted one).
- * tsecr is the segment's TSecr, 0 if it carried no timestamp.
- * Returns 1 if a sample was taken (tcp_xmit_timer then also reset the backoff and RTO). */
-static int rtt_sample(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
-{
-    if (TS_ON(tp) && tsecr != 0) {
-        uint32_t ms = tcp_ts_now(tp, now) - tsecr;
-        if (ms < 0x7fffffffu) {
-            /* Resolution of the TS clock is 1 ms: a sample of 0 stands for "under 1 ms". */
-            tcp_xmit_timer(tp, ms ? (uint64_t)ms * TCP_TS_HZ_NS : TCP_TS_HZ_NS / 2);
-            tp->t_rtttime = 0;
-            return 1;
-        }
-    }
-    if (tp->t_rtttime != 0 && SEQ_GT(ack, tp->t_rtseq)) {
-        tcp_xmit_timer(tp, now - tp->t_rtttime);
-        tp->t_rtttime = 0;
-        return 1;
-    }
-    return 0;
-}
-
-/* A new cumulative ACK: SEQ_GT(ack, snd_una), SEQ_LEQ(ack, snd_max); tsecr as for
- * rtt_sample.  Frees acked data, drives the RTO and congestion control.  Returns 1 if our FIN
- * is now acknowledged.  Also the pure-ACK fast path's (tcp_fastin.c). */
 int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now)
 {
-    uint32_t acked = ack - tp->snd_una;
-    uint32_t flight = tp->snd_max - tp->snd_una;
-    uint32_t data = acked;
-    int fin_acked = (tp->t_flags & TF_SENTFIN) && ack == tp->snd_max;
-    int sampled = rtt_sample(tp, ack, tsecr, now);
+    return tcp_ack_advance(tp, ack, tsecr, now);
+}
 
-    if (tp->snd_una == tp->iss)
-        data--;                         /* the SYN's sequence number carries no data */
-    tcp_sb_drop(tp, data);
-    tp->snd_una = ack;
-    if (SEQ_LT(tp->snd_nxt, tp->snd_una))
-        tp->snd_nxt = tp->snd_una;
-    /* A new ACK ends any backoff (RFC 6298 §5.3, and the checklist's "reset on new ACK");
-     * a new RTT sample has done so already. */
-    if (!sampled) {
-        tp->t_rxtshift = 0;
-        tp->t_rxtcur = tcp_rto(tp, 0);
-    }
-    if (tp->snd_una == tp->snd_max)
-        tcp_timer_stop(tp, TT_REXMT);   /* §5.2: all data acked */
-    else
-        tcp_rexmt_arm(tp, now);         /* §5.3: restart for the current RTO */
-
-    tp->ccv.bytes_this_ack = acked;
-    tp->ccv.flight = tp->snd_max - tp->snd_una;
-    tp->ccv.now = now;
-    tp->ccv.srtt = tp->t_srtt;
-    if ((tp->t_flags & TF_FASTRECOVERY) && (tp->t_flags & TF_SACK_PERMIT) &&
-        SEQ_LT(ack, tp->snd_recover)) {
+void tcp_ack_recovery(struct tcpcb *tp, uint32_t ack, uint32_t acked, uint64_t now)
+{
+    if ((tp->t_flags & TF_SACK_PERMIT) && SEQ_LT(ack, tp->snd_recover)) {
         tcp_sack_output(tp, now);       /* RFC 6675 §5 (B): a partial ACK, cwnd unchanged */
-    } else if (tp->t_flags & TF_FASTRECOVERY) {
-        if (SEQ_LT(ack, tp->snd_recover)) {
-            /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
-             * deflate cwnd by the newly acked amount (adding back one SMSS if at least one
-             * SMSS was acked), stay in recovery. */
-            uint32_t smss = tcp_maxseg(tp), onxt = tp->snd_nxt, cw = tp->snd_cwnd;
-            tp->t_rtttime = 0;
-            tp->snd_nxt = tp->snd_una;
+    } else if (SEQ_LT(ack, tp->snd_recover)) {
+        /* RFC 6582 §3.2 step 5: partial ACK.  Retransmit the first unacked segment,
+         * deflate cwnd by the newly acked amount (adding back one SMSS if at least one
+         * SMSS was acked), stay in recovery. */
+        uint32_t smss = tcp_maxseg(tp), onxt = tp->snd_nxt, cw = tp->snd_cwnd;
+        tp->t_rtttime = 0;
+        tp->snd_nxt = tp->snd_una;
+        tp->snd_cwnd = smss;
+        tcp_output(tp, now);
+        if (SEQ_GT(onxt, tp->snd_nxt))
+            tp->snd_nxt = onxt;
+        tp->snd_cwnd = (cw > acked ? cw - acked : 0) + (acked >= smss ? smss : 0);
+        if (tp->snd_cwnd < smss)
             tp->snd_cwnd = smss;
-            tcp_output(tp, now);
-            if (SEQ_GT(onxt, tp->snd_nxt))
-                tp->snd_nxt = onxt;
-            tp->snd_cwnd = (cw > acked ? cw - acked : 0) + (acked >= smss ? smss : 0);
-            if (tp->snd_cwnd < smss)
-                tp->snd_cwnd = smss;
-        } else {
-            /* Full ACK: recovery ends (RFC 6582 §3.2 step 3). */
-            tp->t_flags &= ~TF_FASTRECOVERY;
-            tp->ccv.flags = 0;
-            tp->cc_algo->post_recovery(&tp->ccv);
-        }
     } else {
-        tcp_cc_ack(tp, flight);
+        /* Full ACK: recovery ends (RFC 6582 §3.2 step 3). */
+        tp->t_flags &= ~TF_FASTRECOVERY;
+        tp->ccv.flags = 0;
+        tp->cc_algo->post_recovery(&tp->ccv);
     }
-    tp->t_dupacks = 0;
-    /* Freed room matters while the owner may still send: ESTABLISHED, and CLOSE_WAIT too
-     * (RFC 9293 §3.10.4: SEND after the peer's FIN is allowed), until our FIN is queued. */
-    if (data > 0 && (tp->t_state == TCPS_ESTABLISHED || tp->t_state == TCPS_CLOSE_WAIT) &&
-        !(tp->t_flags & TF_NEEDFIN))
-        tcp_event(tp, FN_TCP_EV_WRITABLE);
-    return fin_acked;
 }
 
 /* Third and later duplicate ACKs: fast retransmit / fast recovery (RFC 5681 §3.2, RFC 6582),
@@ -356,7 +297,7 @@ static void syn_sent_input(struct tcpcb *tp, struct tcpseg *s, uint64_t now)
     tp->snd_wl2 = s->ack;
     tp->cc_algo->conn_init(&tp->ccv);
     if (s->flags & FN_TH_ACK) {
-        rtt_sample(tp, s->ack, seg_tsecr(s), now);
+        tcp_rtt_sample(tp, s->ack, seg_tsecr(s), now);
         /* RFC 6298 §5.7: if the SYN was retransmitted and nothing was measured, the data
          * phase starts with RTO 3 s. */
         if (tp->t_srtt == 0 && tp->t_rxtshift > 0 && tp->t_rxtcur < 3000000000ull)
@@ -402,33 +343,49 @@ static void syn_rcvd_established(struct tcpcb *tp, const struct tcpseg *s)
     tcp_event(tp, FN_TCP_EV_CONNECTED | FN_TCP_EV_WRITABLE);
 }
 
+/* In-order payload pkt of len > 0 bytes at rcv_nxt with nothing queued out of order: kept
+ * (returns 1) unless the pool is nearly empty, then freed with an ACK owed (returns 0).
+ * Consumes pkt either way. */
+static int rcv_in_order(struct tcpcb *tp, struct fn_pkt *pkt, uint32_t len, uint64_t now)
+{
+    /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
+    if (!tcp_pool_may_keep_rcv(tp, now)) {
+        fn_pkt_free(pkt);
+        tp->t_flags |= TF_ACKNOW;
+        return 0;
+    }
+    tp->rcv_nxt += len;
+    tp->t_stack->stats.tcp_rx_bytes += len;
+    tcp_rcv_append(tp, pkt);
+    tcp_event(tp, FN_TCP_EV_READABLE);
+    /* RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second segment; a lone segment
+     * waits at most tcp_delack_ms. */
+    if (tp->t_flags & TF_DELACK) {
+        tp->t_flags |= TF_ACKNOW;
+    } else {
+        tp->t_flags |= TF_DELACK;
+        tcp_timer_arm(tp, TT_DELACK, now + (uint64_t)tcp_cfg(tp)->tcp_delack_ms * 1000000ull);
+    }
+    return 1;
+}
+
 /* Receive payload s (seq already trimmed to rcv_nxt..window) and a FIN. */
 static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t now)
 {
     struct fn_stack *st = tp->t_stack;
     int fin_in_order = 0;
 
-    /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
-    if (s->len > 0 && !tcp_pool_may_keep_rcv(tp, now)) {
+    if (s->len > 0 && s->seq == tp->rcv_nxt && !tp->reass_head) {
+        struct fn_pkt *p = s->pkt;
+        s->pkt = NULL;
+        if (!rcv_in_order(tp, p, s->len, now))
+            return;                     /* not kept: nor is a FIN after it */
+        fin_in_order = fin;
+    } else if (s->len > 0 && !tcp_pool_may_keep_rcv(tp, now)) {
+        /* The pool is nearly empty: keep nothing, ACK what we have (tcp_pool.c). */
         seg_free(s);
         tp->t_flags |= TF_ACKNOW;
         return;
-    }
-    if (s->len > 0 && s->seq == tp->rcv_nxt && !tp->reass_head) {
-        tp->rcv_nxt += s->len;
-        st->stats.tcp_rx_bytes += s->len;
-        tcp_rcv_append(tp, s->pkt);
-        s->pkt = NULL;
-        tcp_event(tp, FN_TCP_EV_READABLE);
-        /* RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second segment; a lone
-         * segment waits at most tcp_delack_ms. */
-        if (tp->t_flags & TF_DELACK) {
-            tp->t_flags |= TF_ACKNOW;
-        } else {
-            tp->t_flags |= TF_DELACK;
-            tcp_timer_arm(tp, TT_DELACK, now + (uint64_t)tcp_cfg(tp)->tcp_delack_ms * 1000000ull);
-        }
-        fin_in_order = fin;
     } else if (s->len > 0 || (fin && s->seq != tp->rcv_nxt) || (fin && tp->reass_head)) {
         struct fn_pkt *p = s->pkt;
         int r;
@@ -454,6 +411,14 @@ static void process_data(struct tcpcb *tp, struct tcpseg *s, int fin, uint64_t n
     }
     if (fin_in_order)
         process_fin(tp, now);
+}
+
+void tcp_hdrpred_data(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now)
+{
+    tp->t_stack->stats.tcp_rx_hdrpred_data++;
+    (void)rcv_in_order(tp, pkt, pkt->len, now);
+    if (tp->t_flags & TF_ACKNOW)
+        tcp_output(tp, now);
 }
 
 void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now)
@@ -553,7 +518,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         }
         if (s.len == 0 && SEQ_GT(s.ack, tp->snd_una) && SEQ_LEQ(s.ack, tp->snd_max)) {
             st->stats.tcp_rx_hdrpred_ack++;
-            tcp->fast_tp = tp;          /* the flow tcp_fast_ack tries first */
+            tcp->fast_tp = tp;          /* the flow tcp_fastin.c tries first */
             seg_free(&s);
             tcp_ack_new(tp, s.ack, seg_tsecr(&s), now);
             /* A new ACK from the newest segment always updates the window (§3.10.7.4). */
@@ -570,10 +535,8 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         }
         if (s.len > 0 && s.ack == tp->snd_una && tiwin == tp->snd_wnd && !tp->reass_head &&
             SEQ_LEQ(s.seq + s.len, tp->rcv_adv)) {
-            st->stats.tcp_rx_hdrpred_data++;
-            process_data(tp, &s, 0, now);
-            if (tp->t_flags & TF_ACKNOW)
-                tcp_output(tp, now);
+            tcp->fast_tp = tp;
+            tcp_hdrpred_data(tp, s.pkt, now);
             return;
         }
     }
@@ -813,7 +776,12 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         if (tp->snd_wnd == 0 && tiwin > 0 && SEQ_GT(tp->snd_nxt, tp->snd_una))
             tp->snd_nxt = tp->snd_una;
         tp->snd_wnd = tiwin;
-        tp->snd_wl1 = s.seq;
+        /* A segment ahead of RCV.NXT (the peer's data before it still missing) counts as
+         * sent at RCV.NXT: recorded at its own SEG.SEQ, SND.WL1 would make every segment
+         * below it — the missing data when it comes again included — fail this test, and a
+         * window the peer reopens in them would be ignored until its sequence numbers pass
+         * the early one (a stall under a zero window). */
+        tp->snd_wl1 = SEQ_GT(s.seq, tp->rcv_nxt) ? tp->rcv_nxt : s.seq;
         tp->snd_wl2 = s.ack;
         if (tiwin > tp->max_sndwnd)
             tp->max_sndwnd = tiwin;

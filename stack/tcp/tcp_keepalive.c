@@ -38,20 +38,13 @@ static uint64_t uto_ns(const struct tcpcb *tp)
     return (uint64_t)tp->t_user_timeout_ms * NS_PER_MS;
 }
 
-uint64_t tcp_rexmt_deadline(struct tcpcb *tp, uint64_t now)
+uint64_t tcp_uto_clamp(const struct tcpcb *tp, uint64_t when, uint64_t now)
 {
-    uint64_t when = now + tp->t_rxtcur;
-
-    /* Armed at backoff 0 means a fresh wait: data sent with nothing in flight, or new data
-     * acked (RFC 6298 §5.3 restarts the timer then). */
-    if (tp->t_rxtshift == 0)
-        tp->t_uto_start = now;
     /* RFC 5482: fire no later than the user timeout, so the abort is on time. */
-    if (tp->t_user_timeout_ms != 0) {
-        uint64_t end = tp->t_uto_start + uto_ns(tp);
-        if (end < when)
-            when = end > now ? end : now + 1;
-    }
+    uint64_t end = tp->t_uto_start + uto_ns(tp);
+
+    if (end < when)
+        when = end > now ? end : now + 1;
     return when;
 }
 

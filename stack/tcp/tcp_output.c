@@ -10,11 +10,13 @@
  * When the pool is empty it stops, counts tcp_nobuf and leaves the retransmission timer to
  * try again.  Returns the number of segments sent.  Stack-owner core only.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
+#include "tcp/tcp_csum.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
@@ -33,6 +35,9 @@ static const uint8_t tcp_outflags[TCP_NSTATES] = {
     [TCPS_TIME_WAIT] = FN_TH_ACK,
 };
 
+/* RFC 9293 §3.1: a TCP header carries at most 40 bytes of options. */
+#define TCP_OPT_MAX 40u
+
 uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf)
 {
     uint8_t s = 0;
@@ -42,11 +47,12 @@ uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf)
     return s;
 }
 
-uint32_t tcp_maxseg(const struct tcpcb *tp)
+/* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the least the right edge may move by. */
+static inline uint32_t rcv_sws(const struct tcpcb *tp)
 {
-    /* RFC 6691 §2: the MSS does not count options; every segment of a connection with
-     * timestamps carries 12 option bytes, so its payload is 12 bytes smaller. */
-    return tp->t_maxseg - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0);
+    uint32_t half = tcp_rcvbuf(tp) / 2;
+
+    return half < tp->t_maxseg ? half : tp->t_maxseg;
 }
 
 uint32_t tcp_rcv_space(const struct tcpcb *tp)
@@ -68,7 +74,7 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
     /* The right edge already offered never moves left, and moves right only by at least
      * min(Fr·RCV.BUFF, Eff.snd.MSS), Fr = 1/2 (RFC 9293 §3.8.6.2.2). */
     if (TCPS_HAVERCVDSYN(tp->t_state) &&
-        SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv + tcp_rcv_sws(tp)))
+        SEQ_LT(tp->rcv_nxt + space, tp->rcv_adv + rcv_sws(tp)))
         space = tp->rcv_adv - tp->rcv_nxt;
     return space;
 }
@@ -80,18 +86,19 @@ void tcp_send_ack(struct tcpcb *tp, uint64_t now)
                 FN_TH_ACK, now);
 }
 
+/* Network byte order stores (one swap and one store each, where byte stores are four). */
 static void wr32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    uint32_t be = htonl(v);
+
+    memcpy(p, &be, 4);
 }
 
 static void wr16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
+    uint16_t be = htons(v);
+
+    memcpy(p, &be, 2);
 }
 
 /* Copy len bytes at stream offset off (from the first byte of the send chain) to dst. */
@@ -196,14 +203,130 @@ static uint32_t adv_window(const struct tcpcb *tp, int syn, uint16_t *field)
     return w << shift;
 }
 
-int tcp_output(struct tcpcb *tp, uint64_t now)
+/* Build and send one segment that tcp_output decided on: flags, len bytes of payload from
+ * stream offset off (from snd_una), sackopt bytes of SACK option.  Returns 1 if it went out,
+ * 0 if the pool had no buffer (counted, retried later). */
+static int send_segment(struct tcpcb *tp, uint8_t flags, uint32_t off, uint32_t len,
+                        uint32_t sackopt, uint64_t now)
 {
     struct fn_stack *st = tp->t_stack;
     const struct fn_config *c = &st->cfg;
+    uint32_t optlen = 0, hlen, win_bytes, seq, sum;
+    uint16_t wfield, csum;
+    uint8_t opts[TCP_OPT_MAX], *h;
+    struct fn_pkt *pkt;
+
+    if (flags & FN_TH_SYN)
+        optlen = syn_options(tp, opts, now);
+    else if (TS_ON(tp)) {
+        opts[0] = FN_TCPOPT_NOP;
+        opts[1] = FN_TCPOPT_NOP;
+        opts[2] = FN_TCPOPT_TIMESTAMP;
+        opts[3] = 10;
+        wr32(opts + 4, tcp_ts_now(tp, now));
+        wr32(opts + 8, tp->ts_recent);
+        optlen = TCPOLEN_TSTAMP_APPA;
+    }
+    if (sackopt)
+        optlen += tcp_sack_opts(tp, opts + optlen, sizeof(opts) - optlen);
+    hlen = FN_TCP_HLEN + optlen;
+    pkt = fn_pkt_alloc(st->pool);
+    if (!pkt) {
+        st->stats.tcp_nobuf++;
+        /* Try again later; while persisting, the persist timer is that retry. */
+        if (tp->t_timer[TT_REXMT] == 0 && tp->t_timer[TT_PERSIST] == 0)
+            tcp_rexmt_arm(tp, now);
+        tcp_pool_wait(tp, TCP_PWAIT_OUT);
+        return 0;
+    }
+    h = fn_pkt_put(pkt, hlen + len);
+    seq = (flags & FN_TH_SYN) ? tp->iss : tp->snd_nxt;
+    if (len > 0)
+        sb_copy(tp, off, h + hlen, len);
+    /* PSH on the segment that empties the send buffer (RFC 9293 §3.9.1.2). */
+    if (len > 0 && off + len == tp->snd_cc)
+        flags |= FN_TH_PUSH;
+    wr16(h, tp->lport);
+    wr16(h + 2, tp->fport);
+    /* A segment that occupies no sequence space carries RFC 9293's SND.NXT, the next new
+     * octet (snd_max), not snd_nxt rewound for a retransmission: the peer's
+     * acceptability test (§3.10.7.4) drops a pure ACK below its RCV.NXT, and two ends
+     * retransmitting at once would never see each other's ACKs again. */
+    wr32(h + 4, len == 0 && !(flags & (FN_TH_SYN | FN_TH_FIN)) ? tp->snd_max : seq);
+    wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
+    h[12] = (uint8_t)((hlen / 4) << 4);
+    h[13] = flags;
+    win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
+    wr16(h + 14, wfield);
+    h[16] = h[17] = 0;
+    h[18] = h[19] = 0;
+    sum = fn_csum_pseudo(c->ip, tp->faddr, FN_IPPROTO_TCP, (uint16_t)(hlen + len));
+    if (len == 0 && optlen == TCPOLEN_TSTAMP_APPA) {
+        /* The bare ACK of a timestamp connection: a fixed-size copy and sum. */
+        memcpy(h + FN_TCP_HLEN, opts, TCPOLEN_TSTAMP_APPA);
+        csum = fn_csum_fold(tcp_csum_fold32(tcp_csum_hdr32(h, sum)));
+    } else {
+        memcpy(h + FN_TCP_HLEN, opts, optlen);
+        csum = fn_csum_fold(fn_csum_partial(h, hlen + len, sum));
+    }
+    memcpy(h + 16, &csum, 2);
+
+    /* Sequence space accounting. */
+    if (len > 0 && SEQ_LT(seq, tp->snd_max)) {
+        st->stats.tcp_rexmt_segs++;
+        tp->t_total_retrans++;
+    }
+    tp->snd_nxt = seq + len + ((flags & FN_TH_SYN) ? 1 : 0) + ((flags & FN_TH_FIN) ? 1 : 0);
+    if (flags & FN_TH_FIN)
+        tp->t_flags |= TF_SENTFIN;
+    if (SEQ_GT(tp->snd_nxt, tp->snd_max)) {
+        tp->snd_max = tp->snd_nxt;
+        /* RFC 6298 §3 / Karn: time one new segment per RTT. */
+        if (tp->t_rtttime == 0) {
+            tp->t_rtttime = now;
+            tp->t_rtseq = seq;
+        }
+    }
+    if (len > 0 || (flags & (FN_TH_SYN | FN_TH_FIN)))
+        tcp_persist_sent(tp, now);
+    else
+        /* A bare ACK leaves waiting data where it was: a timer must still watch it, as
+         * when nothing is sent (RFC 9293 §3.8.6.1), or a shut window stalls for ever. */
+        tcp_persist_hold(tp, off, now);
+    if (len > 0)
+        tp->t_sndtime = now;
+    if (flags & FN_TH_ACK) {
+        tp->last_ack_sent = tp->rcv_nxt;
+        tp->t_flags &= ~(TF_ACKNOW | TF_DELACK);
+        tcp_timer_stop(tp, TT_DELACK);
+    } else {
+        tp->t_flags &= ~TF_ACKNOW;
+    }
+    if (TCPS_HAVERCVDSYN(tp->t_state) && SEQ_GT(tp->rcv_nxt + win_bytes, tp->rcv_adv))
+        tp->rcv_adv = tp->rcv_nxt + win_bytes;
+    tp->rcv_wnd = win_bytes;
+    tcp_pool_adv_check(tp);
+
+    st->stats.tcp_tx++;
+    st->stats.tcp_tx_bytes += len;
+    tcp_ip_output(tp, pkt, now);
+    return 1;
+}
+
+int tcp_output(struct tcpcb *tp, uint64_t now)
+{
     int sent = 0;
 
     if (tp->t_state == TCPS_CLOSED || tp->t_state == TCPS_LISTEN)
         return 0;
+    /* The common case of an owed ACK with nothing else to go (every second in-order data
+     * segment): everything is sent, no SACK block or D-SACK is due, no probe forced — the
+     * decisions below would all come to a bare ACK, so it goes out at once. */
+    if (tp->t_state == TCPS_ESTABLISHED &&
+        (tp->t_flags & (TF_ACKNOW | TF_FORCEDATA)) == TF_ACKNOW &&
+        tp->snd_nxt == tp->snd_max && tp->snd_cc == tp->snd_max - tp->snd_una &&
+        !tp->reass_head && !tp->rcv_dsack_on)
+        return send_segment(tp, FN_TH_ACK, tp->snd_cc, 0, 0, now);
     /* Sending resumes after idle: RFC 5681 §4.1's restart window after more than an RTO,
      * and RFC 9438 §5.8's idle time kept out of CUBIC's clock (tcp_cc.c). */
     if (tp->snd_max == tp->snd_una && tp->t_sndtime != 0 && tp->snd_cc > 0 &&
@@ -213,12 +336,9 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         uint8_t flags = tcp_outflags[tp->t_state];
         uint32_t maxseg = tcp_maxseg(tp);
         uint32_t sendwin = tp->snd_wnd < tp->snd_cwnd ? tp->snd_wnd : tp->snd_cwnd;
-        uint32_t off, len = 0, fin_seq, optlen = 0, hlen, win_bytes, seq, sum, sackopt = 0, cap;
+        uint32_t off, len = 0, fin_seq, sackopt = 0, cap;
         int32_t avail;
         int send = 0, more = 0, pooled = 0;
-        uint16_t wfield, csum;
-        uint8_t opts[40], *h;
-        struct fn_pkt *pkt;
 
         /* The SYN occupies iss; once it has gone out it is not resent from here unless the
          * retransmission timer rewound snd_nxt to iss. */
@@ -227,7 +347,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         /* SACK blocks of an ACK come out of the payload (RFC 6691 §2); SACKed data is
          * never sent again (tcp_sack.c). */
         if ((flags & (FN_TH_SYN | FN_TH_ACK)) == FN_TH_ACK)
-            sackopt = tcp_sack_opts(tp, NULL, sizeof(opts) - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0));
+            sackopt = tcp_sack_opts(tp, NULL,
+                                    TCP_OPT_MAX - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0));
         maxseg -= sackopt;
         cap = tcp_sack_skip(tp);
         off = tp->snd_nxt - tp->snd_una;
@@ -305,94 +426,8 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         if (tp->t_state == TCPS_CLOSED)
             break;
 
-        if (flags & FN_TH_SYN)
-            optlen = syn_options(tp, opts, now);
-        else if (TS_ON(tp)) {
-            opts[0] = FN_TCPOPT_NOP;
-            opts[1] = FN_TCPOPT_NOP;
-            opts[2] = FN_TCPOPT_TIMESTAMP;
-            opts[3] = 10;
-            wr32(opts + 4, tcp_ts_now(tp, now));
-            wr32(opts + 8, tp->ts_recent);
-            optlen = TCPOLEN_TSTAMP_APPA;
-        }
-        if (sackopt)
-            optlen += tcp_sack_opts(tp, opts + optlen, sizeof(opts) - optlen);
-        hlen = FN_TCP_HLEN + optlen;
-        pkt = fn_pkt_alloc(st->pool);
-        if (!pkt) {
-            st->stats.tcp_nobuf++;
-            /* Try again later; while persisting, the persist timer is that retry. */
-            if (tp->t_timer[TT_REXMT] == 0 && tp->t_timer[TT_PERSIST] == 0)
-                tcp_rexmt_arm(tp, now);
-            tcp_pool_wait(tp, TCP_PWAIT_OUT);
+        if (!send_segment(tp, flags, off, len, sackopt, now))
             break;
-        }
-        h = fn_pkt_put(pkt, hlen + len);
-        seq = (flags & FN_TH_SYN) ? tp->iss : tp->snd_nxt;
-        if (len > 0)
-            sb_copy(tp, off, h + hlen, len);
-        /* PSH on the segment that empties the send buffer (RFC 9293 §3.9.1.2). */
-        if (len > 0 && off + len == tp->snd_cc)
-            flags |= FN_TH_PUSH;
-        wr16(h, tp->lport);
-        wr16(h + 2, tp->fport);
-        /* A segment that occupies no sequence space carries RFC 9293's SND.NXT, the next new
-         * octet (snd_max), not snd_nxt rewound for a retransmission: the peer's
-         * acceptability test (§3.10.7.4) drops a pure ACK below its RCV.NXT, and two ends
-         * retransmitting at once would never see each other's ACKs again. */
-        wr32(h + 4, len == 0 && !(flags & (FN_TH_SYN | FN_TH_FIN)) ? tp->snd_max : seq);
-        wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
-        h[12] = (uint8_t)((hlen / 4) << 4);
-        h[13] = flags;
-        win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
-        wr16(h + 14, wfield);
-        h[16] = h[17] = 0;
-        h[18] = h[19] = 0;
-        memcpy(h + FN_TCP_HLEN, opts, optlen);
-        sum = fn_csum_pseudo(c->ip, tp->faddr, FN_IPPROTO_TCP, (uint16_t)(hlen + len));
-        csum = fn_csum_fold(fn_csum_partial(h, hlen + len, sum));
-        memcpy(h + 16, &csum, 2);
-
-        /* Sequence space accounting. */
-        if (len > 0 && SEQ_LT(seq, tp->snd_max)) {
-            st->stats.tcp_rexmt_segs++;
-            tp->t_total_retrans++;
-        }
-        tp->snd_nxt = seq + len + ((flags & FN_TH_SYN) ? 1 : 0) + ((flags & FN_TH_FIN) ? 1 : 0);
-        if (flags & FN_TH_FIN)
-            tp->t_flags |= TF_SENTFIN;
-        if (SEQ_GT(tp->snd_nxt, tp->snd_max)) {
-            tp->snd_max = tp->snd_nxt;
-            /* RFC 6298 §3 / Karn: time one new segment per RTT. */
-            if (tp->t_rtttime == 0) {
-                tp->t_rtttime = now;
-                tp->t_rtseq = seq;
-            }
-        }
-        if (len > 0 || (flags & (FN_TH_SYN | FN_TH_FIN)))
-            tcp_persist_sent(tp, now);
-        else
-            /* A bare ACK leaves waiting data where it was: a timer must still watch it, as
-             * when nothing is sent (RFC 9293 §3.8.6.1), or a shut window stalls for ever. */
-            tcp_persist_hold(tp, off, now);
-        if (len > 0)
-            tp->t_sndtime = now;
-        if (flags & FN_TH_ACK) {
-            tp->last_ack_sent = tp->rcv_nxt;
-            tp->t_flags &= ~(TF_ACKNOW | TF_DELACK);
-            tcp_timer_stop(tp, TT_DELACK);
-        } else {
-            tp->t_flags &= ~TF_ACKNOW;
-        }
-        if (TCPS_HAVERCVDSYN(tp->t_state) && SEQ_GT(tp->rcv_nxt + win_bytes, tp->rcv_adv))
-            tp->rcv_adv = tp->rcv_nxt + win_bytes;
-        tp->rcv_wnd = win_bytes;
-        tcp_pool_adv_check(tp);
-
-        st->stats.tcp_tx++;
-        st->stats.tcp_tx_bytes += len;
-        tcp_ip_output(tp, pkt, now);
         sent++;
         if (!more)
             break;

@@ -14,8 +14,8 @@
  * after tcp_max_rexmits backoffs, answered or not.  Persisting ends when real data
  * goes out (tcp_persist_sent) — the window opened — or when the window opened and only
  * data in flight is left to watch (tcp_persist_hold hands it to TT_REXMT).  The receiving side's half of the same
- * story is here too: the receiver SWS threshold, and when a reopening window is worth an
- * update at once.  Called by tcp_output and the timer heap; may free the tcpcb (give-up).
+ * story is here too: when a reopening window is worth an update at once (the receiver SWS
+ * threshold itself is tcp_output.c's, next to the window it shapes).  Called by tcp_output and the timer heap; may free the tcpcb (give-up).
  * Stack-owner core only; never allocates.
  */
 #include "core/fn_stack_impl.h"
@@ -134,13 +134,6 @@ void tcp_persist_timeout(struct tcpcb *tp, uint64_t now)
     tp->t_flags &= ~TF_FORCEDATA;
     if (probe)
         tp->t_rtttime = 0;      /* Karn: an RTT sample across a shut window means nothing */
-}
-
-uint32_t tcp_rcv_sws(const struct tcpcb *tp)
-{
-    uint32_t half = tcp_rcvbuf(tp) / 2;
-
-    return half < tp->t_maxseg ? half : tp->t_maxseg;
 }
 
 int tcp_rcv_wnd_stalled(const struct tcpcb *tp)

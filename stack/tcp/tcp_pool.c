@@ -42,6 +42,7 @@
  * free > 3R/2: hysteresis above the R threshold), and waits again if it must.
  */
 #include "core/fn_stack_impl.h"
+#include "mem/fn_pool_impl.h"
 #include "tcp/tcp_var.h"
 
 /* Payload bytes a send-chain buffer holds. */
@@ -63,7 +64,7 @@ void tcp_pool_init(struct fn_tcp *tcp)
 
 static uint32_t pool_free(const struct fn_tcp *tcp)
 {
-    return fn_pool_free_count(tcp->st->pool);
+    return tcp->st->pool->n_free;       /* fn_pool_free_count, read in place */
 }
 
 /* Buffers above the reserve. */

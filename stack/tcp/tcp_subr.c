@@ -337,11 +337,6 @@ uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, u
     return (uint32_t)tuple_hash(tcp->ts_key, tcp->st, faddr, fport, lport);
 }
 
-uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now)
-{
-    return (uint32_t)(now / TCP_TS_HZ_NS) + tp->ts_offset;
-}
-
 /* Common set-up of a new connection once its 4-tuple is known. */
 void tcp_conn_setup(struct tcpcb *tp, uint64_t now)
 {
@@ -385,7 +380,7 @@ int tcp_ephemeral_port(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint1
 
 /* ---- events and the ready list ---- */
 
-void tcp_event(struct tcpcb *tp, uint32_t ev)
+void tcp_event_post(struct tcpcb *tp, uint32_t ev)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
 
@@ -604,36 +599,4 @@ void tcp_respond(struct fn_stack *st, struct tcpcb *tp, uint32_t faddr, uint16_t
     if (tcp_emit(st, faddr, fport, lport, seq, ack, flags, win, opts, optlen, now) == 0 &&
         tp && (flags & FN_TH_ACK))
         tp->last_ack_sent = ack;
-}
-
-/* Drop n acknowledged bytes from the front of the send chain. */
-void tcp_sb_drop(struct tcpcb *tp, uint32_t n)
-{
-    if (n > tp->snd_cc)
-        n = tp->snd_cc;
-    tp->snd_cc -= n;
-    /* The segmenting cache stays valid across the drop: offsets count from the new head, so
-     * a cached pkt that survives moves n bytes closer to it (or becomes the head, partly
-     * consumed).  Forgetting it would make sb_copy walk the chain from its head for every
-     * segment sent — O(data in flight) per segment. */
-    if (tp->snd_cache && tp->snd_cache_off + tp->snd_cache->len > n)
-        tp->snd_cache_off = tp->snd_cache_off > n ? tp->snd_cache_off - n : 0;
-    else
-        tp->snd_cache = NULL;
-    while (n > 0 && tp->snd_head) {
-        struct fn_pkt *p = tp->snd_head;
-        if (p->len <= n) {
-            n -= p->len;
-            tp->snd_head = p->next;
-            tp->snd_nbufs--;
-            fn_pkt_free(p);
-        } else {
-            fn_pkt_pull(p, n);
-            n = 0;
-        }
-    }
-    if (!tp->snd_head)
-        tp->snd_tail = NULL;
-    if (!tp->snd_cache)
-        tp->snd_cache_off = 0;
 }

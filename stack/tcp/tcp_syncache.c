@@ -33,6 +33,7 @@
 #include "core/fn_stack_impl.h"
 #include "net/fn_ip.h"
 #include "platform/fn_platform.h"
+#include "tcp/tcp_ack.h"
 #include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"

@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "core/fn_stack_impl.h"
+#include "tcp/tcp_ack.h"
 #include "tcp/tcp_syncache.h"
 #include "tcp/tcp_var.h"
 
@@ -89,8 +90,9 @@ static uint64_t timers_min(const struct tcpcb *tp)
     return min_armed(m, t[4]) + 1;
 }
 
-/* Give the tcpcb the heap key due (0: leave the heap); only a key that changes moves it. */
-static void heap_set_key(struct tcpcb *tp, uint64_t due)
+/* Give the tcpcb the heap key due (0: leave the heap); only a key that changes moves it.
+ * Inlined into its callers: it runs twice per delayed-ACK cycle (arm, then stop). */
+__attribute__((always_inline)) static inline void heap_set_key(struct tcpcb *tp, uint64_t due)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
     uint64_t old = tp->t_due;
@@ -117,34 +119,19 @@ static void timer_resched(struct tcpcb *tp)
     heap_set_key(tp, timers_min(tp));
 }
 
-/* t_due stays the exact minimum of the armed timers (fn_tcp_next_deadline reports it), but
- * the common cases touch neither the other timers nor the heap: re-arming a timer to a later
- * deadline while another one is earlier (the retransmission timer under a delayed ACK), or
- * stopping one that is not the earliest. */
-void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when)
+/* Stopping a timer that is not the earliest, like arming one (tcp_timer_arm and
+ * tcp_timer_stop in tcp_var.h), touches neither the other timers nor the heap. */
+void tcp_timer_rekey(struct tcpcb *tp, uint64_t old, uint64_t when)
 {
-    uint64_t old = tp->t_timer[which];
-
-    if (when == 0)
-        when = 1;
-    if (old == when)
-        return;
-    tp->t_timer[which] = when;
     if (tp->t_due == 0 || when < tp->t_due)
         heap_set_key(tp, when);
     else if (old == tp->t_due)
         timer_resched(tp);      /* the earliest moved later: another may be first now */
 }
 
-void tcp_timer_stop(struct tcpcb *tp, int which)
+void tcp_timer_resched(struct tcpcb *tp)
 {
-    uint64_t old = tp->t_timer[which];
-
-    if (old == 0)
-        return;
-    tp->t_timer[which] = 0;
-    if (old == tp->t_due)
-        timer_resched(tp);
+    timer_resched(tp);
 }
 
 void tcp_timers_stop_all(struct tcpcb *tp)
@@ -168,43 +155,13 @@ uint64_t fn_tcp_next_deadline(const struct fn_stack *st)
 
 uint64_t tcp_rto(const struct tcpcb *tp, uint32_t shift)
 {
-    const struct fn_config *c = tcp_cfg(tp);
-    uint64_t min = (uint64_t)c->tcp_rto_min_ms * NS_PER_MS;
-    uint64_t max = (uint64_t)c->tcp_rto_max_ms * NS_PER_MS;
-    uint64_t base;
+    uint64_t max = tcp_rto_max(tp);
+    uint64_t base = tcp_rto_base(tp);
 
-    if (tp->t_srtt == 0) {
-        base = (uint64_t)c->tcp_rto_init_ms * NS_PER_MS;       /* §2.1 */
-    } else {
-        /* §2.3: RTO = SRTT + max(G, K·RTTVAR), K = 4; G is the 1 ns clock granularity. */
-        uint64_t k = 4 * tp->t_rttvar;
-        base = tp->t_srtt + (k > 1 ? k : 1);
-    }
-    if (base < min)
-        base = min;                                             /* §2.4 */
     /* §5.5: back off by doubling; clamp before shifting far enough to overflow. */
     for (uint32_t i = 0; i < shift && base < max; i++)
         base *= 2;
     return base > max ? max : base;                             /* §2.5 */
-}
-
-void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt)
-{
-    if (rtt == 0)
-        rtt = 1;
-    if (tp->t_srtt == 0) {
-        /* §2.2: first measurement R: SRTT = R, RTTVAR = R/2. */
-        tp->t_srtt = rtt;
-        tp->t_rttvar = rtt / 2;
-    } else {
-        /* §2.3: RTTVAR = (1 - β)·RTTVAR + β·|SRTT - R'|, β = 1/4, then
-         *       SRTT = (1 - α)·SRTT + α·R', α = 1/8 (RTTVAR first: it uses the old SRTT). */
-        uint64_t d = tp->t_srtt > rtt ? tp->t_srtt - rtt : rtt - tp->t_srtt;
-        tp->t_rttvar = tp->t_rttvar - tp->t_rttvar / 4 + d / 4;
-        tp->t_srtt = tp->t_srtt - tp->t_srtt / 8 + rtt / 8;
-    }
-    tp->t_rxtshift = 0;
-    tp->t_rxtcur = tcp_rto(tp, 0);
 }
 
 void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now)

@@ -270,8 +270,8 @@ struct fn_tcp {
     uint64_t rx_epoch;          /* current receiver epoch (now / TCP_POOL_EPOCH_NS) */
     uint32_t rx_active, rx_active_prev; /* tcpcbs that kept data in it / the one before */
     struct tcpcb *fast_tp;      /* the last connection header prediction took a pure ACK
-                                   for (tcp_fastin.c); NULL or a tcpcb in use (tcp_free
-                                   clears it) */
+                                   or in-order data for (tcp_fastin.c); NULL or a tcpcb in
+                                   use (tcp_free clears it) */
 };
 
 /* RFC 7323 §3.2: timestamps are in use only if both SYNs carried them. */
@@ -279,11 +279,20 @@ struct fn_tcp {
                    (TF_REQ_TSTMP | TF_RCVD_TSTMP))
 
 /* ---- tcp_input.c, tcp_fastin.c ---- */
+/* A new cumulative ACK (tcp_ack_advance in tcp_ack.h, out of line). */
 int tcp_ack_new(struct tcpcb *tp, uint32_t ack, uint32_t tsecr, uint64_t now);
+/* tcp_ack_new's part for a connection in fast recovery (TF_FASTRECOVERY): partial and full
+ * ACKs of RFC 6582 / RFC 6675; may send. */
+void tcp_ack_recovery(struct tcpcb *tp, uint32_t ack, uint32_t acked, uint64_t now);
 /* The one frame length tcp_fast_ack takes: Ethernet, IPv4 and TCP headers with the
  * timestamp option (14 + 20 + 32), no payload. */
 #define TCP_FASTACK_FRAME_LEN 66u
 int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* In-order data of the cached flow in one step (frames longer than a pure ACK). */
+int tcp_fast_data(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* Header prediction's in-order data (tcp_input and tcp_fast_data): pkt holds exactly the
+ * payload, which starts at rcv_nxt; consumes pkt, may send the ACK it calls for. */
+void tcp_hdrpred_data(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_subr.c ---- */
 int fn_tcp_init(struct fn_stack *st);
@@ -302,7 +311,14 @@ struct tcpcb *tcp_close(struct tcpcb *tp);
 /* tcp_close with an error for the owner (ECONNRESET, ETIMEDOUT, …). */
 struct tcpcb *tcp_drop(struct tcpcb *tp, int err);
 void tcp_free(struct tcpcb *tp);
-void tcp_event(struct tcpcb *tp, uint32_t ev);
+/* Raise events ev for the owner: link tp in the ready list (tcp_event_post) unless they are
+ * all pending already — the common case of a stream of segments or ACKs. */
+void tcp_event_post(struct tcpcb *tp, uint32_t ev);
+static inline void tcp_event(struct tcpcb *tp, uint32_t ev)
+{
+    if ((tp->t_revents & ev) != ev)
+        tcp_event_post(tp, ev);
+}
 /* The owner released tp (close/abort): mark it detached and take it off the ready list. */
 void tcp_detach(struct tcpcb *tp);
 /* Send a bare segment not tied to a tcpcb's send state (RST, or an ACK for tp == NULL). */
@@ -320,8 +336,18 @@ uint32_t tcp_ts_opt(uint8_t *o, uint32_t tsval, uint32_t tsecr);
 uint32_t tcp_isn_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport,
                      uint64_t now);
 uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
-uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now);
-void tcp_sb_drop(struct tcpcb *tp, uint32_t n);
+/* Our TSval at now (RFC 7323 §5.4: a 1 ms clock, with the connection's offset).  now / 10^6
+ * is written as the multiply-high and shift a compiler uses for this divisor (exact for every
+ * 64-bit now): inlined into large functions, gcc otherwise emits a divide instruction, tens
+ * of cycles on every ACK. */
+_Static_assert(TCP_TS_HZ_NS == 1000000ull, "tcp_ts_now's reciprocal is that of 10^6");
+static inline uint32_t tcp_ts_now(const struct tcpcb *tp, uint64_t now)
+{
+    __extension__ typedef unsigned __int128 tcp_u128;
+    uint64_t hi = (uint64_t)(((tcp_u128)now * 0x431bde82d7b634dbull) >> 64);
+
+    return (uint32_t)(hi >> 18) + tp->ts_offset;
+}
 const struct fn_config *tcp_cfg(const struct tcpcb *tp);
 /* The connection's receive buffer: what the window offered may reach (SO_RCVBUF, or the
  * configuration's). */
@@ -357,8 +383,6 @@ void tcp_persist_hold(struct tcpcb *tp, uint32_t off, uint64_t now);
  * mode and runs the retransmission timer. */
 void tcp_persist_sent(struct tcpcb *tp, uint64_t now);
 void tcp_persist_timeout(struct tcpcb *tp, uint64_t now);
-/* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the least the right edge may move by. */
-uint32_t tcp_rcv_sws(const struct tcpcb *tp);
 /* The window we last offered is below one segment: the peer is stalled (or probing), so
  * an opening is worth a window update at once. */
 int tcp_rcv_wnd_stalled(const struct tcpcb *tp);
@@ -375,8 +399,9 @@ void tcp_ip_output(struct tcpcb *tp, struct fn_pkt *pkt, uint64_t now);
 
 /* ---- tcp_keepalive.c ---- */
 void tcp_keep_timeout(struct tcpcb *tp, uint64_t now);
-/* The REXMT deadline for now (records t_uto_start at backoff 0, stops at the user timeout). */
-uint64_t tcp_rexmt_deadline(struct tcpcb *tp, uint64_t now);
+/* The REXMT deadline `when` clamped to the user timeout (t_user_timeout_ms != 0): the
+ * abort is on time (tcp_rexmt_deadline in tcp_ack.h). */
+uint64_t tcp_uto_clamp(const struct tcpcb *tp, uint64_t when, uint64_t now);
 /* The retransmission timer fired: give up now?  The user timeout, when set, replaces the
  * count `limit` (RFC 5482, as Linux). */
 int tcp_rexmt_give_up(struct tcpcb *tp, uint32_t limit, uint64_t now);
@@ -397,8 +422,13 @@ void tcp_rcv_append(struct tcpcb *tp, struct fn_pkt *pkt);
 
 /* ---- tcp_output.c ---- */
 int tcp_output(struct tcpcb *tp, uint64_t now);
-/* The largest payload of a data segment (t_maxseg minus the options every segment carries). */
-uint32_t tcp_maxseg(const struct tcpcb *tp);
+/* The largest payload of a data segment (t_maxseg minus the options every segment carries):
+ * RFC 6691 §2, the MSS does not count options; every segment of a connection with
+ * timestamps carries 12 option bytes, so its payload is 12 bytes smaller. */
+static inline uint32_t tcp_maxseg(const struct tcpcb *tp)
+{
+    return tp->t_maxseg - (TS_ON(tp) ? TCPOLEN_TSTAMP_APPA : 0);
+}
 /* The window we would advertise now (bytes, before scaling). */
 uint32_t tcp_rcv_space(const struct tcpcb *tp);
 /* Send an ACK now (challenge ACK, out-of-window ACK) from the current state. */
@@ -409,10 +439,7 @@ uint8_t tcp_rcv_wscale_for(uint32_t rcvbuf);
 uint32_t tcp_syn_opts(uint8_t *o, uint16_t mss, int wscale, int sack, int ts, uint32_t tsval,
                       uint32_t tsecr);
 
-/* ---- tcp_cc.c: congestion-control events of the transport ---- */
-/* A new cumulative ACK outside recovery (ccv.bytes_this_ack/flight/now/srtt set): tell the
- * algorithm, with whether the flight before the ACK was cwnd-limited. */
-void tcp_cc_ack(struct tcpcb *tp, uint32_t flight);
+/* ---- tcp_cc.c: congestion-control events of the transport (and tcp_cc_ack, tcp_ack.h) ---- */
 /* tcp_output is about to send with nothing in flight (data was sent before). */
 void tcp_cc_tx_resume(struct tcpcb *tp, uint64_t now);
 
@@ -484,13 +511,39 @@ int tcp_pool_wake_due(const struct fn_tcp *tcp);
 void tcp_pool_wake(struct fn_stack *st, uint64_t now);
 
 /* ---- tcp_timer.c ---- */
-void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when);
-void tcp_timer_stop(struct tcpcb *tp, int which);
+/* A timer armed from old to when changed the tcpcb's earliest deadline (tcp_timer_arm). */
+void tcp_timer_rekey(struct tcpcb *tp, uint64_t old, uint64_t when);
+/* Arm timer which for the absolute time when (0 is taken as 1).  t_due stays the exact
+ * minimum of the armed timers (fn_tcp_next_deadline reports it), but the common cases touch
+ * neither the other timers nor the heap: re-arming a timer to a later deadline while another
+ * one is earlier (the retransmission timer under a delayed ACK), or to the same one. */
+static inline void tcp_timer_arm(struct tcpcb *tp, int which, uint64_t when)
+{
+    uint64_t old = tp->t_timer[which];
+
+    if (when == 0)
+        when = 1;
+    if (old == when)
+        return;
+    tp->t_timer[which] = when;
+    if (tp->t_due == 0 || when < tp->t_due || old == tp->t_due)
+        tcp_timer_rekey(tp, old, when);
+}
+/* The earliest timer was stopped: recompute t_due and the heap (tcp_timer_stop). */
+void tcp_timer_resched(struct tcpcb *tp);
+static inline void tcp_timer_stop(struct tcpcb *tp, int which)
+{
+    uint64_t old = tp->t_timer[which];
+
+    if (old == 0)
+        return;
+    tp->t_timer[which] = 0;
+    if (old == tp->t_due)
+        tcp_timer_resched(tp);
+}
 void tcp_timers_stop_all(struct tcpcb *tp);
 /* Arm the retransmission timer for the current RTO from now (RFC 6298 §5.1). */
 void tcp_rexmt_arm(struct tcpcb *tp, uint64_t now);
-/* RFC 6298 §2: a new RTT sample (ns). */
-void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt);
 /* RTO for backoff shift n, clamped to [tcp_rto_min, tcp_rto_max]. */
 uint64_t tcp_rto(const struct tcpcb *tp, uint32_t shift);
 uint64_t fn_tcp_next_deadline(const struct fn_stack *st);

@@ -12,6 +12,7 @@
 #include "tcp_xfer.h"
 
 #include "tcp/cc/cubic.h"
+#include "tcp/tcp_ack.h"
 
 #define M 1460u                 /* SMSS of the TT_SETUP connections (no timestamps) */
 

@@ -1,6 +1,7 @@
 /*
- * test_tcp_fastin.c — the pure-ACK fast path (tcp/tcp_fastin.c) behaves as the general path:
- * the same seeded stream of peer segments (mostly pure ACKs of new data, mixed with
+ * test_tcp_fastin.c — the fast paths (tcp/tcp_fastin.c) behave as the general path: the same
+ * seeded stream of peer segments (mostly pure ACKs of new data, or in the bulk variant half
+ * of them in-order data acknowledging nothing new, mixed with
  * duplicate, old, too new and partial ACKs, window changes, other option layouts, SACK
  * blocks, PAWS-old timestamps, data, SYN/URG/ECE flags, corrupted bytes and RTO-sized
  * pauses) is played twice against a fresh connection sending bulk data: once as it comes,
@@ -121,7 +122,8 @@ static uint32_t peer_opts(uint8_t *o, uint64_t r, uint32_t tsval, uint32_t tsecr
 /* One run: the connection, STEPS peer segments, after each the application sends some
  * more, the clock moves on and A's segments are read.  fast = 0 clears the cached flow
  * before every segment.  The first run records into g_ref, the second compares. */
-static void play(int *fn_test_failed, uint64_t seed, int sack, int fast, uint64_t *nfast)
+static void play(int *fn_test_failed, uint64_t seed, int sack, int bulk, int fast,
+                 uint64_t *nfast, uint64_t *nfast_data)
 {
     static uint8_t big[16384];
     uint64_t rng = seed;
@@ -139,11 +141,15 @@ static void play(int *fn_test_failed, uint64_t seed, int sack, int fast, uint64_
         uint32_t ack, seq, dlen = 0, flen, nout = 0, optlen, pick = (uint32_t)(x % 100);
         uint8_t flags = FN_TH_ACK;
         struct snap now;
-        /* Three in four segments are plain ACKs of new data, the rest are perturbed. */
-        int clean = (x >> 60) < 12;
+        /* Three in four segments are plain ACKs of new data (in the bulk variant half of
+         * those are in-order data without a new ACK), the rest are perturbed. */
+        int clean = (x >> 60) < 12, clean_data = clean && bulk && ((x >> 59) & 1);
+        uint64_t fast0 = tnet_stats(t.sa).tcp_rx_fastack;
 
         /* The ACK field. */
-        if (pick < 70 || clean)
+        if (clean_data)
+            ack = una;
+        else if (pick < 70 || clean)
             ack = una + (amax - una < (1 + r2 % 6) * mss ? amax - una : (uint32_t)(1 + r2 % 6) * mss);
         else if (pick < 78)
             ack = amax;
@@ -164,7 +170,7 @@ static void play(int *fn_test_failed, uint64_t seed, int sack, int fast, uint64_
             seq = pseq + 1 + (uint32_t)(r2 % 200);
         else if (pick < 15)
             seq = pseq - 1 - (uint32_t)(r2 % 100);
-        else if (pick < 115) {
+        else if (pick < 115 || clean_data) {
             dlen = 1 + (uint32_t)(r2 % sizeof(data));
             tt_fill(data, pseq, dlen);
         }
@@ -198,6 +204,8 @@ static void play(int *fn_test_failed, uint64_t seed, int sack, int fast, uint64_
         if (!fast)
             t.sa->tcp->fast_tp = NULL;
         tnet_inject(&t, f, flen);
+        if (dlen > 0 && tnet_stats(t.sa).tcp_rx_fastack > fast0)
+            ++*nfast_data;
 
         /* The application keeps the send buffer full; the clock moves on, now and then by
          * more than an RTO. */
@@ -233,26 +241,27 @@ static void play(int *fn_test_failed, uint64_t seed, int sack, int fast, uint64_
     TT_TEARDOWN();
 }
 
-static void compare(int *fn_test_failed, uint64_t seed, int sack)
+static void compare(int *fn_test_failed, uint64_t seed, int sack, int bulk)
 {
-    uint64_t nfast = 0, nslow = 1;
+    uint64_t nfast = 0, nslow = 1, ndata = 0, ndata_slow = 0;
 
-    play(fn_test_failed, seed, sack, 1, &nfast);
+    play(fn_test_failed, seed, sack, bulk, 1, &nfast, &ndata);
     if (*fn_test_failed)
         return;
-    play(fn_test_failed, seed, sack, 0, &nslow);
+    play(fn_test_failed, seed, sack, bulk, 0, &nslow, &ndata_slow);
     if (*fn_test_failed)
         return;
     /* The comparison is worth something only if the fast path took many segments in the
-     * first run and none in the second. */
+     * first run (in the bulk variant, many of them data) and none in the second. */
     FN_CHECK(nfast > STEPS / 2);
+    FN_CHECK(!bulk || ndata > STEPS / 5);
     FN_CHECK_EQ(nslow, 0);
 }
 
 FN_TEST(fast_ack_equals_general_path_timestamps)
 {
     for (uint64_t k = 0; k < 3; k++) {
-        compare(fn_test_failed, SEED0 + k, 0);
+        compare(fn_test_failed, SEED0 + k, 0, 0);
         if (*fn_test_failed)
             return;
     }
@@ -261,7 +270,16 @@ FN_TEST(fast_ack_equals_general_path_timestamps)
 FN_TEST(fast_ack_equals_general_path_with_sack)
 {
     for (uint64_t k = 0; k < 3; k++) {
-        compare(fn_test_failed, SEED0 + 100 + k, 1);
+        compare(fn_test_failed, SEED0 + 100 + k, 1, 0);
+        if (*fn_test_failed)
+            return;
+    }
+}
+
+FN_TEST(fast_data_equals_general_path)
+{
+    for (uint64_t k = 0; k < 3; k++) {
+        compare(fn_test_failed, SEED0 + 200 + k, k == 2, 1);
         if (*fn_test_failed)
             return;
     }

@@ -466,4 +466,33 @@ FN_TEST(two_stacks_reader_pauses_and_resumes)
     FN_CHECK_EQ(tnet_close(&t), 0);
 }
 
+/* A pure ACK ahead of RCV.NXT (the peer's data before it was lost) that shuts the window,
+ * then the lost data again with the window open: the reopening must be taken at once.  Were
+ * SND.WL1 set to the early ACK's sequence number, every segment below it — the
+ * retransmission included — would fail the RFC 9293 §3.10.7.4 window-update test and the
+ * send side would wait for the persist timer. */
+FN_TEST(window_reopened_by_the_gap_filler_after_an_early_pure_ack)
+{
+    uint8_t gap[100];
+
+    SETUP((void)0);
+    fill_data();
+    memset(gap, 'g', sizeof(gap));
+    p.win = 0;
+    tt_inject(&p, 1 + sizeof(gap), 1, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tp->snd_wnd, 0);
+    FN_CHECK_EQ(fn_tcp_send(tp, data, 1000, t.now), 1000);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    p.win = 65535;
+    tt_inject(&p, 1, 1, FN_TH_ACK, gap, sizeof(gap));
+    FN_CHECK_EQ(tp->snd_wnd, 65535);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + sizeof(gap));
+    FN_CHECK_EQ(r.th.payload_len, 1000);
+    FN_CHECK_EQ(memcmp(r.th.payload, data, 1000), 0);
+    TEARDOWN();
+}
+
 FN_TEST_MAIN()

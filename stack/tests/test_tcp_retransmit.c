@@ -5,6 +5,7 @@
  * (RFC 6928), slow start.  Fast retransmit and recovery are in test_tcp_fastrecovery.c.
  */
 #include "tcp_harness.h"
+#include "tcp/tcp_ack.h"
 
 /* The window arithmetic checked here is NewReno's (RFC 5681 / 6582): select it explicitly,
  * the stack's default is CUBIC (test_tcp_cubic.c checks that one). */

@@ -62,40 +62,53 @@ static inline uint64_t load64(const uint8_t *b)
 #endif
 
 #if CSUM_ADC_ASM
+/* Eight adds with carry of the words at base, base + 8, ... (base: an assembler expression)
+ * from p into a. */
+#define CSUM_ADC8(base)                                                                     \
+    "adcq " base "+0(%[p]), %[a]\n\t" "adcq " base "+8(%[p]), %[a]\n\t"                  \
+    "adcq " base "+16(%[p]), %[a]\n\t" "adcq " base "+24(%[p]), %[a]\n\t"                \
+    "adcq " base "+32(%[p]), %[a]\n\t" "adcq " base "+40(%[p]), %[a]\n\t"                \
+    "adcq " base "+48(%[p]), %[a]\n\t" "adcq " base "+56(%[p]), %[a]\n\t"
+
 /* The end-around-carry sum of n 64-bit words at b onto acc.  Every carry is added back in
  * before the result is returned: the chain's last adc may produce one more carry only if it
  * started from an all-ones accumulator with a carry pending, a state an add chain that starts
  * with a clear carry never reaches, so the one closing adc $0 cannot overflow. */
 static inline uint64_t csum_adc_words(const uint8_t *b, size_t n, uint64_t acc)
 {
-    size_t blocks = n / 8, rest = n % 8;
+    /* Blocks of 32 words (a full-size segment is five of them), then of 8, then single
+     * words: the loop's lea/dec/jnz come once per 256 bytes on the long stretch. */
+    size_t blocks = n / 32, mids = n % 32 / 8, rest = n % 8;
 
     __asm__("test %[blocks], %[blocks]\n\t"   /* clears CF */
             "jz 2f\n"
             "1:\n\t"
-            "adcq 0(%[p]), %[a]\n\t"
-            "adcq 8(%[p]), %[a]\n\t"
-            "adcq 16(%[p]), %[a]\n\t"
-            "adcq 24(%[p]), %[a]\n\t"
-            "adcq 32(%[p]), %[a]\n\t"
-            "adcq 40(%[p]), %[a]\n\t"
-            "adcq 48(%[p]), %[a]\n\t"
-            "adcq 56(%[p]), %[a]\n\t"
-            "leaq 64(%[p]), %[p]\n\t"             /* lea and dec leave CF alone */
+            CSUM_ADC8("0") CSUM_ADC8("64") CSUM_ADC8("128") CSUM_ADC8("192")
+            "leaq 256(%[p]), %[p]\n\t"            /* lea and dec leave CF alone */
             "decq %[blocks]\n\t"
             "jnz 1b\n\t"
             "adcq $0, %[a]\n"
             "2:\n\t"
-            "test %[rest], %[rest]\n\t"
+            "test %[mids], %[mids]\n\t"
             "jz 4f\n"
             "3:\n\t"
+            CSUM_ADC8("0")
+            "leaq 64(%[p]), %[p]\n\t"
+            "decq %[mids]\n\t"
+            "jnz 3b\n\t"
+            "adcq $0, %[a]\n"
+            "4:\n\t"
+            "test %[rest], %[rest]\n\t"
+            "jz 6f\n"
+            "5:\n\t"
             "adcq 0(%[p]), %[a]\n\t"
             "leaq 8(%[p]), %[p]\n\t"
             "decq %[rest]\n\t"
-            "jnz 3b\n\t"
+            "jnz 5b\n\t"
             "adcq $0, %[a]\n"
-            "4:"
-            : [a] "+r"(acc), [p] "+r"(b), [blocks] "+r"(blocks), [rest] "+r"(rest)
+            "6:"
+            : [a] "+r"(acc), [p] "+r"(b), [blocks] "+r"(blocks), [mids] "+r"(mids),
+              [rest] "+r"(rest)
             :
             : "cc", "memory");
     return acc;

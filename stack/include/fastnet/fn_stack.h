@@ -90,7 +90,7 @@ extern "C" {
     X(tcp_rx_rcvbuf_full, "TCP data beyond the receive buffer dropped")                \
     X(tcp_rx_paws, "TCP segments dropped by PAWS (RFC 7323)")                          \
     X(tcp_rx_hdrpred_ack, "TCP pure ACKs taken by header prediction")                  \
-    X(tcp_rx_fastack, "of those, taken in one step by the pure-ACK fast path")        \
+    X(tcp_rx_fastack, "of those and of the data below, taken in one step (fast path)") \
     X(tcp_rx_hdrpred_data, "TCP data segments taken by header prediction")             \
     X(tcp_rx_dupack, "TCP duplicate ACKs received")                                    \
     X(tcp_rst_tx, "TCP RSTs sent")                                                     \

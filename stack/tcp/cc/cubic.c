@@ -9,6 +9,7 @@
  * floating point — with every product bounded to 64 bits (the bounds are noted where they
  * matter).  Nothing here can fail.  Runs on the stack's core only.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "fastnet/fn_config.h"
@@ -74,16 +75,31 @@ static void cubic_store(struct cc_var *ccv, const struct cubic *cs)
     memcpy(ccv->cc_data, cs, sizeof(*cs));
 }
 
+/* One field of the state in place, for the per-ACK cases that touch one or two of them
+ * (copying the whole state in and out would cost more than their work). */
+#define CUBIC_GET(ccv, field, v) \
+    memcpy(&(v), (const char *)(ccv)->cc_data + offsetof(struct cubic, field), sizeof(v))
+#define CUBIC_SET(ccv, field, v) \
+    memcpy((char *)(ccv)->cc_data + offsetof(struct cubic, field), &(v), sizeof(v))
+
 /* RFC 9438 §5.8: t must not include periods in which the flow was application-limited (or
  * idle), else W(t) would have run far ahead by the time the sender fills cwnd again.  The
  * stretch since the last accounting is cut out of t by moving the epoch start. */
-static void cubic_exclude(struct cubic *cs, uint64_t now)
+static void cubic_exclude(struct cc_var *ccv)
 {
-    if (now <= cs->t_mark)
+    uint64_t now = ccv->now, mark, start;
+    uint32_t flags;
+
+    CUBIC_GET(ccv, t_mark, mark);
+    if (now <= mark)
         return;
-    if (cs->flags & CUBIC_F_EPOCH)
-        cs->epoch_start += now - cs->t_mark;
-    cs->t_mark = now;
+    CUBIC_GET(ccv, flags, flags);
+    if (flags & CUBIC_F_EPOCH) {
+        CUBIC_GET(ccv, epoch_start, start);
+        start += now - mark;
+        CUBIC_SET(ccv, epoch_start, start);
+    }
+    CUBIC_SET(ccv, t_mark, now);
 }
 
 /* The first cwnd-limited ACK of a congestion-avoidance stage starts an epoch. */
@@ -162,28 +178,36 @@ static void cubic_avoid(struct cubic *cs, struct cc_var *ccv)
     cs->acc %= cwnd;
 }
 
+/* cubic_avoid on the state copied out of cc_data and back.  Kept out of line so that
+ * cubic_ack_received's other, cheaper cases run without the copy's stack frame. */
+__attribute__((noinline)) static void cubic_avoid_ack(struct cc_var *ccv)
+{
+    struct cubic cs;
+
+    cubic_load(ccv, &cs);
+    cubic_avoid(&cs, ccv);
+    cubic_store(ccv, &cs);
+}
+
 static void cubic_ack_received(struct cc_var *ccv, int type)
 {
     struct tcpcb *tp = ccv->tp;
-    struct cubic cs;
 
     if (type != CC_ACK || (ccv->flags & CCF_IN_RECOVERY))
         return;
-    cubic_load(ccv, &cs);
     if (!(ccv->flags & CCF_CWND_LIMITED)) {
         /* RFC 9438 §4.1 / §5.8: no growth while application-limited, and this time does
          * not count in t. */
-        cubic_exclude(&cs, ccv->now);
+        cubic_exclude(ccv);
     } else if (tp->snd_cwnd < tp->snd_ssthresh) {
         /* RFC 9438 §4.10: slow start below ssthresh, as Reno's (RFC 5681 §3.1), counting
          * bytes (RFC 3465). */
         tp->snd_cwnd = cc_cwnd_add(tp->snd_cwnd,
                                    cc_slow_start_incr(ccv->bytes_this_ack, tcp_maxseg(tp)));
-        cs.t_mark = ccv->now;
+        CUBIC_SET(ccv, t_mark, ccv->now);
     } else {
-        cubic_avoid(&cs, ccv);
+        cubic_avoid_ack(ccv);
     }
-    cubic_store(ccv, &cs);
 }
 
 static void cubic_cong_signal(struct cc_var *ccv, int type)
@@ -238,12 +262,8 @@ static void cubic_after_idle(struct cc_var *ccv)
 
 static void cubic_tx_resume(struct cc_var *ccv)
 {
-    struct cubic cs;
-
     /* Nothing was in flight since the last ACK: an idle stretch (RFC 9438 §5.8). */
-    cubic_load(ccv, &cs);
-    cubic_exclude(&cs, ccv->now);
-    cubic_store(ccv, &cs);
+    cubic_exclude(ccv);
 }
 
 const struct cc_algo cubic_cc_algo = {

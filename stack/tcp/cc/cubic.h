@@ -1,10 +1,10 @@
 /*
  * cubic.h — CUBIC's private state and its integer arithmetic (RFC 9438), internal to tcp/.
  *
- * Contract: struct cubic is what cubic.c keeps in cc_var.cc_data (copied in and out, so
- * cc_data needs no particular type); the tests read it the same way to check the algorithm
- * against the RFC's formulas.  The functions are pure integer arithmetic (no libm, no
- * floating point) and never fail; any core.
+ * Contract: struct cubic is what cubic.c keeps in cc_var.cc_data (copied in and out by
+ * memcpy, whole or a field at a time, so cc_data needs no particular type); the tests read
+ * it the same way to check the algorithm against the RFC's formulas.  The functions are
+ * pure integer arithmetic (no libm, no floating point) and never fail; any core.
  *
  * Units: windows in bytes (the RFC's segments times SMSS), the time t of the cubic function
  * and K in milliseconds, every timestamp in ns.
