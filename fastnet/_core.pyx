@@ -503,7 +503,9 @@ cdef class Stack:
             now = fn_clock_ns()
 
     def stats(self):
-        """Counters of this stack: stack (by name), backend.*, pool.*."""
+        """Counters of this stack: stack (by name), backend.*, pool.*.  backend.held is a
+        gauge, the pool buffers the backend keeps for itself (rings, delay queues): what
+        the stack and the application hold is pool.in_use - backend.held."""
         cdef fn_stats s
         cdef uint64_t *v
         cdef const fn_backend *be

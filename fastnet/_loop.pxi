@@ -313,7 +313,10 @@ cdef class _Hub:
             out["sockets"] += fn_socket_count(e.stack.st) - (1 if e.epfd >= 0 else 0)
             out["transports"] += e.n_transports
             out["servers"] += e.n_servers
-            out["pool_in_use"] += e.stack.stats()["pool.in_use"]
+            # Buffers the backend keeps for itself (AF_XDP's fill and tx rings, a fault
+            # wrapper's delay queue, the memory link's ring) are not the application's.
+            st = e.stack.stats()
+            out["pool_in_use"] += st["pool.in_use"] - st["backend.held"]
         return out
 
     def close(self):

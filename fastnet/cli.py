@@ -191,6 +191,7 @@ _BACKEND_DESCS = {
     "backend.tx_bytes": "bytes sent by the backend",
     "backend.tx_drops": "frames not sent: TX ring full or error",
     "backend.tx_kicks": "wakeup syscalls made to send",
+    "backend.held": "packet buffers the backend holds now (rings, delay queues)",
     "backend.fault_dropped": "fault injection: frames dropped",
     "backend.fault_duplicated": "fault injection: frames duplicated",
     "backend.fault_reordered": "fault injection: frames reordered",
@@ -198,7 +199,7 @@ _BACKEND_DESCS = {
     "backend.fault_corrupted": "fault injection: frames corrupted",
     "backend.fault_rate_limited": "fault injection: frames over the rate limit",
     "pool.size": "packet buffers in the pool",
-    "pool.in_use": "packet buffers allocated now (rings included)",
+    "pool.in_use": "packet buffers allocated now (backend.held included)",
     "pool.peak_in_use": "most packet buffers allocated at once",
     "pool.buf_size": "bytes per packet buffer",
     "pool.allocs": "packet buffer allocations",
@@ -209,7 +210,9 @@ _BACKEND_DESCS = {
 
 
 def _summary(counters: dict[str, int]) -> str:
-    nz = [(k, v) for k, v in counters.items() if v and not k.startswith("pool.")]
+    # Gauges (the pool's, the buffers a backend holds) are not traffic.
+    nz = [(k, v) for k, v in counters.items()
+          if v and not k.startswith("pool.") and k != "backend.held"]
     if not nz:
         return f"{PROG}: no traffic"
     w = max(len(k) for k, _ in nz)

@@ -144,7 +144,9 @@ class Loop(asyncio.SelectorEventLoop):
         return tuple(s for s, _ in self._fn_nets)
 
     def fastnet_handles(self) -> dict[str, int]:
-        """Live stack sockets, transports, listening servers and pool buffers in use."""
+        """Live stack sockets, transports, listening servers, and the pool buffers the
+        stacks and the application hold (pool.in_use minus backend.held: a backend's own
+        rings and queues are not counted)."""
         return self._fn_hub.handles()
 
     def close(self) -> None:

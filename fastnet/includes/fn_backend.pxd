@@ -16,6 +16,7 @@ cdef extern from "fastnet/fn_backend.h" nogil:
         uint64_t tx_bytes
         uint64_t tx_drops
         uint64_t tx_kicks
+        uint64_t held
         uint64_t fault_dropped
         uint64_t fault_duplicated
         uint64_t fault_reordered

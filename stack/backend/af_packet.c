@@ -6,7 +6,8 @@
  * placed in the RX ring into a pool buffer (at FN_PKT_HEADROOM) and hands the slot back;
  * tx_batch copies frames into free TX slots; flush makes one sendto() kick per call when
  * anything was queued.  be->fd is the socket: readable (POLLIN) when the RX ring has frames.
- * Every op is non-blocking; only the owning core may call them.
+ * Every op is non-blocking; only the owning core may call them.  The rings are the kernel's
+ * memory, not pool buffers, and a sent frame is freed once copied: stats.held stays 0.
  *
  * Why TPACKET_V2 and not V3: V3 hands frames over in blocks that are retired by a timer,
  * which adds about 1 ms to every round trip — fatal for TCP latency (BACKEND-NOTES.md).  V2

@@ -13,6 +13,8 @@
  * ring returns them.  frame_state[] records for every frame whether the kernel holds it (on the
  * fill ring or in flight on tx), so close() can give every such buffer back to the pool and a
  * descriptor for a frame we did not post is caught and counted instead of corrupting the pool.
+ * stats.held (fill_held + tx_held, refreshed at the end of every op) tells those allocated
+ * buffers apart from the stack's: a clean idle backend holds its whole fill ring.
  *
  * The XDP program is ours (backend/xdp/fn_xdp_kern.c, path from params->xdp_obj_path or the
  * compile-time FN_XDP_OBJ_DEFAULT).  It is loaded and attached here with libbpf as a single
@@ -169,6 +171,12 @@ static void xsk_refresh_stats(struct fn_xsk *x)
     x->be.stats.tx_drops = x->own_tx_drops + st.tx_invalid_descs;
 }
 
+/* stats.held: every frame the kernel holds for us, posted for receive or in flight on tx. */
+static void xsk_note_held(struct fn_xsk *x)
+{
+    x->be.stats.held = (uint64_t)x->fill_held + x->tx_held;
+}
+
 /* Top the fill ring up to fill_target frames with fresh pool buffers.  An empty pool just
  * leaves the ring short; the kernel then drops (and counts) what it cannot place. */
 static void xsk_refill(struct fn_xsk *x)
@@ -285,6 +293,7 @@ static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
         x->stats_ns = now_ns;
         xsk_refresh_stats(x);
     }
+    xsk_note_held(x);
     return got;
 }
 
@@ -352,6 +361,7 @@ static int xsk_tx_batch(struct fn_backend *be, struct fn_pkt **pkts, int n, uint
     }
     if (queued)
         xsk_ring_prod__submit(&x->tx, queued);
+    xsk_note_held(x);
     return (int)queued;
 }
 
@@ -388,6 +398,7 @@ static int xsk_flush(struct fn_backend *be, uint64_t now_ns)
     }
     xsk_reap(x);
     x->tx_stalled = xsk_tx_pending(x) > 0 && xsk_ring_prod__needs_wakeup(&x->tx);
+    xsk_note_held(x);
     return err;
 }
 
@@ -687,6 +698,7 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
     }
     x->be.fd = xsk_socket__fd(x->xsk);
     xsk_refill(x);
+    xsk_note_held(x);
 
     err = xsk_attach_prog(x, params->xdp_mode, errmsg);
     if (err)

@@ -37,8 +37,10 @@
  * same pattern, and traffic in one direction does not shift the other's pattern.
  *
  * Stats: be->stats mirrors the inner backend's counters (refreshed on every call) with this
- * wrapper's fault_* counters added.  Frames lost to faults are not tx_drops: tx_batch returns
- * n minus the frames the inner backend counted as tx_drops during the call.
+ * wrapper's fault_* counters added, and held = the inner backend's held plus every frame this
+ * wrapper holds (delayed, held back for reordering, received but not yet returned).  Frames
+ * lost to faults are not tx_drops: tx_batch returns n minus the frames the inner backend
+ * counted as tx_drops during the call.
  *
  * Owns: every frame it holds (delayed, held for reordering, received but not yet returned by
  * rx_batch); close() frees them all.  No allocation after wrap().  One core, like the inner.
@@ -278,6 +280,8 @@ static void sync_stats(struct fault_be *f)
     s->fault_delayed += f->c.delayed;
     s->fault_corrupted += f->c.corrupted;
     s->fault_rate_limited += f->c.rate_limited;
+    s->held += f->rx.delayed.count + f->tx.delayed.count + (f->rx.held != NULL) +
+               (f->tx.held != NULL) + f->rx_ready.count;
 }
 
 /* Hand a list to the inner backend in chunks. */

@@ -8,6 +8,8 @@
  *
  * Owns: the link (both ends' descriptors and rings, allocated once at creation) and every
  * frame sitting in a receive ring.  Nothing is allocated from the heap after creation.
+ * An end's stats.held is the frames in its own receive ring (buffers of its own pool, in
+ * flight on the link): the sending end's tx_batch raises it, rx_batch and close lower it.
  *
  * What may fail, and where it is counted:
  *   - the receiving ring is full            -> frame dropped, sender's stats.tx_drops
@@ -64,6 +66,7 @@ static int mem_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
         be->stats.rx_bytes += pkt->len;
         pkts[n++] = pkt;
     }
+    be->stats.held = e->tail - e->head;
     return n;
 }
 
@@ -102,6 +105,7 @@ static int mem_tx_batch(struct fn_backend *be, struct fn_pkt **pkts, int n, uint
         peer->ring[peer->tail % MEM_RING_SIZE] = dst;
         peer->tail++;
     }
+    peer->be.stats.held = peer->tail - peer->head;
     return sent;
 }
 
@@ -114,6 +118,7 @@ static void mem_close(struct fn_backend *be)
         return;
     while (e->head != e->tail)
         fn_pkt_free(e->ring[e->head++ % MEM_RING_SIZE]);
+    be->stats.held = 0;
     e->closed = 1;
     if (--link->open_ends == 0)
         free(link);

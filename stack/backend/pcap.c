@@ -16,7 +16,8 @@
  * Output goes through a stdio buffer (allocated at open) that is flushed on every backend
  * flush and on close: one write() per poll iteration at most.  A write error (disk full)
  * stops the capture quietly — the data path keeps running; close reports nothing either.
- * be->stats mirrors the inner backend's counters.  One core, like the inner backend.
+ * be->stats mirrors the inner backend's counters (held included: the wrapper holds no frame
+ * of its own).  One core, like the inner backend.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,8 @@
  * creating the device if it does not exist (a device created here is not persistent: it
  * disappears when the last queue closes).  The fd is non-blocking and is be->fd.  rx_batch
  * does one read() per frame straight into a pool buffer (at FN_PKT_HEADROOM) until EAGAIN or
- * the batch is full; tx_batch does one write() per frame.  Only the owning core may call.
+ * the batch is full; tx_batch does one write() per frame and frees it, so no pool buffer
+ * stays with the backend between calls (stats.held stays 0).  Only the owning core may call.
  *
  * Queues: the device is opened with IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE first, so that a
  * device created here can take more queues later (one open per queue, same name; the kernel

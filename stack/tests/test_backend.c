@@ -191,6 +191,42 @@ FN_TEST(memory_pool_exhaustion_counted)
     FN_CHECK_EQ(fn_pool_destroy(pb), 0);
 }
 
+/* An end's held is the frames waiting in its receive ring.  Both ends share one pool here,
+ * so every buffer in use is either one of the link's or the caller's. */
+FN_TEST(memory_held_counts_ring_frames)
+{
+    struct fn_pool *p;
+    struct fn_backend *a, *b;
+    struct fn_pkt *pk[64];
+    int n;
+
+    FN_CHECK_EQ(fn_pool_create(128, 2048, 0, &p), 0);
+    FN_CHECK_EQ(fn_backend_memory_pair(p, p, 1500, NULL, NULL, &a, &b), 0);
+    FN_CHECK(a->stats.held == 0 && b->stats.held == 0);
+    for (int i = 0; i < 10; i++)
+        pk[i] = make_frame(p, (uint32_t)i, 60);
+    FN_CHECK_EQ(fn_backend_tx(a, pk, 10, 0), 10);
+    FN_CHECK(a->stats.held == 0 && b->stats.held == 10);
+    pk[0] = make_frame(p, 99, 60);
+    FN_CHECK_EQ(fn_backend_tx(b, pk, 1, 0), 1);
+    FN_CHECK_EQ(a->stats.held, 1);
+    FN_CHECK_EQ(pool_in_use(p), a->stats.held + b->stats.held);
+    n = fn_backend_rx(b, pk, 4, 0);
+    FN_CHECK_EQ(n, 4);
+    FN_CHECK_EQ(b->stats.held, 6);
+    /* the 4 received are the caller's now, not the link's */
+    FN_CHECK_EQ(pool_in_use(p) - a->stats.held - b->stats.held, 4);
+    free_all(pk, n);
+    free_all(pk, fn_backend_rx(b, pk, 64, 0));
+    FN_CHECK_EQ(b->stats.held, 0);
+    /* frames still queued at close are freed, and held says so (b's memory lives until the
+     * second close) */
+    fn_backend_close(a);
+    FN_CHECK_EQ(a->stats.held, 0);
+    FN_CHECK_EQ(pool_in_use(p), 0);
+    fn_backend_close(b);
+    FN_CHECK_EQ(fn_pool_destroy(p), 0);
+}
 
 /* ---- fault wrapper ---- */
 
@@ -546,6 +582,64 @@ static void send_from_b(struct rig *r, uint32_t seq0, uint32_t n, uint64_t now)
     }
 }
 
+/* The wrapper's held is its delayed and reordered frames plus the inner end's ring: the
+ * buffers of pa that the test (the "stack") does not hold. */
+FN_TEST(fault_held_tracks_delayed_and_reordered)
+{
+    struct fn_fault_params fp = {.seed = 9,
+                                 .tx = {.delay_ppm = 1000000, .delay_ns = 5000},
+                                 .rx = {.delay_ppm = 1000000, .delay_ns = 3000}};
+    struct fn_fault_params fr = {.seed = 9, .tx = {.reorder_ppm = 1000000}};
+    struct rig r;
+    struct fn_pkt *pk[8];
+
+    FN_CHECK_EQ(rig_open(&r, &fp), 0);
+    FN_CHECK_EQ(r.fa->stats.held, 0);
+    /* tx: three frames wait in the delay queue, then reach b's ring */
+    for (int i = 0; i < 3; i++)
+        pk[i] = make_frame(r.pa, (uint32_t)i, 60);
+    FN_CHECK_EQ(fn_backend_tx(r.fa, pk, 3, 1000), 3);
+    FN_CHECK_EQ(r.fa->stats.held, 3);
+    FN_CHECK_EQ(pool_in_use(r.pa), r.fa->stats.held);
+    FN_CHECK_EQ(fn_backend_flush(r.fa, 5999), 0);
+    FN_CHECK_EQ(r.fa->stats.held, 3);
+    FN_CHECK_EQ(fn_backend_flush(r.fa, 6000), 0);
+    FN_CHECK_EQ(r.fa->stats.held, 0);
+    FN_CHECK_EQ(pool_in_use(r.pa), 0);
+    FN_CHECK_EQ(r.b->stats.held, 3);
+    free_all(pk, fn_backend_rx(r.b, pk, 8, 6000));
+    /* rx: two frames from b sit in a's ring, then in the wrapper's delay queue */
+    send_from_b(&r, 10, 2, 10000);
+    FN_CHECK_EQ(r.a->stats.held, 2);
+    FN_CHECK_EQ(fn_backend_rx(r.fa, pk, 8, 10000), 0);
+    FN_CHECK_EQ(r.a->stats.held, 0);
+    FN_CHECK_EQ(r.fa->stats.held, 2);
+    FN_CHECK_EQ(pool_in_use(r.pa), 2);
+    FN_CHECK_EQ(fn_backend_rx(r.fa, pk, 8, 13000), 2);
+    FN_CHECK_EQ(r.fa->stats.held, 0);
+    FN_CHECK_EQ(pool_in_use(r.pa) - r.fa->stats.held, 2); /* the caller's now */
+    free_all(pk, 2);
+    /* delayed frames still queued at close are freed with the wrapper */
+    pk[0] = make_frame(r.pa, 20, 60);
+    FN_CHECK_EQ(fn_backend_tx(r.fa, pk, 1, 20000), 1);
+    FN_CHECK_EQ(r.fa->stats.held, 1);
+    FN_CHECK_EQ(rig_close(&r), 0);
+
+    /* reorder: the held-back frame counts until the next frame takes it along */
+    FN_CHECK_EQ(rig_open(&r, &fr), 0);
+    pk[0] = make_frame(r.pa, 1, 60);
+    FN_CHECK_EQ(fn_backend_tx(r.fa, pk, 1, 0), 1);
+    FN_CHECK_EQ(r.fa->stats.held, 1);
+    FN_CHECK_EQ(pool_in_use(r.pa), 1);
+    pk[0] = make_frame(r.pa, 2, 60);
+    FN_CHECK_EQ(fn_backend_tx(r.fa, pk, 1, 0), 1);
+    FN_CHECK_EQ(r.fa->stats.held, 0);
+    FN_CHECK_EQ(pool_in_use(r.pa), 0);
+    free_all(pk, fn_backend_rx(r.b, pk, 8, 0));
+    FN_CHECK_EQ(rig_close(&r), 0);
+}
+
+
 FN_TEST(fault_delay_drains_inner_ring_while_releasing_a_burst)
 {
     /* 1500 frames fall due at one instant and are handed up 32 per call; meanwhile b keeps
@@ -674,6 +768,8 @@ FN_TEST(fault_close_frees_held_frames)
         free_all(pk, fn_backend_rx(r.fa, pk, 3, 100));
     }
     FN_CHECK(r.fa->stats.fault_delayed > 0 && pool_in_use(r.pa) > 0);
+    /* every buffer of pa still in use is one the wrapper (or a's ring) holds */
+    FN_CHECK_EQ(pool_in_use(r.pa), r.fa->stats.held);
     FN_CHECK_EQ(rig_close(&r), 0);
 }
 

@@ -9,7 +9,9 @@
  * Ownership: rx_batch hands out packets allocated from be->pool (the caller frees them);
  * tx_batch takes ownership of every packet it is given, sent or not (unsent ones are freed and
  * counted in stats.tx_drops).  Frames that cannot be received for lack of buffers are dropped
- * and counted (stats.rx_nobuf); nothing blocks and nothing crashes.
+ * and counted (stats.rx_nobuf); nothing blocks and nothing crashes.  Buffers a backend keeps
+ * for itself between calls (rings, queues) are allocated from be->pool and counted in
+ * stats.held; close() frees them all.
  *
  * Wrappers (fault injection, pcap capture) are backends that hold an inner backend; they
  * forward everything and own the inner backend (closing the wrapper closes it).
@@ -37,6 +39,12 @@ struct fn_backend_stats {
     uint64_t tx_bytes;
     uint64_t tx_drops;      /* packets handed to tx_batch that were not sent (ring full, error) */
     uint64_t tx_kicks;      /* wakeup syscalls made (sendto for AF_XDP, etc.) */
+    /* Pool buffers the backend holds right now (a gauge, not a counter): frames posted on a
+     * fill ring or being received into, frames on a tx ring or awaiting completion, frames a
+     * wrapper delays or holds back, frames waiting in the memory link's receive ring.  A
+     * wrapper reports its own plus the inner backend's.  pool in_use minus this is what the
+     * stack and the application hold, which is what a leak check compares. */
+    uint64_t held;
     /* wrappers (fault) add their own counters here; zero for plain backends */
     uint64_t fault_dropped;
     uint64_t fault_duplicated;
