@@ -38,8 +38,11 @@
  * of buffers waits (TCP_PWAIT_RCV) and sends a window update when the pool can back one.
  * Waiters are checked from the timer pass of a poll whenever buffers came back since the
  * last check, or since the lowest count after it (and fn_tcp_next_deadline asks for that
- * poll at once); each is woken only for what the pool can now give it (new data once
- * free > 3R/2: hysteresis above the R threshold), and waits again if it must.
+ * poll at once), or when the receivers counted fell below the most seen since (the count
+ * moves on with the clock, not only with data: fn_tcp_next_deadline asks for a poll at the
+ * next epoch while there are waiters and more than one receiver); each is woken only for
+ * what the pool can now give it (new data once free > 3R/2: hysteresis above the R
+ * threshold), and waits again if it must.
  */
 #include "core/fn_stack_impl.h"
 #include "mem/fn_pool_impl.h"
@@ -138,9 +141,11 @@ int tcp_pool_may_queue_ooo(struct tcpcb *tp)
  * forget the idle ones quickly. */
 #define TCP_POOL_EPOCH_NS (100ull * 1000000ull)
 
-static void rx_note(struct tcpcb *tp, uint64_t now)
+/* Move the count on to now's epoch.  Both data kept and the timer pass of every poll do it:
+ * were it left to data, connections that are gone (a burst of short requests) would go on
+ * counting while no data comes — and none comes to a connection they hold at a zero window. */
+static void rx_roll(struct fn_tcp *tcp, uint64_t now)
 {
-    struct fn_tcp *tcp = tp->t_stack->tcp;
     uint64_t e = now / TCP_POOL_EPOCH_NS;
 
     if (e != tcp->rx_epoch) {
@@ -148,6 +153,14 @@ static void rx_note(struct tcpcb *tp, uint64_t now)
         tcp->rx_active = 0;
         tcp->rx_epoch = e;
     }
+}
+
+static void rx_note(struct tcpcb *tp, uint64_t now)
+{
+    struct fn_tcp *tcp = tp->t_stack->tcp;
+    uint64_t e = now / TCP_POOL_EPOCH_NS;
+
+    rx_roll(tcp, now);
     if (tp->t_rx_epoch != e + 1) {
         tp->t_rx_epoch = e + 1;
         tcp->rx_active++;
@@ -230,7 +243,17 @@ int tcp_pool_wake_due(const struct fn_tcp *tcp)
      * waiter needs grows with the free count.  Allocations alone (the owner sending what a
      * wake let it send) must not make a pass due, or poll would be asked for again at once
      * with nothing to gain — a busy loop that never lets the clock reach the next timer. */
-    return tcp->pool_waiters && pool_free(tcp) > tcp->pool_wake_free;
+    return tcp->pool_waiters && (pool_free(tcp) > tcp->pool_wake_free ||
+                                 rx_receivers(tcp) < tcp->pool_wake_rcvrs);
+}
+
+uint64_t tcp_pool_next_deadline(const struct fn_tcp *tcp)
+{
+    /* Fewer receivers give a waiter a larger window: the count can drop at the next epoch
+     * (to the last one's, then to none), and that pass must run even if the owner sleeps. */
+    if (tcp->pool_waiters && rx_receivers(tcp) > 1)
+        return (tcp->rx_epoch + 1) * TCP_POOL_EPOCH_NS;
+    return UINT64_MAX;
 }
 
 /* The reasons of tp's wait that the pool can satisfy now. */
@@ -254,8 +277,11 @@ void tcp_pool_wake(struct fn_stack *st, uint64_t now)
     struct fn_tcp *tcp = st->tcp;
     struct tcpcb *list;
 
+    rx_roll(tcp, now);
     if (pool_free(tcp) < tcp->pool_wake_free)
         tcp->pool_wake_free = pool_free(tcp);   /* the low-water mark since the last pass */
+    if (rx_receivers(tcp) > tcp->pool_wake_rcvrs)
+        tcp->pool_wake_rcvrs = rx_receivers(tcp);   /* and the high-water mark of receivers */
     if (!tcp_pool_wake_due(tcp))
         return;
     /* Detach the whole list first: whoever must go on waiting (or waits again because of
@@ -284,4 +310,5 @@ void tcp_pool_wake(struct fn_stack *st, uint64_t now)
         }
     }
     tcp->pool_wake_free = pool_free(tcp);
+    tcp->pool_wake_rcvrs = rx_receivers(tcp);
 }

@@ -144,10 +144,12 @@ void tcp_timers_stop_all(struct tcpcb *tp)
 uint64_t fn_tcp_next_deadline(const struct fn_stack *st)
 {
     const struct fn_tcp *tcp = st->tcp;
-    uint64_t sc = tcp_syncache_next_deadline(tcp);
+    uint64_t sc = tcp_syncache_next_deadline(tcp), pw = tcp_pool_next_deadline(tcp);
 
     if (tcp_pool_wake_due(tcp))
         return 0;       /* waiters may get buffers now (tcp_pool.c) */
+    if (pw < sc)
+        sc = pw;
     return tcp->nheap && tcp->heap[0]->t_due < sc ? tcp->heap[0]->t_due : sc;
 }
 

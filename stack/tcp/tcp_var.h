@@ -266,6 +266,7 @@ struct fn_tcp {
     uint32_t pool_ooo_max;      /* bound on ooo_bufs (cfg.tcp_pool_ooo_pct of the pool) */
     uint32_t ooo_bufs;          /* sum of every tcpcb's reass_segs */
     uint32_t pool_wake_free;    /* free buffers after the last pass over the waiters */
+    uint32_t pool_wake_rcvrs;   /* rx_receivers after the last pass (or more, seen since) */
     struct tcpcb *pool_waiters; /* tcpcbs with t_pwait != 0, linked by t_pwnext */
     uint64_t rx_epoch;          /* current receiver epoch (now / TCP_POOL_EPOCH_NS) */
     uint32_t rx_active, rx_active_prev; /* tcpcbs that kept data in it / the one before */
@@ -505,8 +506,10 @@ void tcp_pool_adv_check(struct tcpcb *tp);
 void tcp_pool_wait(struct tcpcb *tp, uint32_t why);
 /* tp is being freed: take it off the waiters. */
 void tcp_pool_unwait(struct tcpcb *tp);
-/* The pool changed since waiters were last checked: poll now. */
+/* The pool or the receivers changed since waiters were last checked: poll now. */
 int tcp_pool_wake_due(const struct fn_tcp *tcp);
+/* When the receivers counted may drop, if that matters to a waiter; else UINT64_MAX. */
+uint64_t tcp_pool_next_deadline(const struct fn_tcp *tcp);
 /* Wake the waiters the pool can now satisfy (every poll, from fn_tcp_timer). */
 void tcp_pool_wake(struct fn_stack *st, uint64_t now);
 

@@ -267,6 +267,81 @@ FN_TEST(window_shut_by_the_pool_reopens_when_it_recovers)
     TT_TEARDOWN();
 }
 
+#define BURST 24
+
+/* The http_bench `close` cell then `post`: a burst of short connections, each keeping one
+ * small request, counts as that many receivers in the epoch it came in, and a bulk receiver's
+ * window, shared with all of them, closes although its reader keeps up.  Then no data comes
+ * (the peer is held at a zero window), so no receiver is noted — and the burst's count used
+ * to be kept until data came, and with it the zero window: the peer's probes were answered
+ * with 0 for good (8 POSTs of 1 MiB hung).  The count is of connections receiving *now*:
+ * with time it drops, and the window update goes out by itself within two epochs.  The
+ * owner sleeps until fn_stack_next_deadline, as a server does, so that deadline must come. */
+FN_TEST(window_shut_by_a_burst_of_receivers_reopens_once_they_are_gone)
+{
+    struct fn_pkt *hog = NULL;
+    struct peer q;
+    uint8_t d[P_MSS], out[P_MSS];
+    uint32_t rsv, seq = 1, win = 1, last_ack = 0, polls = 0;
+    uint64_t end;
+
+    TT_SETUP(1000, c.tcp_max_conns = 64, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    memset(d, 'b', sizeof(d));
+    /* The pool busy elsewhere (AF_XDP's fill ring holds frames of it): 40 buffers above the
+     * reserve, 20 segments of window to share. */
+    hog_until(t.pa, rsv + 40, &hog);
+    for (uint32_t i = 0; i < BURST; i++) {
+        struct tcpcb *s;
+
+        tt_peer_init(&q, &t, 5000u + 100000u * i);
+        q.port = (uint16_t)(P_PORT + 1 + i);
+        s = tt_passive(&q, l);
+        FN_CHECK(s != NULL);
+        tt_inject(&q, 1, 1, FN_TH_ACK | FN_TH_PUSH, d, 100);
+        FN_CHECK_EQ(fn_tcp_recv(s, out, sizeof(out), t.now), 100);
+        fn_tcp_abort(s, t.now);
+        fn_stack_poll(t.sa, t.now);
+        tnet_drain(&t);
+    }
+    /* The bulk peer fills the 64 KiB it was offered; the reader takes every byte at once. */
+    while (seq < 1 + 65535) {
+        uint32_t n = 1 + 65535 - seq < P_MSS ? 1 + 65535 - seq : P_MSS;
+
+        tt_inject(&p, seq, 1, FN_TH_ACK, d, n);
+        seq += n;
+        FN_CHECK_EQ(fn_tcp_recv(tp, out, sizeof(out), t.now), (int)n);
+        fn_stack_poll(t.sa, t.now);
+        while (tt_read(&t, &r) == 1) {
+            last_ack = RACK(&p, &r);
+            win = r.th.win;
+        }
+    }
+    FN_CHECK_EQ(fn_tcp_readable(tp), 0);
+    FN_CHECK(win < P_MSS);                          /* the burst held it shut */
+    FN_CHECK(tnet_stats(t.sa).tcp_pool_wnd_limited >= 1);
+    /* A second of the owner's loop: poll at each deadline, sleep otherwise. */
+    end = t.now + SEC;
+    for (;;) {
+        uint64_t due = fn_stack_next_deadline(t.sa);
+
+        if (due > end || ++polls > 1000)
+            break;
+        if (due > t.now)
+            t.now = due;
+        fn_stack_poll(t.sa, t.now);
+        while (tt_read(&t, &r) == 1) {
+            last_ack = RACK(&p, &r);
+            win = r.th.win;
+        }
+    }
+    FN_CHECK(polls <= 1000);                        /* no busy loop on a deadline of now */
+    FN_CHECK_EQ(last_ack, 1 + 65535);
+    FN_CHECK(win >= 10 * P_MSS);                    /* reopened, nobody read or sent */
+    hog_release(&hog, UINT32_MAX);
+    TT_TEARDOWN();
+}
+
 /* With the pool nearly empty, in-order data is dropped (counted) and ACKed where we were;
  * the retransmission is taken once the pool has room again. */
 FN_TEST(in_order_data_dropped_only_when_the_pool_is_nearly_empty)
