@@ -8,7 +8,8 @@
 #   nftables, ethtool, tcpdump, ping, nc, hping3), wrk, valgrind (callgrind, for
 #   bench/tcp_rx_cost.py), and python3-dev when the running Python has no headers.
 #   `apt-get update` runs only when a package is missing.
-#   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
+#   Python packages: cython, setuptools, wheel (build), pytest, scapy, cryptography (tests:
+#   the TLS certificates of the loop parity suite), uvloop, locust
 #   (benchmarks), for the python3 on PATH.
 #
 # Environment: PYTHON (default python3).  FASTNET_SKIP_APT=1 skips the Debian part.
@@ -65,7 +66,7 @@ if "$PYTHON" -m pip install --help 2>/dev/null | grep -q -- '--break-system-pack
     fi
 fi
 
-PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust)
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy cryptography uvloop locust)
 if "$PYTHON" - "${PY_PKGS[@]}" <<'PY'
 import sys
 from importlib import metadata
