@@ -1176,3 +1176,7 @@ cdef class Epoll:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# The asyncio engine (fastnet.loop builds on it).
+include "_loop.pxi"

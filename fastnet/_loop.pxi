@@ -1,0 +1,804 @@
+# fastnet/_loop.pxi — the asyncio engine: transports, listeners and the per-iteration poll.
+#
+# Included at the end of _core.pyx (one extension module).  Contract: a _Hub drives the
+# stacks of one fastnet.Loop from the loop's thread only.  Each iteration it polls every
+# stack (receive, timers, flush of the output queued since the last iteration), then asks
+# each _Engine's fn epoll set what is ready and calls the transport / listener handling it
+# directly (cdef calls, no asyncio Handle per event).  Transports implement the whole
+# asyncio.Transport interface with the stock selector transport's semantics (messages,
+# ordering of connection_made / data_received / connection_lost, what is logged); protocol
+# exceptions are caught and reported as asyncio's transports do, SystemExit and
+# KeyboardInterrupt propagate out of the loop.  A readiness event carries a pointer to its
+# handle (epoll_data.u64), so fd reuse inside one batch can never reach the wrong handle;
+# the engine's dict of live handles keeps every registered handle alive.
+from cpython.buffer cimport PyBUF_WRITABLE as _PyBUF_WRITABLE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
+
+import asyncio as _asyncio
+import selectors as _selectors
+from asyncio import trsock as _trsock
+from asyncio.log import logger as _aio_logger
+
+cdef extern from "<sys/epoll.h>" nogil:
+    enum:
+        EPOLLIN
+        EPOLLOUT
+        EPOLLERR
+        EPOLLHUP
+        EPOLLRDHUP
+        EPOLL_CTL_ADD
+        EPOLL_CTL_MOD
+        EPOLL_CTL_DEL
+
+cdef extern from "<sys/ioctl.h>" nogil:
+    enum:
+        FIONREAD
+
+cdef extern from "<sys/socket.h>" nogil:
+    enum:
+        SHUT_WR
+        SOCK_NONBLOCK
+        SOL_SOCKET
+        SO_LINGER
+    struct linger:
+        int l_onoff
+        int l_linger
+
+cdef enum:
+    # Events taken from one fn_epoll_wait; more wait for the next iteration (level-triggered).
+    _MAX_EVENTS = 512
+    # The most one read hands to data_received (asyncio's selector transport reads 256 KiB).
+    _READ_MAX = 262144
+    # asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES.
+    _CONNLOST_LOG = 5
+# asyncio.constants.ACCEPT_RETRY_DELAY.
+_ACCEPT_RETRY_DELAY = 1.0
+
+_BufferedProtocol = _asyncio.BufferedProtocol
+_epoll_select = _selectors.EpollSelector.select
+
+
+cdef inline object _errno_exc(int err):
+    # The exception socket.send()/recv() would raise (same type, same str()).
+    return OSError(err, os.strerror(err))
+
+
+cdef class _Handle:
+    """Something registered in an engine's epoll set; _on_events gets its ready mask."""
+    cdef _Engine eng
+    cdef int fd
+    cdef uint32_t mask
+
+    cdef int _on_events(self, uint32_t ev) except -1:
+        return 0
+
+
+cdef class _Engine:
+    """The fn epoll set of one Stack and the handles registered in it."""
+    cdef readonly Stack stack
+    cdef int epfd
+    cdef object loop
+    cdef dict handles
+    cdef int n_transports
+    cdef int n_servers
+    # An in-memory link (no fd): frames this stack sent sit in its peer's ring until that
+    # stack is polled again, which no deadline and no fd tells; see poll().
+    cdef bint memlink
+    cdef uint64_t last_tx
+    cdef epoll_event evs[_MAX_EVENTS]
+
+    def __cinit__(self, Stack stack, loop):
+        stack._check()
+        self.epfd = fn_epoll_create1(stack.st, 0)
+        if self.epfd < 0:
+            raise _oserror(errno, "epoll")
+        self.stack = stack
+        self.loop = loop
+        self.handles = {}
+        self.memlink = fn_stack_fd(stack.st) < 0
+
+    cdef int ctl(self, _Handle h, uint32_t mask) except -1:
+        cdef epoll_event ev
+        cdef int op
+        if mask == h.mask or h.fd < 0 or self.stack.st == NULL:
+            return 0
+        op = EPOLL_CTL_DEL if mask == 0 else (EPOLL_CTL_ADD if h.mask == 0 else EPOLL_CTL_MOD)
+        ev.events = mask
+        ev.data.u64 = <uint64_t><void *>h
+        if fn_epoll_ctl(self.stack.st, self.epfd, op, h.fd, &ev) < 0:
+            raise _oserror(errno, "epoll_ctl")
+        h.mask = mask
+        return 0
+
+    cdef int poll(self, uint64_t now) except -1:
+        """Frames received, plus one if this stack sent frames over an in-memory link (so
+        the loop polls again instead of sleeping while they wait in the peer's ring)."""
+        cdef int n
+        cdef uint64_t tx
+        if self.stack.st == NULL:
+            return 0
+        n = fn_stack_poll(self.stack.st, now)
+        if n < 0:
+            raise OSError(-n, f"backend failed: {os.strerror(-n)}")
+        if self.memlink:
+            tx = fn_stack_backend(self.stack.st).stats.tx_packets
+            if tx != self.last_tx:
+                self.last_tx = tx
+                n += 1
+        return n
+
+    cdef int dispatch(self) except -1:
+        cdef int n, i
+        cdef _Handle h
+        if self.stack.st == NULL or not self.handles:
+            return 0
+        n = fn_epoll_wait(self.stack.st, self.epfd, self.evs, _MAX_EVENTS, 0)
+        if n <= 0:
+            if n < 0:
+                raise _oserror(errno, "epoll_wait")
+            return 0
+        # A callback may close any handle of the batch: hold each one until the batch ends.
+        for i in range(n):
+            Py_INCREF(<object><PyObject *><void *>self.evs[i].data.u64)
+        try:
+            for i in range(n):
+                h = <_Handle><PyObject *><void *>self.evs[i].data.u64
+                if h.fd >= 0 and h.mask != 0:
+                    h._on_events(self.evs[i].events)
+        finally:
+            for i in range(n):
+                Py_DECREF(<object><PyObject *><void *>self.evs[i].data.u64)
+        return n
+
+    cdef int forget(self, _Handle h) except -1:
+        """Unregister h and drop it from the table (its fd stays open)."""
+        self.ctl(h, 0)
+        if self.handles.get(h.fd) is h:
+            del self.handles[h.fd]
+        return 0
+
+    def transport(self, Socket sock, protocol, waiter=None, extra=None, server=None):
+        """A transport over the connected Socket sock (which it now owns)."""
+        cdef _Transport t = _new_transport(self, sock.fd, protocol, waiter, server)
+        t.sock_obj = sock
+        t._fill_names(True)
+        if extra:
+            t.extra = dict(extra)
+        return t
+
+    def listen(self, Socket sock, protocol_factory, server, sslcontext, backlog,
+               ssl_handshake_timeout, ssl_shutdown_timeout):
+        cdef _Listener ls = _Listener.__new__(_Listener)
+        ls.eng = self
+        ls.fd = sock.fd
+        ls.sock = sock
+        ls.protocol_factory = protocol_factory
+        ls.server = server
+        ls.sslcontext = sslcontext
+        ls.backlog = max(1, backlog)
+        ls.hs_timeout = ssl_handshake_timeout
+        ls.sd_timeout = ssl_shutdown_timeout
+        self.handles[ls.fd] = ls
+        self.n_servers += 1
+        self.ctl(ls, EPOLLIN)
+
+    def unlisten(self, Socket sock):
+        h = self.handles.get(sock.fd)
+        if isinstance(h, _Listener):
+            self.forget(h)
+            self.n_servers -= 1
+
+    def connect_waiter(self, Socket sock, fut):
+        """Resolve fut (None) once the connecting sock is writable or failed; returns a
+        handle whose cancel() unregisters it."""
+        cdef _Connector c = _Connector.__new__(_Connector)
+        c.eng = self
+        c.fd = sock.fd
+        c.fut = fut
+        self.handles[c.fd] = c
+        self.ctl(c, EPOLLOUT)
+        return c
+
+    cdef int close(self) except -1:
+        """loop.close(): every fd this engine still holds is closed, no callbacks."""
+        cdef _Handle h
+        for h in list(self.handles.values()):
+            if isinstance(h, _Transport):
+                (<_Transport>h)._close_fd()
+            else:
+                self.forget(h)
+                if isinstance(h, _Listener):
+                    (<_Listener>h).sock.close()
+        self.handles.clear()
+        if self.epfd >= 0 and self.stack.st != NULL:
+            fn_close(self.stack.st, self.epfd)
+        self.epfd = -1
+        return 0
+
+
+cdef class _Hub:
+    """The stacks of one loop and the select() that polls them (see the module comment)."""
+    cdef tuple engines
+    cdef tuple _stacks
+    cdef bint busy_poll
+    cdef object loop
+
+    def __cinit__(self, stacks, bint busy_poll):
+        self.engines = ()
+        self.busy_poll = busy_poll
+        self._stacks = tuple(stacks)
+
+    def bind(self, loop):
+        self.loop = loop
+        self.engines = tuple(_Engine(s, loop) for s in self._stacks)
+
+    def engine(self, Stack stack):
+        cdef _Engine e
+        for e in self.engines:
+            if e.stack is stack:
+                return e
+        raise ValueError("the socket's Stack is not one of this loop's stacks")
+
+    def backend_fds(self):
+        fds = []
+        for s in self._stacks:
+            fd = (<Stack>s).fileno()
+            if fd >= 0:
+                fds.append(fd)
+        return fds
+
+    cdef int _round(self) except -1:
+        cdef _Engine e
+        cdef uint64_t now = fn_clock_ns()
+        cdef int work = 0
+        for e in self.engines:
+            work += e.poll(now)
+        for e in self.engines:
+            work += e.dispatch()
+        return work
+
+    cdef double _sleep_s(self, timeout) except -1.0:
+        """min(timeout, the earliest stack deadline) in seconds; -1 stands for None."""
+        cdef _Engine e
+        cdef uint64_t d, first = _UINT64_MAX, now
+        for e in self.engines:
+            if e.stack.st != NULL:
+                d = fn_stack_next_deadline(e.stack.st)
+                if d < first:
+                    first = d
+        if first == _UINT64_MAX:
+            return -1.0 if timeout is None else timeout
+        now = fn_clock_ns()
+        if first <= now:
+            return 0.0
+        # Round up to the selector's 1 ms resolution so we wake after the deadline.
+        t = (first - now) / 1e9 + 0.0005
+        if timeout is not None and timeout < t:
+            return timeout
+        return t
+
+    def select(self, selector, timeout):
+        cdef double t
+        if self._round() > 0 or self.busy_poll or (timeout is not None and timeout <= 0):
+            return _epoll_select(selector, 0)
+        t = self._sleep_s(timeout)
+        if t == 0.0:
+            return _epoll_select(selector, 0)
+        ready = _epoll_select(selector, None if t < 0 else t)
+        self._round()
+        return ready
+
+    def handles(self):
+        cdef _Engine e
+        out = {"sockets": 0, "transports": 0, "servers": 0, "pool_in_use": 0}
+        for e in self.engines:
+            if e.stack.st == NULL:
+                continue
+            # The engine's own epoll set is not the application's.
+            out["sockets"] += fn_socket_count(e.stack.st) - (1 if e.epfd >= 0 else 0)
+            out["transports"] += e.n_transports
+            out["servers"] += e.n_servers
+            out["pool_in_use"] += e.stack.stats()["pool.in_use"]
+        return out
+
+    def close(self):
+        cdef _Engine e
+        for e in self.engines:
+            e.close()
+
+
+cdef class _Connector(_Handle):
+    cdef object fut
+
+    cdef int _on_events(self, uint32_t ev) except -1:
+        self.cancel()
+        if not self.fut.done():
+            self.fut.set_result(None)
+        return 0
+
+    def cancel(self):
+        if self.fd >= 0:
+            self.eng.forget(self)
+            self.fd = -1
+
+
+cdef class _Listener(_Handle):
+    cdef Socket sock
+    cdef object protocol_factory
+    cdef object server
+    cdef object sslcontext
+    cdef int backlog
+    cdef object hs_timeout
+    cdef object sd_timeout
+
+    cdef int _on_events(self, uint32_t ev) except -1:
+        cdef sockaddr_in sin
+        cdef socklen_t slen
+        cdef int fd, err, i
+        cdef fn_stack *st = self.eng.stack.st
+        cdef _Transport t
+        loop = self.eng.loop
+        for i in range(self.backlog):
+            slen = sizeof(sin)
+            fd = fn_accept4(st, self.fd, <sockaddr *>&sin, &slen, SOCK_NONBLOCK)
+            if fd < 0:
+                err = errno
+                if err == EAGAIN or err == EINTR or err == ECONNABORTED:
+                    return 0
+                if err == EMFILE or err == ENFILE or err == ENOBUFS or err == ENOMEM:
+                    # As asyncio: log, stop accepting for a while, then try again.
+                    loop.call_exception_handler({
+                        "message": "socket.accept() out of system resource",
+                        "exception": _errno_exc(err),
+                        "socket": _trsock.TransportSocket(self.sock)})
+                    self.eng.ctl(self, 0)
+                    loop.call_later(_ACCEPT_RETRY_DELAY, self._resume)
+                    return 0
+                raise _errno_exc(err)
+            if self.sslcontext is None:
+                try:
+                    protocol = self.protocol_factory()
+                except (SystemExit, KeyboardInterrupt):
+                    fn_close(st, fd)
+                    raise
+                except BaseException as exc:
+                    fn_close(st, fd)
+                    loop.call_exception_handler({
+                        "message": "Error on transport creation for incoming connection",
+                        "exception": exc})
+                    continue
+                t = _new_transport(self.eng, fd, protocol, None, self.server)
+                t.peer = sin
+                t._fill_names(False)
+            else:
+                conn = _socket_for(self.eng.stack, fd)
+                loop.create_task(loop._accept_connection2(
+                    self.protocol_factory, conn, {"peername": _sockaddr_to(&sin)},
+                    self.sslcontext, self.server, self.hs_timeout, self.sd_timeout))
+        return 0
+
+    def _resume(self):
+        if self.fd >= 0 and self.eng.handles.get(self.fd) is self:
+            self.eng.ctl(self, EPOLLIN)
+
+
+cdef Socket _socket_for(Stack stack, int fd):
+    """A non-blocking Socket handle adopting fd (it closes fd when closed or freed)."""
+    cdef Socket so = Socket.__new__(Socket)
+    so.stack = stack
+    so.fd = fd
+    so._timeout = 0.0
+    return so
+
+
+cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
+    cdef _Transport t = _Transport.__new__(_Transport)
+    t.eng = eng
+    t.fd = fd
+    t.loop = eng.loop
+    t.wbuf = bytearray()
+    t.high = 65536
+    t.low = 16384
+    t.server = server
+    t.set_protocol(protocol)
+    eng.handles[fd] = t
+    eng.n_transports += 1
+    if server is not None:
+        server._attach(t)
+    t.loop.call_soon(t._start, waiter)
+    return t
+
+
+cdef class _Transport(_Handle):
+    """A TCP connection on a fastnet stack, as asyncio's selector socket transport.  It
+    is duck-typed: asyncio.Transport is a plain class (no ABC to register with), so
+    isinstance(t, asyncio.Transport) is False, as for uvloop's transports."""
+    cdef object __weakref__
+    cdef object loop
+    cdef object protocol
+    cdef bint buffered
+    cdef object server
+    cdef Socket sock_obj
+    cdef object trsock
+    cdef dict extra
+    cdef bytearray wbuf
+    cdef Py_ssize_t high
+    cdef Py_ssize_t low
+    cdef bint started
+    cdef bint paused
+    cdef bint closing
+    cdef bint eof_written
+    cdef bint eof_seen
+    cdef bint proto_paused
+    cdef bint rst_on_close
+    cdef bint have_names
+    cdef int conn_lost
+    cdef sockaddr_in peer
+    cdef sockaddr_in local
+
+    _start_tls_compatible = True
+
+    cdef int _fill_names(self, bint peer) except -1:
+        cdef socklen_t slen = sizeof(self.local)
+        cdef fn_stack *st = self.eng.stack.st
+        self.have_names = fn_getsockname(st, self.fd, <sockaddr *>&self.local, &slen) == 0
+        if peer:
+            slen = sizeof(self.peer)
+            self.have_names &= fn_getpeername(st, self.fd, <sockaddr *>&self.peer, &slen) == 0
+        return 0
+
+    def _start(self, waiter):
+        try:
+            if self.protocol is not None:
+                self.protocol.connection_made(self)
+        finally:
+            self.started = True
+            self._update()
+            if waiter is not None and not waiter.cancelled():
+                waiter.set_result(None)
+
+    cdef int _update(self) except -1:
+        cdef uint32_t m = 0
+        if self.fd < 0:
+            return 0
+        if self.started and not self.paused and not self.closing and not self.eof_seen:
+            m = EPOLLIN | EPOLLRDHUP
+        if len(self.wbuf):
+            m |= EPOLLOUT
+        return self.eng.ctl(self, m)
+
+    cdef int _on_events(self, uint32_t ev) except -1:
+        if ev & (EPOLLERR | EPOLLHUP):
+            ev |= EPOLLIN | EPOLLOUT
+        if ev & (EPOLLIN | EPOLLRDHUP) and self.mask & EPOLLIN:
+            self._read_ready()
+        if ev & EPOLLOUT and self.fd >= 0 and self.mask & EPOLLOUT:
+            self._write_ready()
+        return 0
+
+    # ---- reading
+
+    cdef int _read_ready(self) except -1:
+        cdef int avail = 0
+        cdef ssize_t n
+        cdef char small[64]
+        cdef fn_stack *st = self.eng.stack.st
+        if self.buffered:
+            return self._read_buffered()
+        if fn_ioctl(st, self.fd, FIONREAD, &avail) < 0 or avail <= 0:
+            n = fn_recv(st, self.fd, small, sizeof(small), 0)
+            if n > 0:
+                data = PyBytes_FromStringAndSize(small, n)
+        else:
+            if avail > _READ_MAX:
+                avail = _READ_MAX
+            data = PyBytes_FromStringAndSize(NULL, avail)
+            n = fn_recv(st, self.fd, PyBytes_AS_STRING(data), avail, 0)
+            if 0 < n < avail:
+                data = data[:n]
+        if n > 0:
+            try:
+                self.protocol.data_received(data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            return 0
+        return self._read_end(n)
+
+    cdef int _read_buffered(self) except -1:
+        cdef Py_buffer view
+        cdef ssize_t n
+        try:
+            buf = self.protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return 0
+        PyObject_GetBuffer(buf, &view, _PyBUF_WRITABLE)
+        try:
+            n = fn_recv(self.eng.stack.st, self.fd, view.buf, <size_t>view.len, 0)
+        finally:
+            PyBuffer_Release(&view)
+        if n > 0:
+            try:
+                self.protocol.buffer_updated(n)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            return 0
+        return self._read_end(n)
+
+    cdef int _read_end(self, ssize_t n) except -1:
+        """A recv that returned 0 (EOF) or -1 (errno)."""
+        cdef int err = errno
+        if n < 0:
+            if err == EAGAIN or err == EINTR:
+                return 0
+            self._fatal_error(_errno_exc(err), "Fatal read error on socket transport")
+            return 0
+        self.eof_seen = True
+        self._update()
+        if self.loop.get_debug():
+            _aio_logger.debug("%r received EOF", self)
+        try:
+            keep_open = self.protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return 0
+        if not keep_open:
+            self.close()
+        return 0
+
+    def pause_reading(self):
+        if self.closing or self.paused:
+            return
+        self.paused = True
+        self._update()
+
+    def resume_reading(self):
+        if self.closing or not self.paused:
+            return
+        self.paused = False
+        self._update()
+
+    def is_reading(self):
+        return not self.closing and not self.paused
+
+    # ---- writing
+
+    def write(self, data):
+        cdef Py_buffer view
+        cdef ssize_t n
+        cdef int err
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, "
+                            f"not {type(data).__name__!r}")
+        if self.eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self.conn_lost:
+            if self.conn_lost >= _CONNLOST_LOG:
+                _aio_logger.warning("socket.send() raised exception.")
+            self.conn_lost += 1
+            return
+        if not len(self.wbuf):
+            # Try to send now: the stack queues it and the next poll puts it on the wire.
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            n = fn_send(self.eng.stack.st, self.fd, view.buf, <size_t>view.len, 0)
+            err = errno
+            if n == view.len:
+                PyBuffer_Release(&view)
+                return
+            if n < 0:
+                PyBuffer_Release(&view)
+                if err != EAGAIN and err != EINTR:
+                    self._fatal_error(_errno_exc(err), "Fatal write error on socket transport")
+                    return
+                n = 0
+            else:
+                PyBuffer_Release(&view)
+            self.wbuf += memoryview(data)[n:]
+            self._update()
+        else:
+            self.wbuf += data
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data):
+        self.write(b"".join(list_of_data))
+
+    cdef int _write_ready(self) except -1:
+        cdef ssize_t n
+        cdef int err
+        cdef char *p
+        if self.conn_lost or not len(self.wbuf):
+            return 0
+        p = self.wbuf
+        n = fn_send(self.eng.stack.st, self.fd, p, <size_t>len(self.wbuf), 0)
+        if n < 0:
+            err = errno
+            if err == EAGAIN or err == EINTR:
+                return 0
+            del self.wbuf[:]
+            self._update()
+            self._fatal_error(_errno_exc(err), "Fatal write error on socket transport")
+            return 0
+        if n:
+            del self.wbuf[:n]
+        self._maybe_resume_protocol()
+        if not len(self.wbuf):
+            self._update()
+            if self.closing:
+                self._call_connection_lost(None)
+            elif self.eof_written:
+                fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
+        return 0
+
+    def write_eof(self):
+        if self.closing or self.eof_written:
+            return
+        self.eof_written = True
+        if not len(self.wbuf):
+            fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
+
+    def can_write_eof(self):
+        return True
+
+    def get_write_buffer_size(self):
+        return len(self.wbuf)
+
+    def get_write_buffer_limits(self):
+        return (self.low, self.high)
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        if high is None:
+            high = 65536 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self.high = high
+        self.low = low
+        self._maybe_pause_protocol()
+
+    cdef int _maybe_pause_protocol(self) except -1:
+        if len(self.wbuf) <= self.high or self.proto_paused:
+            return 0
+        self.proto_paused = True
+        try:
+            self.protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.loop.call_exception_handler({
+                "message": "protocol.pause_writing() failed", "exception": exc,
+                "transport": self, "protocol": self.protocol})
+        return 0
+
+    cdef int _maybe_resume_protocol(self) except -1:
+        if not self.proto_paused or len(self.wbuf) > self.low:
+            return 0
+        self.proto_paused = False
+        try:
+            self.protocol.resume_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.loop.call_exception_handler({
+                "message": "protocol.resume_writing() failed", "exception": exc,
+                "transport": self, "protocol": self.protocol})
+        return 0
+
+    # ---- closing
+
+    def is_closing(self):
+        return self.closing
+
+    def close(self):
+        if self.closing:
+            return
+        self.closing = True
+        self._update()
+        if not len(self.wbuf):
+            self.conn_lost += 1
+            self.loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self):
+        """Drop queued data and reset the connection (the peer sees a RST)."""
+        self.rst_on_close = True
+        self._force_close(None)
+
+    cdef int _fatal_error(self, exc, message) except -1:
+        if isinstance(exc, OSError):
+            if self.loop.get_debug():
+                _aio_logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self.loop.call_exception_handler({
+                "message": message, "exception": exc, "transport": self,
+                "protocol": self.protocol})
+        return self._force_close(exc)
+
+    cdef int _force_close(self, exc) except -1:
+        if self.conn_lost:
+            return 0
+        if len(self.wbuf):
+            del self.wbuf[:]
+        if not self.closing:
+            self.closing = True
+        self._update()
+        self.conn_lost += 1
+        self.loop.call_soon(self._call_connection_lost, exc)
+        return 0
+
+    def _call_connection_lost(self, exc):
+        try:
+            if self.protocol is not None:
+                self.protocol.connection_lost(exc)
+        finally:
+            self._close_fd()
+            self.protocol = None
+            server = self.server
+            self.server = None
+            if server is not None:
+                server._detach(self)
+
+    cdef int _close_fd(self) except -1:
+        cdef linger lg
+        cdef fn_stack *st = self.eng.stack.st
+        if self.fd < 0:
+            return 0
+        if st == NULL:
+            self.fd = -1
+            return 0
+        self.eng.forget(self)
+        self.eng.n_transports -= 1
+        if self.rst_on_close:
+            lg.l_onoff = 1
+            lg.l_linger = 0
+            fn_setsockopt(st, self.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
+        if self.sock_obj is not None:
+            self.sock_obj.close()
+        else:
+            fn_close(st, self.fd)
+        self.fd = -1
+        return 0
+
+    # ---- the rest of asyncio.Transport
+
+    def set_protocol(self, protocol):
+        self.protocol = protocol
+        self.buffered = isinstance(protocol, _BufferedProtocol)
+
+    def get_protocol(self):
+        return self.protocol
+
+    def get_extra_info(self, name, default=None):
+        if self.extra is not None and name in self.extra:
+            return self.extra[name]
+        if name == "peername":
+            return _sockaddr_to(&self.peer) if self.have_names else default
+        if name == "sockname":
+            return _sockaddr_to(&self.local) if self.have_names else default
+        if name == "socket":
+            if self.trsock is None:
+                if self.sock_obj is None and self.fd >= 0:
+                    self.sock_obj = _socket_for(self.eng.stack, self.fd)
+                if self.sock_obj is None:
+                    return default
+                self.trsock = _trsock.TransportSocket(self.sock_obj)
+            return self.trsock
+        return default
+
+    def __repr__(self):
+        state = " closing" if self.closing else ""
+        return f"<fastnet transport fd={self.fd}{state} stack={self.eng.stack.ip}>"
+

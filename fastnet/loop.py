@@ -1,0 +1,388 @@
+"""fastnet.loop — an asyncio event loop whose TCP goes through fastnet stacks.
+
+Contract: `Loop` is asyncio's own SelectorEventLoop (timers, call_soon, executors,
+subprocesses, signals, kernel and Unix sockets all work as usual) with two additions:
+each iteration polls the loop's fastnet stacks and dispatches their socket events to
+Cython transports (fastnet._core._Hub, in _loop.pxi), and create_server /
+create_connection route addresses that belong to a stack to it (docs/asyncio.md gives the
+rule; everything else goes to the stock kernel path, unchanged).  A loop owns the stacks it
+opened from options or a config (loop.close() closes them) and never the ones passed in with
+stack= / stacks=.  Errors are the stock loop's: OSError with the POSIX errno and the same
+messages, TypeError / ValueError for bad arguments.  One thread only, as any asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ipaddress
+import select
+import selectors
+import socket
+import weakref
+from asyncio import base_events, sslproto
+from typing import Any, Callable, Coroutine, Iterable
+
+from . import _core
+
+__all__ = ["Loop", "new_event_loop", "run"]
+
+_ATTACH_TAKES_TRANSPORT = "transport" in inspect.signature(base_events.Server._attach).parameters
+
+
+class _Server(base_events.Server):
+    """asyncio's Server over fastnet listening sockets.  close_clients / abort_clients (new
+    in 3.13) exist on every version, and transports attach themselves as in 3.13."""
+
+    if not _ATTACH_TAKES_TRANSPORT:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
+
+        def _attach(self, transport: Any) -> None:  # type: ignore[override]
+            self._clients.add(transport)
+            super()._attach()
+
+        def _detach(self, transport: Any) -> None:  # type: ignore[override]
+            self._clients.discard(transport)
+            super()._detach()
+
+        def close_clients(self) -> None:
+            for transport in self._clients.copy():
+                transport.close()
+
+        def abort_clients(self) -> None:
+            for transport in self._clients.copy():
+                transport.abort()
+
+
+class _Selector(selectors.EpollSelector):
+    """The stock epoll selector; select() first polls the stacks (fastnet._core._Hub)."""
+
+    def __init__(self, hub: Any) -> None:
+        super().__init__()
+        self._fn_hub = hub
+        # The backend fds wake the sleep but are not keys of the map: the stock select()
+        # skips fds it has no key for, so asyncio never sees them.
+        for fd in hub.backend_fds():
+            self._selector.register(fd, select.EPOLLIN)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        return self._fn_hub.select(self, timeout)
+
+
+def _open_stacks(config: Any, stack: Any, stacks: Any,
+                 options: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(stacks the loop polls, the ones it opened and so owns)."""
+    given = [x for x in (stack, stacks) if x is not None]
+    if given and (config is not None or options):
+        raise TypeError("stack options or a config cannot be combined with stack= / stacks=")
+    if stack is not None and stacks is not None:
+        raise TypeError("give stack= or stacks=, not both")
+    if stack is not None:
+        stacks = (stack,)
+    if stacks is not None:
+        stacks = tuple(stacks)
+        for s in stacks:
+            if not isinstance(s, _core.Stack):
+                raise TypeError(f"stacks must be fastnet.Stack objects, not {type(s).__name__}")
+        if len({id(s) for s in stacks}) != len(stacks):
+            raise ValueError("the same Stack is given twice")
+        return stacks, ()
+    if config is None and not options:
+        raise TypeError("fastnet.Loop needs stack options (iface=, backend=, ip=, ...), "
+                        "config=, stack= or stacks=")
+    opened = _core.Stack(config, **options)
+    return (opened,), (opened,)
+
+
+def _ipv4(host: Any) -> str | None:
+    """host as a dotted IPv4 string if it is an IPv4 literal, else None."""
+    if not isinstance(host, str):
+        return None
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
+
+
+class Loop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop driving fastnet stacks; see the module comment."""
+
+    def __init__(self, config: Any = None, *, stack: Any = None, stacks: Iterable[Any] | None = None,
+                 busy_poll: bool = False, **stack_options: Any) -> None:
+        polled, owned = _open_stacks(config, stack, stacks, stack_options)
+        try:
+            hub = _core._Hub(polled, bool(busy_poll))
+            super().__init__(_Selector(hub))
+            hub.bind(self)
+        except BaseException:
+            for s in owned:
+                s.close()
+            raise
+        self._fn_hub = hub
+        self._fn_owned = owned
+        self._fn_nets = tuple(
+            (s, ipaddress.IPv4Network(f"{s.ip}/{s.prefix_len}", strict=False)) for s in polled)
+
+    @property
+    def stacks(self) -> tuple[Any, ...]:
+        return tuple(s for s, _ in self._fn_nets)
+
+    def fastnet_handles(self) -> dict[str, int]:
+        """Live stack sockets, transports, listening servers and pool buffers in use."""
+        return self._fn_hub.handles()
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        super().close()
+        self._fn_hub.close()
+        for s in self._fn_owned:
+            s.close()
+
+    # ---- routing (docs/asyncio.md)
+
+    def _server_stack(self, host: Any, sock: Any) -> Any:
+        if sock is not None or not self._fn_nets:
+            return None
+        if host is None or host == "" or host == "0.0.0.0":
+            return self._fn_nets[0][0]
+        ip = _ipv4(host)
+        for s, _ in self._fn_nets:
+            if s.ip == ip:
+                return s
+        return None
+
+    def _client_stack(self, ip: str | None, local_addr: Any) -> Any:
+        if local_addr is not None:
+            lip = _ipv4(local_addr[0]) if isinstance(local_addr, tuple) and local_addr else None
+            for s, _ in self._fn_nets:
+                if s.ip == lip:
+                    return s
+            return None
+        if ip is None:
+            return None
+        addr = ipaddress.IPv4Address(ip)
+        for s, net in self._fn_nets:
+            if addr in net and ip != s.ip:
+                return s
+        return None
+
+    async def create_server(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                            host: Any = None, port: Any = None, *,
+                            family: int = socket.AF_UNSPEC, flags: int = socket.AI_PASSIVE,
+                            sock: Any = None, backlog: int = 100, ssl: Any = None,
+                            reuse_address: bool | None = None, reuse_port: bool | None = None,
+                            keep_alive: bool | None = None,
+                            ssl_handshake_timeout: float | None = None,
+                            ssl_shutdown_timeout: float | None = None,
+                            start_serving: bool = True) -> asyncio.AbstractServer:
+        stack = self._server_stack(host, sock)
+        if stack is None or family not in (socket.AF_UNSPEC, socket.AF_INET):
+            extra = {} if keep_alive is None else {"keep_alive": keep_alive}
+            return await super().create_server(
+                protocol_factory, host, port, family=family, flags=flags, sock=sock,
+                backlog=backlog, ssl=ssl, reuse_address=reuse_address, reuse_port=reuse_port,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout, start_serving=start_serving, **extra)
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl_handshake_timeout is not None and ssl is None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and ssl is None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if not isinstance(backlog, int):
+            raise TypeError(f"'{type(backlog).__name__}' object cannot be interpreted as an integer")
+        port = _port_number(port)
+        if reuse_address is None:
+            reuse_address = True
+        bind_host = host or "0.0.0.0"
+        fsock = stack.socket(nonblocking=True)
+        try:
+            if reuse_address:
+                fsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                fsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if keep_alive:
+                fsock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            try:
+                fsock.bind((bind_host, port))
+            except OSError as err:
+                msg = ("error while attempting to bind on address %r: %s"
+                       % ((bind_host, port), (err.strerror or str(err)).lower()))
+                raise OSError(err.errno, msg) from None
+        except BaseException:
+            fsock.close()
+            raise
+        server = _Server(self, [fsock], protocol_factory, ssl, backlog,
+                         ssl_handshake_timeout, ssl_shutdown_timeout)
+        if start_serving:
+            server._start_serving()
+            await asyncio.sleep(0)
+        return server
+
+    async def create_connection(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                                host: Any = None, port: Any = None, *, ssl: Any = None,
+                                family: int = 0, proto: int = 0, flags: int = 0,
+                                sock: Any = None, local_addr: Any = None,
+                                server_hostname: str | None = None,
+                                ssl_handshake_timeout: float | None = None,
+                                ssl_shutdown_timeout: float | None = None,
+                                happy_eyeballs_delay: float | None = None,
+                                interleave: int | None = None,
+                                **kwargs: Any) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+        def stock() -> Coroutine[Any, Any, Any]:
+            return super(Loop, self).create_connection(
+                protocol_factory, host, port, ssl=ssl, family=family, proto=proto, flags=flags,
+                sock=sock, local_addr=local_addr, server_hostname=server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+                happy_eyeballs_delay=happy_eyeballs_delay, interleave=interleave, **kwargs)
+
+        if (sock is not None or host is None or port is None or not self._fn_nets
+                or family not in (0, socket.AF_INET)):
+            return await stock()
+        ip = _ipv4(host)
+        if ip is None and isinstance(host, str):
+            try:
+                infos = await self.getaddrinfo(host, port, family=socket.AF_INET,
+                                               type=socket.SOCK_STREAM)
+            except OSError:
+                return await stock()
+            ip = next((a[4][0] for a in infos if self._client_stack(a[4][0], local_addr)), None)
+        stack = self._client_stack(ip, local_addr) if ip is not None else None
+        if stack is None:
+            return await stock()
+
+        if server_hostname is not None and not ssl:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if server_hostname is None and ssl:
+            server_hostname = host
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        fsock = await self._fn_connect(stack, (ip, _port_number(port)), local_addr)
+        transport, protocol = await self._create_connection_transport(
+            fsock, protocol_factory, ssl, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        return transport, protocol
+
+    async def _fn_connect(self, stack: Any, address: tuple[str, int], local_addr: Any) -> Any:
+        """A connected non-blocking fastnet Socket, or the stock loop's exception."""
+        fsock = stack.socket(nonblocking=True)
+        try:
+            if local_addr is not None:
+                try:
+                    fsock.bind(local_addr)
+                except OSError as exc:
+                    msg = (f"error while attempting to bind on address {local_addr!r}: "
+                           f"{(exc.strerror or str(exc)).lower()}")
+                    raise OSError(exc.errno, msg) from None
+            try:
+                fsock.connect(address)
+            except BlockingIOError:
+                fut = self.create_future()
+                waiter = self._fn_hub.engine(stack).connect_waiter(fsock, fut)
+                try:
+                    await fut
+                finally:
+                    waiter.cancel()
+                err = fsock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err != 0:
+                    raise OSError(err, f"Connect call failed {address}")
+        except BaseException:
+            fsock.close()
+            raise
+        return fsock
+
+    # ---- the hooks asyncio's Server and _create_connection_transport call
+
+    def _make_socket_transport(self, sock: Any, protocol: Any, waiter: Any = None, *,
+                               extra: Any = None, server: Any = None) -> Any:
+        if isinstance(sock, _core.Socket):
+            return self._fn_hub.engine(sock.stack).transport(sock, protocol, waiter, extra, server)
+        return super()._make_socket_transport(sock, protocol, waiter, extra=extra, server=server)
+
+    def _make_ssl_transport(self, rawsock: Any, protocol: Any, sslcontext: Any, waiter: Any = None,
+                            *, server_side: bool = False, server_hostname: Any = None,
+                            extra: Any = None, server: Any = None,
+                            ssl_handshake_timeout: Any = None,
+                            ssl_shutdown_timeout: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(rawsock, _core.Socket):
+            return super()._make_ssl_transport(
+                rawsock, protocol, sslcontext, waiter, server_side=server_side,
+                server_hostname=server_hostname, extra=extra, server=server,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout, **kwargs)
+        timeouts = {}
+        if ssl_handshake_timeout is not None:
+            timeouts["ssl_handshake_timeout"] = ssl_handshake_timeout
+        if ssl_shutdown_timeout is not None:
+            timeouts["ssl_shutdown_timeout"] = ssl_shutdown_timeout
+        ssl_protocol = sslproto.SSLProtocol(self, protocol, sslcontext, waiter, server_side,
+                                            server_hostname, **timeouts)
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
+
+    def _start_serving(self, protocol_factory: Any, sock: Any, sslcontext: Any = None,
+                       server: Any = None, backlog: int = 100, ssl_handshake_timeout: Any = None,
+                       ssl_shutdown_timeout: Any = None) -> None:
+        if not isinstance(sock, _core.Socket):
+            super()._start_serving(protocol_factory, sock, sslcontext, server, backlog,
+                                   ssl_handshake_timeout, ssl_shutdown_timeout)
+            return
+        self._fn_hub.engine(sock.stack).listen(
+            sock, protocol_factory, server, sslcontext, backlog,
+            ssl_handshake_timeout if ssl_handshake_timeout is not None
+            else asyncio.constants.SSL_HANDSHAKE_TIMEOUT,
+            ssl_shutdown_timeout if ssl_shutdown_timeout is not None
+            else asyncio.constants.SSL_SHUTDOWN_TIMEOUT)
+
+    def _stop_serving(self, sock: Any) -> None:
+        if not isinstance(sock, _core.Socket):
+            super()._stop_serving(sock)
+            return
+        if sock.fileno() >= 0:
+            self._fn_hub.engine(sock.stack).unlisten(sock)
+        sock.close()
+
+
+def _port_number(port: Any) -> int:
+    """A port as getaddrinfo takes it (None -> 0, an int, or a decimal string)."""
+    if port is None:
+        return 0
+    if isinstance(port, str):
+        if port.isdigit():
+            return int(port)
+        try:
+            return socket.getservbyname(port, "tcp")
+        except OSError:
+            raise socket.gaierror(socket.EAI_SERVICE, "Servname not supported for ai_socktype")
+    if isinstance(port, bytes):
+        return _port_number(port.decode())
+    if isinstance(port, int) and not isinstance(port, bool):
+        if not 0 <= port <= 65535:
+            raise OverflowError("port must be 0-65535.")
+        return port
+    raise TypeError(f"port must be an int or a str, not {type(port).__name__}")
+
+
+def new_event_loop(config: Any = None, *, stack: Any = None, stacks: Iterable[Any] | None = None,
+                   busy_poll: bool = False, **stack_options: Any) -> Loop:
+    """A new fastnet Loop (see Loop); usable as asyncio.Runner(loop_factory=...)."""
+    return Loop(config, stack=stack, stacks=stacks, busy_poll=busy_poll, **stack_options)
+
+
+def run(main: Coroutine[Any, Any, Any], *, debug: bool | None = None, **options: Any) -> Any:
+    """asyncio.run(main) on a fastnet Loop made from options (new_event_loop's)."""
+    if not asyncio.iscoroutine(main):
+        raise ValueError(f"a coroutine was expected, got {main!r}")
+    with asyncio.Runner(debug=debug, loop_factory=lambda: new_event_loop(**options)) as runner:
+        return runner.run(main)
+
