@@ -20,6 +20,7 @@ import asyncio
 import errno
 import hashlib
 import logging
+import os
 import socket
 import ssl
 import struct
@@ -208,6 +209,16 @@ async def closed(*protos):
     return [await p.lost for p in protos]
 
 
+def bind_error(sa, err):
+    """The message of the OSError asyncio's create_server raises when bind() fails with
+    errno err, as this Python's stock loop words it over a kernel socket."""
+    if sys.version_info >= (3, 13):
+        why = str(OSError(err, os.strerror(err))).lower()
+    else:
+        why = os.strerror(err).lower()
+    return f"error while attempting to bind on address {sa!r}: {why}"
+
+
 def flow_ok(flow, high, low):
     """pause/resume alternate, start with pause, end resumed; pause only above the high mark,
     resume only at or below the low mark."""
@@ -285,7 +296,7 @@ class LoopParity:
         assert await closed(cli, srv) == [None, None]
         assert sha(bytes(cli.data)) == sha(banner)
         assert cli.events == ["made", "eof", "lost"]
-        assert srv.events == ["made", "lost"]
+        assert [e for e in srv.events if e not in ("pause", "resume")] == ["made", "lost"]
         await self._close_server(server)
 
     @async_test()
@@ -981,7 +992,9 @@ class LoopParity:
         tr.write_eof()                       # again: no-op
         with pytest.raises(RuntimeError, match=r"^Cannot call write\(\) after write_eof\(\)$"):
             tr.write(b"x")
-        with pytest.raises(RuntimeError, match=r"^Cannot call write\(\) after write_eof\(\)$"):
+        # Python 3.12 gave writelines() its own check (and message).
+        name = "writelines" if sys.version_info >= (3, 12) else "write"
+        with pytest.raises(RuntimeError, match=rf"^Cannot call {name}\(\) after write_eof\(\)$"):
             tr.writelines([b"x", b"y"])
         await srv.eof
         srv.transport.close()
@@ -1030,17 +1043,21 @@ class LoopParity:
         with pytest.raises(OSError) as ei:
             await self.loop.create_server(asyncio.Protocol, self.bind_host, port)
         assert ei.value.errno == errno.EADDRINUSE
-        assert ei.value.strerror == ("error while attempting to bind on address "
-                                 f"{(self.bind_host, port)!r}: address already in use")
+        assert ei.value.strerror == bind_error((self.bind_host, port), errno.EADDRINUSE)
         await self._close_server(first)
 
     @async_test()
     async def test_create_server_address_not_ours(self):
+        sa = (self.foreign_host, 0)
         with pytest.raises(OSError) as ei:
-            await self.loop.create_server(asyncio.Protocol, self.foreign_host, 0)
-        assert ei.value.errno == errno.EADDRNOTAVAIL
-        assert ei.value.strerror == ("error while attempting to bind on address "
-                                 f"{(self.foreign_host, 0)!r}: cannot assign requested address")
+            await self.loop.create_server(asyncio.Protocol, *sa)
+        if sys.version_info >= (3, 13):
+            # 3.13 skips an address it cannot assign (bpo-30945), then finds none left.
+            assert ei.value.errno is None
+            assert str(ei.value) == f"could not bind on any address out of {[sa]!r}"
+        else:
+            assert ei.value.errno == errno.EADDRNOTAVAIL
+            assert ei.value.strerror == bind_error(sa, errno.EADDRNOTAVAIL)
 
     @async_test()
     async def test_connection_refused(self):

@@ -167,6 +167,8 @@ class Target:
         self.unexpected = []
         self.loop.set_exception_handler(lambda loop, ctx: self.unexpected.append(ctx))
         self._failed = False
+        if self.fastnet:
+            self._settle()        # frames of the stack's start (gratuitous ARP) go out first
         baseline = self.handles()
         try:
             yield
