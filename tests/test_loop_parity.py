@@ -967,6 +967,66 @@ class LoopParity:
             assert not t.is_closing()
         await self._end(server, tr, cli, srv)
 
+    # ---------------------------------------------------------------------- sendfile
+    @pytest.mark.parametrize("sender", ["client", "server"])
+    @async_test()
+    async def test_sendfile(self, sender, tmp_path):
+        # Frameworks serve files with loop.sendfile (os.sendfile on a kernel socket, the
+        # read-and-write fallback on other transports): both must give the same bytes.
+        data = payload(3 * MiB + 123, 37)
+        path = tmp_path / "blob"
+        path.write_bytes(data)
+        server, srv_side, tr, cli = await self._pair(
+            client_kw={"store": False} if sender == "server" else {},
+            server_kw={"store": False} if sender == "client" else {})
+        srv = await srv_side.first()
+        src, dst = (cli, srv) if sender == "client" else (srv, cli)
+        with open(path, "rb") as f:
+            sent = await self.loop.sendfile(src.transport, f, offset=100, count=2 * MiB)
+            assert sent == 2 * MiB and f.tell() == 100 + 2 * MiB
+        await dst.received(2 * MiB)
+        src.transport.write(b"!")            # the transport is usable again afterwards
+        await dst.received(2 * MiB + 1)
+        assert dst.hasher.hexdigest() == sha(data[100:100 + 2 * MiB] + b"!")
+        await self._end(server, tr, cli, srv)
+
+    # ---------------------------------------------------------------------- loop services
+    @async_test()
+    async def test_loop_services_keep_working(self):
+        # The fastnet loop is asyncio's own loop plus stacks: timers, call_soon order,
+        # executors, name resolution and kernel sockets behave as on the stock loop.
+        order = []
+        t0 = self.loop.time()
+        self.loop.call_later(0.05, order.append, "later")
+        self.loop.call_soon(order.append, "soon1")
+        self.loop.call_soon(order.append, "soon2")
+        for _ in range(5):
+            assert await self.loop.run_in_executor(None, sum, (1, 2, 3)) == 6
+        infos = await self.loop.getaddrinfo("localhost", "http", family=socket.AF_INET,
+                                            type=socket.SOCK_STREAM)
+        assert infos and all(i[4] == ("127.0.0.1", 80) for i in infos)
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            b.setblocking(False)
+            await self.loop.sock_sendall(a, b"over a kernel socketpair")
+            assert await self.loop.sock_recv(b, 100) == b"over a kernel socketpair"
+        await asyncio.sleep(0.06)
+        assert order == ["soon1", "soon2", "later"]
+        assert self.loop.time() - t0 >= 0.05
+
+    @async_test()
+    async def test_connect_with_local_addr(self):
+        srv_side = Side(self.loop)
+        server = await self.create_server(srv_side)
+        tr, cli = await self.connect(lambda: Peer(self.loop), self.server_addr(server),
+                                     local_addr=(self.client_bind_host, 0))
+        srv = await srv_side.first()
+        host, port = tr.get_extra_info("sockname")
+        assert host == self.client_bind_host and port != 0
+        assert srv.transport.get_extra_info("peername") == (host, port)
+        await self._end(server, tr, cli, srv)
+
     # ---------------------------------------------------------------------- bad use
     @BOTH_SIDES
     @async_test()

@@ -13,6 +13,7 @@ the assertions are identical on every target:
   open_connection(addr, **kw) -> (r, w)         refused_addr() -> an address nobody serves
   bind_host / foreign_host: an address the loop serves itself / one it cannot serve
   client_host: where this target's clients connect (for argument checks)
+  client_bind_host: the address this target's clients have (connect(local_addr=...))
 
   StockTarget        (a) asyncio's own loop, kernel sockets on 127.0.0.1
   FastnetPairTarget  (b) fastnet, two stacks over the memory link in one loop: servers on
@@ -157,7 +158,7 @@ class Target:
 
     fastnet = False
     bind_host = "127.0.0.1"
-    client_host = "127.0.0.1"
+    client_host = client_bind_host = "127.0.0.1"
     foreign_host = "198.19.33.3"
 
     @pytest.fixture(autouse=True)
@@ -267,6 +268,7 @@ class FastnetPairTarget(_FastnetTarget):
     """(b) two fastnet stacks over the memory link, both polled by one loop."""
 
     bind_host = client_host = PAIR_A
+    client_bind_host = PAIR_B
     foreign_host = "198.19.33.3"
 
     def make_loop(self):
@@ -284,7 +286,7 @@ class _TestnetTarget(_FastnetTarget):
         import fastnet
         self.tn = tn = self.request.getfixturevalue("lp_testnet")
         self.bind_host = self.client_host = tn.stack_ip
-        self.peer_ip = tn.peer_ip
+        self.peer_ip = self.client_bind_host = tn.peer_ip
         self.foreign_host = str(ipaddress.IPv4Address(tn.peer_ip) + 1)
         with in_netns(tn.stack_ns):
             stack = fastnet.Stack(backend="af_packet", iface=tn.stack_if, ip=tn.stack_ip,
@@ -304,21 +306,23 @@ class _TestnetTarget(_FastnetTarget):
 class FastnetServesKernel(_TestnetTarget):
     """(c) fastnet server <- kernel clients from the peer namespace (sock= handover)."""
 
-    async def _peer_connected(self, addr):
+    async def _peer_connected(self, addr, local_addr=None):
         sock = self.peer_sockets()[0]
         try:
+            if local_addr is not None:
+                sock.bind(local_addr)
             await self.loop.sock_connect(sock, addr)
         except BaseException:
             sock.close()
             raise
         return sock
 
-    async def connect(self, factory, addr, **kw):
-        sock = await self._peer_connected(addr)
+    async def connect(self, factory, addr, local_addr=None, **kw):
+        sock = await self._peer_connected(addr, local_addr)
         return await self.loop.create_connection(factory, sock=sock, **kw)
 
-    async def open_connection(self, addr, **kw):
-        sock = await self._peer_connected(addr)
+    async def open_connection(self, addr, local_addr=None, **kw):
+        sock = await self._peer_connected(addr, local_addr)
         return await asyncio.open_connection(sock=sock, **kw)
 
 
@@ -327,7 +331,7 @@ class KernelServesFastnet(_TestnetTarget):
 
     def make_loop(self):
         loop = super().make_loop()
-        self.client_host = self.peer_ip
+        self.client_host, self.client_bind_host = self.peer_ip, self.bind_host
         return loop
 
     def _peer_listener(self) -> socket.socket:
