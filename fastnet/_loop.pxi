@@ -40,11 +40,6 @@ cdef extern from "<sys/socket.h>" nogil:
     enum:
         SHUT_WR
         SOCK_NONBLOCK
-        SOL_SOCKET
-        SO_LINGER
-    struct linger:
-        int l_onoff
-        int l_linger
 
 cdef enum:
     # Events taken from one fn_epoll_wait; more wait for the next iteration (level-triggered).
@@ -259,7 +254,7 @@ cdef class _Hub:
             work += e.dispatch()
         return work
 
-    cdef double _sleep_s(self, timeout) except -1.0:
+    cdef double _sleep_s(self, timeout) except? -3.0:
         """min(timeout, the earliest stack deadline) in seconds; -1 stands for None."""
         cdef _Engine e
         cdef uint64_t d, first = _UINT64_MAX, now
@@ -432,7 +427,6 @@ cdef class _Transport(_Handle):
     cdef bint eof_written
     cdef bint eof_seen
     cdef bint proto_paused
-    cdef bint rst_on_close
     cdef bint have_names
     cdef int conn_lost
     cdef sockaddr_in peer
@@ -713,8 +707,8 @@ cdef class _Transport(_Handle):
             self.loop.call_soon(self._call_connection_lost, None)
 
     def abort(self):
-        """Drop queued data and reset the connection (the peer sees a RST)."""
-        self.rst_on_close = True
+        """Drop queued data and close at once.  As the stock loop's (a kernel close), the
+        peer sees a FIN, or a RST when received data was left unread."""
         self._force_close(None)
 
     cdef int _fatal_error(self, exc, message) except -1:
@@ -752,7 +746,6 @@ cdef class _Transport(_Handle):
                 server._detach(self)
 
     cdef int _close_fd(self) except -1:
-        cdef linger lg
         cdef fn_stack *st = self.eng.stack.st
         if self.fd < 0:
             return 0
@@ -761,10 +754,6 @@ cdef class _Transport(_Handle):
             return 0
         self.eng.forget(self)
         self.eng.n_transports -= 1
-        if self.rst_on_close:
-            lg.l_onoff = 1
-            lg.l_linger = 0
-            fn_setsockopt(st, self.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
         if self.sock_obj is not None:
             self.sock_obj.close()
         else:
