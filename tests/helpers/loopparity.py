@@ -295,9 +295,12 @@ class _TestnetTarget(_FastnetTarget):
         return fastnet.new_event_loop(stack=stack)
 
     def peer_sockets(self, n: int = 1) -> list[socket.socket]:
-        """Non-blocking kernel TCP sockets that live in the peer namespace."""
+        """Non-blocking kernel TCP sockets that live in the peer namespace.  proto is
+        IPPROTO_TCP, as in the sockets asyncio makes from getaddrinfo: its transports set
+        TCP_NODELAY only on those (base_events._set_nodelay)."""
         with in_netns(self.tn.peer_ns):
-            socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+            socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                     for _ in range(n)]
         for s in socks:
             s.setblocking(False)
         return socks
