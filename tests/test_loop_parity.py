@@ -231,7 +231,12 @@ def flow_ok(flow, high, low):
 
 class LoopParity:
     """The suite.  Targets provide self.loop, create_server/start_server, server_addr,
-    connect/open_connection, refused_addr, bind_host, client_host, foreign_host."""
+    connect/open_connection, refused_addr, bind_host, client_host, client_bind_host,
+    foreign_host, fastnet_sides."""
+
+    # (test name, applies(target, params), reason): a fastnet loop bug the test exposes,
+    # marked xfail(strict=True) so the fix turns the row into a failure until it is removed.
+    KNOWN_LOOP_BUGS = ()
 
     async def _pair(self, server_kw=None, client_kw=None, **both):
         """One server, one connection: (server, server Side, client transport, client)."""
