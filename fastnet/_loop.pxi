@@ -32,6 +32,11 @@ cdef extern from "<sys/epoll.h>" nogil:
         EPOLL_CTL_MOD
         EPOLL_CTL_DEL
 
+cdef extern from "<netinet/tcp.h>" nogil:
+    enum:
+        IPPROTO_TCP
+        TCP_NODELAY
+
 cdef extern from "<sys/ioctl.h>" nogil:
     enum:
         FIONREAD
@@ -390,6 +395,9 @@ cdef Socket _socket_for(Stack stack, int fd):
 
 cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
     cdef _Transport t = _Transport.__new__(_Transport)
+    cdef int one = 1
+    # asyncio sets TCP_NODELAY on every TCP transport (base_events._set_nodelay).
+    fn_setsockopt(eng.stack.st, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
     t.eng = eng
     t.fd = fd
     t.loop = eng.loop
@@ -709,7 +717,7 @@ cdef class _Transport(_Handle):
     def abort(self):
         """Drop queued data and close at once.  As the stock loop's (a kernel close), the
         peer sees a FIN, or a RST when received data was left unread."""
-        self._force_close(None)
+        self._force_close_c(None)
 
     cdef int _fatal_error(self, exc, message) except -1:
         if isinstance(exc, OSError):
@@ -719,9 +727,13 @@ cdef class _Transport(_Handle):
             self.loop.call_exception_handler({
                 "message": message, "exception": exc, "transport": self,
                 "protocol": self.protocol})
-        return self._force_close(exc)
+        return self._force_close_c(exc)
 
-    cdef int _force_close(self, exc) except -1:
+    def _force_close(self, exc):
+        # sslproto.SSLProtocol calls this on the transport under it.
+        self._force_close_c(exc)
+
+    cdef int _force_close_c(self, exc) except -1:
         if self.conn_lost:
             return 0
         if len(self.wbuf):

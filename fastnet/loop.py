@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import ipaddress
+import os
 import select
 import selectors
 import socket
@@ -27,6 +28,13 @@ from . import _core
 
 __all__ = ["Loop", "new_event_loop", "run"]
 
+# Keyword arguments of this Python's stock create_connection that the signature below does
+# not name (all_errors, 3.12+): accepted, and passed on to the kernel path.
+_STOCK_CONNECT_EXTRA = frozenset(
+    inspect.signature(asyncio.SelectorEventLoop.create_connection).parameters) - {
+    "self", "protocol_factory", "host", "port", "ssl", "family", "proto", "flags", "sock",
+    "local_addr", "server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout",
+    "happy_eyeballs_delay", "interleave"}
 _ATTACH_TAKES_TRANSPORT = "transport" in inspect.signature(base_events.Server._attach).parameters
 
 
@@ -109,6 +117,10 @@ def _ipv4(host: Any) -> str | None:
 
 class Loop(asyncio.SelectorEventLoop):
     """asyncio's selector loop driving fastnet stacks; see the module comment."""
+
+    # BaseEventLoop.__del__ reads _closed: a loop whose arguments were refused before
+    # asyncio's __init__ ran counts as closed.
+    _closed = True
 
     def __init__(self, config: Any = None, *, stack: Any = None, stacks: Iterable[Any] | None = None,
                  busy_poll: bool = False, **stack_options: Any) -> None:
@@ -213,7 +225,7 @@ class Loop(asyncio.SelectorEventLoop):
                 fsock.bind((bind_host, port))
             except OSError as err:
                 msg = ("error while attempting to bind on address %r: %s"
-                       % ((bind_host, port), (err.strerror or str(err)).lower()))
+                       % ((bind_host, port), _strerror(err)))
                 raise OSError(err.errno, msg) from None
         except BaseException:
             fsock.close()
@@ -235,6 +247,10 @@ class Loop(asyncio.SelectorEventLoop):
                                 happy_eyeballs_delay: float | None = None,
                                 interleave: int | None = None,
                                 **kwargs: Any) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+        for name in kwargs:
+            if name not in _STOCK_CONNECT_EXTRA:
+                raise TypeError(f"create_connection() got an unexpected keyword argument {name!r}")
+
         def stock() -> Coroutine[Any, Any, Any]:
             return super(Loop, self).create_connection(
                 protocol_factory, host, port, ssl=ssl, family=family, proto=proto, flags=flags,
@@ -282,7 +298,7 @@ class Loop(asyncio.SelectorEventLoop):
                     fsock.bind(local_addr)
                 except OSError as exc:
                     msg = (f"error while attempting to bind on address {local_addr!r}: "
-                           f"{(exc.strerror or str(exc)).lower()}")
+                           f"{_strerror(exc)}")
                     raise OSError(exc.errno, msg) from None
             try:
                 fsock.connect(address)
@@ -351,6 +367,11 @@ class Loop(asyncio.SelectorEventLoop):
         if sock.fileno() >= 0:
             self._fn_hub.engine(sock.stack).unlisten(sock)
         sock.close()
+
+
+def _strerror(err: OSError) -> str:
+    # fastnet.Socket's messages name the call ("bind: ..."); the stock text is the bare one.
+    return (os.strerror(err.errno) if err.errno else str(err)).lower()
 
 
 def _port_number(port: Any) -> int:

@@ -453,3 +453,31 @@ def test_start_tls_upgrades_a_plain_connection(loop, tls):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_run_runner_and_arguments():
+    a, b = fastnet.Stack.memory_pair({"ip": A_IP}, {"ip": B_IP})
+    try:
+        async def main():
+            loop = asyncio.get_running_loop()
+            assert isinstance(loop, fastnet.Loop) and loop.stacks == (a, b)
+            server = await loop.create_server(Echo, port=PORT)      # wildcard: the first stack
+            assert server.sockets[0].getsockname() == ("0.0.0.0", PORT)
+            reader, writer = await asyncio.open_connection(A_IP, PORT)
+            writer.write(b"run")
+            data = await reader.readexactly(3)
+            writer.close()
+            server.close()
+            return data
+
+        assert fastnet.run(main(), stacks=(a, b)) == b"run"
+        with asyncio.Runner(loop_factory=lambda: fastnet.new_event_loop(stack=a)) as runner:
+            assert runner.run(asyncio.sleep(0, "ok")) == "ok"
+        with pytest.raises(TypeError, match="needs stack options"):
+            fastnet.Loop()
+        with pytest.raises(TypeError, match="not both"):
+            fastnet.Loop(stack=a, stacks=(a, b))
+        with pytest.raises(TypeError, match="fastnet.Stack"):
+            fastnet.Loop(stacks=("a",))
+    finally:
+        assert a.close() == 0 and b.close() == 0
