@@ -586,6 +586,29 @@ class LoopParity:
         assert v.nbytes < len(data)
         await self._close_server(server)
 
+    @BOTH_SIDES
+    @async_test()
+    async def test_close_with_unread_data_resets_peer(self, side):
+        # Closing a socket whose received data was never read resets the connection
+        # (RFC 9293 §3.10.4 / RFC 2525 §2.17, what Linux does): the peer, idle in reading,
+        # sees ConnectionResetError.
+        def send(p):
+            p.transport.write(b"never read")
+
+        server, srv_side, tr, cli = await self._pair(
+            server_kw={"pause_first": 0} if side == "server" else {"on_made": send},
+            client_kw={"pause_first": 0} if side == "client" else {"on_made": send})
+        srv = await srv_side.first()
+        closer, peer = (cli, srv) if side == "client" else (srv, cli)
+        await asyncio.sleep(0.1)             # the data is in the closer's receive buffer
+        assert closer.nbytes == 0
+        closer.transport.close()
+        assert await closer.lost is None
+        exc = await peer.lost
+        assert isinstance(exc, ConnectionResetError), repr(exc)
+        assert peer.events == ["made", "lost"]
+        await self._close_server(server)
+
     # ---------------------------------------------------------------------- pause_reading
     @BOTH_SIDES
     @async_test()
