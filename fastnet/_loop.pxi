@@ -17,6 +17,7 @@ from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
+import sys
 import selectors as _selectors
 from asyncio import trsock as _trsock
 from asyncio.log import logger as _aio_logger
@@ -57,6 +58,9 @@ cdef enum:
 _ACCEPT_RETRY_DELAY = 1.0
 
 _BufferedProtocol = _asyncio.BufferedProtocol
+# 3.12's selector transport has its own writelines (its error names writelines()); 3.11's
+# is WriteTransport's join-and-write.
+_WRITELINES_NAMES_ITSELF = sys.version_info >= (3, 12)
 _epoll_select = _selectors.EpollSelector.select
 
 
@@ -441,6 +445,8 @@ cdef class _Transport(_Handle):
     cdef sockaddr_in local
 
     _start_tls_compatible = True
+    # loop.sendfile() over these transports: asyncio's read-and-write fallback.
+    _sendfile_compatible = _asyncio.constants._SendfileMode.FALLBACK
 
     cdef int _fill_names(self, bint peer) except -1:
         cdef socklen_t slen = sizeof(self.local)
@@ -616,6 +622,8 @@ cdef class _Transport(_Handle):
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data):
+        if self.eof_written and _WRITELINES_NAMES_ITSELF:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
         self.write(b"".join(list_of_data))
 
     cdef int _write_ready(self) except -1:

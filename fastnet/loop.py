@@ -20,6 +20,7 @@ import os
 import select
 import selectors
 import socket
+import sys
 import weakref
 from asyncio import base_events, sslproto
 from typing import Any, Callable, Coroutine, Iterable
@@ -370,8 +371,15 @@ class Loop(asyncio.SelectorEventLoop):
 
 
 def _strerror(err: OSError) -> str:
-    # fastnet.Socket's messages name the call ("bind: ..."); the stock text is the bare one.
-    return (os.strerror(err.errno) if err.errno else str(err)).lower()
+    """The error part of the stock loop's bind-failure message.  fastnet.Socket's own
+    messages name the call ("bind: ..."), so it is rebuilt from errno as the kernel's
+    OSError would print: its strerror up to 3.12, str(err) ("[errno N] ...") from 3.13."""
+    if not err.errno:
+        return str(err).lower()
+    text = os.strerror(err.errno)
+    if sys.version_info >= (3, 13):
+        text = f"[Errno {err.errno}] {text}"
+    return text.lower()
 
 
 def _port_number(port: Any) -> int:
