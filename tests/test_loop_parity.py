@@ -30,8 +30,9 @@ import pytest
 
 from helpers.loopparity import (TLS_HOSTNAME, FastnetPairTarget, FastnetServesKernel,
                                 KernelServesFastnet, StockTarget, async_test,
-                                client_ssl_context, lp_testnet, payload,  # noqa: F401
-                                server_ssl_context, sha)
+                                client_ssl_context, payload, server_ssl_context, sha)
+from helpers.loopparity import lp_testnet  # noqa: F401  (the module's testnet fixture)
+from helpers.netns_ctx import in_netns
 
 MiB = 1 << 20
 LINGER_RST = struct.pack("ii", 1, 0)
@@ -462,7 +463,7 @@ class LoopParity:
             ["made", "eof_sent", "eof", "lost"]
         await self._close_server(server)
 
-    @async_test()
+    @async_test(timeout=15)
     async def test_echo_under_backpressure(self):
         data = payload(8 * MiB, 13)
         server, srv_side, tr, cli = await self._pair(server_kw={"echo": True},
@@ -1187,6 +1188,26 @@ class LoopParity:
             with pytest.raises(ValueError,
                                match="^host/port and sock can not be specified at the same time$"):
                 await self.loop.create_connection(f, h, 9, sock=s)
+
+
+def test_in_netns_enters_and_always_returns(lp_testnet):  # noqa: F811
+    def here():
+        return os.stat("/proc/thread-self/ns/net").st_ino
+
+    home = here()
+    with in_netns(lp_testnet.peer_ns):
+        inside = here()
+        with socket.socket() as s:
+            s.bind((lp_testnet.peer_ip, 0))      # the peer's address exists only in there
+    assert inside != home and here() == home
+    with pytest.raises(ZeroDivisionError):
+        with in_netns(lp_testnet.peer_ns):
+            1 / 0
+    assert here() == home
+    with pytest.raises(OSError) as ei:
+        with in_netns("lp-no-such-namespace"):
+            pass
+    assert ei.value.errno == errno.ENOENT and here() == home
 
 
 class TestStock(LoopParity, StockTarget):
