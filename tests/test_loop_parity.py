@@ -1045,6 +1045,37 @@ class LoopParity:
         assert self.loop.time() - t0 >= 0.05
 
     @async_test()
+    async def test_stock_keyword_arguments_accepted(self):
+        # What frameworks pass (aiohttp's connector: happy_eyeballs_delay, interleave; TLS
+        # timeouts; reuse_address on servers) must be taken as the stock loop takes it.
+        server_kw = {"reuse_address": True, "ssl": server_ssl_context(),
+                     "ssl_handshake_timeout": 10, "ssl_shutdown_timeout": 5}
+        client_kw = {"happy_eyeballs_delay": 0.25, "interleave": 1,
+                     "ssl": client_ssl_context(), "server_hostname": TLS_HOSTNAME,
+                     "ssl_handshake_timeout": 10, "ssl_shutdown_timeout": 5}
+        if sys.version_info >= (3, 12):
+            client_kw["all_errors"] = True
+        if sys.version_info >= (3, 13):
+            server_kw["keep_alive"] = True
+        srv_side = Side(self.loop, echo=True)
+        server = await self.create_server(srv_side, **server_kw)
+        if self.clients_by_address:
+            tr, cli = await self.loop.create_connection(lambda: Peer(self.loop),
+                                                        *self.server_addr(server), **client_kw)
+        else:   # clients come with sock=, where the addressing keywords do not apply
+            for k in ("happy_eyeballs_delay", "interleave", "all_errors"):
+                client_kw.pop(k, None)
+            tr, cli = await self.connect(lambda: Peer(self.loop), self.server_addr(server),
+                                         **client_kw)
+        srv = await srv_side.first()
+        tr.write(b"kw")
+        await cli.received(2)
+        if sys.version_info >= (3, 13) and self.servers_by_address:   # not applied to sock=
+            s = srv.transport.get_extra_info("socket")
+            assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+        await self._end(server, tr, cli, srv)
+
+    @async_test()
     async def test_connect_with_local_addr(self):
         srv_side = Side(self.loop)
         server = await self.create_server(srv_side)

@@ -159,6 +159,8 @@ class Target:
 
     fastnet = False
     fastnet_sides: tuple[str, ...] = ()     # which ends ("client", "server") are fastnet's
+    clients_by_address = True               # False: connect() hands over a kernel sock=
+    servers_by_address = True               # False: create_server() is given a kernel sock=
     bind_host = "127.0.0.1"
     client_host = client_bind_host = "127.0.0.1"
     foreign_host = "198.19.33.3"
@@ -320,6 +322,7 @@ class FastnetServesKernel(_TestnetTarget):
     """(c) fastnet server <- kernel clients from the peer namespace (sock= handover)."""
 
     fastnet_sides = ("server",)
+    clients_by_address = False
 
     async def _peer_connected(self, addr, local_addr=None):
         sock = self.peer_sockets()[0]
@@ -345,6 +348,7 @@ class KernelServesFastnet(_TestnetTarget):
     """(c) kernel server in the peer namespace (create_server(sock=)) <- fastnet clients."""
 
     fastnet_sides = ("client",)
+    servers_by_address = False
 
     def make_loop(self):
         loop = super().make_loop()
