@@ -1167,6 +1167,18 @@ class LoopParity:
         await self._close_server(first)
 
     @async_test()
+    async def test_create_server_reuse_port(self):
+        # SO_REUSEPORT: a second server on the same port, as pre-forking servers make them.
+        f = Side(self.loop, echo=True)
+        first = await self.loop.create_server(f, self.bind_host, 0, reuse_port=True)
+        port = first.sockets[0].getsockname()[1]
+        second = await self.loop.create_server(f, self.bind_host, port, reuse_port=True)
+        assert second.sockets[0].getsockname()[:2] == (self.bind_host, port)
+        assert first.is_serving() and second.is_serving()
+        await self._close_server(first)
+        await self._close_server(second)
+
+    @async_test()
     async def test_create_server_address_not_ours(self):
         sa = (self.foreign_host, 0)
         with pytest.raises(OSError) as ei:
