@@ -17,8 +17,8 @@ from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
-import sys
 import selectors as _selectors
+import sys
 from asyncio import trsock as _trsock
 from asyncio.log import logger as _aio_logger
 
@@ -112,6 +112,11 @@ cdef class _Engine:
         ev.events = mask
         ev.data.u64 = <uint64_t><void *>h
         if fn_epoll_ctl(self.stack.st, self.epfd, op, h.fd, &ev) < 0:
+            if op == EPOLL_CTL_DEL:
+                # The fd was closed under us (fn_close leaves every epoll set): nothing
+                # registered any more, which is what was asked.
+                h.mask = 0
+                return 0
             raise _oserror(errno, "epoll_ctl")
         h.mask = mask
         return 0
@@ -148,6 +153,8 @@ cdef class _Engine:
             Py_INCREF(<object><PyObject *><void *>self.evs[i].data.u64)
         try:
             for i in range(n):
+                if self.stack.st == NULL:
+                    break       # a callback closed the Stack: the rest of the batch is moot
                 h = <_Handle><PyObject *><void *>self.evs[i].data.u64
                 if h.fd >= 0 and h.mask != 0:
                     h._on_events(self.evs[i].events)
@@ -165,6 +172,7 @@ cdef class _Engine:
 
     def transport(self, Socket sock, protocol, waiter=None, extra=None, server=None):
         """A transport over the connected Socket sock (which it now owns)."""
+        self.stack._check()
         cdef _Transport t = _new_transport(self, sock.fd, protocol, waiter, server)
         t.sock_obj = sock
         t._fill_names(True)
@@ -174,6 +182,7 @@ cdef class _Engine:
 
     def listen(self, Socket sock, protocol_factory, server, sslcontext, backlog,
                ssl_handshake_timeout, ssl_shutdown_timeout):
+        self.stack._check()
         cdef _Listener ls = _Listener.__new__(_Listener)
         ls.eng = self
         ls.fd = sock.fd
@@ -360,7 +369,12 @@ cdef class _Listener(_Handle):
                     self.eng.ctl(self, 0)
                     loop.call_later(_ACCEPT_RETRY_DELAY, self._resume)
                     return 0
-                raise _errno_exc(err)
+                # As an exception in the stock loop's accept callback: logged, loop goes on.
+                loop.call_exception_handler({
+                    "message": "Error accepting a connection on a fastnet listener",
+                    "exception": _errno_exc(err),
+                    "socket": _trsock.TransportSocket(self.sock)})
+                return 0
             if self.sslcontext is None:
                 try:
                     protocol = self.protocol_factory()
@@ -594,6 +608,9 @@ cdef class _Transport(_Handle):
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data:
             return
+        if self.fd < 0 or self.eng.stack.st == NULL:
+            # Closed under the transport (loop.close(), Stack.close()): as a lost connection.
+            self.conn_lost = max(self.conn_lost, 1)
         if self.conn_lost:
             if self.conn_lost >= _CONNLOST_LOG:
                 _aio_logger.warning("socket.send() raised exception.")
@@ -657,7 +674,7 @@ cdef class _Transport(_Handle):
         if self.closing or self.eof_written:
             return
         self.eof_written = True
-        if not len(self.wbuf):
+        if not len(self.wbuf) and self.fd >= 0 and self.eng.stack.st != NULL:
             fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
 
     def can_write_eof(self):

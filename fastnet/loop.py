@@ -347,6 +347,34 @@ class Loop(asyncio.SelectorEventLoop):
         self._make_socket_transport(rawsock, ssl_protocol, extra=extra, server=server)
         return ssl_protocol._app_transport
 
+    async def _sendfile_fallback(self, transp: Any, file: Any, offset: int,
+                                 count: int | None) -> int:
+        if not isinstance(transp, _core._Transport):
+            return await super()._sendfile_fallback(transp, file, offset, count)
+        if offset:
+            file.seek(offset)
+        blocksize = min(count, 16384) if count else 16384
+        buf = bytearray(blocksize)
+        total_sent = 0
+        drain = _SendfileDrain(transp)
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total_sent, blocksize)
+                    if blocksize <= 0:
+                        return total_sent
+                view = memoryview(buf)[:blocksize]
+                read = await self.run_in_executor(None, file.readinto, view)
+                if not read:
+                    return total_sent
+                await drain.drain()
+                transp.write(view[:read])   # copied into the stack or the transport's buffer
+                total_sent += read
+        finally:
+            if total_sent > 0 and hasattr(file, "seek"):
+                file.seek(offset + total_sent)
+            drain.restore()
+
     def _start_serving(self, protocol_factory: Any, sock: Any, sslcontext: Any = None,
                        server: Any = None, backlog: int = 100, ssl_handshake_timeout: Any = None,
                        ssl_shutdown_timeout: Any = None) -> None:
@@ -368,6 +396,55 @@ class Loop(asyncio.SelectorEventLoop):
         if sock.fileno() >= 0:
             self._fn_hub.engine(sock.stack).unlisten(sock)
         sock.close()
+
+
+class _SendfileDrain(asyncio.Protocol):
+    """Stands in for a stack transport's protocol during loop.sendfile(): reading paused,
+    pause_writing/resume_writing turned into drain() (asyncio's own fallback protocol
+    accepts only its Python transports)."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._proto = transport.get_protocol()
+        self._was_reading = transport.is_reading()
+        high = transport.get_write_buffer_limits()[1]
+        self._paused_before = transport.get_write_buffer_size() > high
+        self._waiter: asyncio.Future[None] | None = None
+        transport.pause_reading()
+        transport.set_protocol(self)
+        if self._paused_before:
+            self.pause_writing()
+
+    async def drain(self) -> None:
+        if self._transport.is_closing():
+            raise ConnectionError("Connection closed by peer")
+        if self._waiter is not None:
+            await self._waiter
+
+    def pause_writing(self) -> None:
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("Connection is closed by peer"))
+        self._proto.connection_lost(exc)
+
+    def restore(self) -> None:
+        self._transport.set_protocol(self._proto)
+        if self._was_reading:
+            self._transport.resume_reading()
+        if self._waiter is not None:
+            self._waiter.cancel()
+        if self._paused_before and self._transport.get_write_buffer_size() <= \
+                self._transport.get_write_buffer_limits()[0]:
+            self._proto.resume_writing()
 
 
 def _strerror(err: OSError) -> str:

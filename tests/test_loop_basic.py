@@ -316,8 +316,22 @@ def test_kernel_routes_unchanged(loop):
         writer.write(b"kernel")
         assert await reader.readexactly(6) == b"kernel"
         assert loop.fastnet_handles()["transports"] == 0
+        # local_addr on the kernel's loopback: the kernel, whatever the stacks are.
+        tr, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port,
+                                             local_addr=("127.0.0.1", 0))
+        assert loop.fastnet_handles()["transports"] == 0
+        tr.close()
         writer.close()
         await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        # local_addr equal to a stack's address: that stack.
+        server = await loop.create_server(Echo, A_IP, PORT)
+        tr, _ = await loop.create_connection(asyncio.Protocol, A_IP, PORT,
+                                             local_addr=(B_IP, 0))
+        assert tr.get_extra_info("sockname")[0] == B_IP
+        assert loop.fastnet_handles()["transports"] == 2
+        tr.close()
         server.close()
         await server.wait_closed()
         # Nobody's address: the kernel's EADDRNOTAVAIL (3.13 wraps it in "could not bind
@@ -353,6 +367,16 @@ def veth():
         yield tn
 
 
+async def _http_ok(reader, writer):
+    line = await reader.readline()
+    while await reader.readline() not in (b"\r\n", b""):
+        pass
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                 % (len(line), line))
+    await writer.drain()
+    writer.close()
+
+
 def test_kernel_peer_over_veth_and_idle_cpu(veth):
     with _netns(veth.stack_ns):
         lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
@@ -370,6 +394,16 @@ def test_kernel_peer_over_veth_and_idle_cpu(veth):
             reader, writer = await asyncio.open_connection(sock=ksock)
             writer.write(payload)
             assert await asyncio.wait_for(reader.readexactly(len(payload)), 30) == payload
+            # curl in the peer namespace, started by the loop itself (subprocesses work).
+            http = await asyncio.start_server(_http_ok, veth.stack_ip, PORT + 1)
+            curl = await asyncio.create_subprocess_exec(
+                "ip", "netns", "exec", veth.peer_ns, "curl", "-sS", "-m", "10",
+                f"http://{veth.stack_ip}:{PORT + 1}/hello", stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(curl.communicate(), 30)
+            assert (curl.returncode, out, err) == (0, b"GET /hello HTTP/1.1\r\n", b"")
+            http.close()
+            await http.wait_closed()
             # An idle serving loop sleeps in epoll: almost no CPU over a second.
             cpu = time.process_time()
             await asyncio.sleep(1.0)
@@ -481,3 +515,24 @@ def test_run_runner_and_arguments():
             fastnet.Loop(stacks=("a",))
     finally:
         assert a.close() == 0 and b.close() == 0
+
+
+def test_loop_close_with_live_transports():
+    a, b = fastnet.Stack.memory_pair({"ip": A_IP}, {"ip": B_IP})
+    lp = fastnet.new_event_loop(stacks=(a, b))
+    try:
+        async def main():
+            await lp.create_server(Echo, A_IP, PORT)
+            return await lp.create_connection(asyncio.Protocol, A_IP, PORT)
+
+        tr, _ = lp.run_until_complete(main())
+        lp.close()          # closes the transports' and the listener's stack sockets
+        assert a.socket_count == 0 and b.socket_count == 0
+        tr.write(b"after close")    # a lost connection now: dropped, no crash
+        tr.pause_reading()
+        lp.close()
+    finally:
+        assert a.close() == 0 and b.close() == 0
+    tr.write(b"after the stacks closed")
+    tr.write_eof()
+    assert tr.get_extra_info("socket").fileno() == -1     # kept, closed (as the stock loop)
