@@ -987,6 +987,7 @@ class LoopParity:
         assert tr.get_extra_info("peername") == addr
         assert st.get_extra_info("sockname") == addr
         assert tr.get_extra_info("sockname") == st.get_extra_info("peername")
+        assert tr.get_extra_info("sockname")[0] == self.client_bind_host    # the routing rule
         for t in (tr, st):
             s = t.get_extra_info("socket")
             assert s.family == socket.AF_INET
