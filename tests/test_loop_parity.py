@@ -1174,6 +1174,20 @@ class LoopParity:
         await self._close_server(first)
 
     @async_test()
+    async def test_create_server_wildcard(self):
+        if not self.servers_by_address:
+            pytest.skip("this target's servers are kernel sockets given with sock=")
+        srv_side = Side(self.loop, echo=True)
+        server = await self.loop.create_server(srv_side, "0.0.0.0", 0)
+        assert len(server.sockets) == 1
+        host, port = server.sockets[0].getsockname()[:2]
+        assert host == "0.0.0.0" and port != 0
+        tr, cli = await self.connect(lambda: Peer(self.loop), (self.bind_host, port))
+        srv = await srv_side.first()
+        assert srv.transport.get_extra_info("sockname") == (self.bind_host, port)
+        await self._end(server, tr, cli, srv)
+
+    @async_test()
     async def test_create_server_reuse_port(self):
         # SO_REUSEPORT: a second server on the same port, as pre-forking servers make them.
         f = Side(self.loop, echo=True)
