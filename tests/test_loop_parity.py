@@ -154,7 +154,10 @@ class Source(Peer):
             self.pos += self.chunk
         if self.pos >= len(self.payload) and not self.paused and "eof_sent" not in self.events:
             self.events.append("eof_sent")
-            tr.write_eof()
+            if tr.can_write_eof():
+                tr.write_eof()
+            else:
+                tr.close()       # TLS has no half-close: close_notify, after the data
 
     def pause_writing(self):
         self.paused = True
@@ -743,6 +746,22 @@ class LoopParity:
         assert srv.transport.get_extra_info("peername") == tr.get_extra_info("sockname")
         assert not tr.can_write_eof()
         await self._end(server, tr, cli, srv)
+
+    @async_test(timeout=45)
+    async def test_tls_large_transfer_backpressure(self):
+        data = payload(8 * MiB, 41)
+        high, low = 128 * 1024, 32 * 1024
+        srv_side = Side(self.loop, pause_first=0.3, store=False)
+        server = await self.create_server(srv_side, ssl=server_ssl_context())
+        tr, src = await self.connect(
+            lambda: Source(self.loop, data, high=high, low=low, store=False),
+            self.server_addr(server), ssl=client_ssl_context(), server_hostname=TLS_HOSTNAME)
+        snk = await srv_side.first()
+        assert await closed(src, snk) == [None, None]
+        assert snk.nbytes == len(data) and snk.hasher.hexdigest() == sha(data)
+        flow_ok(src.flow, high, low)
+        assert snk.events == ["made", "eof", "lost"]
+        await self._close_server(server)
 
     @async_test()
     async def test_tls_streams(self):
