@@ -1130,6 +1130,34 @@ class LoopParity:
             assert log.messages() == ["socket.send() raised exception."] * 7
         await self._close_server(server)
 
+    @BOTH_SIDES
+    @async_test()
+    async def test_protocol_callback_raises(self, side):
+        # A data_received that raises: the stock loop reports it to the exception handler
+        # once, closes the transport and hands the exception to connection_lost.
+        boom = ValueError("boom")
+
+        def explode(p, data):
+            raise boom
+
+        def send(p):
+            p.transport.write(b"trigger")
+
+        server, srv_side, tr, cli = await self._pair(
+            server_kw={"on_data": explode} if side == "server" else {"on_made": send},
+            client_kw={"on_data": explode} if side == "client" else {"on_made": send})
+        srv = await srv_side.first()
+        bad, peer = (cli, srv) if side == "client" else (srv, cli)
+        assert await bad.lost is boom
+        assert await peer.lost is None
+        assert peer.events == ["made", "eof", "lost"]
+        assert len(self.unexpected) == 1
+        ctx = self.unexpected.pop()
+        assert ctx["message"] == "Fatal error: protocol.data_received() call failed."
+        assert ctx["exception"] is boom
+        assert ctx["protocol"] is bad and ctx["transport"] is bad.transport
+        await self._close_server(server)
+
     @async_test()
     async def test_write_after_write_eof_raises(self):
         server, srv_side, tr, cli = await self._pair()
