@@ -15,6 +15,8 @@ the assertions are identical on every target:
   bind_host / foreign_host: an address the loop serves itself / one it cannot serve
   client_host: where this target's clients connect (for argument checks)
   client_bind_host: the address this target's clients have (connect(local_addr=...))
+  fastnet_sides: which ends are fastnet's; clients_by_address / servers_by_address:
+  False where that end is a kernel socket handed over with sock=
 
   StockTarget        (a) asyncio's own loop, kernel sockets on 127.0.0.1
   FastnetPairTarget  (b) fastnet, two stacks over the memory link in one loop: servers on
@@ -27,6 +29,7 @@ the assertions are identical on every target:
 
 The testnet for (c) is made once per module (fixture `lp_testnet`, which a test module
 imports).  Addresses: 198.19.33.0/24 is this suite's; (b) uses .1/.2, (c) .128/26.
+Only the peer's address and .3 / the peer's +1 (never assigned: bind must fail) are used.
 """
 
 from __future__ import annotations
