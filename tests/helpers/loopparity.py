@@ -190,7 +190,7 @@ class Target:
         params = getattr(getattr(node, "callspec", None), "params", {})
         for name, applies, reason in getattr(self, "KNOWN_LOOP_BUGS", ()):
             if name == node.originalname and applies(self, params):
-                node.add_marker(pytest.mark.xfail(strict=True, reason=f"loop bug: {reason}"))
+                node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
     # overridden by targets -------------------------------------------------------------
     def make_loop(self) -> asyncio.AbstractEventLoop:
