@@ -10,9 +10,10 @@
 #   kernel comparison point of bench/http_bench.py, never started as a service here), and
 #   python3-dev when the running Python has no headers.
 #   `apt-get update` runs only when a package is missing.
-#   Python packages: cython, setuptools, wheel (build), pytest, scapy (tests), uvloop, locust
-#   (benchmarks), httptools (the HTTP parser of apps/http_echo), matplotlib (the plots of
-#   bench/http_bench.py), for the python3 on PATH.
+#   Python packages: cython, setuptools, wheel (build), pytest, scapy, cryptography (tests:
+#   the TLS certificates of the loop parity suite), uvloop, locust (benchmarks), httptools
+#   (the HTTP parser of apps/http_echo), matplotlib (the plots of bench/http_bench.py), for
+#   the python3 on PATH.
 #   llhttp's C sources for the native HTTP echo server (apps/http_echo/native/fetch_llhttp.sh:
 #   the pinned httptools sdist from PyPI, checked by SHA-256, unpacked into that build dir).
 #
@@ -79,7 +80,7 @@ if "$PYTHON" -m pip install --help 2>/dev/null | grep -q -- '--break-system-pack
     fi
 fi
 
-PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy uvloop locust httptools matplotlib)
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy cryptography uvloop locust httptools matplotlib)
 if "$PYTHON" - "${PY_PKGS[@]}" <<'PY'
 import sys
 from importlib import metadata
