@@ -15,13 +15,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import pyversions  # noqa: E402
+from helpers import pyversions
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED_FILES = ("setup.py", "pyproject.toml", "README.md")
