@@ -13,11 +13,14 @@
 #   Python packages: cython, setuptools, wheel (build), pytest, scapy, cryptography (tests:
 #   the TLS certificates of the loop parity suite), uvloop, locust (benchmarks), httptools
 #   (the HTTP parser of apps/http_echo), matplotlib (the plots of bench/http_bench.py), for
-#   the python3 on PATH.
+#   the python3 on PATH; cython, setuptools, pytest, uvloop, httptools for each other Python
+#   CI checks (3.12, 3.13: tests/helpers/pyversions.py finds them; tests/test_pyversions.py
+#   builds and tests fastnet with them).
 #   llhttp's C sources for the native HTTP echo server (apps/http_echo/native/fetch_llhttp.sh:
 #   the pinned httptools sdist from PyPI, checked by SHA-256, unpacked into that build dir).
 #
-# Environment: PYTHON (default python3).  FASTNET_SKIP_APT=1 skips the Debian part.
+# Environment: PYTHON (default python3); PYTHON312, PYTHON313 name the other Pythons.
+# FASTNET_SKIP_APT=1 skips the Debian part.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -71,17 +74,24 @@ if [ "${FASTNET_SKIP_APT:-0}" != 1 ]; then
     fi
 fi
 
-PIP=("$PYTHON" -m pip install -q --disable-pip-version-check)
-if "$PYTHON" -m pip install --help 2>/dev/null | grep -q -- '--break-system-packages'; then
-    # Debian's own python3 refuses system-wide installs without this (PEP 668); a pyenv or
-    # venv Python ignores the marker anyway.
-    if [ -e "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/EXTERNALLY-MANAGED" ]; then
-        PIP+=(--break-system-packages)
+# pip_for PY: sets PIP to the quiet `pip install` command of interpreter PY.
+pip_for() {
+    PIP=("$1" -m pip install -q --disable-pip-version-check)
+    if "$1" -m pip install --help 2>/dev/null | grep -q -- '--break-system-packages'; then
+        # Debian's own python3 refuses system-wide installs without this (PEP 668); a pyenv
+        # or venv Python ignores the marker anyway.
+        if [ -e "$("$1" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/EXTERNALLY-MANAGED" ]; then
+            PIP+=(--break-system-packages)
+        fi
     fi
-fi
+}
 
-PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy cryptography uvloop locust httptools matplotlib)
-if "$PYTHON" - "${PY_PKGS[@]}" <<'PY'
+# pip_install PY PKG...: installs PKG... into interpreter PY unless it has them all already
+# (then pip does not run at all).
+pip_install() {
+    local py=$1
+    shift
+    if "$py" - "$@" <<'PY'
 import sys
 from importlib import metadata
 import re
@@ -92,16 +102,34 @@ for spec in sys.argv[1:]:
     except metadata.PackageNotFoundError:
         sys.exit(1)
 PY
-then
-    log "Python packages: all present"
-else
-    log "pip install: ${PY_PKGS[*]}"
-    "${PIP[@]}" "${PY_PKGS[@]}"
-fi
+    then
+        log "Python packages ($py): all present"
+    else
+        log "pip install ($py): $*"
+        pip_for "$py"
+        "${PIP[@]}" "$@"
+    fi
+}
+
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy cryptography uvloop locust httptools matplotlib)
+pip_install "$PYTHON" "${PY_PKGS[@]}"
+
+# The other Pythons CI checks (tests/test_pyversions.py builds the extension with each and
+# runs the loop tests): what setup.py and those tests import.  The project is not installed
+# into them; the test builds a private copy.
+EXTRA_PY_PKGS=("cython>=3.0" "setuptools>=64" pytest uvloop httptools)
+# (A command substitution, not a process one: a bad $PYTHON312/$PYTHON313 stops the script.)
+extra_pythons=$("$PYTHON" tests/helpers/pyversions.py)
+while read -r ver py; do
+    [ -n "$ver" ] || continue
+    log "extra Python $ver: $py"
+    pip_install "$py" "${EXTRA_PY_PKGS[@]}"
+done <<< "$extra_pythons"
 
 log "llhttp for apps/http_echo/native"
 PYTHON="$PYTHON" apps/http_echo/native/fetch_llhttp.sh
 
+pip_for "$PYTHON"
 # The project itself, editable: the C stack and the extension are (re)built from this tree.
 # No build isolation: the build dependencies were installed just above, and this keeps the
 # step offline-capable and fast on a second run.
