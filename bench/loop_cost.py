@@ -2,7 +2,7 @@
 """Server CPU cost per request of the HTTP echo app, fastnet vs uvloop in one run.
 
     sudo python3 bench/loop_cost.py [--servers fastnet,uvloop] [--scenarios get,close]
-                                    [--duration 3] [--rounds 3] [--prefix 198.19.47.0/24]
+                                    [--duration 3] [--rounds 3] [--prefix 198.19.47.0/25]
 
 Contract: measures cost, not speed, so it means something on a shared, noisy machine: the
 server's own on-CPU time (the first field of /proc/PID/task/*/schedstat, nanoseconds, user and
@@ -14,7 +14,13 @@ with 64 connections (get: keep-alive, close: `Connection: close`).  Rounds rotat
 order; the median over rounds is printed as µs/request and the ratio uvloop / fastnet (how
 many times cheaper fastnet is per request = its requests per server-core second over
 uvloop's).  Builds its own veth network (namespace lf<pid>, --prefix) and removes it, and
-stops every server it started by PID, also on errors.  Needs root.  Hardware counters
+stops every server it started by PID, also on errors.  Needs root.
+
+veth delivers a frame in the sender's context: without --rps the load generator's kernel
+receive path (TCP input of every response) runs on the server's core, inside the server's
+send, and is counted as the server's time, for every server kind alike.  --rps steers the
+load generator's veth end to its own core (rps_cpus), so each side's receive work is counted
+where it belongs (the server's own receive still runs in the client's send, as before).  Hardware counters
 (instructions) are printed when perf can count them here (--perf), else "n/a".
 """
 import argparse
@@ -115,8 +121,10 @@ def main():
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
-    p.add_argument("--prefix", default="198.19.47.0/24")
+    p.add_argument("--prefix", default="198.19.47.0/25")
     p.add_argument("--backend", default="af_xdp")
+    p.add_argument("--rps", action="store_true",
+                   help="the load generator's receive work on its own core (see above)")
     p.add_argument("--perf", action="store_true", help="also count instructions (perf stat)")
     p.add_argument("--record", metavar="DIR",
                    help="perf record -g the server during each cell into DIR/KIND-SCEN.data")
@@ -126,6 +134,9 @@ def main():
     scens = a.scenarios.split(",")
     hs.PREFIX = a.prefix
     net = hs.BenchNet(name=f"lf{os.getpid() % 100000}")
+    if a.rps:
+        net.peer(["sh", "-c", f"echo {1 << a.client_cpu:x} > "
+                  f"/sys/class/net/{net.tn.peer_if}/queues/rx-0/rps_cpus"])
     cells = {(k, s): [] for k in kinds for s in scens}
     try:
         with tempfile.TemporaryDirectory(prefix="loop_cost.") as work:

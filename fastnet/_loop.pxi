@@ -60,8 +60,9 @@ cdef enum:
     # asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES.
     _CONNLOST_LOG = 5
     # The largest write made inside data_received that is held until the callback returns
-    # (_Transport.pending); below the high-water mark, so holding it never defers a
-    # pause_writing() the stock loop would call inside write().
+    # (_Transport.pending).  A held write is also at most the high-water mark, so whatever
+    # part the stack cannot take never needs the pause_writing() the stock loop would have
+    # called inside write().
     _HOLD_MAX = 16384
 # asyncio.constants.ACCEPT_RETRY_DELAY.
 _ACCEPT_RETRY_DELAY = 1.0
@@ -646,7 +647,8 @@ cdef class _Transport(_Handle):
         if self.pending is not None:
             self._flush_pending(0)
         elif (self.in_read and type(data) is bytes and len(<bytes>data) <= _HOLD_MAX
-                and not self.conn_lost and not len(self.wbuf)):
+                and len(<bytes>data) <= self.high and not self.conn_lost
+                and not len(self.wbuf)):
             self.pending = data
             return
         self._send(data, 0)
