@@ -6,11 +6,10 @@
 
 Contract: measures cost, not speed, so it means something on a shared, noisy machine: the
 server's own on-CPU time (the first field of /proc/PID/task/*/schedstat, nanoseconds, user and
-kernel time of the server's threads; softirq work the kernel charges to whatever runs is
-excluded as far as the kernel separates it) between just before and just after one wrk run,
-divided by the requests wrk counted.  Each server kind runs pinned to --server-cpu with the
-same app (apps.http_echo, bench/http_servers.py starts it), wrk -t1 pinned to --client-cpu
-with 64 connections (get: keep-alive, close: `Connection: close`).  Rounds rotate the server
+kernel time of the server's threads, softirq work run inside its system calls included)
+between just before and just after one wrk run, divided by the requests wrk counted.  Each
+server kind runs pinned to --server-cpu with the same app (apps.http_echo, started by
+bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive, close: `Connection: close`).  Rounds rotate the server
 order; the median over rounds is printed as µs/request and the ratio uvloop / fastnet (how
 many times cheaper fastnet is per request = its requests per server-core second over
 uvloop's).  Builds its own veth network (namespace lf<pid>, --prefix) and removes it, and
@@ -20,8 +19,10 @@ veth delivers a frame in the sender's context: without --rps the load generator'
 receive path (TCP input of every response) runs on the server's core, inside the server's
 send, and is counted as the server's time, for every server kind alike.  --rps steers the
 load generator's veth end to its own core (rps_cpus), so each side's receive work is counted
-where it belongs (the server's own receive still runs in the client's send, as before).  Hardware counters
-(instructions) are printed when perf can count them here (--perf), else "n/a".
+where it belongs (the server's own receive still runs in the client's send, as before).
+Hardware counters (instructions) are printed when perf can count them here (--perf), else
+"n/a"; --record DIR keeps a perf record -g profile of the server per cell.  Packets per
+request are the load generator's veth counters.
 """
 import argparse
 import json
