@@ -6,14 +6,15 @@
 
 Contract: measures cost, not speed, so it means something on a shared, noisy machine: the
 server's own on-CPU time (the first field of /proc/PID/task/*/schedstat, nanoseconds, user and
-kernel time of the server's threads, softirq work run inside its system calls included)
-between just before and just after one wrk run, divided by the requests wrk counted.  Each
-server kind runs pinned to --server-cpu with the same app (apps.http_echo, started by
-bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive, close: `Connection: close`).  Rounds rotate the server
-order; the median over rounds is printed as µs/request and the ratio uvloop / fastnet (how
-many times cheaper fastnet is per request = its requests per server-core second over
-uvloop's).  Builds its own veth network (namespace lf<pid>, --prefix) and removes it, and
-stops every server it started by PID, also on errors.  Needs root.
+kernel time of the server's threads, softirq work run inside its system calls included) between
+just before and just after one wrk run, divided by the requests wrk counted. Each server kind
+runs pinned to --server-cpu with the same app (apps.http_echo, started by
+bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive,
+close: `Connection: close`). Rounds rotate the server order; the median over rounds is printed
+as µs/request and the ratio uvloop / fastnet (how many times cheaper fastnet is per request =
+its requests per server-core second over uvloop's). Builds its own veth network (namespace
+lf<pid>, --prefix) and removes it, and stops every server it started by PID, also on errors.
+Needs root.
 
 veth delivers a frame in the sender's context: without --rps the load generator's kernel
 receive path (TCP input of every response) runs on the server's core, inside the server's
