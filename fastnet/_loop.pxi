@@ -46,14 +46,24 @@ cdef extern from "<sys/socket.h>" nogil:
     enum:
         SHUT_WR
         SOCK_NONBLOCK
+        MSG_MORE
 
 cdef enum:
     # Events taken from one fn_epoll_wait; more wait for the next iteration (level-triggered).
     _MAX_EVENTS = 512
     # The most one read hands to data_received (asyncio's selector transport reads 256 KiB).
     _READ_MAX = 262144
+    # Rounds in a row whose stacks had work that may skip the kernel's epoll_wait(0): a busy
+    # stack costs the kernel fds (asyncio's self-pipe, kernel sockets) and the timers at most
+    # this many rounds of delay, never their turn (see _Hub.select).
+    _KERNEL_SKIP = 3
     # asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES.
     _CONNLOST_LOG = 5
+    # The largest write made inside data_received that is held until the callback returns
+    # (_Transport.pending).  A held write is also at most the high-water mark, so whatever
+    # part the stack cannot take never needs the pause_writing() the stock loop would have
+    # called inside write().
+    _HOLD_MAX = 16384
 # asyncio.constants.ACCEPT_RETRY_DELAY.
 _ACCEPT_RETRY_DELAY = 1.0
 
@@ -237,6 +247,7 @@ cdef class _Hub:
     cdef tuple _stacks
     cdef bint busy_poll
     cdef object loop
+    cdef int skipped
 
     def __cinit__(self, stacks, bint busy_poll):
         self.engines = ()
@@ -294,7 +305,21 @@ cdef class _Hub:
 
     def select(self, selector, timeout):
         cdef double t
-        if self._round() > 0 or self.busy_poll or (timeout is not None and timeout <= 0):
+        cdef object loop = self.loop
+        if self._round() > 0:
+            # While the stacks have work and asyncio has no callback to run, the next
+            # iterations would only come back here: run their rounds now, without the trip
+            # through _run_once, up to the kernel's turn.
+            self.skipped += 1
+            while (self.skipped <= _KERNEL_SKIP and not loop._ready and not loop._stopping
+                   and self._round() > 0):
+                self.skipped += 1
+            if self.skipped <= _KERNEL_SKIP:
+                return []
+            self.skipped = 0
+            return _epoll_select(selector, 0)
+        self.skipped = 0
+        if self.busy_poll or (timeout is not None and timeout <= 0):
             return _epoll_select(selector, 0)
         t = self._sleep_s(timeout)
         if t == 0.0:
@@ -458,6 +483,12 @@ cdef class _Transport(_Handle):
     cdef bint proto_paused
     cdef bint have_names
     cdef int conn_lost
+    # Inside data_received / buffer_updated, a small bytes write is held here and given to
+    # the stack when the callback returns, or earlier when anything could observe the
+    # difference; a close() or write_eof() in the same callback then sends it with MSG_MORE
+    # and shuts down, so the response and the FIN leave in one segment.
+    cdef bint in_read
+    cdef object pending
     cdef sockaddr_in peer
     cdef sockaddr_in local
 
@@ -524,12 +555,16 @@ cdef class _Transport(_Handle):
             if 0 < n < avail:
                 data = data[:n]
         if n > 0:
+            self.in_read = True
             try:
                 self.protocol.data_received(data)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            finally:
+                self.in_read = False
+                self._flush_pending(0)
             return 0
         return self._read_end(n)
 
@@ -551,12 +586,16 @@ cdef class _Transport(_Handle):
         finally:
             PyBuffer_Release(&view)
         if n > 0:
+            self.in_read = True
             try:
                 self.protocol.buffer_updated(n)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            finally:
+                self.in_read = False
+                self._flush_pending(0)
             return 0
         return self._read_end(n)
 
@@ -601,9 +640,6 @@ cdef class _Transport(_Handle):
     # ---- writing
 
     def write(self, data):
-        cdef Py_buffer view
-        cdef ssize_t n
-        cdef int err
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, "
                             f"not {type(data).__name__!r}")
@@ -611,6 +647,28 @@ cdef class _Transport(_Handle):
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data:
             return
+        if self.pending is not None:
+            self._flush_pending(0)
+        elif (self.in_read and type(data) is bytes and len(<bytes>data) <= _HOLD_MAX
+                and len(<bytes>data) <= self.high and not self.conn_lost
+                and not len(self.wbuf)):
+            self.pending = data
+            return
+        self._send(data, 0)
+
+    cdef int _flush_pending(self, int flags) except -1:
+        data = self.pending
+        if data is None:
+            return 0
+        self.pending = None
+        return self._send(data, flags)
+
+    cdef int _send(self, data, int flags) except -1:
+        """write()'s part after the argument checks: send what the stack takes now, buffer
+        the rest."""
+        cdef Py_buffer view
+        cdef ssize_t n
+        cdef int err
         if self.fd < 0 or self.eng.stack.st == NULL:
             # Closed under the transport (loop.close(), Stack.close()): as a lost connection.
             self.conn_lost = max(self.conn_lost, 1)
@@ -618,20 +676,20 @@ cdef class _Transport(_Handle):
             if self.conn_lost >= _CONNLOST_LOG:
                 _aio_logger.warning("socket.send() raised exception.")
             self.conn_lost += 1
-            return
+            return 0
         if not len(self.wbuf):
             # Try to send now: the stack queues it and the next poll puts it on the wire.
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            n = fn_send(self.eng.stack.st, self.fd, view.buf, <size_t>view.len, 0)
+            n = fn_send(self.eng.stack.st, self.fd, view.buf, <size_t>view.len, flags)
             err = errno
             if n == view.len:
                 PyBuffer_Release(&view)
-                return
+                return 0
             if n < 0:
                 PyBuffer_Release(&view)
                 if err != EAGAIN and err != EINTR:
                     self._fatal_error(_errno_exc(err), "Fatal write error on socket transport")
-                    return
+                    return 0
                 n = 0
             else:
                 PyBuffer_Release(&view)
@@ -639,7 +697,7 @@ cdef class _Transport(_Handle):
             self._update()
         else:
             self.wbuf += data
-        self._maybe_pause_protocol()
+        return self._maybe_pause_protocol()
 
     def writelines(self, list_of_data):
         if self.eof_written and _WRITELINES_NAMES_ITSELF:
@@ -676,6 +734,9 @@ cdef class _Transport(_Handle):
     def write_eof(self):
         if self.closing or self.eof_written:
             return
+        self._flush_pending(MSG_MORE)
+        if self.closing:
+            return      # the send failed: the connection is being closed
         self.eof_written = True
         if not len(self.wbuf) and self.fd >= 0 and self.eng.stack.st != NULL:
             fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
@@ -684,6 +745,7 @@ cdef class _Transport(_Handle):
         return True
 
     def get_write_buffer_size(self):
+        self._flush_pending(0)
         return len(self.wbuf)
 
     def get_write_buffer_limits(self):
@@ -731,14 +793,24 @@ cdef class _Transport(_Handle):
     # ---- closing
 
     def is_closing(self):
+        self._flush_pending(0)
         return self.closing
 
     def close(self):
+        cdef bint held
         if self.closing:
             return
+        held = self.pending is not None
+        self._flush_pending(MSG_MORE)
+        if self.closing:
+            return      # the send failed: the connection is being closed
         self.closing = True
         self._update()
         if not len(self.wbuf):
+            if held and self.fd >= 0 and self.eng.stack.st != NULL:
+                # Nothing can be written any more: the FIN now releases the held tail with
+                # it (the socket itself is closed with connection_lost, as before).
+                fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
             self.conn_lost += 1
             self.loop.call_soon(self._call_connection_lost, None)
 
@@ -762,6 +834,8 @@ cdef class _Transport(_Handle):
         self._force_close_c(exc)
 
     cdef int _force_close_c(self, exc) except -1:
+        # A held write was, for the stock loop, in the kernel already: it goes first.
+        self._flush_pending(0)
         if self.conn_lost:
             return 0
         if len(self.wbuf):

@@ -14,6 +14,7 @@ messages, TypeError / ValueError for bad arguments.  One thread only, as any asy
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import ipaddress
 import os
@@ -76,6 +77,8 @@ class _Selector(selectors.EpollSelector):
         # skips fds it has no key for, so asyncio never sees them.
         for fd in hub.backend_fds():
             self._selector.register(fd, select.EPOLLIN)
+        # _run_once calls select() every iteration: straight into the hub, no Python frame.
+        self.select = functools.partial(hub.select, self)  # type: ignore[method-assign]
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         return self._fn_hub.select(self, timeout)

@@ -47,6 +47,8 @@ _REASONS = {
 }
 _ECHO_BODY = frozenset((b"POST", b"PUT"))
 _ECHO_HEAD = frozenset((b"GET", b"HEAD"))
+# httptools gives the version as str; the echoed request line needs bytes.
+_VERSION_BYTES = {"1.1": b"1.1", "1.0": b"1.0", "0.9": b"0.9"}
 # Per header line: ": " and CRLF around name and value.  The request line's own overhead
 # (two spaces, "HTTP/1.x", CRLF) is counted once per message.
 _HDR_LINE_OVERHEAD = 4
@@ -141,8 +143,16 @@ class EchoConnection:
         out = self.out
         if not out:
             return b""
-        self.out = []
-        return out[0] if len(out) == 1 else b"".join(out)
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    def release(self) -> None:
+        """The connection is gone: feed() answers nothing from now on.  The parser holds this
+        object's callbacks (a reference cycle); dropping it lets reference counting free
+        both at once instead of leaving a cycle per connection to the cyclic collector."""
+        self.must_close = True
+        self.parser = None  # type: ignore[assignment]
 
     def _error(self, status: int) -> None:
         body = _REASONS[status] + b"\n"
@@ -206,7 +216,8 @@ class EchoConnection:
         # An Upgrade this server does not perform ends the connection (see the module doc).
         keep = p.should_keep_alive() and not p.should_upgrade()
         if method in _ECHO_HEAD:
-            parts = [method, b" ", self.url, b" HTTP/", version.encode(), b"\r\n"]
+            parts = [method, b" ", self.url, b" HTTP/",
+                     _VERSION_BYTES.get(version) or version.encode(), b"\r\n"]
             for name, value in self.headers:
                 parts += (name, b": ", value, b"\r\n")
             parts.append(b"\r\n")
@@ -233,7 +244,8 @@ class EchoConnection:
             self.out.append(head)
         else:
             self.out.append(head + body)
-        self.body = []
+        if self.body:
+            self.body = []
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -302,6 +314,7 @@ class EchoProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.conns.discard(self)
         self.transport = None
+        self.conn.release()
 
 
 class EchoServer:

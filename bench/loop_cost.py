@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Server CPU cost per request of the HTTP echo app, fastnet vs uvloop in one run.
+
+    sudo python3 bench/loop_cost.py [--servers fastnet,uvloop] [--scenarios get,close]
+                                    [--duration 3] [--rounds 3] [--prefix 198.19.47.0/25]
+
+Contract: measures cost, not speed, so it means something on a shared, noisy machine: the
+server's own on-CPU time (the first field of /proc/PID/task/*/schedstat, nanoseconds, user and
+kernel time of the server's threads, softirq work run inside its system calls included) between
+just before and just after one wrk run, divided by the requests wrk counted. Each server kind
+runs pinned to --server-cpu with the same app (apps.http_echo, started by
+bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive,
+close: `Connection: close`). Rounds rotate the server order; the median over rounds is printed
+as µs/request and the ratio uvloop / fastnet (how many times cheaper fastnet is per request =
+its requests per server-core second over uvloop's). Builds its own veth network (namespace
+lf<pid>, --prefix) and removes it, and stops every server it started by PID, also on errors.
+Needs root.
+
+veth delivers a frame in the sender's context: without --rps the load generator's kernel
+receive path (TCP input of every response) runs on the server's core, inside the server's
+send, and is counted as the server's time, for every server kind alike.  --rps steers the
+load generator's veth end to its own core (rps_cpus), so each side's receive work is counted
+where it belongs (the server's own receive still runs in the client's send, as before).
+Hardware counters (instructions) are printed when perf can count them here (--perf), else
+"n/a"; --record DIR keeps a perf record -g profile of the server per cell.  Packets per
+request are the load generator's veth counters.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+import http_servers as hs  # noqa: E402
+
+WRK_DIR = os.path.join(BENCH, "wrk")
+
+
+def sched_ns(pid):
+    """On-CPU nanoseconds of every thread of pid (0 once it is gone)."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def peer_packets(net):
+    """(received, sent) packet counts of the load generator's veth end."""
+    r = subprocess.run(["ip", "-n", net.tn.peer_ns, "-s", "-j", "link", "show", "dev",
+                        net.tn.peer_if], capture_output=True, text=True, check=True)
+    st = json.loads(r.stdout)[0]["stats64"]
+    return st["rx"]["packets"], st["tx"]["packets"]
+
+
+def last_json(text, prefix):
+    for line in reversed(text.splitlines()):
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix):])
+    return None
+
+
+def cell(a, net, server, scen):
+    argv = ["ip", "netns", "exec", net.tn.peer_ns, "taskset", "-c", str(a.client_cpu),
+            "wrk", "-t1", f"-c{a.connections}", f"-d{a.duration}s", "--timeout", "5s",
+            "-s", os.path.join(WRK_DIR, "get.lua")]
+    if scen == "close":
+        argv += ["-H", "Connection: close"]
+    argv.append(f"http://{server.target}/")
+    pid = server.proc.pid
+    perf = None
+    if a.perf:
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "instructions", "-p", str(pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rec = None
+    if a.record:
+        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o",
+                                os.path.join(a.record, f"{server.kind}-{scen}.data")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    k0 = peer_packets(net)
+    c0 = sched_ns(pid)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 60)
+    c1 = sched_ns(pid)
+    k1 = peer_packets(net)
+    instr = None
+    if rec is not None:
+        rec.send_signal(2)
+        rec.wait(timeout=30)
+    if perf is not None:
+        perf.send_signal(2)
+        err = perf.communicate(timeout=10)[1]
+        for line in err.splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2] == "instructions" and f[0].isdigit():
+                instr = int(f[0])
+    w = last_json(r.stdout, "BH_WRK ")
+    if r.returncode != 0 or not w or not w["requests"]:
+        raise RuntimeError(f"{server.kind} {scen}: wrk failed: {r.stderr.strip()[-300:]}")
+    n = w["requests"]
+    return {"requests": n, "rps": n / (w["duration_us"] / 1e6),
+            "us_per_req": (c1 - c0) / 1e3 / n,
+            "pkts_out_per_req": (k1[0] - k0[0]) / n, "pkts_in_per_req": (k1[1] - k0[1]) / n,
+            "instr_per_req": instr / n if instr else None}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--servers", default="fastnet,uvloop")
+    p.add_argument("--scenarios", default="get,close")
+    p.add_argument("--duration", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--client-cpu", type=int, default=1)
+    p.add_argument("--prefix", default="198.19.47.0/25")
+    p.add_argument("--backend", default="af_xdp")
+    p.add_argument("--rps", action="store_true",
+                   help="the load generator's receive work on its own core (see above)")
+    p.add_argument("--perf", action="store_true", help="also count instructions (perf stat)")
+    p.add_argument("--record", metavar="DIR",
+                   help="perf record -g the server during each cell into DIR/KIND-SCEN.data")
+    p.add_argument("--json", help="write the raw cells here")
+    a = p.parse_args()
+    kinds = a.servers.split(",")
+    scens = a.scenarios.split(",")
+    hs.PREFIX = a.prefix
+    net = hs.BenchNet(name=f"lf{os.getpid() % 100000}")
+    if a.rps:
+        net.peer(["sh", "-c", f"echo {1 << a.client_cpu:x} > "
+                  f"/sys/class/net/{net.tn.peer_if}/queues/rx-0/rps_cpus"])
+    cells = {(k, s): [] for k in kinds for s in scens}
+    try:
+        with tempfile.TemporaryDirectory(prefix="loop_cost.") as work:
+            for rnd in range(a.rounds):
+                order = kinds[rnd % len(kinds):] + kinds[:rnd % len(kinds)]
+                for kind in order:
+                    srv = hs.Server(kind, net, work, cpu=a.server_cpu, backend=a.backend)
+                    srv.start()
+                    try:
+                        for scen in scens:
+                            c = cell(a, net, srv, scen)
+                            cells[(kind, scen)].append(c)
+                            print(f"round {rnd} {kind:8s} {scen:5s} {c['rps']:9.0f} req/s "
+                                  f"{c['us_per_req']:7.2f} us/req  packets/req server->client "
+                                  f"{c['pkts_out_per_req']:.2f} client->server "
+                                  f"{c['pkts_in_per_req']:.2f}", flush=True)
+                    finally:
+                        srv.stop()
+    finally:
+        net.destroy()
+    print(f"\nmedian of {a.rounds} rounds, server on-CPU time per request:")
+    med = {}
+    for (kind, scen), cs in cells.items():
+        med[(kind, scen)] = statistics.median(c["us_per_req"] for c in cs)
+        ins = [c["instr_per_req"] for c in cs if c["instr_per_req"]]
+        print(f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  instructions/req "
+              f"{statistics.median(ins):.0f}" if ins else
+              f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  instructions/req n/a")
+    if "fastnet" in kinds and "uvloop" in kinds:
+        for scen in scens:
+            print(f"  {scen}: uvloop / fastnet cost = "
+                  f"{med[('uvloop', scen)] / med[('fastnet', scen)]:.2f}x")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({f"{k}/{s}": v for (k, s), v in cells.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
