@@ -311,6 +311,11 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         if (sackopt)
             optlen += tcp_sack_opts(tp, opts + optlen, sizeof(opts) - optlen);
         hlen = FN_TCP_HLEN + optlen;
+        /* The window is the one the decision above saw: computed after taking this
+         * segment's buffer, a pool-limited window (tcp_pool.c) could come out a segment
+         * smaller, and a window update would leave the edge where it was — woken again as
+         * soon as the buffer came back, for ever. */
+        win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
         pkt = fn_pkt_alloc(st->pool);
         if (!pkt) {
             st->stats.tcp_nobuf++;
@@ -337,7 +342,6 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
         h[12] = (uint8_t)((hlen / 4) << 4);
         h[13] = flags;
-        win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
         wr16(h + 14, wfield);
         h[16] = h[17] = 0;
         h[18] = h[19] = 0;
