@@ -6,7 +6,8 @@
  * avoidance (§3.8.6.2.1: half the largest window, the override timeout), receiver SWS
  * avoidance (§3.8.6.2.2: the right edge moves by min(RCV.BUFF/2, MSS) at least) and the
  * window update when the application reads; the ACK and window of a segment our shut window
- * cannot take — a probe, a retransmission across RCV.NXT, a FIN — still count (§3.10.7.4);
+ * cannot take — a probe, a retransmission across RCV.NXT, a FIN — still count (§3.10.7.4),
+ * and our bare ACKs leave from SND.UNA while we probe, where a shut window takes them;
  * end to end, two stacks with a reader that stops for 10 s and resumes, and two stacks
  * echoing under backpressure with both windows shut.
  */
@@ -470,6 +471,50 @@ FN_TEST(fin_at_our_zero_window_edge_carries_ack_and_window)
     TEARDOWN();
 }
 
+FN_TEST(window_update_while_probing_leaves_from_snd_una)
+{
+    uint8_t b[8192];
+    uint64_t rto;
+
+    SETUP(c.tcp_rcvbuf = 8192);
+    rto = tp->t_rxtcur;
+    FN_CHECK(both_shut(&t, &p, tp, 1001));
+    /* The probe byte (1001) is not taken: the peer's RCV.NXT stays 1001, one below
+     * SND.MAX now. */
+    FN_CHECK(expect_probe(&t, &p, rto, 1001));
+    FN_CHECK(tp->snd_max - p.a_iss == 1002);
+    /* A's application reads: the window update must leave at 1001, the one sequence
+     * number the peer's shut window accepts a bare ACK at (RFC 9293 §3.10.7.4); from
+     * SND.MAX the peer would drop it and, waiting for it, keep its own window shut. */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 8192);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 8192);
+    FN_CHECK_EQ(r.th.win, 8192);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    /* The window opens: sending resumes from SND.UNA, and bare ACKs leave from SND.MAX
+     * again. */
+    p.win = 65535;
+    tt_inject(&p, 1 + 8192, 1001, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(r.th.payload_len, 1460);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_inject(&p, 1 + 8192, 1001 + 2 * 1460, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* the 80-byte tail */
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_inject(&p, 1 + 8192, 1001 + 2 * 1460, FN_TH_ACK, "q", 1);
+    tt_inject(&p, 2 + 8192, 1001 + 2 * 1460, FN_TH_ACK, "r", 1); /* the second: ACK now */
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(RSEQ(&p, &r), 4001);
+    FN_CHECK_EQ(RACK(&p, &r), 3 + 8192);
+    TEARDOWN();
+}
+
 FN_TEST(window_update_only_when_it_is_worth_it)
 {
     uint8_t b[8192];
@@ -591,11 +636,12 @@ FN_TEST(two_stacks_echo_under_backpressure_both_windows_shut)
     /* A writes the pattern and, for the first 3 s, reads nothing: B's echo fills A's
      * window, B's send buffer fills, B stops reading, B's window shuts, A's send buffer
      * fills — each end persists against the other's zero window with a probe byte out
-     * that the other did not take.  Then A reads all it gets.  Its window updates leave
-     * from its SND.MAX, one past B's RCV.NXT, which B's shut window does not take; A's
-     * probes, at B's RCV.NXT, are the only segments that can tell B.  Dropped whole (as
-     * the zero-window check did), both ends probed each other for ever (found by the
-     * loop parity suite: two fastnet stacks echoing under backpressure). */
+     * that the other did not take.  Then A reads all it gets.  Both ends probed each
+     * other for ever (found by the loop parity suite: two fastnet stacks echoing under
+     * backpressure): A's window updates left from its SND.MAX, one past B's RCV.NXT, which
+     * B's shut window does not take, and A's probes, at B's RCV.NXT, were dropped whole by
+     * the zero-window check.  Either fix alone ends the stall; with the first, A's update
+     * gets through at once. */
     while (t.now - t0 < 60 * SEC && !done) {
         int reading = t.now - t0 >= resume;
         pause_step(a, a, total, &sent, &rcvd, &bad, reading, t.now);
@@ -615,8 +661,9 @@ FN_TEST(two_stacks_echo_under_backpressure_both_windows_shut)
     FN_CHECK_EQ(echoed, total);
     FN_CHECK_EQ(bad, 0);
     FN_CHECK(both_shut);
-    FN_CHECK(done > resume);
+    FN_CHECK(done > resume && done < resume + SEC);
     FN_CHECK_EQ(sa.tcp_persist_drops + sb.tcp_persist_drops, 0);
+    FN_CHECK_EQ(sa.tcp_rexmt_timeout + sb.tcp_rexmt_timeout, 0);   /* no ACK was dropped */
     printf("  both windows shut for 3 s: all %u bytes echoed %llu ms after A read again\n",
            total, (unsigned long long)((done - resume) / MS));
     FN_CHECK(two_stacks_close(&t, l, a, b));
