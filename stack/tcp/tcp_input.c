@@ -428,7 +428,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     struct tcpseg s;
     struct tcpcb *tp;
     uint32_t tiwin, win, seglen, todrop;
-    int fin, sack, needoutput = 0;
+    int fin, sack, needoutput = 0, zwprobe = 0;
 
     st->stats.tcp_rx++;
     memset(&s, 0, sizeof(s));
@@ -634,9 +634,15 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
         if (seglen == 0)
             ok = win == 0 ? s.seq == tp->rcv_nxt
                           : SEQ_GEQ(s.seq, tp->rcv_nxt) && SEQ_LEQ(s.seq, tp->rcv_nxt + win);
-        else if (win == 0)
-            ok = 0;
-        else
+        else if (win == 0) {
+            /* A probe of our zero window (RFC 9293 §3.8.6.1), or a retransmission reaching
+             * past RCV.NXT: its text and FIN are trimmed off below, but §3.10.7.4's
+             * "special allowance" keeps its ACK and window — when both ends are shut,
+             * each one's probes carry the window the other waits for (two stacks echoing
+             * under backpressure stalled for ever).  Answered at once, never
+             * rate-limited: the prober waits for that ACK's window. */
+            ok = zwprobe = SEQ_LEQ(s.seq, tp->rcv_nxt) && SEQ_GT(s.seq + seglen, tp->rcv_nxt);
+        } else
             ok = (SEQ_GEQ(s.seq, tp->rcv_nxt) && SEQ_LT(s.seq, tp->rcv_nxt + win)) ||
                  (SEQ_GEQ(s.seq + seglen - 1, tp->rcv_nxt) &&
                   SEQ_LT(s.seq + seglen - 1, tp->rcv_nxt + win));
@@ -647,11 +653,6 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
                 if (tp->t_state == TCPS_TIME_WAIT && fin)
                     enter_time_wait(tp, now);   /* FIN again: restart 2·MSL */
                 tcp_sack_dsack(tp, s.seq, s.seq + s.len);   /* RFC 2883 §4 */
-                tcp_send_ack(tp, now);
-            } else if (s.seq == tp->rcv_nxt) {
-                /* A probe of our zero window (RFC 9293 §3.8.6.1): the ACK carries the
-                 * window the prober is waiting for, so it is never rate-limited. */
-                st->stats.tcp_rx_oow++;
                 tcp_send_ack(tp, now);
             } else {
                 st->stats.tcp_rx_oow++;
@@ -703,6 +704,8 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     if (!(s.flags & FN_TH_ACK)) {
         st->stats.tcp_rx_dropped++;
         seg_free(&s);
+        if (zwprobe)
+            tcp_send_ack(tp, now);
         return;
     }
     if (tp->t_state == TCPS_SYN_RECEIVED) {
@@ -723,11 +726,12 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
     }
     sack = tcp_sack_input(tp, &s.to, s.ack);
     if (SEQ_LEQ(s.ack, tp->snd_una)) {
-        /* RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same window, acks
-         * snd_una, and data is outstanding — not the answer to a zero-window probe, and
-         * with SACK not if its blocks are old news (RFC 6675 §2). */
-        if (s.len == 0 && !fin && tiwin == tp->snd_wnd && s.ack == tp->snd_una &&
-            tp->snd_max != tp->snd_una && tp->t_timer[TT_PERSIST] == 0 &&
+        /* RFC 5681 §2: a duplicate ACK carries no data (a probe of our shut window did,
+         * trimmed or not), no SYN/FIN, the same window, acks snd_una, and data is
+         * outstanding — not the answer to a zero-window probe, and with SACK not if its
+         * blocks are old news (RFC 6675 §2). */
+        if (s.len == 0 && !fin && !zwprobe && tiwin == tp->snd_wnd &&
+            s.ack == tp->snd_una && tp->snd_max != tp->snd_una && tp->t_timer[TT_PERSIST] == 0 &&
             sack != TCP_SACK_OLD) {
             seg_free(&s);
             dup_ack(tp, now);
@@ -787,6 +791,9 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
             tp->max_sndwnd = tiwin;
     }
 
+    /* The probe is answered now, by the data its ACK let out if any. */
+    if (zwprobe)
+        tp->t_flags |= TF_ACKNOW;
     /* Text and FIN: only while the peer has not closed (RFC 9293 §3.10.7.4 seventh). */
     if (TCPS_HAVERCVDFIN(tp->t_state)) {
         if (tp->t_state == TCPS_TIME_WAIT && fin) {

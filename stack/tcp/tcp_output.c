@@ -79,10 +79,20 @@ uint32_t tcp_rcv_space(const struct tcpcb *tp)
     return space;
 }
 
+/* SEG.SEQ of a segment that occupies no sequence space (see tcp_output): snd_max, except
+ * while probing a shut window.  The probe byte was not taken as far as we know, and a
+ * receiver with RCV.WND = 0 accepts only SEG.SEQ = RCV.NXT (RFC 9293 §3.10.7.4): sent from
+ * snd_max, our window updates would all be dropped by a peer that waits for them behind a
+ * window of its own that we filled (FreeBSD's probes leave SND.NXT at SND.UNA for this). */
+static uint32_t bare_seq(const struct tcpcb *tp)
+{
+    return tp->snd_wnd == 0 && tp->t_timer[TT_PERSIST] != 0 ? tp->snd_una : tp->snd_max;
+}
+
 void tcp_send_ack(struct tcpcb *tp, uint64_t now)
 {
-    /* SEG.SEQ = SND.NXT in RFC 9293's sense (snd_max), as for every pure ACK (below). */
-    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, tp->snd_max, tp->rcv_nxt,
+    /* SEG.SEQ = SND.NXT in RFC 9293's sense, as for every pure ACK (below). */
+    tcp_respond(tp->t_stack, tp, tp->faddr, tp->fport, tp->lport, bare_seq(tp), tp->rcv_nxt,
                 FN_TH_ACK, now);
 }
 
@@ -230,6 +240,11 @@ static int send_segment(struct tcpcb *tp, uint8_t flags, uint32_t off, uint32_t 
     if (sackopt)
         optlen += tcp_sack_opts(tp, opts + optlen, sizeof(opts) - optlen);
     hlen = FN_TCP_HLEN + optlen;
+    /* The window is the one the decision in tcp_output saw: computed after taking this
+     * segment's buffer, a pool-limited window (tcp_pool.c) could come out a segment
+     * smaller, and a window update would leave the edge where it was — woken again as soon
+     * as the buffer came back, for ever. */
+    win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
     pkt = fn_pkt_alloc(st->pool);
     if (!pkt) {
         st->stats.tcp_nobuf++;
@@ -252,11 +267,10 @@ static int send_segment(struct tcpcb *tp, uint8_t flags, uint32_t off, uint32_t 
      * octet (snd_max), not snd_nxt rewound for a retransmission: the peer's
      * acceptability test (§3.10.7.4) drops a pure ACK below its RCV.NXT, and two ends
      * retransmitting at once would never see each other's ACKs again. */
-    wr32(h + 4, len == 0 && !(flags & (FN_TH_SYN | FN_TH_FIN)) ? tp->snd_max : seq);
+    wr32(h + 4, len == 0 && !(flags & (FN_TH_SYN | FN_TH_FIN)) ? bare_seq(tp) : seq);
     wr32(h + 8, (flags & FN_TH_ACK) ? tp->rcv_nxt : 0);
     h[12] = (uint8_t)((hlen / 4) << 4);
     h[13] = flags;
-    win_bytes = adv_window(tp, flags & FN_TH_SYN, &wfield);
     wr16(h + 14, wfield);
     h[16] = h[17] = 0;
     h[18] = h[19] = 0;

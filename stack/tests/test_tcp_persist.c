@@ -5,8 +5,11 @@
  * SND.UNA when the window opens), answered probes never taken for duplicate ACKs, sender SWS
  * avoidance (§3.8.6.2.1: half the largest window, the override timeout), receiver SWS
  * avoidance (§3.8.6.2.2: the right edge moves by min(RCV.BUFF/2, MSS) at least) and the
- * window update when the application reads; end to end, two stacks with a reader that
- * stops for 10 s and resumes.
+ * window update when the application reads; the ACK and window of a segment our shut window
+ * cannot take — a probe, a retransmission across RCV.NXT, a FIN — still count (§3.10.7.4),
+ * and our bare ACKs leave from SND.UNA while we probe, where a shut window takes them;
+ * end to end, two stacks with a reader that stops for 10 s and resumes, and two stacks
+ * echoing under backpressure with both windows shut.
  */
 #include "tcp_dead_peer.h"
 #include "tcp_xfer.h"
@@ -355,6 +358,163 @@ FN_TEST(receiver_sws_and_window_update_on_read)
     TEARDOWN();
 }
 
+/* Both windows shut: the peer took A's first 1000 bytes up to relative `ack` and filled
+ * A's 8192-byte buffer, and A has 3000 more bytes queued behind the peer's zero window.  1 on
+ * success, with A persisting. */
+static int both_shut(struct tnet *t, struct peer *p, struct tcpcb *tp, uint32_t ack)
+{
+    struct rseg r;
+
+    fill_data();
+    peer_send(t, p, 0, 8192);
+    tt_advance(t, 100 * MS);
+    tnet_drain(t);
+    if (tp->rcv_adv != tp->rcv_nxt || fn_tcp_send(tp, data, 1000, t->now) != 1000)
+        return 0;
+    fn_stack_poll(t->sa, t->now);
+    if (tt_read(t, &r) != 1 || r.th.payload_len != 1000 || r.th.win != 0 || tt_read(t, &r))
+        return 0;
+    p->win = 0;
+    tt_inject(p, 1 + 8192, ack, FN_TH_ACK, NULL, 0);
+    if (fn_tcp_send(tp, data + 1000, 3000, t->now) != 3000)
+        return 0;
+    fn_stack_poll(t->sa, t->now);
+    return tt_read(t, &r) == 0 && tp->snd_wnd == 0 && tp->t_timer[TT_PERSIST] != 0;
+}
+
+/* After the probe's ACK of 1001 and window 65535: the bytes from 1001 go out at once,
+ * acking RCV.NXT (the probe's byte not taken), and the persist timer is off.  1 on
+ * success. */
+static int sending_resumed(struct tnet *t, struct peer *p, struct tcpcb *tp)
+{
+    uint32_t m = tcp_maxseg(tp);
+    struct rseg r;
+
+    if (tp->snd_una - p->a_iss != 1001 || tp->snd_wnd != 65535 || tp->rcv_cc != 8192 ||
+        tp->rcv_nxt - p->iss != 1 + 8192 || tp->t_timer[TT_PERSIST] != 0 ||
+        tp->t_timer[TT_REXMT] == 0)
+        return 0;
+    for (uint32_t seq = 1001; seq < 1001 + 2 * m; seq += m) {
+        if (tt_read(t, &r) != 1 || RSEQ(p, &r) != seq || r.th.payload_len != m ||
+            memcmp(r.th.payload, data + seq - 1, m) != 0 || RACK(p, &r) != 1 + 8192 ||
+            r.th.win != 0)
+            return 0;
+    }
+    return tt_read(t, &r) == 0;                     /* Nagle holds the tail */
+}
+
+/* The peer's own probe: one byte at RCV.NXT into our shut window, acking 1001 and opening
+ * its window.  Dropped whole, both ends would wait for ever (RFC 9293 §3.10.7.4: "special
+ * allowance" for the ACK of an unacceptable segment).  Shaped for header prediction (and,
+ * with timestamps, for tcp_fastin.c), which must not take its byte either. */
+static void probe_carries_ack_and_window(int *fn_test_failed, int ts)
+{
+    uint32_t m;
+
+    TT_SETUP(0x1000, (c.tcp_rcvbuf = 8192, c.tcp_timestamps = ts), p.ts = ts);
+    m = tcp_maxseg(tp);
+    FN_CHECK(both_shut(&t, &p, tp, 501));
+    p.win = 65535;
+    tt_inject(&p, 1 + 8192, 1001, FN_TH_ACK | FN_TH_PUSH, "x", 1);
+    FN_CHECK(sending_resumed(&t, &p, tp));
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rx_dupack, 0);
+    /* The next probes with nothing new are still answered at once (not rate-limited like
+     * out-of-window ACKs) and not taken; the first answer carries the tail along. */
+    tt_inject(&p, 1 + 8192, 1001, FN_TH_ACK, "y", 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001 + 2 * m);
+    FN_CHECK_EQ(r.th.payload_len, 3000 - 2 * m);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 8192);
+    FN_CHECK_EQ(r.th.win, 0);
+    tt_inject(&p, 1 + 8192, 1001, FN_TH_ACK, "z", 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 8192);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rx_dupack, 0);         /* probes are no dup ACKs */
+    FN_CHECK_EQ(tp->rcv_cc, 8192);
+    TEARDOWN();
+}
+
+FN_TEST(probe_of_our_zero_window_carries_ack_and_window)
+{
+    probe_carries_ack_and_window(fn_test_failed, 0);
+}
+
+FN_TEST(probe_of_our_zero_window_carries_ack_and_window_with_timestamps)
+{
+    probe_carries_ack_and_window(fn_test_failed, 1);
+}
+
+FN_TEST(retransmission_across_our_zero_window_edge_carries_ack_and_window)
+{
+    SETUP(c.tcp_rcvbuf = 8192);
+    FN_CHECK(both_shut(&t, &p, tp, 501));
+    /* The peer resends its last 100 bytes and 200 new ones (its RTO fired): the part
+     * before RCV.NXT is old, the rest is beyond the shut window; the ACK and window count. */
+    p.win = 65535;
+    tt_inject(&p, 1 + 8092, 1001, FN_TH_ACK, data + 8092, 300);
+    FN_CHECK(sending_resumed(&t, &p, tp));
+    TEARDOWN();
+}
+
+FN_TEST(fin_at_our_zero_window_edge_carries_ack_and_window)
+{
+    SETUP(c.tcp_rcvbuf = 8192);
+    FN_CHECK(both_shut(&t, &p, tp, 501));
+    /* A FIN needs a sequence number the shut window does not have: not taken (the peer
+     * sends it again), but its ACK and window are. */
+    p.win = 65535;
+    tt_inject(&p, 1 + 8192, 1001, FN_TH_ACK | FN_TH_FIN, NULL, 0);
+    FN_CHECK(sending_resumed(&t, &p, tp));
+    FN_CHECK_EQ(fn_tcp_state(tp), TCPS_ESTABLISHED);
+    TEARDOWN();
+}
+
+FN_TEST(window_update_while_probing_leaves_from_snd_una)
+{
+    uint8_t b[8192];
+    uint64_t rto;
+
+    SETUP(c.tcp_rcvbuf = 8192);
+    rto = tp->t_rxtcur;
+    FN_CHECK(both_shut(&t, &p, tp, 1001));
+    /* The probe byte (1001) is not taken: the peer's RCV.NXT stays 1001, one below
+     * SND.MAX now. */
+    FN_CHECK(expect_probe(&t, &p, rto, 1001));
+    FN_CHECK(tp->snd_max - p.a_iss == 1002);
+    /* A's application reads: the window update must leave at 1001, the one sequence
+     * number the peer's shut window accepts a bare ACK at (RFC 9293 §3.10.7.4); from
+     * SND.MAX the peer would drop it and, waiting for it, keep its own window shut. */
+    FN_CHECK_EQ(fn_tcp_recv(tp, b, sizeof(b), t.now), 8192);
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(RACK(&p, &r), 1 + 8192);
+    FN_CHECK_EQ(r.th.win, 8192);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    /* The window opens: sending resumes from SND.UNA, and bare ACKs leave from SND.MAX
+     * again. */
+    p.win = 65535;
+    tt_inject(&p, 1 + 8192, 1001, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), 1001);
+    FN_CHECK_EQ(r.th.payload_len, 1460);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_inject(&p, 1 + 8192, 1001 + 2 * 1460, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);                        /* the 80-byte tail */
+    FN_CHECK_EQ(tt_read(&t, &r), 0);
+    tt_inject(&p, 1 + 8192, 1001 + 2 * 1460, FN_TH_ACK, "q", 1);
+    tt_inject(&p, 2 + 8192, 1001 + 2 * 1460, FN_TH_ACK, "r", 1); /* the second: ACK now */
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.payload_len, 0);
+    FN_CHECK_EQ(RSEQ(&p, &r), 4001);
+    FN_CHECK_EQ(RACK(&p, &r), 3 + 8192);
+    TEARDOWN();
+}
+
 FN_TEST(window_update_only_when_it_is_worth_it)
 {
     uint8_t b[8192];
@@ -379,6 +539,38 @@ FN_TEST(window_update_only_when_it_is_worth_it)
     TEARDOWN();
 }
 
+/* Two stacks on the memory link, A connected to B's port 80 (listener l).  1 on success. */
+static int two_stacks_connect(struct tnet *t, const struct fn_config *ca,
+                              const struct fn_config *cb, struct tcpcb **l, struct tcpcb **a,
+                              struct tcpcb **b)
+{
+    *l = *a = *b = NULL;
+    if (tnet_open(t, ca, cb, 1024, 1500) != 0 || fn_tcp_listen(t->sb, 80, 4, l) != 0 ||
+        fn_tcp_connect(t->sa, IP_B, 80, 0, a, t->now) != 0)
+        return 0;
+    for (int i = 0; i < 100 && !*b; i++) {
+        tnet_run(t);
+        *b = fn_tcp_accept(*l);
+        t->now += MS;
+    }
+    return *b != NULL;
+}
+
+/* Both ends close, then the listener: 1 once no tcpcb and no buffer is left. */
+static int two_stacks_close(struct tnet *t, struct tcpcb *l, struct tcpcb *a, struct tcpcb *b)
+{
+    fn_tcp_close(a, t->now);
+    fn_tcp_close(b, t->now);
+    for (int i = 0; i < 2000 && fn_tcp_count(t->sa) + fn_tcp_count(t->sb) > 1; i++) {
+        tnet_run(t);
+        t->now += MS;
+    }
+    if (fn_tcp_count(t->sa) != 0)
+        return 0;
+    fn_tcp_close(l, t->now);
+    return fn_tcp_count(t->sb) == 0 && tnet_close(t) == 0;
+}
+
 /* One side's application: A writes the pattern while it can, B reads it once awake. */
 static void pause_step(struct tcpcb *a, struct tcpcb *b, uint32_t total, uint32_t *sent,
                        uint32_t *rcvd, int *bad, int reading, uint64_t now)
@@ -401,13 +593,89 @@ static void pause_step(struct tcpcb *a, struct tcpcb *b, uint32_t total, uint32_
     }
 }
 
+/* B's application in the echo test: it reads only what it can write back at once, as an
+ * asyncio Protocol does that pauses reading while its transport is paused for writing. */
+static void echo_step(struct tcpcb *b, uint32_t *echoed, int *bad, uint64_t now)
+{
+    uint8_t buf[4096];
+    uint32_t room;
+    int n;
+
+    while ((room = fn_tcp_writable(b)) > 0) {
+        n = fn_tcp_recv(b, buf, room < sizeof(buf) ? room : (uint32_t)sizeof(buf), now);
+        if (n <= 0)
+            break;
+        *bad += fn_tcp_send(b, buf, (uint32_t)n, now) != n;
+        *echoed += (uint32_t)n;
+    }
+}
+
+FN_TEST(two_stacks_echo_under_backpressure_both_windows_shut)
+{
+    const uint32_t total = 300000;
+    const uint64_t resume = 3 * SEC;
+    struct tnet t;
+    struct fn_config ca, cb;
+    struct tcpcb *l, *a, *b;
+    uint32_t sent = 0, rcvd = 0, echoed = 0;
+    uint64_t t0, done = 0;
+    int bad = 0, both_shut = 0;
+    struct fn_stats sa, sb;
+
+    /* Buffers of whole segments: each window fills exactly, with no remnant for sender
+     * SWS avoidance to send into, so each end's last word is a probe byte the other does
+     * not take. */
+    tt_cfg(&ca);
+    ca.tcp_sndbuf = 10 * 1460;
+    ca.tcp_rcvbuf = 10 * 1460;
+    ca.tcp_msl_ms = 100;
+    cb = ca;
+    cb.ip = IP_B;
+    FN_CHECK(two_stacks_connect(&t, &ca, &cb, &l, &a, &b));
+    t0 = t.now;
+    /* A writes the pattern and, for the first 3 s, reads nothing: B's echo fills A's
+     * window, B's send buffer fills, B stops reading, B's window shuts, A's send buffer
+     * fills — each end persists against the other's zero window with a probe byte out
+     * that the other did not take.  Then A reads all it gets.  Both ends probed each
+     * other for ever (found by the loop parity suite: two fastnet stacks echoing under
+     * backpressure): A's window updates left from its SND.MAX, one past B's RCV.NXT, which
+     * B's shut window does not take, and A's probes, at B's RCV.NXT, were dropped whole by
+     * the zero-window check.  Either fix alone ends the stall; with the first, A's update
+     * gets through at once. */
+    while (t.now - t0 < 60 * SEC && !done) {
+        int reading = t.now - t0 >= resume;
+        pause_step(a, a, total, &sent, &rcvd, &bad, reading, t.now);
+        echo_step(b, &echoed, &bad, t.now);
+        tnet_run(&t);
+        if (!reading && a->snd_wnd == 0 && b->snd_wnd == 0 &&
+            a->t_timer[TT_PERSIST] != 0 && b->t_timer[TT_PERSIST] != 0 &&
+            SEQ_GT(a->snd_max, b->rcv_nxt) && SEQ_GT(b->snd_max, a->rcv_nxt))
+            both_shut = 1;
+        if (rcvd == total)
+            done = t.now - t0;
+        t.now += MS;
+    }
+    sa = tnet_stats(t.sa);
+    sb = tnet_stats(t.sb);
+    FN_CHECK_EQ(rcvd, total);
+    FN_CHECK_EQ(echoed, total);
+    FN_CHECK_EQ(bad, 0);
+    FN_CHECK(both_shut);
+    FN_CHECK(done > resume && done < resume + SEC);
+    FN_CHECK_EQ(sa.tcp_persist_drops + sb.tcp_persist_drops, 0);
+    FN_CHECK_EQ(sa.tcp_rexmt_timeout + sb.tcp_rexmt_timeout, 0);   /* no ACK was dropped */
+    printf("  both windows shut for 3 s: all %u bytes echoed %llu ms after A read again\n",
+           total, (unsigned long long)((done - resume) / MS));
+    FN_CHECK(two_stacks_close(&t, l, a, b));
+}
+
 FN_TEST(two_stacks_reader_pauses_and_resumes)
 {
     const uint32_t total = 200000;
     const uint64_t resume = 10 * SEC;
     struct tnet t;
     struct fn_config ca, cb;
-    struct tcpcb *l = NULL, *a = NULL, *b = NULL;
+    struct tcpcb *l, *a, *b;
     uint32_t sent = 0, rcvd = 0;
     uint64_t t0, done = 0;
     int bad = 0, persisted = 0;
@@ -419,16 +687,8 @@ FN_TEST(two_stacks_reader_pauses_and_resumes)
     cb = ca;
     cb.ip = IP_B;
     cb.tcp_rcvbuf = 16384;
-    FN_CHECK_EQ(tnet_open(&t, &ca, &cb, 1024, 1500), 0);
-    FN_CHECK_EQ(fn_tcp_listen(t.sb, 80, 4, &l), 0);
-    FN_CHECK_EQ(fn_tcp_connect(t.sa, IP_B, 80, 0, &a, t.now), 0);
+    FN_CHECK(two_stacks_connect(&t, &ca, &cb, &l, &a, &b));
     t0 = t.now;
-    for (int i = 0; i < 100 && !b; i++) {
-        tnet_run(&t);
-        b = fn_tcp_accept(l);
-        t.now += MS;
-    }
-    FN_CHECK(b != NULL);
     /* 1 ms steps for 30 s of virtual time; B's application sleeps for the first 10 s. */
     while (t.now - t0 < 30 * SEC && !done) {
         int reading = t.now - t0 >= resume;
@@ -454,16 +714,7 @@ FN_TEST(two_stacks_reader_pauses_and_resumes)
     printf("  reader asleep 10 s: %llu probes answered, all %u bytes %llu ms after it woke\n",
            (unsigned long long)sa.tcp_persist_probes, total,
            (unsigned long long)((done - resume) / MS));
-    fn_tcp_close(a, t.now);
-    fn_tcp_close(b, t.now);
-    for (int i = 0; i < 2000 && fn_tcp_count(t.sa) + fn_tcp_count(t.sb) > 1; i++) {
-        tnet_run(&t);
-        t.now += MS;
-    }
-    FN_CHECK_EQ(fn_tcp_count(t.sa), 0);
-    fn_tcp_close(l, t.now);
-    FN_CHECK_EQ(fn_tcp_count(t.sb), 0);
-    FN_CHECK_EQ(tnet_close(&t), 0);
+    FN_CHECK(two_stacks_close(&t, l, a, b));
 }
 
 /* A pure ACK ahead of RCV.NXT (the peer's data before it was lost) that shuts the window,

@@ -83,13 +83,16 @@ FN_TEST(many_connections_share_a_small_pool)
         FN_CHECK_EQ(res.sa.tcp_conn_timedout + res.sb.tcp_conn_timedout, 0);
     }
     /* 64 connections on 512 buffers, 64 KiB each way: before the pool policy the pool ran
-     * dry and some handshakes never completed. */
+     * dry and some handshakes never completed.  Seed 4 once hit a busy loop: a window
+     * update that took the buffer its window depended on, sent again at every poll. */
     hk.pool_bufs = 512;
     hk.nconns = 64;
-    run_transfer_ex(&im, 1, 64u << 10, &hk, &res);
-    xfer_report("64 connections, 512 buffers", 1, &res);
-    FN_CHECK(res.ok);
-    FN_CHECK_EQ(res.sa.tcp_conn_timedout + res.sb.tcp_conn_timedout, 0);
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        run_transfer_ex(&im, seed, 64u << 10, &hk, &res);
+        xfer_report("64 connections, 512 buffers", seed, &res);
+        FN_CHECK(res.ok);
+        FN_CHECK_EQ(res.sa.tcp_conn_timedout + res.sb.tcp_conn_timedout, 0);
+    }
 }
 
 /* ---- segment level (tcp_harness.h: A's pool has 1024 buffers, the peer is the test) ---- */
