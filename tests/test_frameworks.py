@@ -1,12 +1,14 @@
-"""Unmodified third-party asyncio HTTP frameworks (aiohttp.web, uvicorn) serve requests on
+"""Unmodified third-party asyncio HTTP frameworks (aiohttp.web, uvicorn) and a plain
+asyncio.start_server server (h11 for HTTP/1.1, wsproto for WebSocket) serve requests on
 fastnet's loop exactly as on uvloop and the stock asyncio loop.
 
 Each case starts tests/helpers/framework_server.py under `ip netns exec` in the stack
 namespace of a test network; the framework makes its own listener (aiohttp's web.TCPSite,
-uvicorn's Server.serve(), both ending in loop.create_server(host, port)).  Clients run in the
-peer namespace: curl (GET with a JSON body, a 1 MiB POST echoed back and SHA-256 checked,
-several URLs over one keep-alive connection, a chunked streaming response) and aiohttp's own
-WebSocket client (text and binary echo; uvicorn serves it with its wsproto implementation).  The same assertions on every loop:
+uvicorn's Server.serve(), both ending in loop.create_server(host, port); the streams server's
+asyncio.start_server).  Clients run in the peer namespace: curl (GET with a JSON body, a
+1 MiB POST echoed back and SHA-256 checked, several URLs over one keep-alive connection, a
+chunked streaming response) and aiohttp's own WebSocket client (text and binary echo; uvicorn
+serves it with its wsproto implementation).  The same assertions on every loop:
   fastnet-af_packet / fastnet-af_xdp  the server's fastnet loop opens a stack on the stack
       namespace's veth ({name}0, no kernel address there) and serves the stack's address;
   uvloop / asyncio                    kernel TCP: the stack namespace's veth gets the same
@@ -37,7 +39,8 @@ NETS = {"af_packet": ("fwpk", "198.19.50.0/26"), "af_xdp": ("fwxd", "198.19.50.6
 CASES = [("aiohttp", "fastnet", "af_packet"), ("aiohttp", "fastnet", "af_xdp"),
          ("aiohttp", "uvloop", "kernel"), ("aiohttp", "asyncio", "kernel"),
          ("uvicorn", "fastnet", "af_packet"), ("uvicorn", "uvloop", "kernel"),
-         ("uvicorn", "asyncio", "kernel")]
+         ("uvicorn", "asyncio", "kernel"), ("streams", "fastnet", "af_packet"),
+         ("streams", "uvloop", "kernel"), ("streams", "asyncio", "kernel")]
 READY = "framework_server: listening on"
 
 WS_CLIENT = """

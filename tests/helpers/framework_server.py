@@ -1,18 +1,19 @@
 """A third-party asyncio HTTP framework's server, unmodified, on a chosen event loop
 (tests/test_frameworks.py).
 
-    framework_server.py --framework aiohttp|uvicorn --loop fastnet|uvloop|asyncio
+    framework_server.py --framework aiohttp|uvicorn|streams --loop fastnet|uvloop|asyncio
                         --host H --port P [--iface IF --backend B --ip A.B.C.D/LEN]
 
 The framework creates its own listener (aiohttp: web.TCPSite -> loop.create_server(host,
-port); uvicorn: Server.serve() -> loop.create_server(host=, port=) in a loop this script made,
-Config(loop="none")), so with --loop fastnet the listener is the userspace stack's when H is
-the stack's address.  Routes, the same on both frameworks:
+port); uvicorn: Server.serve() -> loop.create_server(host=, port=) in a loop this script
+made, Config(loop="none"); streams: asyncio.start_server, HTTP/1.1 by h11), so with --loop
+fastnet the listener is the userspace stack's when H is the stack's address.  Routes, the
+same on every framework:
   GET  /json     {"framework": ..., "path": ..., "query": ...}
   POST /echo     the request body back, with X-Sha256 of what the server received
   GET  /stream   chunked: STREAM_CHUNKS chunks "chunk <i>\\n", a short sleep between them
   GET  /ws       WebSocket echo of text and binary messages (uvicorn: its wsproto
-                 implementation)
+                 implementation; streams: wsproto directly)
 Prints "framework_server: listening on H:P (framework=F loop=L)" on stderr once serving.
 On SIGTERM it stops serving and prints one JSON line on stdout: {"loop": the loop's class,
 "stats": the first stack's counters (fastnet only, else null)}; exit status 0.
@@ -25,6 +26,7 @@ import signal
 import sys
 
 STREAM_CHUNKS = 8
+FRAMEWORKS = ("aiohttp", "uvicorn", "streams")
 
 
 def _json_doc(framework, path, query):
@@ -157,6 +159,117 @@ def uvicorn_main(args, loop_name):
     return main()
 
 
+def streams_main(args, loop_name):
+    """asyncio.start_server with StreamReader/StreamWriter, HTTP/1.1 by h11 and WebSocket by
+    wsproto: no framework, the stream API's own use of the transports."""
+    import h11
+    import wsproto
+    from wsproto import events as ws_events
+
+    async def respond(conn, writer, status, headers, body):
+        writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
+        writer.write(conn.send(h11.Data(data=body)))
+        writer.write(conn.send(h11.EndOfMessage()))
+        await writer.drain()
+
+    async def http(reader, writer, head):
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 16)
+        conn.receive_data(head)
+        request, body = None, []
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(1 << 16))
+            elif isinstance(event, h11.Request):
+                request, body = event, []
+            elif isinstance(event, h11.Data):
+                body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                await serve_one(conn, writer, request, b"".join(body))
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+            else:  # ConnectionClosed, PAUSED after a close
+                return
+
+    async def serve_one(conn, writer, request, body):
+        target = request.target.decode()
+        path, _, qs = target.partition("?")
+        if path == "/json":
+            query = dict(p.split("=", 1) for p in qs.split("&") if "=" in p)
+            data = json.dumps(_json_doc("streams", path, query)).encode()
+            await respond(conn, writer, 200, [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(data)))], data)
+        elif path == "/echo":
+            await respond(conn, writer, 200, [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(len(body))),
+                ("X-Sha256", hashlib.sha256(body).hexdigest())], body)
+        elif path == "/stream":
+            # No Content-Length on an HTTP/1.1 response: h11 frames it chunked.
+            writer.write(conn.send(h11.Response(status_code=200,
+                                                headers=[("Content-Type", "text/plain")])))
+            for i in range(STREAM_CHUNKS):
+                writer.write(conn.send(h11.Data(data=f"chunk {i}\n".encode())))
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+        else:
+            await respond(conn, writer, 404, [("Content-Length", "9")], b"not found")
+
+    async def websocket(reader, writer, head):
+        ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        ws.receive_data(head)
+        parts = []
+        while True:
+            for event in ws.events():
+                if isinstance(event, ws_events.Request):
+                    writer.write(ws.send(ws_events.AcceptConnection()))
+                elif isinstance(event, ws_events.Message):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        whole = ("" if isinstance(event, ws_events.TextMessage)
+                                 else b"").join(parts)
+                        parts = []
+                        writer.write(ws.send(ws_events.Message(data=whole)))
+                elif isinstance(event, ws_events.Ping):
+                    writer.write(ws.send(event.response()))
+                elif isinstance(event, ws_events.CloseConnection):
+                    writer.write(ws.send(event.response()))
+                    await writer.drain()
+                    return
+            await writer.drain()
+            data = await reader.read(1 << 16)
+            ws.receive_data(data or None)
+            if not data:
+                return
+
+    async def handle(reader, writer):
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if b"upgrade: websocket" in head.lower():
+                await websocket(reader, writer, head)
+            else:
+                await http(reader, writer, head)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, args.host, args.port, limit=1 << 16)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        _ready(args, loop_name)
+        await stop.wait()
+        server.close()
+        await server.wait_closed()
+        return _summary()
+
+    return main()
+
+
 def _ready(args, loop_name):
     print(f"framework_server: listening on {args.host}:{args.port} "
           f"(framework={args.framework} loop={loop_name})", file=sys.stderr, flush=True)
@@ -183,7 +296,7 @@ def loop_factory(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--framework", choices=("aiohttp", "uvicorn"), required=True)
+    p.add_argument("--framework", choices=FRAMEWORKS, required=True)
     p.add_argument("--loop", choices=("fastnet", "uvloop", "asyncio"), required=True)
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)
@@ -193,7 +306,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.loop == "fastnet" and not (args.iface and args.ip):
         p.error("--loop fastnet needs --iface and --ip")
-    coro_fn = aiohttp_main if args.framework == "aiohttp" else uvicorn_main
+    coro_fn = {"aiohttp": aiohttp_main, "uvicorn": uvicorn_main,
+               "streams": streams_main}[args.framework]
     with asyncio.Runner(loop_factory=loop_factory(args)) as runner:
         summary = runner.run(coro_fn(args, args.loop))
     print(json.dumps(summary), flush=True)
