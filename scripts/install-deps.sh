@@ -12,7 +12,8 @@
 #   `apt-get update` runs only when a package is missing.
 #   Python packages: cython, setuptools, wheel (build), pytest, scapy, cryptography (tests:
 #   the TLS certificates of the loop parity suite), uvloop, locust (benchmarks), httptools
-#   (the HTTP parser of apps/http_echo), matplotlib (the plots of bench/http_bench.py), for
+#   (the HTTP parser of apps/http_echo), matplotlib (the plots of bench/http_bench.py),
+#   aiohttp, uvicorn, h11 and wsproto (tests/test_frameworks.py: third-party frameworks), for
 #   the python3 on PATH; cython, setuptools, pytest, uvloop, httptools for each other Python
 #   CI checks (3.12, 3.13: tests/helpers/pyversions.py finds them; tests/test_pyversions.py
 #   builds and tests fastnet with them).
@@ -111,7 +112,7 @@ PY
     fi
 }
 
-PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy cryptography uvloop locust httptools matplotlib)
+PY_PKGS=("cython>=3.0" "setuptools>=64" wheel pytest scapy cryptography uvloop locust httptools matplotlib "aiohttp>=3.9,<4" "uvicorn>=0.29,<1" h11 wsproto)
 pip_install "$PYTHON" "${PY_PKGS[@]}"
 
 # The other Pythons CI checks (tests/test_pyversions.py builds the extension with each and
