@@ -247,12 +247,6 @@ class LoopParity:
     # (test name, applies(target, params), reason): a fastnet bug the test exposes, marked
     # xfail(strict=True) so the fix turns the row into a failure until it is removed.
     KNOWN_LOOP_BUGS = (
-        ("test_echo_under_backpressure",
-         lambda t, p: t.fastnet_sides == ("client", "server"),
-         "stack bug: with fastnet on both ends, both receive windows reach zero and the "
-         "connection stalls for good (each side only sends persist probes; tcp_input "
-         "drops a probe of a zero window before taking its ACK and window, which RFC 9293 "
-         "3.10.7.4 says to accept); the kernel peer (Linux) recovers"),
         ("test_create_server_reuse_port",
          lambda t, p: t.fastnet,
          "stack limitation: one listener per port (fn_socket.h: SO_REUSEPORT is stored, a "
