@@ -253,10 +253,6 @@ class LoopParity:
          "connection stalls for good (each side only sends persist probes; tcp_input "
          "drops a probe of a zero window before taking its ACK and window, which RFC 9293 "
          "3.10.7.4 says to accept); the kernel peer (Linux) recovers"),
-        ("test_create_server_reuse_port",
-         lambda t, p: t.fastnet,
-         "stack limitation: one listener per port (fn_socket.h: SO_REUSEPORT is stored, a "
-         "second listener gets EADDRINUSE); the stock loop allows the second server"),
     )
 
     async def _pair(self, server_kw=None, client_kw=None, **both):
