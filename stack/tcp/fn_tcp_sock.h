@@ -38,6 +38,8 @@ uint32_t fn_tcp_peek(const struct tcpcb *tp, void *buf, uint32_t len);
 int fn_tcp_rcvd_fin(const struct tcpcb *tp);
 /* Listener: completed connections waiting for fn_tcp_accept(). */
 uint32_t fn_tcp_acceptq_len(const struct tcpcb *l);
+/* Listener: its half-open connections in the syncache. */
+uint32_t fn_tcp_halfopen_len(const struct tcpcb *l);
 /* Listener: change the bound on half-open + unaccepted connections (listen() again). */
 void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog);
 /* 1 if a listener holds local port `port` (host order) against a newcomer: always, unless

@@ -69,6 +69,11 @@ uint32_t fn_tcp_acceptq_len(const struct tcpcb *l)
     return n;
 }
 
+uint32_t fn_tcp_halfopen_len(const struct tcpcb *l)
+{
+    return l->t_sc_count;
+}
+
 void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog)
 {
     l->t_backlog = backlog;

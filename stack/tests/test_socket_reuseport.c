@@ -167,6 +167,45 @@ FN_TEST(reuseport_close_one_member_others_serve)
     SH_TEARDOWN();
 }
 
+/* A member joins while a handshake is half-open: the flow may now hash to another member,
+ * but its third ACK still completes on the one that holds its syncache entry. */
+FN_TEST(reuseport_half_open_stays_with_its_member_when_the_group_grows)
+{
+    SH_SETUP();
+    struct sockaddr_in b = sh_addr(IP_B, SH_PORT);
+    int l[8], n = 2;
+
+    l[0] = rp_listen(&t, 1);
+    l[1] = rp_listen(&t, 1);
+    FN_CHECK(l[0] >= 0 && l[1] >= 0);
+    FN_CHECK(rp_one(&t, l, n) >= 0);          /* ARP learned: the next SYN goes at once */
+    while (n < 8) {
+        int c = sh_socket_nb(t.sa), holder = -1, s;
+        FN_CHECK(c >= 0);
+        FN_CHECK_EQ(fn_connect(t.sa, c, SA(b), sizeof(b)), -1);
+        fn_stack_poll(t.sa, t.now);
+        fn_stack_poll(t.sb, t.now);           /* the SYN is in, the SYN-ACK on its way */
+        for (int i = 0; i < n; i++)
+            if (fn_tcp_halfopen_len(fn_sock_get(t.sb, l[i])->tp) == 1)
+                holder = holder == -1 ? i : -2;
+        FN_CHECK(holder >= 0);
+        l[n] = rp_listen(&t, 1);
+        FN_CHECK(l[n] >= 0);
+        n++;
+        sh_run(&t);
+        for (int i = 0; i < n; i++) {
+            FN_CHECK_EQ(fn_tcp_halfopen_len(fn_sock_get(t.sb, l[i])->tp), 0);
+            FN_CHECK_EQ(rp_queued(&t, l[i]), i == holder);
+        }
+        s = fn_accept4(t.sb, l[holder], NULL, NULL, SOCK_NONBLOCK);
+        FN_CHECK(s >= 0);
+        fn_close(t.sb, s);
+        sh_abort(t.sa, c);
+        sh_run(&t);
+    }
+    SH_TEARDOWN();
+}
+
 FN_TEST(reuseport_needs_every_socket_to_set_it)
 {
     SH_SETUP();
