@@ -246,12 +246,7 @@ class LoopParity:
 
     # (test name, applies(target, params), reason): a fastnet bug the test exposes, marked
     # xfail(strict=True) so the fix turns the row into a failure until it is removed.
-    KNOWN_LOOP_BUGS = (
-        ("test_create_server_reuse_port",
-         lambda t, p: t.fastnet,
-         "stack limitation: one listener per port (fn_socket.h: SO_REUSEPORT is stored, a "
-         "second listener gets EADDRINUSE); the stock loop allows the second server"),
-    )
+    KNOWN_LOOP_BUGS = ()
 
     async def _pair(self, server_kw=None, client_kw=None, **both):
         """One server, one connection: (server, server Side, client transport, client)."""

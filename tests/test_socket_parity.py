@@ -167,6 +167,57 @@ def test_bind_twice(net):
     assert e.value.errno == errno.EINVAL
 
 
+def reuseport_server(net, port=0):
+    s = net.server(blocking=False)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((net.host, port))
+    return s
+
+
+def accept_all(net, listeners):
+    """{peer address: index of the listener that accepted it} of everything queued."""
+    got = {}
+    for i, lst in enumerate(listeners):
+        while True:
+            try:
+                srv, peer = lst.accept()
+            except BlockingIOError:
+                break
+            net._track(srv)
+            assert peer not in got
+            got[peer] = i
+    return got
+
+
+def test_so_reuseport_listeners_share_one_port(net):
+    first = reuseport_server(net)
+    port = first.getsockname()[1]
+    second = reuseport_server(net, port)
+    first.listen(16)
+    second.listen(16)
+    # A socket that does not set SO_REUSEPORT cannot join the group.
+    plain = net.server()
+    with pytest.raises(OSError) as e:
+        plain.bind((net.host, port))
+    assert e.value.errno == errno.EADDRINUSE
+    # Each connection is accepted exactly once, and both listeners get some.
+    clients = [net.client() for _ in range(16)]
+    for c in clients:
+        c.connect((net.host, port))
+    net.settle()
+    got = accept_all(net, [first, second])
+    assert sorted(got) == sorted(c.getsockname() for c in clients)
+    assert set(got.values()) == {0, 1}
+    # Closing one leaves the other serving every new connection.
+    first.close()
+    more = [net.client() for _ in range(4)]
+    for c in more:
+        c.connect((net.host, port))
+    net.settle()
+    got = accept_all(net, [second])
+    assert sorted(got) == sorted(c.getsockname() for c in more)
+
+
 def test_send_after_the_peer_reset(net):
     _, cli, srv = connected(net)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)

@@ -396,7 +396,7 @@ static int port_conflict(const struct fn_socktab *t, const struct fn_sock *so, u
     }
     if (!so->reuseaddr && fn_tcp_port_orphaned(t->st, port))
         return 1;
-    return fn_tcp_port_listening(t->st, port);
+    return fn_tcp_port_listening(t->st, port, so->reuseport);
 }
 
 /* Port 0: a random free ephemeral port (RFC 6056 §3.3.1), then a linear probe. */
@@ -509,7 +509,7 @@ int fn_listen(struct fn_stack *st, int fd, int backlog)
         return fail(EINVAL);
     if (!so->bound && autobind(st->sock, so) < 0)
         return -1;
-    rc = fn_tcp_listen(st, so->lport, (uint32_t)backlog + 1, &tp);
+    rc = fn_tcp_listen_opts(st, so->lport, (uint32_t)backlog + 1, so->reuseport, &tp);
     if (rc)
         return fail(-rc);
     so->tp = tp;

@@ -40,6 +40,11 @@ struct fn_tcp_event {
  * completed connections not yet accepted (beyond it SYNs and third ACKs are dropped).
  * -EADDRINUSE, -ENOBUFS (no free tcpcb), -EINVAL (port 0, backlog 0). */
 int fn_tcp_listen(struct fn_stack *st, uint16_t port, uint32_t backlog, struct tcpcb **out);
+/* The same; reuseport != 0 joins (or starts) the port's SO_REUSEPORT group: every listener
+ * of the port must have set it, and each new flow goes to one member (tcp_lookup_listen_flow
+ * in tcp_subr.c).  -EADDRINUSE when a listener of the port is not in the group. */
+int fn_tcp_listen_opts(struct fn_stack *st, uint16_t port, uint32_t backlog, int reuseport,
+                       struct tcpcb **out);
 /* The oldest established connection of a listener, now owned by the caller; NULL if none. */
 struct tcpcb *fn_tcp_accept(struct tcpcb *listener);
 /* Active open to dst (network order) : dst_port (host order) from src_port (0 = a random

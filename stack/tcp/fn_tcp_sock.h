@@ -38,10 +38,13 @@ uint32_t fn_tcp_peek(const struct tcpcb *tp, void *buf, uint32_t len);
 int fn_tcp_rcvd_fin(const struct tcpcb *tp);
 /* Listener: completed connections waiting for fn_tcp_accept(). */
 uint32_t fn_tcp_acceptq_len(const struct tcpcb *l);
+/* Listener: its half-open connections in the syncache. */
+uint32_t fn_tcp_halfopen_len(const struct tcpcb *l);
 /* Listener: change the bound on half-open + unaccepted connections (listen() again). */
 void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog);
-/* 1 if a listener owns local port `port` (host order). */
-int fn_tcp_port_listening(struct fn_stack *st, uint16_t port);
+/* 1 if a listener holds local port `port` (host order) against a newcomer: always, unless
+ * reuseport is set and the port's listeners form a SO_REUSEPORT group it may join. */
+int fn_tcp_port_listening(struct fn_stack *st, uint16_t port, int reuseport);
 /* 1 if a connection its owner already closed (FIN_WAIT, TIME_WAIT, ...) still holds local
  * port `port`.  A scan of the tcpcbs: for bind(), not for the packet path. */
 int fn_tcp_port_orphaned(struct fn_stack *st, uint16_t port);

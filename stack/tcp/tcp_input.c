@@ -481,7 +481,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
 
     tp = tcp_lookup(tcp, s.faddr, s.sport, s.dport);
     if (!tp) {
-        struct tcpcb *l = tcp_lookup_listen(tcp, s.dport);
+        struct tcpcb *l = tcp_lookup_listen_flow(tcp, s.faddr, s.sport, s.dport);
         if (!l) {
             st->stats.tcp_rx_noport++;
             respond_rst(st, &s, now);
@@ -607,7 +607,7 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
      * only if it is unmistakably newer — a higher timestamp when both used timestamps, else
      * a sequence number beyond the old connection's — and someone listens on the port. */
     if ((s.flags & (FN_TH_SYN | FN_TH_ACK)) == FN_TH_SYN && tp->t_state == TCPS_TIME_WAIT) {
-        struct tcpcb *l = tcp_lookup_listen(tcp, s.dport);
+        struct tcpcb *l = tcp_lookup_listen_flow(tcp, s.faddr, s.sport, s.dport);
         int newer = (TS_ON(tp) && s.to.has_ts) ? TSTMP_LT(tp->ts_recent, s.to.tsval)
                                                : SEQ_GT(s.seq, tp->rcv_nxt);
         if (l && newer) {

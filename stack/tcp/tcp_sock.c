@@ -69,14 +69,22 @@ uint32_t fn_tcp_acceptq_len(const struct tcpcb *l)
     return n;
 }
 
+uint32_t fn_tcp_halfopen_len(const struct tcpcb *l)
+{
+    return l->t_sc_count;
+}
+
 void fn_tcp_set_backlog(struct tcpcb *l, uint32_t backlog)
 {
     l->t_backlog = backlog;
 }
 
-int fn_tcp_port_listening(struct fn_stack *st, uint16_t port)
+int fn_tcp_port_listening(struct fn_stack *st, uint16_t port, int reuseport)
 {
-    return tcp_lookup_listen(st->tcp, port) != NULL;
+    const struct tcpcb *l = tcp_lookup_listen(st->tcp, port);
+
+    /* A group's members all set SO_REUSEPORT (fn_tcp_listen_opts), so its first tells. */
+    return l != NULL && !(reuseport && l->t_reuseport);
 }
 
 int fn_tcp_port_orphaned(struct fn_stack *st, uint16_t port)

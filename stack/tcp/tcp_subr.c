@@ -276,6 +276,34 @@ struct tcpcb *tcp_lookup_listen(struct fn_tcp *tcp, uint16_t lport)
     return tp;
 }
 
+/* A SO_REUSEPORT group is the listeners of one port in one chain: a SYN takes member
+ * k = hash(4-tuple) scaled to the group's size, counted in chain order, so every segment of
+ * a flow (a resent SYN, a cookie's third ACK) finds the same member while the group stays
+ * as it is.  The key is the stack's own, so peers cannot aim their flows at one member.
+ * Per-core sharding later puts one group per core stack; RSS picks the core first. */
+struct tcpcb *tcp_lookup_listen_flow(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport,
+                                     uint16_t lport)
+{
+    struct tcpcb *first = tcp_lookup_listen(tcp, lport);
+    uint64_t h;
+    uint32_t n = 0, k;
+
+    if (!first || !first->t_reuseport)
+        return first;
+    for (struct tcpcb *tp = first; tp; tp = tp->t_hnext)
+        n += tp->lport == lport;
+    if (n == 1)
+        return first;
+    h = ((uint64_t)faddr << 32 | (uint32_t)fport << 16 | lport) ^ ~tcp->hash_key;
+    h *= 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 29;
+    k = (uint32_t)(((h >> 32) * n) >> 32);
+    for (struct tcpcb *tp = first; tp; tp = tp->t_hnext)
+        if (tp->lport == lport && k-- == 0)
+            return tp;
+    return first;
+}
+
 void tcp_hash_insert(struct fn_tcp *tcp, struct tcpcb *tp)
 {
     struct tcpcb **b = &tcp->hash[conn_hash(tcp, tp->faddr, tp->fport, tp->lport)];

@@ -81,6 +81,8 @@ struct syncache {
                                    offer, and the connection's (SO_RCVBUF before listen) */
     uint32_t sc_rxtshift;       /* SYN-ACK retransmissions so far, <= cfg.tcp_syn_retries */
     uint32_t sc_chal;           /* ACKs sent in answer since sc_chal_start (RFC 5961 §7) */
+    uint32_t sc_lidx;           /* its listener's tcpcb index: within a SO_REUSEPORT group
+                                   the handshake stays with the member that took the SYN */
     int32_t sc_hnext;           /* hash chain; free-list link while free */
     int32_t sc_qprev, sc_qnext; /* links in the retransmission queue of sc_rxtshift */
     uint64_t sc_first;          /* the first SYN-ACK (an RTT sample unless resent: Karn) */
@@ -187,8 +189,8 @@ static void sc_free(struct fn_tcp *tcp, int32_t i, struct tcpcb *l)
     *pp = sc->sc_hnext;
     sc_queue_remove(sch, i);
     if (!l)
-        l = tcp_lookup_listen(tcp, sc->sc_lport);
-    if (l && l->t_sc_count > 0)
+        l = &tcp->tcbs[sc->sc_lidx];
+    if (l->t_sc_count > 0)
         l->t_sc_count--;
     sc->sc_lport = 0;
     sc->sc_hnext = sch->free_head;
@@ -547,6 +549,7 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
             *sc = tmp;
             sc->sc_iss = tcp_isn_for(tcp, s->faddr, s->sport, l->lport, now);
             sc->sc_first = now;
+            sc->sc_lidx = (uint32_t)(l - tcp->tcbs);
             {
                 int32_t *b = &sch->hash[sc_bucket(sch, s->faddr, s->sport, l->lport)];
                 sc->sc_hnext = *b;
@@ -676,9 +679,24 @@ static void sc_rst(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
     }
 }
 
+/* Within a SO_REUSEPORT group the member a flow hashes to may change as members come and
+ * go; a half-open entry stays with the listener that took its SYN. */
+static struct tcpcb *sc_owner(struct tcpcb *l, const struct tcp_synseg *s)
+{
+    struct fn_tcp *tcp = l->t_stack->tcp;
+    int32_t i;
+
+    if (!l->t_reuseport)
+        return l;
+    i = sc_lookup(tcp->syncache, s->faddr, s->sport, l->lport);
+    return i == SC_NONE ? l : &tcp->tcbs[tcp->syncache->e[i].sc_lidx];
+}
+
 struct tcpcb *tcp_syncache_input(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
 {
     struct fn_stack *st = l->t_stack;
+
+    l = sc_owner(l, s);
 
     if (s->flags & FN_TH_RST) {
         sc_rst(l, s, now);
@@ -757,7 +775,7 @@ void tcp_syncache_purge(struct tcpcb *l)
 
     /* A scan of the table: listeners close rarely, and the fast path keeps no list. */
     for (uint32_t i = 0; i < sch->size && l->t_sc_count > 0; i++) {
-        if (sch->e[i].sc_lport == l->lport)
+        if (sch->e[i].sc_lport == l->lport && &tcp->tcbs[sch->e[i].sc_lidx] == l)
             sc_free(tcp, (int32_t)i, l);
     }
 }

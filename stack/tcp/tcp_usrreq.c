@@ -19,12 +19,18 @@
 
 int fn_tcp_listen(struct fn_stack *st, uint16_t port, uint32_t backlog, struct tcpcb **out)
 {
+    return fn_tcp_listen_opts(st, port, backlog, 0, out);
+}
+
+int fn_tcp_listen_opts(struct fn_stack *st, uint16_t port, uint32_t backlog, int reuseport,
+                       struct tcpcb **out)
+{
     struct fn_tcp *tcp = st->tcp;
     struct tcpcb *tp;
 
     if (port == 0 || backlog == 0)
         return -EINVAL;
-    if (tcp_lookup_listen(tcp, port))
+    if (fn_tcp_port_listening(st, port, reuseport))
         return -EADDRINUSE;
     tp = tcp_alloc(tcp);
     if (!tp) {
@@ -34,6 +40,7 @@ int fn_tcp_listen(struct fn_stack *st, uint16_t port, uint32_t backlog, struct t
     tp->lport = port;
     tp->t_state = TCPS_LISTEN;
     tp->t_backlog = backlog;
+    tp->t_reuseport = reuseport != 0;
     tcp_listen_insert(tcp, tp);
     *out = tp;
     return 0;

@@ -208,6 +208,8 @@ struct tcpcb {
     struct tcpcb *t_acc_head;   /* listener: completed children, oldest first */
     struct tcpcb *t_acc_tail;
     struct tcpcb *t_hnext;      /* connection / listen hash chain */
+    uint8_t t_reuseport;        /* listener: shares its port with others that set it too
+                                   (SO_REUSEPORT); a SYN picks one by its 4-tuple */
     struct tcpcb *t_rnext;      /* ready list link */
     uint32_t t_revents;         /* FN_TCP_EV_* pending; != 0 iff linked in the ready list */
     void *t_user;               /* owner's pointer */
@@ -302,6 +304,11 @@ uint64_t fn_siphash24(const uint64_t key[2], const void *data, uint32_t len);
 struct tcpcb *tcp_alloc(struct fn_tcp *tcp);
 struct tcpcb *tcp_lookup(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
 struct tcpcb *tcp_lookup_listen(struct fn_tcp *tcp, uint16_t lport);
+/* The listener on lport that serves the flow from faddr:fport: with a SO_REUSEPORT group,
+ * one member picked by a keyed hash of the 4-tuple (the same one while the group does not
+ * change); NULL if none listens. */
+struct tcpcb *tcp_lookup_listen_flow(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport,
+                                     uint16_t lport);
 void tcp_hash_insert(struct fn_tcp *tcp, struct tcpcb *tp);
 void tcp_listen_insert(struct fn_tcp *tcp, struct tcpcb *tp);
 void tcp_conn_setup(struct tcpcb *tp, uint64_t now);

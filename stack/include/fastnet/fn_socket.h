@@ -30,8 +30,11 @@
  * (EAFNOSUPPORT), socket types other than SOCK_STREAM (EPROTONOSUPPORT), urgent data
  * (MSG_OOB: EOPNOTSUPP), connect(AF_UNSPEC) to dissolve a connection (EAFNOSUPPORT).  No
  * signal is ever raised: EPIPE comes without SIGPIPE whether or not MSG_NOSIGNAL is given.
- * SO_REUSEPORT is accepted and stored; one core owns each port for now, so a second
- * listener on a port fails with EADDRINUSE.  SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/
+ * SO_REUSEPORT works as Linux within one stack: sockets that all set it may bind and listen
+ * on one port (a socket without it gets EADDRINUSE, either way round), and each new
+ * connection goes to one listener of the group, picked by a hash of its 4-tuple (every
+ * segment of a handshake reaches the same one); closing one listener resets the connections
+ * still in its accept queue and leaves the others serving.  SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/
  * KEEPCNT drive the connection's keepalive timer (RFC 1122 §4.2.3.6; a listener's values
  * pass to the connections it accepts).  SO_RCVBUF is reported doubled, as Linux, and half
  * of it bounds the receive window (never above cfg.tcp_rcvbuf); set before connect() or
