@@ -7,11 +7,29 @@
  * connection that never works.  Two stacks over the memory link run many short
  * request/response connections; the raw-peer tests drive the handshake segment by segment.
  * Every test ends with no tcpcb and no packet buffer left.
+ *
+ * The tests count recycles exactly, so they fix what the random ports would otherwise
+ * change: a SYN whose 4-tuple is one of B's TIME_WAITs reopens that TIME_WAIT (RFC 6191)
+ * instead of recycling the oldest — about one run in fifty of the server-first test drew
+ * such an ephemeral port.  That test gives each connection its own client port, another
+ * test reuses a port on purpose, and fn_random_bytes is a fixed-seed generator (it replaces
+ * platform/random.c at link time, as in the fuzz harnesses) so ISNs and ports replay.
  */
 #include "tcp_harness.h"
+#include "fuzz.h"
+#include "platform/fn_platform.h"
 
 #define S_PORT 8080
+#define C_PORT 40000                    /* the client ports of the server-first tests */
 #define NCYCLES 50
+
+static uint64_t rnd_state = 0x7477666c616b65ull;
+
+int fn_random_bytes(void *buf, size_t len)
+{
+    fz_random_fill(&rnd_state, buf, len);
+    return 0;
+}
 
 /* Two stacks, A the client and B the server, each with `conns` tcpcbs. */
 static int pair_open(struct tnet *t, uint32_t conns)
@@ -35,17 +53,17 @@ static void drain_events(struct tnet *t)
         ;
 }
 
-/* One connection from A to B's listener l: A sends a request, B answers it; the server
- * closes first (B then holds the TIME_WAIT) or, with !server_first, the client does (A
- * holds it).  1 if A got the whole answer and the connection closed cleanly on both sides
- * within a bounded virtual time. */
-static int cycle(struct tnet *t, struct tcpcb *l, int server_first)
+/* One connection from A's port src_port (0: an ephemeral one) to B's listener l: A sends a
+ * request, B answers it; the server closes first (B then holds the TIME_WAIT) or, with
+ * !server_first, the client does (A holds it).  1 if A got the whole answer and the
+ * connection closed cleanly on both sides within a bounded virtual time. */
+static int cycle(struct tnet *t, struct tcpcb *l, int server_first, uint16_t src_port)
 {
     struct tcpcb *c = NULL, *s = NULL;
     char buf[64];
     int sent = 0, answered = 0, got = 0, eof = 0, c_closed = 0, s_closed = 0, n;
 
-    if (fn_tcp_connect(t->sa, IP_B, S_PORT, 0, &c, t->now) != 0)
+    if (fn_tcp_connect(t->sa, IP_B, S_PORT, src_port, &c, t->now) != 0)
         return 0;
     for (int i = 0; i < 4000 && !(c_closed && s_closed); i++) {
         t->now += MS;
@@ -112,7 +130,7 @@ FN_TEST(server_closing_first_never_runs_out_of_tcpcbs)
     FN_CHECK_EQ(pair_open(&t, 8), 0);
     FN_CHECK_EQ(fn_tcp_listen(t.sb, S_PORT, 8, &l), 0);
     for (int i = 0; i < NCYCLES; i++) {
-        if (!cycle(&t, l, 1)) {
+        if (!cycle(&t, l, 1, (uint16_t)(C_PORT + i))) {
             fprintf(stderr, "  cycle %d failed\n", i);
             FN_CHECK(0);
         }
@@ -128,6 +146,33 @@ FN_TEST(server_closing_first_never_runs_out_of_tcpcbs)
     PAIR_TEARDOWN(t, l);
 }
 
+FN_TEST(syn_for_a_time_wait_4_tuple_reopens_it_instead_of_recycling)
+{
+    struct tnet t;
+    struct tcpcb *l;
+
+    FN_CHECK_EQ(pair_open(&t, 8), 0);
+    FN_CHECK_EQ(fn_tcp_listen(t.sb, S_PORT, 8, &l), 0);
+    for (int i = 0; i < 7; i++)
+        FN_CHECK(cycle(&t, l, 1, (uint16_t)(C_PORT + i)));
+    FN_CHECK_EQ(fn_tcp_count(t.sb), 8);
+    /* Every tcpcb is taken; the client comes back from the port of a middle TIME_WAIT.  Its
+     * later timestamps make the SYN newer (RFC 6191): that TIME_WAIT ends for it, none
+     * other is recycled and nothing is reset. */
+    FN_CHECK(cycle(&t, l, 1, C_PORT + 3));
+    FN_CHECK_EQ(fn_tcp_count(t.sb), 8);
+    FN_CHECK_EQ(tnet_stats(t.sb).tcp_tw_recycled, 0);
+    FN_CHECK_EQ(tnet_stats(t.sb).tcp_conn_passive, 8);
+    /* A new 4-tuple still needs the oldest TIME_WAIT's tcpcb. */
+    FN_CHECK(cycle(&t, l, 1, C_PORT + 7));
+    FN_CHECK_EQ(fn_tcp_count(t.sb), 8);
+    FN_CHECK_EQ(tnet_stats(t.sb).tcp_tw_recycled, 1);
+    FN_CHECK_EQ(tnet_stats(t.sb).tcp_tcb_exhausted, 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_conn_reset, 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rst_rx, 0);
+    PAIR_TEARDOWN(t, l);
+}
+
 FN_TEST(client_closing_first_connects_over_its_time_waits)
 {
     struct tnet t;
@@ -136,7 +181,7 @@ FN_TEST(client_closing_first_connects_over_its_time_waits)
     FN_CHECK_EQ(pair_open(&t, 8), 0);
     FN_CHECK_EQ(fn_tcp_listen(t.sb, S_PORT, 8, &l), 0);
     for (int i = 0; i < NCYCLES; i++) {
-        if (!cycle(&t, l, 0)) {
+        if (!cycle(&t, l, 0, 0)) {
             fprintf(stderr, "  cycle %d failed\n", i);
             FN_CHECK(0);
         }
