@@ -761,7 +761,7 @@ def main(argv=None):
                      f"{nofile - NOFILE_SPARE:,} connections, not {a.idle_conns:,}: they need "
                      f"a descriptor per connection and RLIMIT_NOFILE cannot be raised above "
                      f"{nofile:,} here (root without CAP_SYS_RESOURCE); the fastnet kinds "
-                     f"held all {a.idle_conns:,} (their connections are not kernel "
+                     f"are asked for all {a.idle_conns:,} (their connections are not kernel "
                      "descriptors; the client side is spread over several processes)")
     # The harness itself waits on the client core, not on the server's.
     os.sched_setaffinity(0, {a.client_cpu})
