@@ -24,7 +24,10 @@ it could not (the harness reports the reason instead of a number):
                                        addresses, one GET answered on each, prints
                                        {"held": n, ...} once all are held, then holds them
                                        until SIGTERM or stdin EOF and prints how many the
-                                       server closed meanwhile.
+                                       server closed meanwhile.  [--processes P] spreads
+                                       them over P child processes (default: as many as
+                                       RLIMIT_NOFILE needs, since each connection is a
+                                       descriptor here) and prints their sum.
 
 Responses are read by Content-Length or chunked transfer coding (nginx's echo module); a
 response with neither ends at the header.  Uses uvloop for `rate` when it is installed (the client's
@@ -41,6 +44,7 @@ import resource
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -274,17 +278,41 @@ def rate(a):
 
 
 # -- idle -----------------------------------------------------------------------------------
+NOFILE_SPARE = 1024      # descriptors an idle process needs besides its connections
+
+
 def raise_nofile(n):
+    """Raise RLIMIT_NOFILE to n; False when the hard limit is below n and cannot be raised
+    (root without CAP_SYS_RESOURCE)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = max(soft, n)
-    if want > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    if n <= soft:
+        return True
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, max(hard, n)))
+    except (ValueError, OSError):
+        if n > hard:
+            return False
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+    return True
+
+
+def idle_per_process():
+    """Connections one process can hold: what its descriptor limit allows, raised if it can."""
+    if raise_nofile(1_000_000 + NOFILE_SPARE):
+        return 1_000_000
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1] - NOFILE_SPARE
 
 
 def idle(a):
+    procs = a.processes or -(-a.count // idle_per_process())
+    if procs > 1:
+        return idle_spread(a, procs)
     host, port = target(a.target)
     sources = a.sources.split(",")
-    raise_nofile(a.count + 1024)
+    if not raise_nofile(a.count + NOFILE_SPARE):
+        return emit({"error": f"{a.count} connections need {a.count + NOFILE_SPARE} "
+                     "descriptors: above RLIMIT_NOFILE's hard limit "
+                     f"{resource.getrlimit(resource.RLIMIT_NOFILE)[1]} (use --processes)"}, 1)
     req = b"GET /idle HTTP/1.1\r\nHost: bench\r\n\r\n"
     ep = select.epoll()
     conns = {}           # fd -> [socket, state, buffer]; state 0 connecting, 1 asked, 2 held
@@ -378,6 +406,82 @@ def idle(a):
     return emit({"dropped_while_held": dropped})
 
 
+def wait_for_stop(hold_max):
+    """Until SIGTERM, stdin EOF or hold_max seconds."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    end = time.monotonic() + hold_max
+    while not stop and time.monotonic() < end:
+        try:
+            r, _, _ = select.select([sys.stdin], [], [], 0.2)
+        except InterruptedError:
+            continue
+        if r and not os.read(sys.stdin.fileno(), 4096):
+            break
+
+
+def idle_spread(a, procs):
+    """`idle` over several processes, each holding its share under its own descriptor limit
+    (a connection is a descriptor in the client, whatever the server is).  Each starts at a
+    different source address so that the addresses' ports are used evenly, and they share
+    --concurrency (the handshakes in flight stay within the server's listen backlog, 1024
+    for both fastnet kinds, as with one process).  Prints one
+    result for all of them; a child that fails stops the others."""
+    sources = a.sources.split(",")
+    shares = [a.count // procs + (1 if i < a.count % procs else 0) for i in range(procs)]
+    kids = []
+    try:
+        for i, n in enumerate(shares):
+            rot = sources[i % len(sources):] + sources[:i % len(sources)]
+            kids.append(subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "idle", "--target", a.target,
+                 "--sources", ",".join(rot), "--count", str(n), "--processes", "1",
+                 "--concurrency", str(-(-a.concurrency // procs)), "--timeout", str(a.timeout),
+                 "--max-failures", str(a.max_failures), "--hold-max", str(a.hold_max + 60)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        # Read one child at a time: the others go on connecting meanwhile.
+        firsts = [last_json(k.stdout.readline()) or {"error": "idle child: no result"}
+                  for k in kids]
+        failed = {}
+        for r in firsts:
+            for why, n in r.get("failed", {}).items():
+                failed[why] = failed.get(why, 0) + n
+        held = sum(r.get("held", 0) for r in firsts)
+        res = {"held": held, "count": a.count, "opened": sum(r.get("opened", 0) for r in firsts),
+               "failed": failed, "connect_s": max(r.get("connect_s", 0) for r in firsts),
+               "sources": len(sources), "processes": procs}
+        errs = [r["error"] for r in firsts if "error" in r]
+        if errs:
+            res["error"] = f"held {held} of {a.count} connections over {procs} processes: " \
+                + errs[0]
+            return emit(res, 1)
+        emit(res)
+        wait_for_stop(a.hold_max)
+        dropped = 0
+        for k in kids:
+            k.stdin.close()
+            dropped += (last_json(k.stdout.read()) or {}).get("dropped_while_held", 0)
+        return emit({"dropped_while_held": dropped})
+    finally:
+        for k in kids:
+            if k.poll() is None:
+                k.terminate()
+            try:
+                k.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                k.kill()
+                k.wait()
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -397,6 +501,9 @@ def main(argv=None):
     idl.add_argument("--timeout", type=float, default=120.0)
     idl.add_argument("--max-failures", type=int, default=100)
     idl.add_argument("--hold-max", type=float, default=120.0)
+    idl.add_argument("--processes", type=int, default=0,
+                     help="client processes sharing the count (default: as many as the "
+                     "descriptor limit needs, RLIMIT_NOFILE hard limit - 1024 each)")
     a = p.parse_args(argv)
     if a.cmd == "rate":
         if not (0 < a.rate <= 200_000) or not (0 < a.duration <= 120) or not (
@@ -404,8 +511,8 @@ def main(argv=None):
             p.error("rate in (0, 200000], duration in (0, 120] s, conns in [1, 1024]")
         return rate(a)
     if a.cmd == "idle":
-        if not (1 <= a.count <= 1_000_000):
-            p.error("count in [1, 1000000]")
+        if not (1 <= a.count <= 1_000_000) or not (0 <= a.processes <= 256):
+            p.error("count in [1, 1000000], processes in [0, 256]")
         return idle(a)
     return probe(a)
 
