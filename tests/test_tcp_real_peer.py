@@ -276,8 +276,10 @@ def test_bulk_both_ways_with_fault_wrapper(tool, net, kernel_role, tmp_path):
     assert_no_reset(tn, fres)
 
 
+# Issue 3 asks for the nftables run once (the fault wrapper's runs cover every backend):
+# af_xdp, the default backend, both directions.
 @pytest.mark.parametrize("kernel_role", ["client", "server"])
-@pytest.mark.parametrize("net", BACKENDS, indirect=True)
+@pytest.mark.parametrize("net", ["af_xdp"], indirect=True)
 def test_bulk_both_ways_with_nftables_drop(tool, net, kernel_role, tmp_path):
     backend, tn = net
     nft_setup(tn, 2)
