@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.stackbuild import make_stack  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "bench", "tcp_goodput.py")
@@ -20,11 +21,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 
 
 def test_goodput_smoke(tmp_path):
-    r = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "stack"), "-j2", "all", "bpf"],
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        # scripts/install-deps.sh installs what the build needs: a failed build is a failure.
-        pytest.fail(f"cannot build the tool (libssl-dev, libxdp?): {r.stderr[-2000:]}")
+    make_stack("the tool (libssl-dev, libxdp?)")
     before = set(_netns())
     # Its own prefix, so that it can run beside tests/test_tcp_real_peer.py.
     p = subprocess.run([sys.executable, SCRIPT, "--bytes", str(BYTES), "--rounds", "1",

@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+from helpers.stackbuild import make_stack  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "bench", "http_bench.py")
@@ -43,10 +44,7 @@ def _gone(pid):
 
 
 def _build():
-    r = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "stack"), "-j2", "all", "bpf"],
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        pytest.fail(f"cannot build the stack (scripts/install-deps.sh): {r.stderr[-2000:]}")
+    make_stack("the stack (scripts/install-deps.sh)")
 
 
 def _check_cell(kind, scen, row, doc):

@@ -28,6 +28,7 @@ import pytest
 
 from fastnet import netns, testnet
 from helpers.nsproc import NsProc
+from helpers.stackbuild import make_stack  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "198.19.41.0/24"
@@ -46,10 +47,7 @@ def built():
         native.build(san=True)
     except native.BuildError as e:
         pytest.fail(str(e))
-    r = subprocess.run(["make", "-s", "-C", str(ROOT / "stack"), "bpf"], capture_output=True,
-                       text=True, timeout=600)
-    if r.returncode != 0:
-        pytest.fail(f"cannot build the XDP program: {r.stdout}{r.stderr}")
+    make_stack("the XDP program", "bpf")
     for tool in ("curl", "wrk"):
         if subprocess.run(["which", tool], capture_output=True).returncode != 0:
             pytest.fail(f"{tool} is not installed: scripts/install-deps.sh installs it")

@@ -244,10 +244,6 @@ class LoopParity:
     connect/open_connection, refused_addr, bind_host, client_host, client_bind_host,
     foreign_host, fastnet_sides."""
 
-    # (test name, applies(target, params), reason): a fastnet bug the test exposes, marked
-    # xfail(strict=True) so the fix turns the row into a failure until it is removed.
-    KNOWN_LOOP_BUGS = ()
-
     async def _pair(self, server_kw=None, client_kw=None, **both):
         """One server, one connection: (server, server Side, client transport, client)."""
         srv_side = Side(self.loop, **{**both, **(server_kw or {})})

@@ -13,7 +13,6 @@ epochs, all but certain.  Only processes started here are stopped, by their PID.
 """
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from fastnet import testnet
 from helpers.nsproc import NsProc
+from helpers.stackbuild import make_stack  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "198.19.46.0/24"
@@ -38,9 +38,7 @@ def server(tmp_path_factory):
         native.build(san=False)
     except native.BuildError as e:
         pytest.fail(str(e))
-    r = subprocess.run(["make", "-s", "-C", str(ROOT / "stack"), "bpf"], capture_output=True,
-                       text=True, timeout=600)
-    assert r.returncode == 0, f"cannot build the XDP program: {r.stdout}{r.stderr}"
+    make_stack("the XDP program", "bpf")
     tmp = tmp_path_factory.mktemp("pc-burst")
     with testnet.create(name=f"pc{os.getpid() % 10000}", kind="veth", prefix=PREFIX) as tn:
         tn.run_peer(["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"])

@@ -26,6 +26,7 @@ import pytest
 
 from fastnet import testnet
 from helpers.nsproc import NsProc
+from helpers.stackbuild import make_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "stack"
@@ -44,10 +45,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 @pytest.fixture(scope="module")
 def tool():
     """Build the tool and the XDP program (make is a no-op when they are current)."""
-    r = subprocess.run(["make", "-C", str(STACK), "-j2", "all", "bpf"], capture_output=True,
-                       text=True, timeout=600)
-    if r.returncode != 0 or not TOOL.exists():
-        pytest.fail(f"cannot build {TOOL.name}: {r.stderr[-2000:]}")
+    make_stack(TOOL.name)
+    assert TOOL.exists(), TOOL
     if subprocess.run(["which", "nc"], capture_output=True).returncode != 0:
         pytest.fail("nc (netcat-openbsd) is not installed: scripts/install-deps.sh installs it")
     return TOOL

@@ -32,6 +32,7 @@ import pytest
 
 from fastnet import testnet
 from helpers.nsproc import NsProc
+from helpers.stackbuild import make_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "tests" / "helpers"
@@ -59,11 +60,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 @pytest.fixture(scope="module")
 def tool():
     """Build the tool and the XDP program (make is a no-op when they are current)."""
-    r = subprocess.run(["make", "-C", str(STACK), "-j2", "all", "bpf"], capture_output=True,
-                       text=True, timeout=600)
-    if r.returncode != 0 or not TOOL.exists():
-        # scripts/install-deps.sh installs what the build needs: a failed build is a failure.
-        pytest.fail(f"cannot build {TOOL.name} (libssl-dev?): {r.stderr[-2000:]}")
+    make_stack(f"{TOOL.name} (libssl-dev?)")
+    assert TOOL.exists(), TOOL
     return TOOL
 
 

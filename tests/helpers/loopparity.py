@@ -5,8 +5,7 @@ Contract: a target class is mixed into a test class together with the suite's te
 its autouse fixture gives the test `self.loop`; `self.run` runs the test coroutine under a
 timeout and then checks that nothing went to the loop's exception handler and, on fastnet,
 that `loop.fastnet_handles()` is back to its baseline (no stack sockets, transports or
-servers; the buffer pool as it was).  Rows of the suite's KNOWN_LOOP_BUGS become
-xfail(strict=True) marks on the tests they name.  The tests only use these methods, so
+servers; the buffer pool as it was).  The tests only use these methods, so
 the assertions are identical on every target:
 
   create_server(factory, **kw) -> Server        start_server(cb, **kw) -> Server
@@ -174,7 +173,6 @@ class Target:
         self.loop = self.make_loop()
         self.unexpected = []
         self.loop.set_exception_handler(lambda loop, ctx: self.unexpected.append(ctx))
-        self._mark_known_bugs(request)
         if self.fastnet:
             self._settle()        # frames of the stack's start (gratuitous ARP) go out first
         self._baseline = self.handles()
@@ -182,15 +180,6 @@ class Target:
             yield
         finally:
             self._shutdown()
-
-    def _mark_known_bugs(self, request) -> None:
-        """Rows of the suite's KNOWN_LOOP_BUGS: (test name, applies(target, params), reason)
-        -> xfail(strict=True), so that a fix shows up as a failure until its row goes."""
-        node = request.node
-        params = getattr(getattr(node, "callspec", None), "params", {})
-        for name, applies, reason in getattr(self, "KNOWN_LOOP_BUGS", ()):
-            if name == node.originalname and applies(self, params):
-                node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
     # overridden by targets -------------------------------------------------------------
     def make_loop(self) -> asyncio.AbstractEventLoop:
