@@ -692,3 +692,36 @@ def test_requests_split_anywhere_give_the_same_responses():
         out = b"".join(conn.feed(data[i:i + step]) for i in range(0, len(data), step))
         assert _without_date(out) == whole, step
         assert not conn.must_close
+
+
+def test_endless_header_in_one_batch_is_refused_at_once():
+    """A batch that opens a head and holds more than MAX_HEADER bytes of a header line that
+    never ends gets 431 from that batch alone: the client may have sent everything and be
+    waiting (on fastnet the whole 32 KiB arrives as one read; CI once hung here)."""
+    conn = _connection()
+    out = conn.feed(b"GET / HTTP/1.1\r\nHost: t\r\nX-Endless: " + b"e" * (8 * MAX_HEADER))
+    assert out.startswith(b"HTTP/1.1 431 ") and conn.must_close and conn.failed
+    # The same after a complete request in the same batch.
+    conn = _connection()
+    out = conn.feed(request("GET", "/first") + b"GET / HTTP/1.1\r\nX-E: " + b"e" * 2 * MAX_HEADER)
+    assert out.count(b"HTTP/1.1 200 OK\r\n") == 1 and b"HTTP/1.1 431 " in out
+    assert conn.must_close
+
+
+def test_large_body_then_the_start_of_a_head_in_one_batch_is_not_refused():
+    """The piecewise feed must not count a previous message's bytes as the next head's."""
+    for body_len in (3 * MAX_HEADER, 3 * MAX_HEADER + 17):
+        body = payload(body_len, body_len)
+        for framing in ("length", "chunked"):
+            if framing == "length":
+                first = request("POST", "/big", body=body)
+            else:
+                first = (b"POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + b"%x\r\n" % body_len + body + b"\r\n0\r\n\r\n")
+            conn = _connection()
+            head = b"GET /next HTTP/1.1\r\nHost: t\r\nX-Long: " + b"x" * (MAX_HEADER // 2)
+            out = conn.feed(first + head)
+            assert out.count(b"HTTP/1.1 200 OK\r\n") == 1 and out.endswith(body), framing
+            assert not conn.must_close, framing
+            out = conn.feed(b"\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 200 OK\r\n") and b"X-Long: " in out, framing

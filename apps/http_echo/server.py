@@ -65,11 +65,13 @@ class Shared:
     EchoServer keeps `date_line` current (once per sweep); tests of EchoConnection alone may
     use a Shared with a fixed date."""
 
-    __slots__ = ("max_body", "max_header", "date_line")
+    __slots__ = ("max_body", "max_header", "head_step", "date_line")
 
     def __init__(self, max_body: int, max_header: int) -> None:
         self.max_body = max_body
         self.max_header = max_header
+        # EchoConnection.feed(): the piece size for batches in which a head may begin.
+        self.head_step = max(1024, max_header // 4)
         self.date_line = b""
         self.update_date()
 
@@ -89,7 +91,7 @@ class EchoConnection:
     """
 
     __slots__ = ("shared", "parser", "out", "must_close", "failed", "reject", "in_headers",
-                 "hdr_bytes", "hdr_raw", "url", "headers", "body", "body_len", "clen",
+                 "in_body", "hdr_bytes", "hdr_raw", "url", "headers", "body", "body_len", "clen",
                  "expect_continue")
 
     def __init__(self, shared: Shared) -> None:
@@ -100,6 +102,7 @@ class EchoConnection:
         self.failed = False
         self.reject = 0
         self.in_headers = False
+        self.in_body = False  # between the head and the end of a Content-Length body
         self._reset()
 
     def _reset(self) -> None:
@@ -117,8 +120,31 @@ class EchoConnection:
     def feed(self, data: bytes) -> bytes:
         if self.must_close:
             return b""
+        n = len(data)
+        step = self.shared.head_step
+        if self.in_headers or n <= step or (self.in_body and self.clen - self.body_len >= n):
+            self._feed(data)
+        else:
+            # A head may begin inside this batch, and httptools keeps a partial header line
+            # to itself: fed whole, a batch holding the start of an endless header would be
+            # held unseen until more bytes came (a client that sent it all and waits for the
+            # answer would wait for ever).  Fed in steps, every step after the head opened
+            # is counted, so at most one step of a head goes unseen.
+            view = memoryview(data)
+            for off in range(0, n, step):
+                self._feed(view[off:off + step])
+                if self.must_close:
+                    break
+        out = self.out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    def _feed(self, data: Any) -> None:
         if self.in_headers:
-            # The whole batch arrived while a head was incomplete: httptools keeps a partial
+            # The whole piece arrived while a head was incomplete: httptools keeps a partial
             # header line to itself, so count raw bytes too, or one endless header line would
             # be buffered without bound before the exact count below ever sees it.
             self.hdr_raw += len(data)
@@ -140,12 +166,6 @@ class EchoConnection:
         else:
             if self.in_headers and self.hdr_raw > self.shared.max_header:
                 self._error(431)
-        out = self.out
-        if not out:
-            return b""
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        return data
 
     def release(self) -> None:
         """The connection is gone: feed() answers nothing from now on.  The parser holds this
@@ -195,6 +215,7 @@ class EchoConnection:
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
+        self.in_body = self.clen > 0
         if self.clen > self.shared.max_body:
             self._stop(413)
         # RFC 9110 §10.1.1: a client waiting for 100 before sending the body gets it now
@@ -210,6 +231,7 @@ class EchoConnection:
         self.body.append(chunk)
 
     def on_message_complete(self) -> None:
+        self.in_body = False
         p = self.parser
         method = p.get_method()
         version = p.get_http_version()
