@@ -2,7 +2,7 @@
 """The HTTP echo benchmark, every server side by side in one run (issue 6).
 
     python3 bench/http_bench.py [--quick] [--scenarios get,pipeline,...] [--servers ...]
-                                [--out bench/results]
+                                [--testbed two-host|shared-veth] [--out bench/results]
 
 Contract: builds its own test network (bench/http_servers.py: namespaces bh<pid>, addresses
 198.19.36.0/22), runs each server kind pinned to --server-cpu and every load generator pinned
@@ -33,8 +33,12 @@ before the client starts and just after it ends); requests per server-core secon
 figure that compares servers); its ratio to uvloop's; total CPU microseconds per request over
 all cores (busy time of the `cpu` line / requests: server, client and the kernel's softirq
 work together); latency percentiles (wrk's for the wrk scenarios, measured per request by the
-open-loop client for `latency`).  Softirq work is counted on whichever core the kernel runs it:
-veth delivers on the sending core, so each side carries part of the other's receive path.
+open-loop client for `latency`); per CPU, the split of its time (user, system, softirq, the
+NAPI kthreads) and its NET_RX softirqs per second, so that a reader sees where the receive
+work went.  Softirq work is counted on whichever core the kernel runs it: --testbed two-host
+(the default) steers each end's receive to its own host's core as two machines would have it,
+--testbed shared-veth leaves veth's own behaviour (each receive on the sending core, so each
+side carries part of the other's receive path) for comparison (bench/testbed.py).
 """
 import argparse
 import datetime
@@ -54,6 +58,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 import http_servers as hs  # noqa: E402
+from testbed import TESTBEDS, Testbed  # noqa: E402
 
 WRK_DIR = os.path.join(BENCH, "wrk")
 SCENARIOS = ("get", "pipeline", "close", "post", "latency", "idle")
@@ -66,6 +71,10 @@ TITLES = {
     "idle": "Idle keep-alive connections held: memory per connection",
 }
 MIB = 1 << 20
+TESTBED_TEXT = {
+    "two-host": "each veth end's receive runs on its own host's core, as on two machines",
+    "shared-veth": "veth's own behaviour: each receive runs on the sending core",
+}
 NOFILE_SPARE = 1024      # descriptors a server or client needs besides its connections
 
 
@@ -169,19 +178,19 @@ def wrk_cell(a, runner, server, scen, duration):
     states = []
     peek = threading.Timer(duration * 0.8, lambda: states.append(
         peer_states(runner.net, server)))
-    s0, t0, p0 = cpu_stat(), time.monotonic(), server.cpu_ticks()
+    m0 = meter(runner, server)
     peek.start()
     try:
         rc, out, err = runner.run([*argv, url], timeout=duration + 60, env=env)
     finally:
         peek.cancel()
         peek.join()
-    s1, t1, p1 = cpu_stat(), time.monotonic(), server.cpu_ticks()
+    m1 = meter(runner, server)
     w = last_json(out, "BH_WRK ")
     if rc != 0 or w is None:
         raise Fail(f"wrk exited {rc}: {oneline(err or out)}")
     res = {"conns": conns, "requests": w["requests"], "duration_s": w["duration_us"] / 1e6,
-           "wall_s": round(t1 - t0, 3),
+           "wall_s": round(m1[1] - m0[1], 3),
            "errors": {k: w[k] for k in ("connect_errors", "read_errors", "write_errors",
                                         "status_errors", "timeouts") if w[k]},
            "lat_p50_us": w["lat_p50_us"], "lat_p99_us": w["lat_p99_us"],
@@ -198,8 +207,14 @@ def wrk_cell(a, runner, server, scen, duration):
         # wrk times a pipelined batch, not a request, and its percentiles come out as 0.
         for k in ("lat_p50_us", "lat_p99_us", "lat_p999_us"):
             res[k] = None
-    cpu_metrics(a, res, s0, s1, (p1 - p0) * jiffy_s() / (t1 - t0))
+    cpu_metrics(a, res, m0, m1)
     return res
+
+
+def meter(runner, server):
+    """What a cell compares at its two ends: /proc/stat, the clock, the server's own CPU
+    ticks and the test bed's per-CPU sample."""
+    return (cpu_stat(), time.monotonic(), server.cpu_ticks(), runner.net.testbed.sample())
 
 
 def peer_states(net, server):
@@ -223,9 +238,9 @@ def latency_cell(a, runner, server, duration):
     argv = [sys.executable, hs.CLIENTS, "rate", "--target", server.target, "--rate",
             str(a.latency_rate), "--duration", str(duration), "--conns",
             str(a.latency_conns)]
-    s0, t0, p0 = cpu_stat(), time.monotonic(), server.cpu_ticks()
+    m0 = meter(runner, server)
     rc, out, err = runner.run(argv, timeout=duration + 60)
-    s1, t1, p1 = cpu_stat(), time.monotonic(), server.cpu_ticks()
+    m1 = meter(runner, server)
     r = last_json(out)
     if r is None:
         raise Fail(f"rate client exited {rc}: {oneline(err)}")
@@ -237,12 +252,14 @@ def latency_cell(a, runner, server, duration):
            **{k: r[k] for k in ("lat_p50_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
                                 "client_lag_p99_us", "client_lag_max_us", "loop")}}
     res["rps"] = r["completed"] / max(r["send_window_s"], 1e-9)
-    cpu_metrics(a, res, s0, s1, (p1 - p0) * jiffy_s() / (t1 - t0))
+    cpu_metrics(a, res, m0, m1)
     return res
 
 
-def cpu_metrics(a, res, s0, s1, proc_busy):
-    res["server_proc_busy"] = proc_busy
+def cpu_metrics(a, res, m0, m1):
+    (s0, t0, p0, b0), (s1, t1, p1, b1) = m0, m1
+    res["server_proc_busy"] = (p1 - p0) * jiffy_s() / (t1 - t0)
+    res["cpus"] = Testbed.share(b0, b1, t1 - t0)
     busy, total = busy_delta(s0, s1, f"cpu{a.server_cpu}")
     res["server_busy"] = busy / total if total else None
     cbusy, ctotal = busy_delta(s0, s1, f"cpu{a.client_cpu}")
@@ -278,9 +295,9 @@ def idle_cell(a, runner, server):
             why = r["error"] if r else f"idle client: {oneline(err or out)}"
             raise Fail(why)
         time.sleep(1.0)           # let the server finish whatever the last accept started
-        s0, p0 = cpu_stat(), server.cpu_ticks()
+        s0, p0, b0 = cpu_stat(), server.cpu_ticks(), runner.net.testbed.sample()
         time.sleep(1.0)
-        s1, p1 = cpu_stat(), server.cpu_ticks()
+        s1, p1, b1 = cpu_stat(), server.cpu_ticks(), runner.net.testbed.sample()
         rss1 = server.rss()
         p.stdin.close()
         out = p.stdout.read()
@@ -295,6 +312,7 @@ def idle_cell(a, runner, server):
             "bytes_per_conn": (rss1 - rss0) / r["held"],
             "server_busy_while_held": busy / total if total else None,
             "server_proc_busy_while_held": (p1 - p0) * jiffy_s() / 1.0,
+            "cpus": Testbed.share(b0, b1, 1.0),
             "dropped_while_held": after.get("dropped_while_held")}
 
 
@@ -359,6 +377,7 @@ def run(a, net, workdir, results):
         current.append(srv)
         # fastnet (native) builds its C server on first use: allow for a compile.
         srv.start(timeout=120)
+        results["testbed"]["per_server"][kind] = srv.testbed_state
         return srv
 
     def stop_all():
@@ -468,6 +487,7 @@ def aggregate(results, servers, scenarios):
                     for k, v in c.get("errors", {}).items():
                         errs[k] = errs.get(k, 0) + v
                 row["errors"] = errs
+                row["cpus"] = median_cpus([c["cpus"] for c in ok if c.get("cpus")])
                 if len(ok) < len(cs):
                     row["failed_rounds"] = [c["unavailable"] for c in cs if "unavailable" in c]
                 rows[kind] = row
@@ -480,6 +500,25 @@ def aggregate(results, servers, scenarios):
                         row[f"{k}_x_{ref}"] = row[k] / base[k]
         table[scen] = rows
     return table
+
+
+def median_cpus(samples):
+    """The per-CPU split of several cells (Testbed.share), each figure's median."""
+    out = {}
+    for cpu in (samples[0] if samples else {}):
+        out[cpu] = {k: statistics.median(c[cpu][k] for c in samples if k in c.get(cpu, {}))
+                    for k in samples[0][cpu]}
+    return out
+
+
+def rx_work(r, a):
+    """Softirq + NAPI-kthread share of the server core and of the load generator's."""
+    cpus = r.get("cpus") or {}
+
+    def one(n):
+        c = cpus.get(f"cpu{n}")
+        return "–" if not c else f"{c['softirq'] + c['napi']:.0%}"
+    return f"{one(a.server_cpu)} · {one(a.client_cpu)}"
 
 
 def num(v, fmt="{:,.0f}"):
@@ -500,12 +539,15 @@ def markdown(results, table, a):
            f"fastnet {v['fastnet_git']}", "",
            f"Server on core {a.server_cpu}, load generator on core {a.client_cpu}; "
            f"{a.rounds} round(s) of {a.duration} s per cell, server order rotated per round; "
-           f"medians over the rounds; fastnet backend {a.backend}.  "
+           f"medians over the rounds; fastnet backend {a.backend}; test bed "
+           f"**{a.testbed}** ({TESTBED_TEXT[a.testbed]}).  "
            "*per core-s* = requests/s ÷ the server core's busy fraction; *× uvloop* is that "
            "figure's ratio; *core busy (proc)*: the server core's busy fraction from /proc/stat "
            "and, in brackets, the CPU time of the server's own processes per second (the rest "
-           "is softirq work for both sides and anything else on that core); *CPU µs/req* is "
-           "busy time over all cores per request.", ""]
+           "is softirq work and anything else on that core); *rx srv · cli*: the share of the "
+           "server core and of the load generator's core spent in softirq and NAPI kthreads "
+           "(where the receive work ran); *CPU µs/req* is busy time over all cores per "
+           "request.", ""]
     if a.quick:
         out += ["**--quick run: a functional check, not a measurement.**", ""]
     for scen in a.scenarios:
@@ -535,15 +577,15 @@ def markdown(results, table, a):
             continue
         extra = " MB/s |" if scen == "post" else ""
         out += [f"| server | req/s |{extra} core busy (proc) | per core-s | × uvloop "
-                "| CPU µs/req "
+                "| rx srv · cli | CPU µs/req "
                 "| p50 µs | p99 µs | p99.9 µs | errors |",
                 "|---|---:|" + ("---:|" if extra else "") + "---:|---:|---:|---:|---:|---:"
-                "|---:|---|"]
+                "|---:|---:|---|"]
         for kind in a.servers:
             r = rows[kind]
             if "unavailable" in r:
                 out.append(f"| {hs.LABELS[kind]} | not available ({r['unavailable']}) |"
-                           + (" |" if extra else "") + " | | | | | | | |")
+                           + (" |" if extra else "") + " | | | | | | | | |")
                 continue
             errs = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "0"
             if r.get("failed_rounds"):
@@ -553,7 +595,7 @@ def markdown(results, table, a):
                 + (f" {num(r.get('goodput_MBps'), '{:,.1f}')} |" if extra else "")
                 + f" {busy_pair(r.get('server_busy'), r.get('server_proc_busy'))} | "
                 f"{num(r.get('rps_per_core_s'))} | "
-                f"{num(r.get('rps_per_core_s_x_uvloop'), '{:.2f}')} | "
+                f"{num(r.get('rps_per_core_s_x_uvloop'), '{:.2f}')} | {rx_work(r, a)} | "
                 f"{num(r.get('cpu_us_per_req'), '{:,.1f}')} | {num(r.get('lat_p50_us'))} | "
                 f"{num(r.get('lat_p99_us'))} | {num(r.get('lat_p999_us'))} | {errs} |")
         if scen == "latency":
@@ -707,6 +749,10 @@ def parse_args(argv):
     p.add_argument("--fastnet-args", default="--tcp-nodelay true",
                    help="more `fastnet up` flags for the fastnet kinds (default: Nagle off, "
                    "as uvloop, asyncio and nginx's tcp_nodelay have it)")
+    p.add_argument("--testbed", choices=TESTBEDS, default=TESTBEDS[0],
+                   help="two-host (default): each side's receive work on its own core, as on "
+                   "two machines; shared-veth: veth's default, each receive in its sender's "
+                   "context (bench/testbed.py)")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument("--port", type=int, default=hs.PORT)
@@ -776,8 +822,10 @@ def main(argv=None):
         "config": {k: getattr(a, k) for k in (
             "quick", "scenarios", "servers", "rounds", "duration", "warmup", "connections",
             "pipeline", "post_bytes", "post_conns", "latency_rate", "latency_conns",
-            "idle_conns", "backend", "max_conns", "fastnet_args", "server_cpu",
+            "idle_conns", "backend", "max_conns", "fastnet_args", "testbed", "server_cpu",
             "client_cpu")},
+        "testbed": {"mode": a.testbed, "description": TESTBED_TEXT[a.testbed],
+                    "per_server": {}},
         "cells": [], "unavailable": {}, "notes": notes, "nofile": nofile}
     if not os.path.exists(hs.ECHO_MODULE) and "nginx" in a.servers:
         results["notes"].append("nginx has no echo module (libnginx-mod-http-echo): nginx is "
@@ -787,7 +835,9 @@ def main(argv=None):
     workdir = tempfile.mkdtemp(prefix="http_bench.")
     net = None
     try:
-        net = hs.BenchNet()
+        net = hs.BenchNet(testbed=a.testbed, server_cpu=a.server_cpu,
+                          client_cpu=a.client_cpu)
+        results["testbed"]["network"] = net.testbed.describe()
         results["network"] = {"name": net.tn.name, "stack_ip": net.ip,
                               "sources": net.sources}
         run(a, net, workdir, results)

@@ -9,9 +9,13 @@ Contract:
   kernel_address(True) gives the stack's veth end the kernel address 198.19.36.1 while a
   kernel server runs; kernel_address(False) takes it away again before fastnet runs, since a
   kernel that owns the stack's address answers fastnet's connections with RSTs.
-  destroy() removes everything (testnet.destroy also detaches XDP).
+  destroy() removes everything (testnet.destroy also detaches XDP).  BenchNet(testbed=...)
+  models two machines ("two-host", the default: each end's receive on its host's core) or
+  leaves the veth shared ("shared-veth"); bench/testbed.py says how and measures where the
+  receive work went.  .testbed is that Testbed (its apply() runs here, settle() after every
+  server start).
 - Server(kind, ...).start() starts one server kind pinned to one core and returns once the
-  server answers a GET probe, or raises Unavailable(reason) after stopping what it started
+  server answers a GET probe and the test bed is settled for it (.testbed_state), or raises Unavailable(reason) after stopping what it started
   (the harness then reports "not available (reason)", never a number).  .post_ok says whether
   it echoed a POST body byte for byte.  .rss() is the resident memory of the server's
   process tree.  .stop() ends it by PID (SIGTERM, then SIGKILL) and, for fastnet kinds,
@@ -36,7 +40,9 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, BENCH)
 from fastnet import testnet  # noqa: E402
+from testbed import Testbed  # noqa: E402
 
 PREFIX = "198.19.36.0/22"
 IDLE_SOURCES = 4
@@ -71,11 +77,14 @@ def sh(argv, timeout=60, check=True):
 
 
 class BenchNet:
-    def __init__(self, name=None):
+    def __init__(self, name=None, testbed="two-host", server_cpu=0, client_cpu=1,
+                 prefix=None):
         self.tn = testnet.create(name=name or f"bh{os.getpid() % 100000}", kind="veth",
-                                 prefix=PREFIX)
+                                 prefix=prefix or PREFIX)
         self.has_kernel_addr = False
         try:
+            self.testbed = Testbed(self.tn, testbed, server_cpu, client_cpu)
+            self.testbed.apply()
             base = self.tn.prefix.network_address
             self.sources = [self.tn.peer_ip] + [str(base + 3 + i) for i in range(IDLE_SOURCES)]
             for ip in self.sources[1:]:
@@ -170,6 +179,7 @@ class Server:
         self.proc = None
         self.err_path = os.path.join(self.dir, "stderr.txt")
         self.post_ok, self.post_why = False, ""
+        self.testbed_state = None
 
     @property
     def kernel(self):
@@ -235,6 +245,8 @@ class Server:
             env=env)
         try:
             self._wait_ready(timeout)
+            # fastnet on af_xdp attached its XDP program, and with it veth's NAPI, just now.
+            self.testbed_state = self.net.testbed.settle()
         except BaseException:
             self.stop()
             raise
