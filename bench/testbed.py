@@ -28,11 +28,16 @@ Contract:
   softirq, irq, idle fractions of each CPU's /proc/stat line), NET_RX / NET_TX softirqs per
   second from /proc/softirqs, and the busy fraction of the NAPI kthreads on each CPU (that
   time is system time, not softirq, in /proc/stat: the rx work of a core is softirq + napi).
+- trace_rx(argv) runs argv under `perf stat` (kernel tracepoints, system-wide, per CPU) and
+  counts where each end's receive really ran: net:netif_receive_skb of each veth end, and
+  xdp:xdp_redirect of the XDP program on the stack end if one is attached.  It is how the
+  two modes were checked (tests/test_bench_testbed.py); needs perf (linux-perf).
 - Nothing to clean up: every setting lives on the veth devices and goes with the namespaces
   (testnet.destroy()); the NAPI kthreads end with the devices.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -160,4 +165,35 @@ class Testbed:
                 if n < len(v):
                     row[f"{k.lower()}_per_s"] = (b["softirqs"][k][n] - v[n]) / seconds
             out[name] = {k: round(v, 4) for k, v in row.items()}
+        return out
+
+    def xdp_prog_id(self):
+        """The id of the XDP program attached to the stack end, or None."""
+        ns, dev, _ = self.ends[0]
+        r = subprocess.run(["ip", "-n", ns, "-j", "-d", "link", "show", "dev", dev],
+                           capture_output=True, text=True, timeout=30, check=True)
+        return ((json.loads(r.stdout)[0].get("xdp") or {}).get("prog") or {}).get("id")
+
+    def trace_rx(self, argv, timeout=120):
+        """{"stack": {cpu: frames}, "peer": {...}, "xdp": {...}} while argv ran: on which CPU
+        each end's frames entered the kernel's receive, and on which the stack end's XDP
+        program redirected frames (absent when no program is attached)."""
+        events = [("stack", "net:netif_receive_skb", f'name == "{self.ends[0][1]}"'),
+                  ("peer", "net:netif_receive_skb", f'name == "{self.ends[1][1]}"')]
+        prog = self.xdp_prog_id()
+        if prog is not None:
+            events.append(("xdp", "xdp:xdp_redirect", f"prog_id == {prog}"))
+        cmd = ["perf", "stat", "-x,", "-a", "-A"]
+        for _, ev, flt in events:
+            cmd += ["-e", ev, "--filter", flt]
+        r = subprocess.run([*cmd, "--", *argv], capture_output=True, text=True,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise OSError(f"perf stat: {r.stderr.strip()[-300:] or 'failed'}")
+        rows = [ln.split(",") for ln in r.stderr.splitlines() if ln.startswith("CPU")]
+        ncpu = len(rows) // len(events)
+        out = {}
+        for i, row in enumerate(rows):
+            key = events[i // ncpu][0]
+            out.setdefault(key, {})[int(row[0][3:])] = int(row[1])
         return out

@@ -34,7 +34,7 @@ APT_PKGS=(
     build-essential gcc make clang llvm pkg-config libclang-rt-14-dev
     libxdp-dev libbpf-dev libelf-dev zlib1g-dev libssl-dev
     iproute2 nftables ethtool tcpdump iputils-ping netcat-openbsd hping3 wrk curl
-    valgrind openssl nginx-light libnginx-mod-http-echo
+    valgrind openssl nginx-light libnginx-mod-http-echo linux-perf
 )
 
 if ! "$PYTHON" - <<'PY' 2>/dev/null
