@@ -2,25 +2,30 @@
 """Server CPU cost per request of the HTTP echo app, fastnet vs uvloop in one run.
 
     sudo python3 bench/loop_cost.py [--servers fastnet,uvloop] [--scenarios get,close]
-                                    [--duration 3] [--rounds 3] [--prefix 198.19.47.0/25]
+                                    [--duration 3] [--rounds 3] [--prefix 198.19.38.0/24]
+                                    [--testbed two-host|shared-veth]
 
 Contract: measures cost, not speed, so it means something on a shared, noisy machine: the
 server's own on-CPU time (the first field of /proc/PID/task/*/schedstat, nanoseconds, user and
-kernel time of the server's threads, softirq work run inside its system calls included) between
-just before and just after one wrk run, divided by the requests wrk counted. Each server kind
+kernel time of the server's threads, softirq work run inside its system calls included), plus
+that of the server end's NAPI kthreads (two-host test bed: the XDP receive runs there, on the
+server core), between just before and just after one wrk run, divided by the requests wrk
+counted; the server core's whole busy time per request (/proc/stat: also softirq work in
+interrupts and other tenants, so noisy on a shared machine) is printed beside it. Each server kind
 runs pinned to --server-cpu with the same app (apps.http_echo, started by
 bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive,
 close: `Connection: close`). Rounds rotate the server order; the median over rounds is printed
 as µs/request and the ratio uvloop / fastnet (how many times cheaper fastnet is per request =
 its requests per server-core second over uvloop's). Builds its own veth network (namespace
-lf<pid>, --prefix) and removes it, and stops every server it started by PID, also on errors.
+bh<pid>, --prefix) and removes it, and stops every server it started by PID, also on errors.
 Needs root.
 
-veth delivers a frame in the sender's context: without --rps the load generator's kernel
-receive path (TCP input of every response) runs on the server's core, inside the server's
-send, and is counted as the server's time, for every server kind alike.  --rps steers the
-load generator's veth end to its own core (rps_cpus), so each side's receive work is counted
-where it belongs (the server's own receive still runs in the client's send, as before).
+veth delivers a frame in the sender's context: on --testbed shared-veth the load generator's
+kernel receive path (TCP input of every response) runs on the server's core, inside the
+server's send, and is counted as the server's time, and the server's own receive runs in the
+client's send, for every server kind alike.  --testbed two-host (the default, as
+bench/http_bench.py; bench/testbed.py) runs each end's receive on its own host's core, so
+each side's receive work is counted where it belongs.
 Hardware counters (instructions) are printed when perf can count them here (--perf), else
 "n/a"; --record DIR keeps a perf record -g profile of the server per cell.  Packets per
 request are the load generator's veth counters.
@@ -36,6 +41,7 @@ import tempfile
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 import http_servers as hs  # noqa: E402
+from testbed import TESTBEDS, Testbed  # noqa: E402
 
 WRK_DIR = os.path.join(BENCH, "wrk")
 
@@ -88,10 +94,13 @@ def cell(a, net, server, scen):
         rec = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o",
                                 os.path.join(a.record, f"{server.kind}-{scen}.data")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The server host's receive threads (none unless veth's NAPI is threaded).
+    napi = [int(p) for p in (server.testbed_state or {}).get(net.tn.stack_if, {}).get(
+        "napi_threads", {})]
     k0 = peer_packets(net)
-    c0 = sched_ns(pid)
+    b0, c0 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
     r = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 60)
-    c1 = sched_ns(pid)
+    b1, c1 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
     k1 = peer_packets(net)
     instr = None
     if rec is not None:
@@ -108,8 +117,12 @@ def cell(a, net, server, scen):
     if r.returncode != 0 or not w or not w["requests"]:
         raise RuntimeError(f"{server.kind} {scen}: wrk failed: {r.stderr.strip()[-300:]}")
     n = w["requests"]
-    return {"requests": n, "rps": n / (w["duration_us"] / 1e6),
+    secs = w["duration_us"] / 1e6
+    cpus = Testbed.share(b0, b1, secs)
+    core = cpus[f"cpu{a.server_cpu}"]
+    return {"requests": n, "rps": n / secs, "cpus": cpus,
             "us_per_req": (c1 - c0) / 1e3 / n,
+            "core_us_per_req": (1.0 - core["idle"]) * secs * 1e6 / n,
             "pkts_out_per_req": (k1[0] - k0[0]) / n, "pkts_in_per_req": (k1[1] - k0[1]) / n,
             "instr_per_req": instr / n if instr else None}
 
@@ -123,10 +136,10 @@ def main():
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
-    p.add_argument("--prefix", default="198.19.47.0/25")
+    p.add_argument("--prefix", default="198.19.38.0/24")
     p.add_argument("--backend", default="af_xdp")
-    p.add_argument("--rps", action="store_true",
-                   help="the load generator's receive work on its own core (see above)")
+    p.add_argument("--testbed", choices=TESTBEDS, default=TESTBEDS[0],
+                   help="where each end's receive work runs (see above)")
     p.add_argument("--perf", action="store_true", help="also count instructions (perf stat)")
     p.add_argument("--record", metavar="DIR",
                    help="perf record -g the server during each cell into DIR/KIND-SCEN.data")
@@ -134,11 +147,8 @@ def main():
     a = p.parse_args()
     kinds = a.servers.split(",")
     scens = a.scenarios.split(",")
-    hs.PREFIX = a.prefix
-    net = hs.BenchNet(name=f"lf{os.getpid() % 100000}")
-    if a.rps:
-        net.peer(["sh", "-c", f"echo {1 << a.client_cpu:x} > "
-                  f"/sys/class/net/{net.tn.peer_if}/queues/rx-0/rps_cpus"])
+    net = hs.BenchNet(name=f"bh{os.getpid() % 100000}", testbed=a.testbed,
+                      server_cpu=a.server_cpu, client_cpu=a.client_cpu, prefix=a.prefix)
     cells = {(k, s): [] for k in kinds for s in scens}
     try:
         with tempfile.TemporaryDirectory(prefix="loop_cost.") as work:
@@ -152,14 +162,16 @@ def main():
                             c = cell(a, net, srv, scen)
                             cells[(kind, scen)].append(c)
                             print(f"round {rnd} {kind:8s} {scen:5s} {c['rps']:9.0f} req/s "
-                                  f"{c['us_per_req']:7.2f} us/req  packets/req server->client "
+                                  f"{c['us_per_req']:7.2f} us/req (core "
+                                  f"{c['core_us_per_req']:7.2f})  packets/req server->client "
                                   f"{c['pkts_out_per_req']:.2f} client->server "
                                   f"{c['pkts_in_per_req']:.2f}", flush=True)
                     finally:
                         srv.stop()
     finally:
         net.destroy()
-    print(f"\nmedian of {a.rounds} rounds, server on-CPU time per request:")
+    print(f"\nmedian of {a.rounds} rounds, test bed {a.testbed}, server on-CPU time per "
+          "request:")
     med = {}
     for (kind, scen), cs in cells.items():
         med[(kind, scen)] = statistics.median(c["us_per_req"] for c in cs)
@@ -173,7 +185,8 @@ def main():
                   f"{med[('uvloop', scen)] / med[('fastnet', scen)]:.2f}x")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({f"{k}/{s}": v for (k, s), v in cells.items()}, f, indent=1)
+            json.dump({"testbed": a.testbed, "cells": {
+                f"{k}/{s}": v for (k, s), v in cells.items()}}, f, indent=1)
 
 
 if __name__ == "__main__":
