@@ -25,8 +25,8 @@ Contract:
   kthread) and pins every napi/DEV-* kthread of an end to that end's core.  In shared-veth
   mode it changes nothing.  Returns describe().
 - sample() / share(a, b): per-CPU split of the time between two samples (user, system,
-  softirq, irq, idle fractions of each CPU's /proc/stat line), NET_RX / NET_TX softirqs per
-  second from /proc/softirqs, and the busy fraction of the NAPI kthreads on each CPU (that
+  softirq, irq, idle, steal fractions of each CPU's /proc/stat line), NET_RX / NET_TX
+  softirqs per second from /proc/softirqs, and the busy fraction of the NAPI kthreads on each CPU (that
   time is system time, not softirq, in /proc/stat: the rx work of a core is softirq + napi).
 - trace_rx(argv) runs argv under `perf stat` (kernel tracepoints, system-wide, per CPU) and
   counts where each end's receive really ran: net:netif_receive_skb of each veth end, and
@@ -160,7 +160,8 @@ class Testbed:
                        if c == n and p in a["napi"])
             row = {"user": (d[0] + d[1]) / total, "system": d[2] / total,
                    "irq": d[5] / total, "softirq": d[6] / total,
-                   "idle": (d[3] + d[4]) / total, "napi": napi / total}
+                   "idle": (d[3] + d[4]) / total, "steal": d[7] / total,
+                   "napi": napi / total}
             for k, v in a["softirqs"].items():
                 if n < len(v):
                     row[f"{k.lower()}_per_s"] = (b["softirqs"][k][n] - v[n]) / seconds

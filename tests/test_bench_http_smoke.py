@@ -58,6 +58,12 @@ def _check_cell(kind, scen, row, doc):
     assert row["rps"] > 0, (kind, scen, row)
     assert 0.0 < row["server_busy"] <= 1.0, (kind, scen, row)
     assert 0.0 <= row["server_proc_busy"] <= 1.05, (kind, scen, row)
+    # Where the time went, per CPU (the test bed's record).
+    assert set(row["cpus"]) >= {"cpu0", "cpu1"}, row
+    for cpu in row["cpus"].values():
+        parts = [cpu[k] for k in ("user", "system", "irq", "softirq", "idle", "steal")]
+        assert all(0.0 <= x <= 1.0 for x in parts) and sum(parts) == pytest.approx(1, abs=0.01)
+        assert 0.0 <= cpu["napi"] <= 1.05 and cpu["net_rx_per_s"] >= 0, row
     assert row["rps_per_core_s"] >= row["rps"] * 0.999, (kind, scen, row)
     assert row["cpu_us_per_req"] > 0, (kind, scen, row)
     if scen == "post":
@@ -86,6 +92,18 @@ def test_http_bench_quick(tmp_path):
     for k in ("python", "uvloop", "nginx", "fastnet_git"):
         assert doc["versions"][k], k
     assert not doc.get("interrupted")
+    # The default test bed models two machines: each veth end's receive steered to its
+    # host's core, and fastnet's XDP NAPI thread pinned to the server core.
+    tb = doc["testbed"]
+    assert tb["mode"] == doc["config"]["testbed"] == "two-host"
+    stack_if, peer_if = doc["network"]["name"] + "0", doc["network"]["name"] + "1"
+    assert int(tb["network"][stack_if]["rps_cpus"], 16) == 1 << doc["config"]["server_cpu"]
+    assert int(tb["network"][peer_if]["rps_cpus"], 16) == 1 << doc["config"]["client_cpu"]
+    fastnet = tb["per_server"].get("fastnet")
+    if fastnet:
+        assert set(fastnet[stack_if]["napi_threads"].values()) == {
+            doc["config"]["server_cpu"]}, tb
+    assert "test bed **two-host**" in md
     for name in ("throughput", "latency", "idle"):
         png = tmp_path / f"http_bench_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
