@@ -246,7 +246,10 @@ class Server:
         try:
             self._wait_ready(timeout)
             # fastnet on af_xdp attached its XDP program, and with it veth's NAPI, just now.
-            self.testbed_state = self.net.testbed.settle()
+            try:
+                self.testbed_state = self.net.testbed.settle()
+            except OSError as e:
+                raise Unavailable(f"test bed: {e}") from None
         except BaseException:
             self.stop()
             raise
