@@ -15,8 +15,9 @@ Contract:
   receive work went.  .testbed is that Testbed (its apply() runs here, settle() after every
   server start).
 - Server(kind, ...).start() starts one server kind pinned to one core and returns once the
-  server answers a GET probe and the test bed is settled for it (.testbed_state), or raises Unavailable(reason) after stopping what it started
-  (the harness then reports "not available (reason)", never a number).  .post_ok says whether
+  server answers a GET probe and the test bed is settled for it (.testbed_state), or raises
+  Unavailable(reason) after stopping what it started (the harness then reports "not
+  available (reason)", never a number).  .post_ok says whether
   it echoed a POST body byte for byte.  .rss() is the resident memory of the server's
   process tree.  .stop() ends it by PID (SIGTERM, then SIGKILL) and, for fastnet kinds,
   detaches XDP from the stack's veth.  Every process is started here and stopped here;

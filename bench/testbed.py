@@ -26,8 +26,9 @@ Contract:
   mode it changes nothing.  Returns describe().
 - sample() / share(a, b): per-CPU split of the time between two samples (user, system,
   softirq, irq, idle, steal fractions of each CPU's /proc/stat line), NET_RX / NET_TX
-  softirqs per second from /proc/softirqs, and the busy fraction of the NAPI kthreads on each CPU (that
-  time is system time, not softirq, in /proc/stat: the rx work of a core is softirq + napi).
+  softirqs per second from /proc/softirqs, and the busy fraction of the NAPI kthreads on
+  each CPU (that time is system time, not softirq, in /proc/stat: the rx work of a core is
+  softirq + napi).
 - trace_rx(argv) runs argv under `perf stat` (kernel tracepoints, system-wide, per CPU) and
   counts where each end's receive really ran: net:netif_receive_skb of each veth end, and
   xdp:xdp_redirect of the XDP program on the stack end if one is attached.  It is how the
