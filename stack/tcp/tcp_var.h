@@ -233,7 +233,9 @@ struct tcpcb {
     uint32_t t_pwait;           /* TCP_PWAIT_* this tcpcb waits for; != 0 iff it is linked
                                    in fn_tcp.pool_waiters */
     struct tcpcb *t_pwnext;     /* link in fn_tcp.pool_waiters */
-    uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept */
+    uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept, while
+                                   tp may still receive (0 once tcp_pool_rcv_end ran) */
+    uint8_t t_rx_prev;          /* 1 iff data was kept in the epoch before that one too */
     /* ---- TIME_WAIT recycling (tcp_timewait.c) ---- */
     uint8_t t_twq;              /* 1 iff linked in fn_tcp's TIME_WAIT queue: then in
                                    TIME_WAIT and TF_DETACHED (nobody holds it) */
@@ -508,6 +510,9 @@ int tcp_pool_may_queue_ooo(struct tcpcb *tp);
 int tcp_pool_may_keep_rcv(struct tcpcb *tp, uint64_t now);
 /* The receive window the pool can back for tp now, bytes. */
 uint32_t tcp_pool_rcv_window(const struct tcpcb *tp);
+/* tp can receive no more data (the peer's FIN came, or it closed): it stops counting as a
+ * receiver at once.  Idempotent. */
+void tcp_pool_rcv_end(struct tcpcb *tp);
 /* tcp_output advertised a window: wait (RCV) if the pool is what keeps it shut. */
 void tcp_pool_adv_check(struct tcpcb *tp);
 void tcp_pool_wait(struct tcpcb *tp, uint32_t why);
