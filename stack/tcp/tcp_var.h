@@ -171,6 +171,10 @@ struct tcpcb {
                                    unacked data went out or was last acked (REXMT armed at
                                    backoff 0), or when persisting began */
     uint32_t t_user_timeout_ms; /* RFC 5482 TCP_USER_TIMEOUT; 0 = off (t_rxtshift rules) */
+    uint16_t t_pmtu_mss;        /* t_maxseg before a Datagram Too Big lowered it, tried
+                                   again from t_pmtu_raise on (RFC 1191 §6.3); 0 = never
+                                   lowered, or raised back since */
+    uint64_t t_pmtu_raise;      /* with t_pmtu_mss: 10 min after the last Too Big */
     int t_softerror;            /* errno of the last ICMP soft error (RFC 1122 §4.2.3.9),
                                    reported instead of ETIMEDOUT on a timeout; 0 = none;
                                    cleared by any segment from the peer */
@@ -384,6 +388,13 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
 
 /* ---- tcp_icmp.c ---- */
 void tcp_ctlinput(struct fn_stack *st, void *arg, const struct fn_icmp_err *e, uint64_t now);
+void tcp_pmtu_raise(struct tcpcb *tp);
+/* tcp_output, before it sizes segments: the larger MSS is due again (RFC 1191 §6.3). */
+static inline void tcp_pmtu_check(struct tcpcb *tp, uint64_t now)
+{
+    if (tp->t_pmtu_mss != 0 && now >= tp->t_pmtu_raise)
+        tcp_pmtu_raise(tp);
+}
 
 /* ---- tcp_persist.c ---- */
 /* tcp_output sent nothing: make sure a timer watches whatever waits (REXMT for data in
