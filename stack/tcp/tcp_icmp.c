@@ -8,7 +8,9 @@
  * counted and ignored.  Then:
  *   - fragmentation needed (type 3 code 4): t_maxseg drops to next-hop MTU − 40 (RFC 1191
  *     §3; a plateau below the quoted length when the router gave no MTU, §5 / §7), never
- *     below cfg.tcp_min_mss and never up, and what is in flight goes again at once;
+ *     below cfg.tcp_min_mss and never up, and what is in flight goes again at once; ten
+ *     minutes after the last such message the MSS it lowered is tried again (§6.3, at the
+ *     next tcp_output: tcp_pmtu_check), and a router still too small says so again;
  *   - port / protocol unreachable and administratively prohibited while connecting
  *     (SYN_SENT): the attempt fails at once with ECONNREFUSED;
  *   - anything else (and every unreachable once synchronized, RFC 5927 §4.2 — a hard error
@@ -29,6 +31,8 @@
 #define ICMP_UNREACH_TOSNET      11u
 #define ICMP_UNREACH_ADMIN       13u   /* RFC 1812 §5.2.7.1: communication prohibited */
 #define IP_MIN_MTU 68u                 /* RFC 791: every host takes 68-byte datagrams */
+/* RFC 1191 §6.3: not less than 5 minutes after a Datagram Too Big, 10 recommended. */
+#define PMTU_RAISE_NS (600ull * 1000000000ull)
 
 /* RFC 1191 §7, table 7-1: the MTU plateaus, largest first. */
 static const uint16_t mtu_plateaus[] = {65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006,
@@ -65,13 +69,33 @@ static void pmtu_update(struct tcpcb *tp, const struct fn_icmp_err *e, uint64_t 
     mss = mtu - FN_IPV4_HLEN - FN_TCP_HLEN;
     if (mss < c->tcp_min_mss)
         mss = c->tcp_min_mss;   /* a floor against an MSS shrunk to nothing */
+    if (tp->t_pmtu_mss != 0)
+        tp->t_pmtu_raise = now + PMTU_RAISE_NS;     /* §6.3: the path is still small */
     if (mss >= tp->t_maxseg)
         return;                 /* RFC 1191 §6.3: a Datagram Too Big never raises the PMTU */
+    if (tp->t_pmtu_mss == 0) {
+        tp->t_pmtu_mss = tp->t_maxseg;
+        tp->t_pmtu_raise = now + PMTU_RAISE_NS;
+    }
     tp->t_maxseg = (uint16_t)mss;
     tp->t_stack->stats.tcp_pmtu_changes++;
     tp->snd_nxt = tp->snd_una;
     tp->t_rtttime = 0;          /* Karn: the timed segment is sent again */
     tcp_output(tp, now);
+}
+
+/* RFC 1191 §6.3: the path may have grown; send the MSS it had before it was lowered (the
+ * peer's MSS and our MTU bounded that already; TCP_MAXSEG may have shrunk since).  If the
+ * path is still small, a new Datagram Too Big lowers it again. */
+void tcp_pmtu_raise(struct tcpcb *tp)
+{
+    uint32_t mss = tp->t_pmtu_mss;
+
+    tp->t_pmtu_mss = 0;
+    if (tp->t_user_mss && mss > tp->t_user_mss)
+        mss = tp->t_user_mss;
+    if (mss > tp->t_maxseg)
+        tp->t_maxseg = (uint16_t)mss;
 }
 
 /* The errno an error stands for (as Linux reports them). */

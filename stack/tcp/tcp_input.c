@@ -156,6 +156,7 @@ static void process_fin(struct tcpcb *tp, uint64_t now)
 {
     tp->rcv_nxt++;
     tp->t_flags |= TF_RCVDFIN | TF_ACKNOW;
+    tcp_pool_rcv_end(tp);              /* no segment text after the FIN */
     tcp_event(tp, FN_TCP_EV_READABLE | FN_TCP_EV_EOF);
     switch (tp->t_state) {
     case TCPS_SYN_RECEIVED:

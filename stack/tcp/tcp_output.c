@@ -341,6 +341,7 @@ int tcp_output(struct tcpcb *tp, uint64_t now)
         tp->snd_nxt == tp->snd_max && tp->snd_cc == tp->snd_max - tp->snd_una &&
         !tp->reass_head && !tp->rcv_dsack_on)
         return send_segment(tp, FN_TH_ACK, tp->snd_cc, 0, 0, now);
+    tcp_pmtu_check(tp, now);
     /* Sending resumes after idle: RFC 5681 §4.1's restart window after more than an RTO,
      * and RFC 9438 §5.8's idle time kept out of CUBIC's clock (tcp_cc.c). */
     if (tp->snd_max == tp->snd_una && tp->t_sndtime != 0 && tp->snd_cc > 0 &&

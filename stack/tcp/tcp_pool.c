@@ -34,7 +34,9 @@
  * less what the connection's unread data holds; never beyond the receive buffer, and its
  * right edge never moves left (RFC 9293 §3.8.6.2.2, applied by tcp_rcv_space).  Idle
  * connections do not count as receivers, so they do not shrink the windows of busy ones;
- * the windows they were offered before stand.  A connection whose window stalls for lack
+ * the windows they were offered before stand.  Nor do connections that can receive no more
+ * data: one leaves the count as soon as the peer's FIN is in or it closes
+ * (tcp_pool_rcv_end).  A connection whose window stalls for lack
  * of buffers waits (TCP_PWAIT_RCV) and sends a window update when the pool can back one.
  * Waiters are checked from the timer pass of a poll whenever buffers came back since the
  * last check, or since the lowest count after it (and fn_tcp_next_deadline asks for that
@@ -162,9 +164,32 @@ static void rx_note(struct tcpcb *tp, uint64_t now)
 
     rx_roll(tcp, now);
     if (tp->t_rx_epoch != e + 1) {
+        tp->t_rx_prev = tp->t_rx_epoch == e;
         tp->t_rx_epoch = e + 1;
         tcp->rx_active++;
     }
+}
+
+/* Only ESTABLISHED, FIN_WAIT_1 and FIN_WAIT_2 take segment text (RFC 9293 §3.10.7.4
+ * seventh): once the peer's FIN is in (CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT) or the
+ * connection is gone, no window of tp's will be used again.  Under churn — every short
+ * request closed within the epoch it came in — the dead would otherwise outnumber the live
+ * receivers and shut their windows until the count moved on two epochs later. */
+void tcp_pool_rcv_end(struct tcpcb *tp)
+{
+    struct fn_tcp *tcp = tp->t_stack->tcp;
+    uint64_t cur = tcp->rx_epoch + 1;   /* t_rx_epoch of a note in the count's epoch */
+
+    if (tp->t_rx_epoch == cur) {
+        if (tcp->rx_active > 0)
+            tcp->rx_active--;
+        if (tp->t_rx_prev && tcp->rx_active_prev > 0)
+            tcp->rx_active_prev--;
+    } else if (tp->t_rx_epoch != 0 && tp->t_rx_epoch == cur - 1 && tcp->rx_active_prev > 0) {
+        tcp->rx_active_prev--;
+    }
+    tp->t_rx_epoch = 0;
+    tp->t_rx_prev = 0;
 }
 
 /* Connections receiving now: those that kept data in this epoch or the last. */

@@ -275,6 +275,15 @@ void tcp_sack_rto(struct tcpcb *tp)
     tp->sack_high_rxt = tp->snd_una;
 }
 
+/* Moving snd_nxt without sending cannot leave a hole behind: it only ever jumps over
+ * [snd_nxt, end) of a range the peer SACKed, and every byte below snd_nxt was either sent
+ * in this pass or is such a range.  If cwnd then allows nothing more, snd_nxt waits at the
+ * next hole, which goes out with the next ACK that opens cwnd (go_back_n_skip_leaves_no_hole
+ * in test_tcp_sack.c).  A range that later leaves the scoreboard without being ACKed — the
+ * highest one forgotten when it is full — is still held by the peer, which SACKed it; one
+ * the peer reneged on is resent after the RTO, which clears the scoreboard (RFC 2018 §8).
+ * In loss recovery snd_nxt matters even less: NextSeg and pipe (RFC 6675 §4) walk the holes
+ * of the scoreboard from HighRxt and HighData, and sack_xmit puts snd_nxt back. */
 uint32_t tcp_sack_skip(struct tcpcb *tp)
 {
     const struct tcp_sackblk *b = tp->snd_sack;

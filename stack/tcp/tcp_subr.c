@@ -503,6 +503,7 @@ void tcp_free(struct tcpcb *tp)
         tcp->fast_tp = NULL;
     child_unlink(tp);
     tcp_pool_unwait(tp);
+    tcp_pool_rcv_end(tp);
     tcp_tw_unlink(tp);
     if (tp->lport != 0 && (tp->t_state != TCPS_CLOSED))
         unhash(tcp, tp);
@@ -524,6 +525,7 @@ struct tcpcb *tcp_close(struct tcpcb *tp)
         unhash(tcp, tp);
     tp->t_state = TCPS_CLOSED;
     tcp_timers_stop_all(tp);
+    tcp_pool_rcv_end(tp);
     if ((tp->t_flags & TF_DETACHED) || tp->t_listen) {
         tcp_free(tp);
         return NULL;

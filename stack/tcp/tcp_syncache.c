@@ -49,7 +49,13 @@
 #define SCF_COOKIE 0x08u        /* rebuilt from a cookie: no send time known, no RTT sample */
 
 /* Cookies: the time counter advances every 64 s; the current and the previous count verify,
- * so a cookie lives between 64 and 128 s. */
+ * so a cookie lives between 64 and 128 s.  This is how the cookie secret rotates (RFC 4987
+ * §3.6 asks for a secret that changes; Linux does the same): the MAC is keyed by cookie_key
+ * over the count, so each 64 s window in effect has its own secret PRF(cookie_key, count),
+ * and a count that has rotated out verifies nothing — exactly what re-keying a derived
+ * secret per period would give.  Drawing a fresh random key per period instead would need
+ * the kernel's CSPRNG on the packet path (platform/random.c: secrets are drawn at
+ * creation), and buys something only if cookie_key itself leaked. */
 #define SC_COOKIE_PERIOD_NS (64ull * 1000000000ull)
 /* Cookie layout: MAC (28 bits) | count parity (1) | MSS index (3). */
 #define SC_COOKIE_MSS_BITS 3u

@@ -171,6 +171,10 @@ struct tcpcb {
                                    unacked data went out or was last acked (REXMT armed at
                                    backoff 0), or when persisting began */
     uint32_t t_user_timeout_ms; /* RFC 5482 TCP_USER_TIMEOUT; 0 = off (t_rxtshift rules) */
+    uint16_t t_pmtu_mss;        /* t_maxseg before a Datagram Too Big lowered it, tried
+                                   again from t_pmtu_raise on (RFC 1191 §6.3); 0 = never
+                                   lowered, or raised back since */
+    uint64_t t_pmtu_raise;      /* with t_pmtu_mss: 10 min after the last Too Big */
     int t_softerror;            /* errno of the last ICMP soft error (RFC 1122 §4.2.3.9),
                                    reported instead of ETIMEDOUT on a timeout; 0 = none;
                                    cleared by any segment from the peer */
@@ -233,7 +237,9 @@ struct tcpcb {
     uint32_t t_pwait;           /* TCP_PWAIT_* this tcpcb waits for; != 0 iff it is linked
                                    in fn_tcp.pool_waiters */
     struct tcpcb *t_pwnext;     /* link in fn_tcp.pool_waiters */
-    uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept */
+    uint64_t t_rx_epoch;        /* 1 + the last receiver epoch in which data was kept, while
+                                   tp may still receive (0 once tcp_pool_rcv_end ran) */
+    uint8_t t_rx_prev;          /* 1 iff data was kept in the epoch before that one too */
     /* ---- TIME_WAIT recycling (tcp_timewait.c) ---- */
     uint8_t t_twq;              /* 1 iff linked in fn_tcp's TIME_WAIT queue: then in
                                    TIME_WAIT and TF_DETACHED (nobody holds it) */
@@ -382,6 +388,13 @@ void tcp_input(struct fn_stack *st, void *arg, struct fn_ip_rx *rx, uint64_t now
 
 /* ---- tcp_icmp.c ---- */
 void tcp_ctlinput(struct fn_stack *st, void *arg, const struct fn_icmp_err *e, uint64_t now);
+void tcp_pmtu_raise(struct tcpcb *tp);
+/* tcp_output, before it sizes segments: the larger MSS is due again (RFC 1191 §6.3). */
+static inline void tcp_pmtu_check(struct tcpcb *tp, uint64_t now)
+{
+    if (tp->t_pmtu_mss != 0 && now >= tp->t_pmtu_raise)
+        tcp_pmtu_raise(tp);
+}
 
 /* ---- tcp_persist.c ---- */
 /* tcp_output sent nothing: make sure a timer watches whatever waits (REXMT for data in
@@ -508,6 +521,9 @@ int tcp_pool_may_queue_ooo(struct tcpcb *tp);
 int tcp_pool_may_keep_rcv(struct tcpcb *tp, uint64_t now);
 /* The receive window the pool can back for tp now, bytes. */
 uint32_t tcp_pool_rcv_window(const struct tcpcb *tp);
+/* tp can receive no more data (the peer's FIN came, or it closed): it stops counting as a
+ * receiver at once.  Idempotent. */
+void tcp_pool_rcv_end(struct tcpcb *tp);
 /* tcp_output advertised a window: wait (RCV) if the pool is what keeps it shut. */
 void tcp_pool_adv_check(struct tcpcb *tp);
 void tcp_pool_wait(struct tcpcb *tp, uint32_t why);

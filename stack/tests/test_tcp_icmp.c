@@ -5,7 +5,8 @@
  * unreachable are soft errors reported when the connection then times out (as Linux), and
  * every unreachable is soft once synchronized (RFC 5927 §4.2); fragmentation needed lowers
  * the MSS to next-hop MTU − 40 (a plateau when no MTU is given, RFC 1191 §5; never below
- * the floor, never up) and resends at once.
+ * the floor, never up) and resends at once; ten minutes after the last one the larger MSS
+ * is tried again (RFC 1191 §6.3).
  */
 #include "tcp_dead_peer.h"
 
@@ -80,6 +81,83 @@ FN_TEST(needfrag_lowers_mss_and_resends_at_once)
     FN_CHECK_EQ(tp->t_maxseg, 1160);
     FN_CHECK_EQ(tt_read(&t, &r), 0);
     FN_CHECK_EQ(tnet_stats(t.sa).tcp_pmtu_changes, 1);
+    TEARDOWN();
+}
+
+/* The peer acknowledges all A sent, and whatever A answers is dropped. */
+static void ack_all(struct tnet *t, struct peer *p, struct tcpcb *tp)
+{
+    tt_inject(p, 1, tp->snd_max - p->a_iss, FN_TH_ACK, NULL, 0);
+    fn_stack_poll(t->sa, t->now);
+    tnet_drain(t);
+}
+
+/* A sends 2920 more stream bytes.  1 if it took them. */
+static int send_more(struct tnet *t, struct tcpcb *tp)
+{
+    if (fn_tcp_send(tp, data, 2920, t->now) != 2920)
+        return 0;
+    fn_stack_poll(t->sa, t->now);
+    return 1;
+}
+
+/* The data segments A just sent: 1 if they are pieces of at most mss, full first, 2920
+ * bytes in all. */
+static int sent_in(struct tnet *t, uint32_t mss)
+{
+    struct rseg r;
+    uint32_t left = 2920;
+
+    while (left > 0) {
+        uint32_t want = left < mss ? left : mss;
+        if (tt_read(t, &r) != 1 || r.th.payload_len != want)
+            return 0;
+        left -= want;
+    }
+    return tt_read(t, &r) == 0;
+}
+
+/* RFC 1191 §6.3: ten minutes after the last Datagram Too Big, the larger MSS is tried again
+ * — to the nanosecond of the virtual clock; another Too Big meanwhile restarts the wait, and
+ * one after the raise lowers it once more. */
+FN_TEST(needfrag_lowered_mss_is_tried_again_after_ten_minutes)
+{
+    const uint64_t wait = 600 * SEC;
+    struct rseg q;
+    uint64_t t0;
+
+    SETUP(c.tcp_nodelay = 1);                       /* every piece goes at once */
+    FN_CHECK(two_segments(&t, tp, &q));
+    inject_icmp(&t, FN_ICMP_UNREACH, FN_ICMP_UNREACH_NEEDFRAG, 1200, &q, 0);
+    FN_CHECK(resent_in(&t, &p, 1160));
+    ack_all(&t, &p, tp);
+    /* 5 minutes on, another one (the same hop, the same MTU): the wait starts again. */
+    tt_advance(&t, wait / 2);
+    FN_CHECK(send_more(&t, tp));
+    FN_CHECK(tt_read(&t, &q) == 1 && q.th.payload_len == 1160);
+    inject_icmp(&t, FN_ICMP_UNREACH, FN_ICMP_UNREACH_NEEDFRAG, 1200, &q, 0);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_icmp_accepted, 2);
+    t0 = t.now;
+    ack_all(&t, &p, tp);
+    tt_advance(&t, wait - 1);                       /* 1 ns short of ten minutes */
+    FN_CHECK(send_more(&t, tp));
+    FN_CHECK(sent_in(&t, 1160));
+    FN_CHECK_EQ(tp->t_maxseg, 1160);
+    ack_all(&t, &p, tp);
+    tt_advance(&t, t0 + wait - t.now);              /* ten minutes: 1460 again */
+    FN_CHECK(send_more(&t, tp));
+    FN_CHECK(sent_in(&t, 1460));
+    FN_CHECK_EQ(tp->t_maxseg, 1460);
+    FN_CHECK_EQ(tp->t_pmtu_mss, 0);
+    ack_all(&t, &p, tp);
+    /* The path is still small: the router says so again and the MSS drops again. */
+    FN_CHECK(send_more(&t, tp));
+    FN_CHECK(tt_read(&t, &q) == 1 && q.th.payload_len == 1460);
+    tnet_drain(&t);
+    inject_icmp(&t, FN_ICMP_UNREACH, FN_ICMP_UNREACH_NEEDFRAG, 1200, &q, 0);
+    FN_CHECK_EQ(tp->t_maxseg, 1160);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pmtu_changes, 2);
+    FN_CHECK(sent_in(&t, 1160));                    /* what was in flight, resent */
     TEARDOWN();
 }
 

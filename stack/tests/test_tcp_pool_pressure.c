@@ -272,9 +272,43 @@ FN_TEST(window_shut_by_the_pool_reopens_when_it_recovers)
 
 #define BURST 24
 
-/* The http_bench `close` cell then `post`: a burst of short connections, each keeping one
- * small request, counts as that many receivers in the epoch it came in, and a bulk receiver's
- * window, shared with all of them, closes although its reader keeps up.  Then no data comes
+/* Connection i of a burst: peer q from port P_PORT + 1 + i opens it to listener l. */
+static struct tcpcb *burst_conn(struct tnet *t, struct tcpcb *l, struct peer *q, uint32_t i)
+{
+    tt_peer_init(q, t, 5000u + 100000u * i);
+    q->port = (uint16_t)(P_PORT + 1 + i);
+    return tt_passive(q, l);
+}
+
+/* The bulk peer p fills the 64 KiB it was offered to tp, whose reader takes every byte at
+ * once; *ack and *win are those of the last ACK A sent. */
+static int fill_window(struct tnet *t, struct peer *p, struct tcpcb *tp, uint32_t *ack,
+                       uint32_t *win)
+{
+    uint8_t d[P_MSS], out[P_MSS];
+    struct rseg r;
+
+    memset(d, 'b', sizeof(d));
+    for (uint32_t seq = 1; seq < 1 + 65535;) {
+        uint32_t n = 1 + 65535 - seq < P_MSS ? 1 + 65535 - seq : P_MSS;
+
+        tt_inject(p, seq, 1, FN_TH_ACK, d, n);
+        seq += n;
+        if (fn_tcp_recv(tp, out, sizeof(out), t->now) != (int)n)
+            return 0;
+        fn_stack_poll(t->sa, t->now);
+        while (tt_read(t, &r) == 1) {
+            *ack = RACK(p, &r);
+            *win = r.th.win;
+        }
+    }
+    return 1;
+}
+
+/* A burst of keep-alive connections, then http_bench's `post`: each keeping one small
+ * request and then idle (open: closed ones stop counting at once, see below),
+ * counts as that many receivers in the epoch it came in, and a bulk receiver's window,
+ * shared with all of them, closes although its reader keeps up.  Then no data comes
  * (the peer is held at a zero window), so no receiver is noted — and the burst's count used
  * to be kept until data came, and with it the zero window: the peer's probes were answered
  * with 0 for good (8 POSTs of 1 MiB hung).  The count is of connections receiving *now*:
@@ -283,9 +317,10 @@ FN_TEST(window_shut_by_the_pool_reopens_when_it_recovers)
 FN_TEST(window_shut_by_a_burst_of_receivers_reopens_once_they_are_gone)
 {
     struct fn_pkt *hog = NULL;
+    struct tcpcb *idle[BURST];
     struct peer q;
     uint8_t d[P_MSS], out[P_MSS];
-    uint32_t rsv, seq = 1, win = 1, last_ack = 0, polls = 0;
+    uint32_t rsv, win = 1, last_ack = 0, polls = 0;
     uint64_t end;
 
     TT_SETUP(1000, c.tcp_max_conns = 64, (void)0);
@@ -295,31 +330,17 @@ FN_TEST(window_shut_by_a_burst_of_receivers_reopens_once_they_are_gone)
      * reserve, 20 segments of window to share. */
     hog_until(t.pa, rsv + 40, &hog);
     for (uint32_t i = 0; i < BURST; i++) {
-        struct tcpcb *s;
+        struct tcpcb *s = burst_conn(&t, l, &q, i);
 
-        tt_peer_init(&q, &t, 5000u + 100000u * i);
-        q.port = (uint16_t)(P_PORT + 1 + i);
-        s = tt_passive(&q, l);
         FN_CHECK(s != NULL);
         tt_inject(&q, 1, 1, FN_TH_ACK | FN_TH_PUSH, d, 100);
         FN_CHECK_EQ(fn_tcp_recv(s, out, sizeof(out), t.now), 100);
-        fn_tcp_abort(s, t.now);
+        idle[i] = s;
         fn_stack_poll(t.sa, t.now);
         tnet_drain(&t);
     }
     /* The bulk peer fills the 64 KiB it was offered; the reader takes every byte at once. */
-    while (seq < 1 + 65535) {
-        uint32_t n = 1 + 65535 - seq < P_MSS ? 1 + 65535 - seq : P_MSS;
-
-        tt_inject(&p, seq, 1, FN_TH_ACK, d, n);
-        seq += n;
-        FN_CHECK_EQ(fn_tcp_recv(tp, out, sizeof(out), t.now), (int)n);
-        fn_stack_poll(t.sa, t.now);
-        while (tt_read(&t, &r) == 1) {
-            last_ack = RACK(&p, &r);
-            win = r.th.win;
-        }
-    }
+    FN_CHECK(fill_window(&t, &p, tp, &last_ack, &win));
     FN_CHECK_EQ(fn_tcp_readable(tp), 0);
     FN_CHECK(win < P_MSS);                          /* the burst held it shut */
     FN_CHECK(tnet_stats(t.sa).tcp_pool_wnd_limited >= 1);
@@ -342,6 +363,63 @@ FN_TEST(window_shut_by_a_burst_of_receivers_reopens_once_they_are_gone)
     FN_CHECK_EQ(last_ack, 1 + 65535);
     FN_CHECK(win >= 10 * P_MSS);                    /* reopened, nobody read or sent */
     hog_release(&hog, UINT32_MAX);
+    for (uint32_t i = 0; i < BURST; i++)
+        fn_tcp_abort(idle[i], t.now);
+    TT_TEARDOWN();
+}
+
+/* Connection churn: a burst of short requests, each closed at once (ours first: TIME_WAIT;
+ * or the peer's FIN with the application not closing yet: CLOSE_WAIT).  None of them can
+ * receive data any more (RFC 9293 §3.10.7.4: no segment text after the peer's FIN), so none
+ * takes a share of the pool: the bulk receiver's window, in the same epoch and with no time
+ * passing, is what the pool backs for it alone.  They used to count until their epoch ran
+ * out, and the window stayed shut ~200 ms after each burst. */
+FN_TEST(closed_connections_take_no_share_of_the_window)
+{
+    struct fn_pkt *hog = NULL;
+    struct tcpcb *cw[BURST];
+    struct peer q;
+    uint8_t d[P_MSS], out[P_MSS];
+    uint32_t rsv, win = 0, last_ack = 0, ncw = 0;
+
+    TT_SETUP(1000, c.tcp_max_conns = 64, (void)0);
+    rsv = t.sa->tcp->pool_reserve;
+    memset(d, 'c', sizeof(d));
+    hog_until(t.pa, rsv + 40, &hog);        /* 20 segments of window to share */
+    for (uint32_t i = 0; i < BURST; i++) {
+        struct tcpcb *s = burst_conn(&t, l, &q, i);
+
+        FN_CHECK(s != NULL);
+        if (i % 4 == 3) {
+            /* The request and the peer's FIN: CLOSE_WAIT, the reply not written yet. */
+            tt_inject(&q, 1, 1, FN_TH_ACK | FN_TH_PUSH | FN_TH_FIN, d, 100);
+            FN_CHECK_EQ(fn_tcp_recv(s, out, sizeof(out), t.now), 100);
+            FN_CHECK_EQ(fn_tcp_state(s), TCPS_CLOSE_WAIT);
+            cw[ncw++] = s;
+        } else {
+            /* The request, our close, the peer's ACK and FIN: TIME_WAIT. */
+            tt_inject(&q, 1, 1, FN_TH_ACK | FN_TH_PUSH, d, 100);
+            FN_CHECK_EQ(fn_tcp_recv(s, out, sizeof(out), t.now), 100);
+            fn_tcp_close(s, t.now);
+            fn_stack_poll(t.sa, t.now);
+            tt_inject(&q, 101, 2, FN_TH_ACK | FN_TH_FIN, NULL, 0);
+            /* Closed by the owner, the tcpcb stays in the table through TIME_WAIT. */
+            FN_CHECK_EQ(s->t_state, TCPS_TIME_WAIT);
+        }
+        fn_stack_poll(t.sa, t.now);
+        tnet_drain(&t);
+    }
+    FN_CHECK_EQ(fn_tcp_count(t.sa), 2 + BURST);
+    FN_CHECK(fill_window(&t, &p, tp, &last_ack, &win));
+    /* Half of the 40 buffers above the reserve, all for tp: 20 segments (the last ACK seen
+     * may be an earlier one's, the delayed ACK of the last segment still pending); shared
+     * with the burst it was under one. */
+    FN_CHECK(win >= 15 * P_MSS && win <= 20 * P_MSS);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_pool_wnd_limited, 0);
+    hog_release(&hog, UINT32_MAX);
+    for (uint32_t i = 0; i < ncw; i++)
+        fn_tcp_abort(cw[i], t.now);
+    tt_advance(&t, 2ull * c.tcp_msl_ms * MS + 1);   /* the TIME_WAITs run out */
     TT_TEARDOWN();
 }
 

@@ -563,6 +563,67 @@ FN_TEST(rto_clears_scoreboard)
     TT_TEARDOWN();
 }
 
+/* tcp_sack_skip moves snd_nxt over SACKed data without sending anything when cwnd allows
+ * nothing past it.  Does that leave a hole nobody sends?  A peer that keeps every segment
+ * it got (none reneged) and answers each flight with its cumulative ACK and SACK blocks:
+ * after the RTO's go-back-N every hole goes out exactly once, no SACKed segment is sent
+ * again, and the transfer completes with no second RTO — the clock never moves. */
+FN_TEST(go_back_n_skip_leaves_no_hole)
+{
+    uint32_t held[20] = {0}, sent[20] = {0}, ack = 1, rounds = 0;
+
+    SETUP(c.tcp_cc = FN_CC_NEWRENO, (void)0);
+    SEND10();
+    held[2] = held[3] = held[5] = held[8] = 1;     /* of the first flight only these came */
+    tt_advance(&t, tp->t_rxtcur);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 1);
+    while (ack < 1 + 20 * M && rounds++ < 64) {
+        uint32_t b[4][2], nb = 0, k = 0, any = 0;
+
+        while (tt_read(&t, &r) == 1) {
+            uint32_t i = (RSEQ(&p, &r) - 1) / M;
+
+            if (r.th.payload_len == 0)
+                continue;
+            FN_CHECK_EQ(RSEQ(&p, &r), 1 + i * M);
+            FN_CHECK_EQ(r.th.payload_len, M);
+            FN_CHECK(i < 20);
+            FN_CHECK(!held[i]);                     /* SACKed data is never sent again */
+            held[i] = 1;
+            sent[i]++;
+            any = 1;
+        }
+        FN_CHECK(any);                              /* A never waits for a timer */
+        while (k < 20 && held[k])
+            k++;
+        ack = 1 + k * M;
+        /* Blocks above the ACK, lowest first (their order is the receiver's concern). */
+        for (uint32_t i = k; i < 20 && nb < 4; i++) {
+            if (held[i] && (i == k || !held[i - 1])) {
+                b[nb][0] = 1 + i * M;
+                nb++;
+            }
+            if (held[i] && (i == 19 || !held[i + 1]))
+                b[nb - 1][1] = 1 + (i + 1) * M;
+        }
+        if (nb)
+            sack_inject(&p, 1, ack, (const uint32_t(*)[2])b, nb, NULL, 0);
+        else
+            tt_inject(&p, 1, ack, FN_TH_ACK, NULL, 0);
+        if (rounds == 1) {
+            /* Only the first hole went (cwnd 2 SMSS): snd_nxt is past the SACKed segments
+             * 2 and 3 with nothing sent there, at the next hole. */
+            FN_CHECK_EQ(tp->snd_nxt - p.a_iss, 1 + 4 * M);
+        }
+    }
+    FN_CHECK_EQ(ack, 1 + 20 * M);
+    for (uint32_t i = 0; i < 20; i++)
+        FN_CHECK_EQ(sent[i], (i == 2 || i == 3 || i == 5 || i == 8) ? 0u : 1u);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rexmt_timeout, 1);
+    FN_CHECK_EQ(tp->snd_una, tp->snd_max);
+    TT_TEARDOWN();
+}
+
 /* ---- adversarial SACK ---- */
 
 /* Found by fuzz_stack (corpus/fuzz_stack/crash-persist-open-window-sacked-una): a peer SACKs

@@ -413,6 +413,63 @@ FN_TEST(forged_and_stale_cookies_are_rejected)
     TT_TEARDOWN();
 }
 
+/* Two peers whose SYNs get cookies at the same instant (ports P_PORT + k, P_PORT + k + 1). */
+static int two_cookies(struct tnet *t, struct peer *a, struct peer *b, uint16_t k)
+{
+    struct rseg r;
+
+    tt_peer_init(a, t, 100000u * k);
+    a->port = (uint16_t)(P_PORT + k);
+    tt_peer_init(b, t, 100000u * k + 50000u);
+    b->port = (uint16_t)(P_PORT + k + 1);
+    return syn(a, &r, P_MSS, -1, 0) == 1 && syn(b, &r, P_MSS, -1, 0) == 1;
+}
+
+/* The cookie's lifetime to the nanosecond of the virtual clock.  The MAC covers the 64 s
+ * count of the stack's clock, and a count verifies only while it is the current or the
+ * previous one (Linux's scheme: a cookie lives 64 to 128 s, then its count has rotated
+ * out).  Issued in the last nanosecond of a count, a cookie is still good 64 s later, the
+ * last nanosecond of the next count, and refused one nanosecond after that; issued in the
+ * first nanosecond of a count, it is good until 128 s less a nanosecond later. */
+FN_TEST(cookie_lifetime_edges_on_the_virtual_clock)
+{
+    SC_SETUP(4, c.tcp_syncookies = 2);
+    const uint64_t period = 64 * SEC;
+    struct peer a, b;
+    uint64_t k;
+
+    /* The last nanosecond of a count. */
+    k = t.now / period + 1;
+    tt_advance(&t, k * period - 1 - t.now);
+    FN_CHECK(two_cookies(&t, &a, &b, 1));
+    tt_advance(&t, period);                             /* (k + 1)·64 s - 1 ns */
+    tp = ack_accept(&a, l, NULL);
+    FN_CHECK(tp != NULL);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_syncookies_ok, 1);
+    tt_advance(&t, 1);                                  /* (k + 1)·64 s: rotated out */
+    tt_inject(&b, 1, 1, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.flags, FN_TH_RST);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_syncookies_bad, 1);
+    FN_CHECK(fn_tcp_accept(l) == NULL);
+    fn_tcp_abort(tp, t.now);
+    fn_stack_poll(t.sa, t.now);
+    tnet_drain(&t);                                     /* its RST */
+    /* The first nanosecond of a count: it is now, (k + 1)·64 s. */
+    FN_CHECK(two_cookies(&t, &a, &b, 3));
+    tt_advance(&t, 2 * period - 1);                     /* (k + 3)·64 s - 1 ns */
+    tp = ack_accept(&a, l, NULL);
+    FN_CHECK(tp != NULL);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_syncookies_ok, 2);
+    tt_advance(&t, 1);                                  /* (k + 3)·64 s */
+    tt_inject(&b, 1, 1, FN_TH_ACK, NULL, 0);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(r.th.flags, FN_TH_RST);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_syncookies_bad, 2);
+    FN_CHECK(fn_tcp_accept(l) == NULL);
+    TT_TEARDOWN();
+}
+
 FN_TEST(cookies_are_checked_only_after_one_was_sent)
 {
     SC_SETUP(4, (void)0);
