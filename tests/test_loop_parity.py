@@ -615,6 +615,96 @@ class LoopParity:
         assert peer.events == ["made", "lost"]
         await self._close_server(server)
 
+    # ---------------------------------------------------------------------- timeout
+    # A peer that goes silent (the link cut both ways, self.cut) with keepalive on: after
+    # KEEPIDLE s without a segment and KEEPCNT unanswered probes KEEPINTVL s apart the
+    # connection is dropped, and the transport's connection_lost gets the error the kernel
+    # gives recv(): TimeoutError, errno ETIMEDOUT (RFC 1122 §4.2.3.6; Linux tcp_keepalive_timer).
+    KEEPIDLE, KEEPINTVL, KEEPCNT = 1, 1, 2
+    # Before cutting, long enough for the last ACK to get through (a delayed ACK is at most
+    # 200 ms on Linux, 40 ms on fastnet by default): with data left unacknowledged, the
+    # retransmission timer, not keepalive, would decide (and take minutes).
+    QUIET_S = 0.5
+
+    @classmethod
+    def _keepalive(cls, transport):
+        s = transport.get_extra_info("socket")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, cls.KEEPIDLE)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, cls.KEEPINTVL)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, cls.KEEPCNT)
+        assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == cls.KEEPCNT
+
+    def _keepalive_drops(self):
+        return sum(s.stats()["tcp_keepalive_drops"] for s in self.loop.stacks) \
+            if self.fastnet else 0
+
+    @staticmethod
+    def _is_timeout(exc):
+        assert isinstance(exc, TimeoutError), repr(exc)
+        assert exc.errno == errno.ETIMEDOUT, repr(exc)
+        assert exc.strerror == os.strerror(errno.ETIMEDOUT)
+
+    @async_test(blackhole=True)
+    async def test_keepalive_timeout_protocol(self):
+        server, srv_side, tr, cli = await self._pair(server_kw={"echo": True})
+        srv = await srv_side.first()
+        drops = self._keepalive_drops()
+        for p in (cli, srv):
+            self._keepalive(p.transport)
+        tr.write(b"ping")
+        await cli.received(4)
+        await asyncio.sleep(self.QUIET_S)
+        self.cut(self.server_addr(server)[1])
+        t0 = self.loop.time()
+        for exc in await closed(cli, srv):
+            self._is_timeout(exc)
+        assert self.loop.time() - t0 >= self.KEEPIDLE    # not before the first probe
+        assert cli.events == ["made", "lost"] and srv.events == ["made", "lost"]
+        assert tr.is_closing() and srv.transport.is_closing()
+        assert self._keepalive_drops() - drops == len(self.fastnet_sides)
+        await self._close_server(server)
+
+    @async_test(blackhole=True)
+    async def test_keepalive_timeout_streams(self):
+        cut = asyncio.Event()
+
+        async def times_out(r, w):
+            # Every stream call after the loss raises the transport's exception.
+            await cut.wait()
+            with pytest.raises(TimeoutError) as ei:
+                await r.read(100)
+            self._is_timeout(ei.value)
+            assert r.exception() is ei.value
+            with pytest.raises(TimeoutError):
+                await r.readexactly(1)
+            w.write(b"late")                 # after connection_lost: dropped, never raises
+            with pytest.raises(TimeoutError):
+                await w.drain()
+            with pytest.raises(TimeoutError):
+                await w.wait_closed()
+            assert w.is_closing()
+            w.close()
+
+        async def serve(r, w):
+            self._keepalive(w.transport)
+            assert await r.readexactly(4) == b"ping"
+            w.write(b"pong")
+            await w.drain()
+            await times_out(r, w)
+
+        server, outcome = await self._stream_server(serve)
+        r, w = await self.open_connection(self.server_addr(server))
+        self._keepalive(w.transport)
+        w.write(b"ping")
+        assert await r.readexactly(4) == b"pong"
+        await asyncio.sleep(self.QUIET_S)
+        self.cut(self.server_addr(server)[1])
+        cut.set()
+        await times_out(r, w)
+        await outcome
+        await self._close_server(server)
+
     # ---------------------------------------------------------------------- pause_reading
     @BOTH_SIDES
     @async_test()
