@@ -47,7 +47,6 @@ import os
 import random
 import socket
 import ssl
-import subprocess
 import tempfile
 import time
 
@@ -56,13 +55,13 @@ import pytest
 from fastnet import testnet
 
 from .netns_ctx import in_netns
+from .nftcut import nft_cut
 
 PAIR_A, PAIR_B, PAIR_PREFIX = "198.19.33.1", "198.19.33.2", 26
 TESTNET_NAME, TESTNET_PREFIX = "lpa", "198.19.33.128/26"
 TLS_HOSTNAME = "fastnet.test"
 TEST_TIMEOUT = 30.0
 LEAK_SETTLE_S = 3.0
-NFT_TABLE = "lpcut"
 
 # Room for the suite's widest test (1,000 concurrent connections, each end on one stack in
 # (b)) and for 16 MiB transfers: every connection, listener and TIME_WAIT needs a control
@@ -236,28 +235,7 @@ class Target:
         self.loop.run_until_complete(asyncio.sleep(0.01))
 
     def _nft_cut(self, netns: str, port: int) -> None:
-        """Drop TCP to and from `port` in netns, at input and at output.  Not at the netdev
-        egress hook: a frame lost there is, for the sending kernel, local congestion (an
-        unanswered keepalive probe is not counted and the connection never times out);
-        a drop at the output hook is counted as a probe lost on the way."""
-        both = f"tcp sport {port} drop\n        tcp dport {port} drop"
-        rules = f"""
-table inet {NFT_TABLE} {{
-    chain input {{
-        type filter hook input priority 0;
-        {both}
-    }}
-    chain output {{
-        type filter hook output priority 0;
-        {both}
-    }}
-}}
-"""
-        subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=rules,
-                       text=True, capture_output=True, timeout=30, check=True)
-        self._cleanups.append(lambda: subprocess.run(
-            ["ip", "netns", "exec", netns, "nft", "delete", "table", "inet", NFT_TABLE],
-            capture_output=True, timeout=30, check=True))
+        self._cleanups.append(nft_cut(netns, port))
 
     def _check_clean(self, baseline) -> None:
         self._settle()
