@@ -366,38 +366,79 @@ def keepalive(s, idle=1, intvl=1, cnt=2):
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, cnt)
 
 
-def test_recv_after_keepalive_fails_raises_etimedout(dark_net):
-    # The peer goes silent (the link cut both ways) after an exchange: keepalive's probes
-    # go unanswered and the connection is dropped (RFC 1122 §4.2.3.6).  A blocking recv()
-    # raises TimeoutError with errno ETIMEDOUT (not the errno-less socket.timeout of
-    # SO_RCVTIMEO), an epoll reports it, and the error is reported once: afterwards recv()
-    # sees the end of the stream and send() a broken pipe.
-    net = dark_net
-    lst, cli, srv = connected(net)
-    keepalive(cli)
-    keepalive(srv)
+def cut_after_an_exchange(net, lst, cli, srv):
+    """ping / pong, the last (delayed) ACK let through so that nothing is unacknowledged,
+    then the link cut both ways.  Returns the time of the cut."""
     cli.sendall(b"ping")
     assert srv.recv(4, socket.MSG_WAITALL) == b"ping"
     srv.sendall(b"pong")
     assert cli.recv(4, socket.MSG_WAITALL) == b"pong"
-    net.idle(0.5)            # the last (delayed) ACK goes through: nothing is unacknowledged
+    net.idle(0.5)
     net.cut(lst.getsockname()[1])
-    cli.settimeout(20)       # a guard only: keepalive gives up after about 3 s
-    t0 = time.monotonic()
+    return time.monotonic()
+
+
+def recv_times_out(s, cut_at):
+    """A blocking recv() ends in TimeoutError with errno ETIMEDOUT (not the errno-less
+    socket.timeout of the guard), a second at least after the cut."""
+    s.settimeout(20)
     with pytest.raises(TimeoutError) as e:
-        cli.recv(10)
+        s.recv(10)
     assert e.value.errno == errno.ETIMEDOUT
-    assert time.monotonic() - t0 >= 1      # not before the first probe
+    assert time.monotonic() - cut_at >= 1
+
+
+def reported_once(*socks):
+    for s in socks:
+        assert s.recv(10) == b""
+        with pytest.raises(BrokenPipeError) as e:
+            s.send(b"late", socket.MSG_NOSIGNAL)
+        assert e.value.errno == errno.EPIPE
+
+
+def test_recv_after_keepalive_fails_raises_etimedout(dark_net):
+    # The peer goes silent (the link cut both ways) after an exchange: keepalive's probes
+    # go unanswered and the connection is dropped (RFC 1122 §4.2.3.6).  A blocking recv()
+    # raises ETIMEDOUT, an epoll reports it, and the error is reported once: afterwards
+    # recv() sees the end of the stream and send() a broken pipe.
+    net = dark_net
+    lst, cli, srv = connected(net)
+    keepalive(cli)
+    keepalive(srv)
+    recv_times_out(cli, cut_after_an_exchange(net, lst, cli, srv))
     ep = net.server_epoll()
     ep.register(srv, select.EPOLLIN)
     assert ep.poll(20) == [(srv.fileno(), select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP)]
     assert srv.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ETIMEDOUT
     assert srv.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
-    for s in (cli, srv):
-        assert s.recv(10) == b""
-        with pytest.raises(BrokenPipeError) as e:
-            s.send(b"late", socket.MSG_NOSIGNAL)
-        assert e.value.errno == errno.EPIPE
+    reported_once(cli, srv)
+
+
+def test_tcp_user_timeout_ends_retransmission_with_etimedout(dark_net):
+    # Data in flight to a silent peer: keepalive does not probe (there is something to
+    # send) and the retransmissions would go on for minutes (tcp_retries2 = 15, the
+    # stack's tcp_max_rexmits), but TCP_USER_TIMEOUT (RFC 5482) gives up after that many
+    # ms without an ACK: the next recv() raises ETIMEDOUT.  A listener's value passes to
+    # the connections it accepts, as on Linux.
+    net = dark_net
+    lst, addr = listener(net)
+    assert lst.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 0
+    with pytest.raises(OSError) as e:
+        lst.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, -1)
+    assert e.value.errno == errno.EINVAL
+    lst.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 1500)
+    cli = net.client()
+    cli.connect(addr)
+    srv, _ = lst.accept()
+    net._track(srv)
+    assert srv.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 1500
+    keepalive(cli)
+    keepalive(srv)
+    cut_at = cut_after_an_exchange(net, lst, cli, srv)
+    srv.send(b"x" * 1000)                # unacknowledged from now on
+    recv_times_out(srv, cut_at)
+    recv_times_out(cli, cut_at)          # keepalive: it had nothing to send
+    reported_once(cli, srv)
 
 
 def test_nonblocking_connect_reports_so_error(net):
