@@ -10,7 +10,8 @@ runs on four targets with identical assertions (tests/helpers/loopparity.py):
 
 Covered: echo (Protocol and streams), large transfers with backpressure (pause_writing /
 resume_writing against the water marks, SHA-256 of the stream), half-close, reset by the
-peer, abort, pause_reading/resume_reading, BufferedProtocol, the StreamReader API and drain,
+peer, abort, a peer gone silent (keepalive, and TCP_USER_TIMEOUT with data in flight:
+TimeoutError/ETIMEDOUT), pause_reading/resume_reading, BufferedProtocol, the StreamReader API and drain,
 TLS (ssl= and start_tls), Server semantics (3.13's close_clients/abort_clients only there),
 1,000 concurrent connections, get_extra_info, loop.sendfile, local_addr, reuse_port, the
 keyword arguments frameworks pass, the loop's own services, and bad use (what the stock loop
