@@ -11,14 +11,15 @@ runs on four targets with identical assertions (tests/helpers/loopparity.py):
 Covered: echo (Protocol and streams), large transfers with backpressure (pause_writing /
 resume_writing against the water marks, SHA-256 of the stream), half-close, reset by the
 peer, abort, a peer gone silent (keepalive, and TCP_USER_TIMEOUT with data in flight:
-TimeoutError/ETIMEDOUT), pause_reading/resume_reading, BufferedProtocol, the StreamReader API and drain,
-TLS (ssl= and start_tls), Server semantics (3.13's close_clients/abort_clients only there),
-1,000 concurrent connections, get_extra_info, loop.sendfile, local_addr, reuse_port, the
-keyword arguments frameworks pass, the loop's own services, and bad use (what the stock loop
-warns, logs or raises, the fastnet loop must too, word for word where asyncio words it; the
-stock text differs between 3.11, 3.12 and 3.13 and is expected per version).  After each
-test the target checks that nothing reached the loop's exception handler and, on fastnet,
-that loop.fastnet_handles() is back to its baseline (the leak check).
+TimeoutError/ETIMEDOUT), pause_reading/resume_reading, BufferedProtocol, the StreamReader
+API and drain, TLS (ssl= and start_tls), Server semantics (3.13's
+close_clients/abort_clients only there), 1,000 concurrent connections, get_extra_info,
+loop.sendfile, local_addr, reuse_port, the keyword arguments frameworks pass, the loop's
+own services, and bad use (what the stock loop warns, logs or raises, the fastnet loop must
+too, word for word where asyncio words it; the stock text differs between 3.11, 3.12 and
+3.13 and is expected per version).  After each test the target checks that nothing reached
+the loop's exception handler and, on fastnet, that loop.fastnet_handles() is back to its
+baseline (the leak check).
 
 Run: sudo PYTHONPATH=$PWD python3 -m pytest -q tests/test_loop_parity.py (root: the (c)
 targets build a testnet, namespaces lpa-stack / lpa-peer, 198.19.33.128/26).

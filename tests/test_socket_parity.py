@@ -6,7 +6,10 @@ by the in-memory link (clients on one stack, servers on the other, each stack po
 other while a blocking call waits: Stack.poll_while_blocked).  The bodies assert the same
 results and errno values on both, so a difference between fastnet and Linux fails one of the
 two runs.  The fastnet run also checks at the end that every descriptor was closed and no
-packet buffer leaked.
+packet buffer leaked.  The tests of a peer gone silent take `dark_net` instead, whose link
+can be cut: the kernel's sockets then live on the loopback of a namespace of their own
+(lps, root needed), where nftables drops the port's segments; fastnet's link drops every
+frame (Stack.set_fault).
 """
 import contextlib
 import errno

@@ -120,8 +120,8 @@ struct fn_sock *fn_sock_get_any(struct fn_stack *st, int fd);
 struct fn_sock *fn_sock_get(struct fn_stack *st, int fd);
 /* TCPS_* of the socket's tcpcb; TCPS_CLOSED without one. */
 int fn_sock_state(const struct fn_sock *so);
-/* Hand the socket's SO_KEEPALIVE / TCP_KEEP* / TCP_USER_TIMEOUT values to its connection (no-op without one or
- * on a listener, whose values are inherited at accept). */
+/* Hand the socket's SO_KEEPALIVE / TCP_KEEP* / TCP_USER_TIMEOUT values to its connection
+ * (no-op without one or on a listener, whose values are inherited at accept). */
 void fn_sock_apply_keepalive(struct fn_sock *so);
 /* Take the pending error (Linux's sock_error(): reported once, then 0). */
 int fn_sock_error_take(struct fn_sock *so);
