@@ -28,8 +28,8 @@ from libc.string cimport memset
 
 from fastnet.includes.fn_backend cimport (
     FN_XDP_MODE_AUTO, FN_XDP_MODE_NATIVE, FN_XDP_MODE_SKB, fn_backend, fn_backend_close,
-    fn_backend_fault_wrap, fn_backend_memory_pair, fn_backend_open, fn_backend_params,
-    fn_backend_pcap_wrap, fn_fault_dir, fn_fault_params)
+    fn_backend_fault_set, fn_backend_fault_wrap, fn_backend_memory_pair, fn_backend_open,
+    fn_backend_params, fn_backend_pcap_wrap, fn_fault_dir, fn_fault_params)
 from fastnet.includes.fn_config cimport (
     fn_config, fn_config_cc_name, fn_config_defaults, fn_config_knob_count,
     fn_config_knob_get, fn_config_knob_name, fn_config_knob_set)
@@ -532,6 +532,16 @@ cdef class Stack:
     def mtu(self):
         self._check()
         return fn_stack_backend(self.st).mtu
+
+    def set_fault(self, dict fault):
+        """Replace the faults of a stack made with fault= (same dict keys), e.g. {"drop": 1.0}
+        once a connection is up: a link that goes dark.  {} removes every fault.  ValueError
+        for a stack without a fault wrapper outermost (no fault=, or pcap= around it)."""
+        cdef fn_fault_params fp
+        self._check()
+        _fill_fault(&fp, fault)
+        if fn_backend_fault_set(<fn_backend *>fn_stack_backend(self.st), &fp) < 0:
+            raise ValueError("set_fault needs a stack made with fault= (and without pcap=)")
 
     def arp_lookup(self, ip):
         """The MAC the ARP cache holds for ip, or None."""

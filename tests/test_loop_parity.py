@@ -10,14 +10,16 @@ runs on four targets with identical assertions (tests/helpers/loopparity.py):
 
 Covered: echo (Protocol and streams), large transfers with backpressure (pause_writing /
 resume_writing against the water marks, SHA-256 of the stream), half-close, reset by the
-peer, abort, pause_reading/resume_reading, BufferedProtocol, the StreamReader API and drain,
-TLS (ssl= and start_tls), Server semantics (3.13's close_clients/abort_clients only there),
-1,000 concurrent connections, get_extra_info, loop.sendfile, local_addr, reuse_port, the
-keyword arguments frameworks pass, the loop's own services, and bad use (what the stock loop
-warns, logs or raises, the fastnet loop must too, word for word where asyncio words it; the
-stock text differs between 3.11, 3.12 and 3.13 and is expected per version).  After each
-test the target checks that nothing reached the loop's exception handler and, on fastnet,
-that loop.fastnet_handles() is back to its baseline (the leak check).
+peer, abort, a peer gone silent (keepalive, and TCP_USER_TIMEOUT with data in flight:
+TimeoutError/ETIMEDOUT), pause_reading/resume_reading, BufferedProtocol, the StreamReader
+API and drain, TLS (ssl= and start_tls), Server semantics (3.13's
+close_clients/abort_clients only there), 1,000 concurrent connections, get_extra_info,
+loop.sendfile, local_addr, reuse_port, the keyword arguments frameworks pass, the loop's
+own services, and bad use (what the stock loop warns, logs or raises, the fastnet loop must
+too, word for word where asyncio words it; the stock text differs between 3.11, 3.12 and
+3.13 and is expected per version).  After each test the target checks that nothing reached
+the loop's exception handler and, on fastnet, that loop.fastnet_handles() is back to its
+baseline (the leak check).
 
 Run: sudo PYTHONPATH=$PWD python3 -m pytest -q tests/test_loop_parity.py (root: the (c)
 targets build a testnet, namespaces lpa-stack / lpa-peer, 198.19.33.128/26).
@@ -613,6 +615,130 @@ class LoopParity:
         exc = await peer.lost
         assert isinstance(exc, ConnectionResetError), repr(exc)
         assert peer.events == ["made", "lost"]
+        await self._close_server(server)
+
+    # ---------------------------------------------------------------------- timeout
+    # A peer that goes silent (the link cut both ways, self.cut) with keepalive on: after
+    # KEEPIDLE s without a segment and KEEPCNT unanswered probes KEEPINTVL s apart the
+    # connection is dropped, and the transport's connection_lost gets the error the kernel
+    # gives recv(): TimeoutError, errno ETIMEDOUT (RFC 1122 §4.2.3.6; Linux tcp_keepalive_timer).
+    KEEPIDLE, KEEPINTVL, KEEPCNT = 1, 1, 2
+    # Before cutting, long enough for the last ACK to get through (a delayed ACK is at most
+    # 200 ms on Linux, 40 ms on fastnet by default): with data left unacknowledged, the
+    # retransmission timer, not keepalive, would decide (and take minutes).
+    QUIET_S = 0.5
+
+    @classmethod
+    def _keepalive(cls, transport):
+        s = transport.get_extra_info("socket")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, cls.KEEPIDLE)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, cls.KEEPINTVL)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, cls.KEEPCNT)
+        assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == cls.KEEPCNT
+
+    def _keepalive_drops(self):
+        return sum(s.stats()["tcp_keepalive_drops"] for s in self.loop.stacks) \
+            if self.fastnet else 0
+
+    @staticmethod
+    def _is_timeout(exc):
+        assert isinstance(exc, TimeoutError), repr(exc)
+        assert exc.errno == errno.ETIMEDOUT, repr(exc)
+        assert exc.strerror == os.strerror(errno.ETIMEDOUT)
+
+    @async_test(blackhole=True)
+    async def test_keepalive_timeout_protocol(self):
+        server, srv_side, tr, cli = await self._pair(server_kw={"echo": True})
+        srv = await srv_side.first()
+        drops = self._keepalive_drops()
+        for p in (cli, srv):
+            self._keepalive(p.transport)
+        tr.write(b"ping")
+        await cli.received(4)
+        await asyncio.sleep(self.QUIET_S)
+        self.cut(self.server_addr(server)[1])
+        t0 = self.loop.time()
+        for exc in await closed(cli, srv):
+            self._is_timeout(exc)
+        assert self.loop.time() - t0 >= self.KEEPIDLE    # not before the first probe
+        assert cli.events == ["made", "lost"] and srv.events == ["made", "lost"]
+        assert tr.is_closing() and srv.transport.is_closing()
+        assert self._keepalive_drops() - drops == len(self.fastnet_sides)
+        await self._close_server(server)
+
+    @BOTH_SIDES
+    @async_test(blackhole=True)
+    async def test_user_timeout_with_data_in_flight(self, side):
+        # Data written after the cut stays unacknowledged: keepalive does not probe while
+        # there is something to send, and the retransmissions alone would go on for
+        # minutes (Linux tcp_retries2 15, fastnet tcp_max_rexmits 15); TCP_USER_TIMEOUT
+        # (RFC 5482) ends them.  The other end, with nothing to send, dies of keepalive.
+        server, srv_side, tr, cli = await self._pair(server_kw={"echo": True})
+        srv = await srv_side.first()
+        sender, other = (cli, srv) if side == "client" else (srv, cli)
+        drops = self._keepalive_drops()
+        self._keepalive(other.transport)
+        s = sender.transport.get_extra_info("socket")
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 1500)
+        assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 1500
+        tr.write(b"ping")
+        await cli.received(4)
+        await asyncio.sleep(self.QUIET_S)
+        self.cut(self.server_addr(server)[1])
+        # A fastnet stack's clock is read once per loop iteration, and cut() blocked in nft
+        # for a while: one iteration first, so the data is stamped with the time it is sent.
+        await asyncio.sleep(0)
+        t0 = self.loop.time()
+        sender.transport.write(payload(100000, 43))
+        self._is_timeout(await sender.lost)
+        assert self.loop.time() - t0 >= 1.5
+        self._is_timeout(await other.lost)
+        assert sender.transport.get_write_buffer_size() == 0
+        assert [e for e in sender.events if e not in ("pause", "resume")] == ["made", "lost"]
+        assert other.events == ["made", "lost"]
+        fastnet_other = ("server" if side == "client" else "client") in self.fastnet_sides
+        assert self._keepalive_drops() - drops == int(fastnet_other)
+        await self._close_server(server)
+
+    @async_test(blackhole=True)
+    async def test_keepalive_timeout_streams(self):
+        cut = asyncio.Event()
+
+        async def times_out(r, w):
+            # Every stream call after the loss raises the transport's exception.
+            await cut.wait()
+            with pytest.raises(TimeoutError) as ei:
+                await r.read(100)
+            self._is_timeout(ei.value)
+            assert r.exception() is ei.value
+            with pytest.raises(TimeoutError):
+                await r.readexactly(1)
+            w.write(b"late")                 # after connection_lost: dropped, never raises
+            with pytest.raises(TimeoutError):
+                await w.drain()
+            with pytest.raises(TimeoutError):
+                await w.wait_closed()
+            assert w.is_closing()
+            w.close()
+
+        async def serve(r, w):
+            self._keepalive(w.transport)
+            assert await r.readexactly(4) == b"ping"
+            w.write(b"pong")
+            await w.drain()
+            await times_out(r, w)
+
+        server, outcome = await self._stream_server(serve)
+        r, w = await self.open_connection(self.server_addr(server))
+        self._keepalive(w.transport)
+        w.write(b"ping")
+        assert await r.readexactly(4) == b"pong"
+        await asyncio.sleep(self.QUIET_S)
+        self.cut(self.server_addr(server)[1])
+        cut.set()
+        await times_out(r, w)
+        await outcome
         await self._close_server(server)
 
     # ---------------------------------------------------------------------- pause_reading

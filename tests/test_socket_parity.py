@@ -6,41 +6,59 @@ by the in-memory link (clients on one stack, servers on the other, each stack po
 other while a blocking call waits: Stack.poll_while_blocked).  The bodies assert the same
 results and errno values on both, so a difference between fastnet and Linux fails one of the
 two runs.  The fastnet run also checks at the end that every descriptor was closed and no
-packet buffer leaked.
+packet buffer leaked.  The tests of a peer gone silent take `dark_net` instead, whose link
+can be cut: the kernel's sockets then live on the loopback of a namespace of their own
+(lps, root needed), where nftables drops the port's segments; fastnet's link drops every
+frame (Stack.set_fault).
 """
+import contextlib
 import errno
 import math
+import os
 import select
 import signal
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
 
+from fastnet import netns
+from helpers.netns_ctx import in_netns
+from helpers.nftcut import nft_cut
+
 core = pytest.importorskip("fastnet._core")
 
 A, B = "198.18.6.1", "198.18.6.2"
+DARK_NETNS = "lps"
 LINGER_RST = struct.pack("ii", 1, 0)
 EP_REFUSED = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
 
 
 class KernelNet:
-    """Kernel sockets over 127.0.0.1."""
+    """Kernel sockets over 127.0.0.1 (with netns: that namespace's loopback)."""
 
     host = "127.0.0.1"
 
-    def __init__(self):
+    def __init__(self, netns=None):
         self.socks = []
+        self.netns = netns
+        self.undo = []
 
     def _track(self, s):
         self.socks.append(s)
         return s
 
     def client(self, blocking=True):
-        s = self._track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        with in_netns(self.netns) if self.netns else contextlib.nullcontext():
+            s = self._track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         s.setblocking(blocking)
         return s
+
+    def cut(self, port):
+        """Every TCP segment to or from port dropped from now on, both ways (needs netns)."""
+        self.undo.append(nft_cut(self.netns, port))
 
     server = client
 
@@ -53,6 +71,10 @@ class KernelNet:
         """Let in-flight segments arrive (loopback needs no help, only a moment)."""
         time.sleep(0.05)
 
+    def idle(self, seconds):
+        """Let the stacks run their timers (a delayed ACK) for that long, doing nothing."""
+        time.sleep(seconds)
+
     def closed_port(self):
         s = socket.socket()
         s.bind((self.host, 0))
@@ -63,16 +85,20 @@ class KernelNet:
     def close(self):
         for s in self.socks:
             s.close()
+        for undo in self.undo:
+            undo()
 
 
 class FastnetNet(KernelNet):
-    """fastnet sockets: clients on stack a (A), servers on stack b (B)."""
+    """fastnet sockets: clients on stack a (A), servers on stack b (B); with fault, a's end
+    of the link has a fault wrapper (for cut)."""
 
     host = B
 
-    def __init__(self):
+    def __init__(self, fault=False):
         super().__init__()
-        self.a, self.b = core.Stack.memory_pair({"ip": A, "n_bufs": 1024},
+        self.a, self.b = core.Stack.memory_pair({"ip": A, "n_bufs": 1024,
+                                                 **({"fault": {}} if fault else {})},
                                                 {"ip": B, "n_bufs": 1024})
         self.a.poll_while_blocked(self.b)
         self.b.poll_while_blocked(self.a)
@@ -94,8 +120,18 @@ class FastnetNet(KernelNet):
             self.a.poll()
             self.b.poll()
 
+    def idle(self, seconds):
+        # Nothing runs a fastnet stack's timers but its poll().
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.settle()
+            time.sleep(0.005)
+
     def closed_port(self):
         return 9
+
+    def cut(self, port):
+        self.a.set_fault({"drop": 1.0})     # the whole link goes dark, whatever the port
 
     def close(self):
         super().close()
@@ -110,6 +146,29 @@ def net(request):
     n = KernelNet() if request.param == "kernel" else FastnetNet()
     yield n
     n.close()
+
+
+@pytest.fixture(params=["kernel", "fastnet"])
+def dark_net(request):
+    """A net whose link can be cut (net.cut(port)): the kernel's sockets live in a network
+    namespace of their own (DARK_NETNS), where nftables drops the port's segments."""
+    if request.param == "fastnet":
+        n = FastnetNet(fault=True)
+        yield n
+        n.close()
+        return
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates a network namespace")
+    netns.delete(DARK_NETNS)        # left by a killed run
+    netns.add(DARK_NETNS)
+    try:
+        subprocess.run(["ip", "-n", DARK_NETNS, "link", "set", "lo", "up"], check=True,
+                       timeout=30)
+        n = KernelNet(DARK_NETNS)
+        yield n
+        n.close()
+    finally:
+        netns.delete(DARK_NETNS)
 
 
 def listener(net, backlog=16, blocking=True):
@@ -301,6 +360,88 @@ def test_so_linger_zero_close_sends_rst(net):
         srv.recv(10)
     assert e.value.errno == errno.ECONNRESET
     assert srv.recv(10) == b""
+
+
+def keepalive(s, idle=1, intvl=1, cnt=2):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, intvl)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, cnt)
+
+
+def cut_after_an_exchange(net, lst, cli, srv):
+    """ping / pong, the last (delayed) ACK let through so that nothing is unacknowledged,
+    then the link cut both ways.  Returns the time of the cut."""
+    cli.sendall(b"ping")
+    assert srv.recv(4, socket.MSG_WAITALL) == b"ping"
+    srv.sendall(b"pong")
+    assert cli.recv(4, socket.MSG_WAITALL) == b"pong"
+    net.idle(0.5)
+    net.cut(lst.getsockname()[1])
+    return time.monotonic()
+
+
+def recv_times_out(s, cut_at):
+    """A blocking recv() ends in TimeoutError with errno ETIMEDOUT (not the errno-less
+    socket.timeout of the guard), a second at least after the cut."""
+    s.settimeout(20)
+    with pytest.raises(TimeoutError) as e:
+        s.recv(10)
+    assert e.value.errno == errno.ETIMEDOUT
+    assert time.monotonic() - cut_at >= 1
+
+
+def reported_once(*socks):
+    for s in socks:
+        assert s.recv(10) == b""
+        with pytest.raises(BrokenPipeError) as e:
+            s.send(b"late", socket.MSG_NOSIGNAL)
+        assert e.value.errno == errno.EPIPE
+
+
+def test_recv_after_keepalive_fails_raises_etimedout(dark_net):
+    # The peer goes silent (the link cut both ways) after an exchange: keepalive's probes
+    # go unanswered and the connection is dropped (RFC 1122 §4.2.3.6).  A blocking recv()
+    # raises ETIMEDOUT, an epoll reports it, and the error is reported once: afterwards
+    # recv() sees the end of the stream and send() a broken pipe.
+    net = dark_net
+    lst, cli, srv = connected(net)
+    keepalive(cli)
+    keepalive(srv)
+    recv_times_out(cli, cut_after_an_exchange(net, lst, cli, srv))
+    ep = net.server_epoll()
+    ep.register(srv, select.EPOLLIN)
+    assert ep.poll(20) == [(srv.fileno(), select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP)]
+    assert srv.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ETIMEDOUT
+    assert srv.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    reported_once(cli, srv)
+
+
+def test_tcp_user_timeout_ends_retransmission_with_etimedout(dark_net):
+    # Data in flight to a silent peer: keepalive does not probe (there is something to
+    # send) and the retransmissions would go on for minutes (tcp_retries2 = 15, the
+    # stack's tcp_max_rexmits), but TCP_USER_TIMEOUT (RFC 5482) gives up after that many
+    # ms without an ACK: the next recv() raises ETIMEDOUT.  A listener's value passes to
+    # the connections it accepts, as on Linux.
+    net = dark_net
+    lst, addr = listener(net)
+    assert lst.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 0
+    with pytest.raises(OSError) as e:
+        lst.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, -1)
+    assert e.value.errno == errno.EINVAL
+    lst.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 1500)
+    cli = net.client()
+    cli.connect(addr)
+    srv, _ = lst.accept()
+    net._track(srv)
+    assert srv.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 1500
+    keepalive(cli)
+    keepalive(srv)
+    cut_at = cut_after_an_exchange(net, lst, cli, srv)
+    srv.send(b"x" * 1000)                # unacknowledged from now on
+    recv_times_out(srv, cut_at)
+    recv_times_out(cli, cut_at)          # keepalive: it had nothing to send
+    reported_once(cli, srv)
 
 
 def test_nonblocking_connect_reports_so_error(net):

@@ -74,5 +74,6 @@ cdef extern from "fastnet/fn_backend.h" nogil:
 
     int fn_backend_fault_wrap(fn_backend *inner, const fn_fault_params *params,
                               fn_backend **out)
+    int fn_backend_fault_set(fn_backend *be, const fn_fault_params *params)
     int fn_backend_pcap_wrap(fn_backend *inner, const char *path, fn_backend **out)
     void fn_backend_close(fn_backend *be)

@@ -42,6 +42,11 @@
  * lost to faults are not tx_drops: tx_batch returns n minus the frames the inner backend
  * counted as tx_drops during the call.
  *
+ * fn_backend_fault_set() replaces both directions' configuration of a wrapper in use (a
+ * link that goes dark after a connection is up: drop = 1000000 ppm): each direction's PRNG
+ * is reseeded as by wrap() and its token bucket starts full again; frames already held keep
+ * their due times and go out as configured when they were taken.
+ *
  * Owns: every frame it holds (delayed, held for reordering, received but not yet returned by
  * rx_batch); close() frees them all.  No allocation after wrap().  One core, like the inner.
  */
@@ -458,5 +463,18 @@ int fn_backend_fault_wrap(struct fn_backend *inner, const struct fn_fault_params
     memcpy(f->be.ifname, inner->ifname, sizeof(f->be.ifname));
     sync_stats(f);
     *out = &f->be;
+    return 0;
+}
+
+int fn_backend_fault_set(struct fn_backend *be, const struct fn_fault_params *params)
+{
+    struct fault_be *f;
+
+    if (!be || !params || be->ops != &fault_ops)
+        return -EINVAL;
+    f = be->priv;
+    dir_init(&f->rx, &params->rx, params->seed ^ 0x5258000000000000ull, f->inner->mtu);
+    dir_init(&f->tx, &params->tx, params->seed ^ 0x5458000000000000ull, f->inner->mtu);
+    f->rx.tb_started = f->tx.tb_started = 0;
     return 0;
 }

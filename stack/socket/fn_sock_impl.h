@@ -73,6 +73,7 @@ struct fn_sock {
                                      * config default, until set */
     uint8_t cc_linux_reno;          /* it was set as Linux's "reno" (= newreno): reported so */
     int keepidle, keepintvl, keepcnt;
+    uint32_t user_timeout_ms;       /* TCP_USER_TIMEOUT (RFC 5482); 0 = off */
     uint64_t rcvtimeo_ns, sndtimeo_ns;  /* 0 = wait forever (Linux's default) */
     uint32_t laddr;                 /* bound address, network order (0 = any) */
     uint16_t lport;                 /* host order, valid when bound */
@@ -119,8 +120,8 @@ struct fn_sock *fn_sock_get_any(struct fn_stack *st, int fd);
 struct fn_sock *fn_sock_get(struct fn_stack *st, int fd);
 /* TCPS_* of the socket's tcpcb; TCPS_CLOSED without one. */
 int fn_sock_state(const struct fn_sock *so);
-/* Hand the socket's SO_KEEPALIVE / TCP_KEEP* values to its connection (no-op without one or
- * on a listener, whose values are inherited at accept). */
+/* Hand the socket's SO_KEEPALIVE / TCP_KEEP* / TCP_USER_TIMEOUT values to its connection
+ * (no-op without one or on a listener, whose values are inherited at accept). */
 void fn_sock_apply_keepalive(struct fn_sock *so);
 /* Take the pending error (Linux's sock_error(): reported once, then 0). */
 int fn_sock_error_take(struct fn_sock *so);

@@ -209,8 +209,11 @@ uint32_t fn_sock_rcv_window(const struct fn_sock *so)
 void fn_sock_apply_keepalive(struct fn_sock *so)
 {
     if (so->tp && !so->listening)
+    {
         fn_tcp_set_keepalive(so->tp, so->keepalive, (uint32_t)so->keepidle,
                              (uint32_t)so->keepintvl, (uint32_t)so->keepcnt);
+        fn_tcp_set_user_timeout(so->tp, so->user_timeout_ms);
+    }
 }
 
 int fn_sock_state(const struct fn_sock *so)
@@ -548,6 +551,7 @@ static void inherit_options(struct fn_sock *so, const struct fn_sock *l)
     so->keepidle = l->keepidle;
     so->keepintvl = l->keepintvl;
     so->keepcnt = l->keepcnt;
+    so->user_timeout_ms = l->user_timeout_ms;
     so->rcvtimeo_ns = l->rcvtimeo_ns;
     so->sndtimeo_ns = l->sndtimeo_ns;
     so->laddr = l->laddr;

@@ -162,6 +162,7 @@ static int get_tcp_opt(const struct fn_stack *st, struct fn_sock *so, int optnam
     case TCP_KEEPIDLE: return put_int(optval, optlen, so->keepidle);
     case TCP_KEEPINTVL: return put_int(optval, optlen, so->keepintvl);
     case TCP_KEEPCNT: return put_int(optval, optlen, so->keepcnt);
+    case TCP_USER_TIMEOUT: return put_int(optval, optlen, (int)so->user_timeout_ms);
     case TCP_INFO: return get_tcp_info(so, optval, optlen);
     case TCP_CONGESTION: return get_cc(st, so, optval, optlen);
     case TCP_MAXSEG:
@@ -284,6 +285,14 @@ static int set_tcp_opt(struct fn_sock *so, int optname, int v)
         if (v < 1 || v > TCP_MAX_KEEPCNT)
             return fail(EINVAL);
         so->keepcnt = v;
+        fn_sock_apply_keepalive(so);
+        return 0;
+    case TCP_USER_TIMEOUT:
+        /* Linux: any ms >= 0 (0 = off, the retransmission count rules); a listener's
+         * passes to the connections it accepts. */
+        if (v < 0)
+            return fail(EINVAL);
+        so->user_timeout_ms = (uint32_t)v;
         fn_sock_apply_keepalive(so);
         return 0;
     default:

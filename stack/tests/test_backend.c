@@ -773,6 +773,32 @@ FN_TEST(fault_close_frees_held_frames)
     FN_CHECK_EQ(rig_close(&r), 0);
 }
 
+/* A link that goes dark and comes back: fn_backend_fault_set on a wrapper in use. */
+FN_TEST(fault_set_replaces_faults_in_use)
+{
+    struct fn_fault_params none = {.seed = 13};
+    struct fn_fault_params dark = {.seed = 13, .rx = {.drop_ppm = 1000000},
+                                   .tx = {.drop_ppm = 1000000}};
+    struct rig r;
+
+    FN_CHECK_EQ(rig_open(&r, &none), 0);
+    run_traffic(&r, 0, 100, 10, 64, &trace_x);
+    FN_CHECK_EQ(trace_x.n, 100);
+    FN_CHECK_EQ(fn_backend_fault_set(r.fa, &dark), 0);
+    run_traffic(&r, 0, 100, 10, 64, &trace_x);
+    FN_CHECK_EQ(trace_x.n, 0);
+    run_traffic(&r, 1, 100, 10, 64, &trace_x);
+    FN_CHECK_EQ(trace_x.n, 0);
+    FN_CHECK_EQ(r.fa->stats.fault_dropped, 200);
+    FN_CHECK_EQ(fn_backend_fault_set(r.fa, &none), 0);
+    run_traffic(&r, 1, 100, 10, 64, &trace_x);
+    FN_CHECK_EQ(trace_x.n, 100);
+    /* only a fault wrapper takes new faults */
+    FN_CHECK_EQ(fn_backend_fault_set(r.b, &dark), -EINVAL);
+    FN_CHECK_EQ(fn_backend_fault_set(r.fa, NULL), -EINVAL);
+    FN_CHECK_EQ(rig_close(&r), 0);
+}
+
 FN_TEST(fault_dup_with_empty_pool_is_skipped)
 {
     struct fn_fault_params fp = {.seed = 12, .tx = {.dup_ppm = 1000000}};

@@ -211,6 +211,14 @@ FN_TEST(option_arguments_and_values_as_linux)
     FN_CHECK_EQ(fn_setsockopt(t.sa, so, IPPROTO_TCP, TCP_KEEPINTVL, &(int){30}, sizeof(int)), 0);
     FN_CHECK_EQ(sh_sockopt_int(t.sa, so, IPPROTO_TCP, TCP_KEEPINTVL), 30);
     FN_CHECK_EQ(sh_sockopt_int(t.sa, so, IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+    /* Linux (observed): TCP_USER_TIMEOUT is off (0) by default, -1 is EINVAL, any ms >= 0
+     * reads back as set. */
+    FN_CHECK_EQ(sh_sockopt_int(t.sa, so, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+    CHECK_ERR(fn_setsockopt(t.sa, so, IPPROTO_TCP, TCP_USER_TIMEOUT, &(int){-1}, sizeof(int)),
+              EINVAL);
+    FN_CHECK_EQ(fn_setsockopt(t.sa, so, IPPROTO_TCP, TCP_USER_TIMEOUT, &(int){1500},
+                              sizeof(int)), 0);
+    FN_CHECK_EQ(sh_sockopt_int(t.sa, so, IPPROTO_TCP, TCP_USER_TIMEOUT), 1500);
     /* Linux (observed): SO_RCVTIMEO needs a whole timeval (EINVAL), tv_usec of 1e6 or
      * below 0 is EDOM, a negative tv_sec is accepted and reads back as {0, 0}. */
     CHECK_ERR(fn_setsockopt(t.sa, so, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof(five)), EINVAL);

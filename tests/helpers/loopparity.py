@@ -16,6 +16,12 @@ the assertions are identical on every target:
   client_bind_host: the address this target's clients have (connect(local_addr=...))
   fastnet_sides: which ends are fastnet's; clients_by_address / servers_by_address:
   False where that end is a kernel socket handed over with sock=
+  cut(port): from then on every TCP segment to or from the server port `port` is dropped,
+  both ways, as on a link gone dark (only in tests made with async_test(blackhole=True)):
+  the stock loop's and the kernel peers' sockets lose them to an nftables table (input and
+  output hooks) in the namespace they live in — for the stock target that is the testnet's
+  peer namespace, where such a test runs whole, on its loopback; two fastnet stacks lose
+  them to the memory link's fault wrapper (Stack.set_fault(drop=1.0)).
 
   StockTarget        (a) asyncio's own loop, kernel sockets on 127.0.0.1
   FastnetPairTarget  (b) fastnet, two stacks over the memory link in one loop: servers on
@@ -49,6 +55,7 @@ import pytest
 from fastnet import testnet
 
 from .netns_ctx import in_netns
+from .nftcut import nft_cut
 
 PAIR_A, PAIR_B, PAIR_PREFIX = "198.19.33.1", "198.19.33.2", 26
 TESTNET_NAME, TESTNET_PREFIX = "lpa", "198.19.33.128/26"
@@ -70,12 +77,14 @@ STACK_KNOBS = {
 BACKLOG = 2048
 
 
-def async_test(timeout: float = TEST_TIMEOUT):
-    """Turn `async def test_x(self, ...)` into a test that runs on the target's loop."""
+def async_test(timeout: float = TEST_TIMEOUT, blackhole: bool = False):
+    """Turn `async def test_x(self, ...)` into a test that runs on the target's loop;
+    blackhole: the test may call self.cut() (the target prepares for it)."""
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
             self.run(fn(self, *args, **kwargs), timeout)
+        wrapper.blackhole = blackhole
         return wrapper
     return deco
 
@@ -170,6 +179,8 @@ class Target:
     @pytest.fixture(autouse=True)
     def _target_loop(self, request):
         self.request = request
+        self.blackhole = getattr(request.function, "blackhole", False)
+        self._cleanups = []
         self.loop = self.make_loop()
         self.unexpected = []
         self.loop.set_exception_handler(lambda loop, ctx: self.unexpected.append(ctx))
@@ -206,6 +217,9 @@ class Target:
     def refused_addr(self) -> tuple[str, int]:
         return (self.bind_host, _kernel_port_nobody_serves(self.bind_host))
 
+    def cut(self, port: int) -> None:
+        raise NotImplementedError
+
     # shared ----------------------------------------------------------------------------
     def handles(self):
         return self.loop.fastnet_handles() if self.fastnet else None
@@ -219,6 +233,9 @@ class Target:
 
     def _settle(self):
         self.loop.run_until_complete(asyncio.sleep(0.01))
+
+    def _nft_cut(self, netns: str, port: int) -> None:
+        self._cleanups.append(nft_cut(netns, port))
 
     def _check_clean(self, baseline) -> None:
         self._settle()
@@ -249,10 +266,27 @@ class Target:
         finally:
             loop.close()
             self.close_resources()
+            for undo in reversed(self._cleanups):
+                undo()
 
 
 class StockTarget(Target):
-    """(a) the stock asyncio loop over kernel sockets on 127.0.0.1."""
+    """(a) the stock asyncio loop over kernel sockets on 127.0.0.1 (a blackhole test: the
+    testnet peer namespace's loopback, so that its nftables table can cut the link)."""
+
+    def make_loop(self):
+        if self.blackhole:
+            self.tn = self.request.getfixturevalue("lp_testnet")
+        return super().make_loop()
+
+    def run(self, coro, timeout: float = TEST_TIMEOUT):
+        if not self.blackhole:
+            return super().run(coro, timeout)
+        with in_netns(self.tn.peer_ns):
+            return super().run(coro, timeout)
+
+    def cut(self, port: int) -> None:
+        self._nft_cut(self.tn.peer_ns, port)
 
 
 class _FastnetTarget(Target):
@@ -277,10 +311,16 @@ class FastnetPairTarget(_FastnetTarget):
 
     def make_loop(self):
         import fastnet
-        a, b = fastnet.Stack.memory_pair({"ip": PAIR_A, "prefix_len": PAIR_PREFIX, **STACK_KNOBS},
+        fault = {"fault": {}} if self.blackhole else {}
+        a, b = fastnet.Stack.memory_pair({"ip": PAIR_A, "prefix_len": PAIR_PREFIX, **STACK_KNOBS,
+                                          **fault},
                                          {"ip": PAIR_B, "prefix_len": PAIR_PREFIX, **STACK_KNOBS})
         self.stacks = (a, b)
         return fastnet.new_event_loop(stacks=(a, b))
+
+    def cut(self, port: int) -> None:
+        # The link itself goes dark (a's end drops every frame both ways), whatever the port.
+        self.stacks[0].set_fault({"drop": 1.0})
 
 
 class _TestnetTarget(_FastnetTarget):
@@ -297,6 +337,9 @@ class _TestnetTarget(_FastnetTarget):
                                   prefix_len=tn.prefix_len, **STACK_KNOBS)
         self.stacks = (stack,)
         return fastnet.new_event_loop(stack=stack)
+
+    def cut(self, port: int) -> None:
+        self._nft_cut(self.tn.peer_ns, port)
 
     def peer_sockets(self, n: int = 1) -> list[socket.socket]:
         """Non-blocking kernel TCP sockets that live in the peer namespace.  proto is

@@ -141,6 +141,10 @@ struct fn_fault_params {
 };
 int fn_backend_fault_wrap(struct fn_backend *inner, const struct fn_fault_params *params,
                           struct fn_backend **out);
+/* New faults for a wrapper in use (e.g. every frame dropped once a connection is up): PRNGs
+ * reseeded, token buckets full; frames already held go out as before.  -EINVAL if be is
+ * not a fault wrapper. */
+int fn_backend_fault_set(struct fn_backend *be, const struct fn_fault_params *params);
 
 /* pcap capture wrapper: every frame received from and sent to the inner backend is written to
  * path (classic pcap, LINKTYPE_ETHERNET, ns timestamps).  Returns -errno if path cannot be

@@ -35,8 +35,9 @@
  * connection goes to one listener of the group, picked by a hash of its 4-tuple (every
  * segment of a handshake reaches the same one); closing one listener resets the connections
  * still in its accept queue and leaves the others serving.  SO_KEEPALIVE and TCP_KEEPIDLE/KEEPINTVL/
- * KEEPCNT drive the connection's keepalive timer (RFC 1122 §4.2.3.6; a listener's values
- * pass to the connections it accepts).  SO_RCVBUF is reported doubled, as Linux, and half
+ * KEEPCNT drive the connection's keepalive timer (RFC 1122 §4.2.3.6) and TCP_USER_TIMEOUT
+ * its give-up on unacknowledged data (RFC 5482; a listener's values pass to the connections
+ * it accepts).  SO_RCVBUF is reported doubled, as Linux, and half
  * of it bounds the receive window (never above cfg.tcp_rcvbuf); set before connect() or
  * listen() it also sizes the window and picks the window scale of the SYN / SYN-ACK, as
  * Linux (SO_RCVBUF 16384: window 16384, scale 0; 65536: scale 1).  Unlike Linux, the SYN's
@@ -131,7 +132,8 @@ int fn_getpeername(struct fn_stack *st, int fd, struct sockaddr *addr, socklen_t
 /* SOL_SOCKET: SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
  * SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR (get: takes the pending error), SO_TYPE, SO_DOMAIN,
  * SO_PROTOCOL, SO_ACCEPTCONN; IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG (88..65535),
- * TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_INFO (get: tcpi_state, tcpi_rto,
+ * TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT (ms >= 0, RFC 5482),
+ * TCP_INFO (get: tcpi_state, tcpi_rto,
  * tcpi_snd_mss, tcpi_rcv_mss, tcpi_rtt, tcpi_rttvar, tcpi_snd_cwnd, tcpi_snd_ssthresh,
  * tcpi_retransmits, tcpi_total_retrans, tcpi_unacked, tcpi_options and the window scales
  * are filled, in Linux's units; the rest is zero), TCP_CONGESTION (set: the algorithm's
