@@ -24,7 +24,9 @@ it could not (the harness reports the reason instead of a number):
                                        addresses, one GET answered on each, prints
                                        {"held": n, ...} once all are held, then holds them
                                        until SIGTERM or stdin EOF and prints how many the
-                                       server closed meanwhile.  [--processes P] spreads
+                                       server closed meanwhile; then resets them (SO_LINGER
+                                       0), so that no TIME_WAIT is left to slow down the
+                                       next cell's connects.  [--processes P] spreads
                                        them over P child processes (default: as many as
                                        RLIMIT_NOFILE needs, since each connection is a
                                        descriptor here) and prints their sum.
@@ -44,6 +46,7 @@ import resource
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -303,6 +306,23 @@ def idle_per_process():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1] - NOFILE_SPARE
 
 
+def abort(conns):
+    """Reset the connections instead of closing them (SO_LINGER 0).  An orderly close leaves
+    each one in TIME_WAIT here for a minute (or in FIN_WAIT retransmitting to a server that
+    was stopped meanwhile), and the next idle cell's connect() has to search the ephemeral
+    ports around every such 4-tuple: after a cell of 100,000 the next server's cell took
+    55 s instead of 3 s, whichever server it was (the "slow accept" of fastnet (native),
+    which ran after other idle cells)."""
+    linger0 = struct.pack("ii", 1, 0)
+    for s, _, _ in conns.values():
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger0)
+        except OSError:
+            pass
+        s.close()
+    conns.clear()
+
+
 def idle(a):
     procs = a.processes or -(-a.count // idle_per_process())
     if procs > 1:
@@ -328,82 +348,86 @@ def idle(a):
         conns.pop(fd)[0].close()
         pending -= 1
 
-    while held < a.count and time.monotonic() < deadline:
-        if sum(failed.values()) > a.max_failures or (opened >= a.count and pending == 0):
-            break
-        while pending < a.concurrency and opened < a.count:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-            s.bind((sources[opened % len(sources)], 0))
-            err = s.connect_ex((host, port))
-            opened += 1
-            pending += 1
-            conns[s.fileno()] = [s, 0, b""]
-            ep.register(s.fileno(), select.EPOLLOUT)
-            if err not in (0, errno.EINPROGRESS):
-                fail(s.fileno(), errno.errorcode.get(err, str(err)))
-        for fd, ev in ep.poll(0.05):
-            c = conns.get(fd)
-            if c is None:
-                continue
-            s, state, buf = c
-            if state == 0:
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    fail(fd, "connect " + errno.errorcode.get(err, str(err)))
-                    continue
-                s.send(req)
-                c[1] = 1
-                ep.modify(fd, select.EPOLLIN)
-            elif state == 1:
-                try:
-                    d = s.recv(4096)
-                except OSError as e:
-                    fail(fd, "recv " + errno.errorcode.get(e.errno, str(e.errno)))
-                    continue
-                if not d:
-                    fail(fd, "closed before the response")
-                    continue
-                c[2] = buf + d
-                r = response_end(c[2])
-                if r:
-                    c[1], c[2] = 2, b""
-                    held += 1
-                    pending -= 1
-                    ep.modify(fd, select.EPOLLIN | select.EPOLLRDHUP)
-            else:
-                fail(fd, "closed while held")
+    try:
+        while held < a.count and time.monotonic() < deadline:
+            if sum(failed.values()) > a.max_failures or (opened >= a.count and pending == 0):
+                break
+            while pending < a.concurrency and opened < a.count:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                s.bind((sources[opened % len(sources)], 0))
+                err = s.connect_ex((host, port))
+                opened += 1
                 pending += 1
-                held -= 1
-    res = {"held": held, "count": a.count, "opened": opened, "failed": failed,
-           "connect_s": round(time.monotonic() - t0, 3), "sources": len(sources)}
-    if held < a.count:
-        res["error"] = f"held {held} of {a.count} connections" + (
-            f" ({', '.join(f'{k}: {v}' for k, v in failed.items())})" if failed else "")
+                conns[s.fileno()] = [s, 0, b""]
+                ep.register(s.fileno(), select.EPOLLOUT)
+                if err not in (0, errno.EINPROGRESS):
+                    fail(s.fileno(), errno.errorcode.get(err, str(err)))
+            for fd, ev in ep.poll(0.05):
+                c = conns.get(fd)
+                if c is None:
+                    continue
+                s, state, buf = c
+                if state == 0:
+                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        fail(fd, "connect " + errno.errorcode.get(err, str(err)))
+                        continue
+                    s.send(req)
+                    c[1] = 1
+                    ep.modify(fd, select.EPOLLIN)
+                elif state == 1:
+                    try:
+                        d = s.recv(4096)
+                    except OSError as e:
+                        fail(fd, "recv " + errno.errorcode.get(e.errno, str(e.errno)))
+                        continue
+                    if not d:
+                        fail(fd, "closed before the response")
+                        continue
+                    c[2] = buf + d
+                    r = response_end(c[2])
+                    if r:
+                        c[1], c[2] = 2, b""
+                        held += 1
+                        pending -= 1
+                        ep.modify(fd, select.EPOLLIN | select.EPOLLRDHUP)
+                else:
+                    fail(fd, "closed while held")
+                    pending += 1
+                    held -= 1
+        res = {"held": held, "count": a.count, "opened": opened, "failed": failed,
+               "connect_s": round(time.monotonic() - t0, 3), "sources": len(sources)}
+        if held < a.count:
+            res["error"] = f"held {held} of {a.count} connections" + (
+                f" ({', '.join(f'{k}: {v}' for k, v in failed.items())})" if failed else "")
+            emit(res)
+            return 1
         emit(res)
-        return 1
-    emit(res)
-    # Hold until told to stop; count connections the server drops meanwhile.
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    ep.register(sys.stdin.fileno(), select.EPOLLIN | select.EPOLLHUP)
-    dropped = 0
-    hold_end = time.monotonic() + a.hold_max
-    while not stop and time.monotonic() < hold_end:
-        try:
-            events = ep.poll(0.2)
-        except InterruptedError:
-            continue
-        for fd, ev in events:
-            if fd == sys.stdin.fileno():
-                if not os.read(fd, 4096):
-                    stop.append(1)
+        # Hold until told to stop; count connections the server drops meanwhile.
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        ep.register(sys.stdin.fileno(), select.EPOLLIN | select.EPOLLHUP)
+        dropped = 0
+        hold_end = time.monotonic() + a.hold_max
+        while not stop and time.monotonic() < hold_end:
+            try:
+                events = ep.poll(0.2)
+            except InterruptedError:
                 continue
-            ep.unregister(fd)
-            conns.pop(fd)[0].close()
-            dropped += 1
-    return emit({"dropped_while_held": dropped})
+            for fd, ev in events:
+                if fd == sys.stdin.fileno():
+                    if not os.read(fd, 4096):
+                        stop.append(1)
+                    continue
+                ep.unregister(fd)
+                conns.pop(fd)[0].close()
+                dropped += 1
+        return emit({"dropped_while_held": dropped})
+    finally:
+        abort(conns)
+        ep.close()
 
 
 def wait_for_stop(hold_max):

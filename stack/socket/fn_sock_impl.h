@@ -95,6 +95,9 @@ struct fn_socktab {
     uint32_t n, used;
     uint64_t *freemap;              /* bit set = descriptor free; lowest free first */
     uint32_t nwords;
+    uint32_t free_lo;               /* every freemap word below it is 0 (all taken) */
+    uint64_t alloc_words;           /* freemap words fn_sock_alloc has examined: its cost,
+                                     * read by the tests (O(allocations + nwords) total) */
     struct fn_epitem *items;        /* 2 * n registrations */
     uint32_t nitems;
     struct fn_epitem *free_items;

@@ -11,7 +11,8 @@
  * net/ipv4 (inet_stream_connect, tcp_sendmsg, tcp_recvmsg, inet_shutdown, tcp_poll), as
  * observed on the kernel this was written against.  Only blocking calls read the platform
  * clock and sleep (fn_sock_wait); everything else runs at the time of the last poll.
- * Costs: data calls are O(1) plus the bytes copied; bind(), listen() and connect() on a
+ * Costs: data calls are O(1) plus the bytes copied; a burst of new descriptors (socket,
+ * accept, epoll_create) O(1) each (fn_sock_alloc); bind(), listen() and connect() on a
  * socket without a port scan the descriptor table and the tcpcbs for port conflicts
  * (O(descriptors + tcpcbs) per probe) — fine at set-up rates, a port index is the fix if
  * connect rates ever make it show.
@@ -104,19 +105,28 @@ static int sock_fd(const struct fn_socktab *t, const struct fn_sock *so)
     return (int)(so - t->socks);
 }
 
+/* The lowest free descriptor, as Linux hands out.  The scan starts at free_lo, below which
+ * every word is full, and leaves free_lo at the word it stopped at: a burst of N accepts
+ * into a table of n costs O(N + n/64) in all, where scanning from word 0 cost O(n/64) per
+ * accept (O(N^2 / 64) for the burst; 1.2 % of the native HTTP server's CPU while it
+ * accepted 100,000 idle connections).  A free below free_lo moves it back to that word, so
+ * one call after a close may still scan up to the next free word: never more than before. */
 struct fn_sock *fn_sock_alloc(struct fn_socktab *t, uint8_t kind)
 {
-    for (uint32_t w = 0; w < t->nwords; w++) {
+    for (uint32_t w = t->free_lo; w < t->nwords; w++) {
+        t->alloc_words++;
         if (t->freemap[w]) {
             uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(t->freemap[w]);
             struct fn_sock *so = &t->socks[i];
             t->freemap[w] &= ~(1ull << (i % 64));
+            t->free_lo = w;
             memset(so, 0, sizeof(*so));
             so->kind = kind;
             t->used++;
             return so;
         }
     }
+    t->free_lo = t->nwords;
     return NULL;
 }
 
@@ -146,6 +156,8 @@ void fn_sock_free(struct fn_socktab *t, struct fn_sock *so)
 
     so->kind = FN_FD_FREE;
     t->freemap[i / 64] |= 1ull << (i % 64);
+    if (i / 64 < t->free_lo)
+        t->free_lo = i / 64;
     t->used--;
 }
 
