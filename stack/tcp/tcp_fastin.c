@@ -132,7 +132,8 @@ struct fa_seg {
 };
 
 /* The fields of the segment at th (a 32-byte header with NOP NOP TS) for tp. */
-static inline void fa_parse(const struct tcpcb *tp, const uint8_t *th, struct fa_seg *g)
+__attribute__((always_inline)) static inline void fa_parse(const struct tcpcb *tp,
+                                                         const uint8_t *th, struct fa_seg *g)
 {
     g->seq = fa_rd32(th + 4);
     g->ack = fa_rd32(th + 8);
