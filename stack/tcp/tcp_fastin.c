@@ -236,8 +236,9 @@ static void fa_ack_one(struct fn_stack *st, struct tcpcb *tp, struct fn_pkt *pkt
  * at the same now, none carries data, a window change, SACK blocks or anything header
  * prediction would not take (a frame that does ends the run, and goes on its own way after
  * it), and — the run's condition — none gives tcp_output work: no unsent data and no ACK
- * owed (snd_una + snd_cc does not move with an ACK, so that holds for all of them or none).
- * So per ACK only what depends on the order is done: its checks against the running SND.UNA
+ * owed (snd_una + snd_cc does not move with an ACK, so that holds for all of them or none;
+ * when it does not, each ACK is a run of its own and tcp_output follows it, as one at a
+ * time).  So per ACK only what depends on the order is done: its checks against the running SND.UNA
  * and TS.Recent, its RTT sample (SRTT and RTTVAR are an exponential average, one step per
  * sample, RFC 6298 §2.3) and, while cwnd is what limits the flight, its congestion-control
  * step.  The rest is done once for the run with the values the last ACK leaves: the RTO
@@ -247,7 +248,9 @@ static void fa_ack_one(struct fn_stack *st, struct tcpcb *tp, struct fn_pkt *pkt
  * (as the flight only shrinks within a run, those are the run's tail; cc.h: such a step
  * depends on nothing but now, once is as many times).
  */
-int tcp_fast_acks(struct fn_stack *st, struct fn_pkt **v, int n, uint64_t now, int *slow)
+__attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
+                                                        struct fn_pkt **v, int n, uint64_t now,
+                                                        int *slow, int *sent)
 {
     struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;     /* NULL: TCP not set up */
     struct fa_seg g;
@@ -255,6 +258,7 @@ int tcp_fast_acks(struct fn_stack *st, struct fn_pkt **v, int n, uint64_t now, i
     int k, c = FA_SLOW, one, syn, tsupd;
 
     *slow = 1;
+    *sent = 0;
     /* fa_predict's conditions on the connection: none changes within a run. */
     if (!tp || tp->t_state != TCPS_ESTABLISHED || !TS_ON(tp) || tp->snd_nxt != tp->snd_max ||
         (tp->t_flags & TF_FASTRECOVERY) || tp->t_dupacks != 0 || tp->snd_sack_n != 0)
@@ -347,9 +351,23 @@ int tcp_fast_acks(struct fn_stack *st, struct fn_pkt **v, int n, uint64_t now, i
         tcp_event(tp, FN_TCP_EV_WRITABLE);
     tp->snd_wl1 = tp->rcv_nxt;
     tp->snd_wl2 = una;
-    if (one)
+    if (one) {
         tcp_output(tp, now);
+        *sent = 1;
+    }
     return k;
+}
+
+int tcp_fast_acks(struct fn_stack *st, struct fn_pkt **v, int n, uint64_t now, int *slow)
+{
+    int done = 0, sent;
+
+    /* After a run of one and its output, the next frame in this call: a stream of ACKs
+     * that each let data out pays one call, not one per ACK. */
+    do
+        done += fa_run(st, v + done, n - done, now, slow, &sent);
+    while (sent && done < n);
+    return done;
 }
 
 /* The caller has checked pkt->len > TCP_FASTACK_FRAME_LEN. */
