@@ -15,7 +15,8 @@
  * be the same.  Then directed cases: three duplicate ACKs behind new ACKs in one batch
  * trigger fast retransmit; the SACK blocks of ACKs in one batch all reach the scoreboard; a
  * window update inside a run is not lost; the RTT samples of a run each step SRTT/RTTVAR as
- * RFC 6298 §2.3 says.
+ * RFC 6298 §2.3 says; the ACKs of two connections interleaved in one batch each reach their
+ * own; the algorithms' app-limited ACK step is what cc.h says the runs rely on.
  */
 #include "tcp_snap.h"
 
@@ -224,6 +225,7 @@ FN_TEST(ack_batch_equals_one_poll_each_cubic)
     static uint8_t buf10[10 * 1448];                                                  \
     FN_CHECK_EQ(mss, 1448u);                                                          \
     FN_CHECK_EQ(fn_tcp_send(tp, buf10, sizeof(buf10), t.now), (int)sizeof(buf10));    \
+    fn_stack_poll(t.sa, t.now);                                                       \
     while (tt_read(&t, &r) == 1)                                                      \
         p.tsecr = r.to.tsval;                                                         \
     FN_CHECK_EQ(tp->snd_max - tp->snd_una, 10 * mss)
@@ -382,6 +384,47 @@ FN_TEST(ack_batch_cc_app_limited_step_idempotent)
         FN_CHECK_EQ(tp->snd_cwnd, cwnd);
         FN_CHECK_EQ(tp->snd_ssthresh, ssthresh);
     }
+    TT_TEARDOWN();
+}
+
+/* A batch mixing the pure ACKs of two connections: each run ends at the other flow's frame
+ * (which the layered path takes, and which makes its flow the cached one), and every ACK
+ * still lands on its own connection. */
+FN_TEST(ack_batch_two_flows_interleaved)
+{
+    BATCH_SETUP(0);
+    struct peer p2;
+    struct tcpcb *tp2;
+    uint64_t hp0 = tnet_stats(t.sa).tcp_rx_hdrpred_ack;
+    static const int flow[] = {1, 1, 2, 1, 2, 2, 1, 1};
+    uint32_t n1 = 0, n2 = 0;
+
+    tt_peer_init(&p2, &t, 0xa000u);
+    p2.port = P_PORT + 1;
+    p2.ts = 1;
+    tp2 = tt_passive(&p2, l);
+    FN_CHECK(tp2 != NULL);
+    FN_CHECK_EQ(fn_tcp_send(tp2, buf10, sizeof(buf10), t.now), (int)sizeof(buf10));
+    fn_stack_poll(t.sa, t.now);
+    while (tt_read(&t, &r) == 1)
+        p2.tsecr = r.to.tsval;
+    tt_advance(&t, 4 * 1000000ull);
+    for (unsigned i = 0; i < sizeof(flow) / sizeof(flow[0]); i++) {
+        if (flow[i] == 1)
+            queue_ack(&t, &p, 1 + ++n1 * mss, NULL, 0);
+        else
+            queue_ack(&t, &p2, 1 + ++n2 * mss, NULL, 0);
+    }
+    fn_stack_poll(t.sa, t.now);
+    FN_CHECK_EQ(tp->snd_una - tp->iss, 1 + n1 * mss);
+    FN_CHECK_EQ(tp2->snd_una - tp2->iss, 1 + n2 * mss);
+    FN_CHECK_EQ(tp->snd_cc, (10 - n1) * mss);
+    FN_CHECK_EQ(tp2->snd_cc, (10 - n2) * mss);
+    FN_CHECK_EQ(tnet_stats(t.sa).tcp_rx_hdrpred_ack - hp0, n1 + n2);
+    FN_CHECK(tp->t_srtt != 0 && tp2->t_srtt != 0);
+    FN_CHECK_EQ(tp->t_timer[TT_REXMT], t.now + tp->t_rxtcur);
+    FN_CHECK_EQ(tp2->t_timer[TT_REXMT], t.now + tp2->t_rxtcur);
+    fn_tcp_abort(tp2, t.now);
     TT_TEARDOWN();
 }
 
