@@ -39,20 +39,26 @@ static inline uint64_t tcp_rto_max(const struct tcpcb *tp)
     return (uint64_t)tp->t_stack->cfg.tcp_rto_max_ms * TCP_NS_PER_MS;
 }
 
-/* RFC 6298 §2.2–§2.3: SRTT and RTTVAR after a new RTT sample rtt (ns, > 0). */
-static inline void tcp_rtt_update(struct tcpcb *tp, uint64_t rtt)
+/* RFC 6298 §2.2–§2.3: SRTT and RTTVAR (*srtt, *rttvar; 0 = no sample yet) after a new RTT
+ * sample rtt (ns, > 0). */
+static inline void tcp_rtt_step(uint64_t *srtt, uint64_t *rttvar, uint64_t rtt)
 {
-    if (tp->t_srtt == 0) {
+    if (*srtt == 0) {
         /* §2.2: first measurement R: SRTT = R, RTTVAR = R/2. */
-        tp->t_srtt = rtt;
-        tp->t_rttvar = rtt / 2;
+        *srtt = rtt;
+        *rttvar = rtt / 2;
     } else {
         /* §2.3: RTTVAR = (1 - β)·RTTVAR + β·|SRTT - R'|, β = 1/4, then
          *       SRTT = (1 - α)·SRTT + α·R', α = 1/8 (RTTVAR first: it uses the old SRTT). */
-        uint64_t d = tp->t_srtt > rtt ? tp->t_srtt - rtt : rtt - tp->t_srtt;
-        tp->t_rttvar = tp->t_rttvar - tp->t_rttvar / 4 + d / 4;
-        tp->t_srtt = tp->t_srtt - tp->t_srtt / 8 + rtt / 8;
+        uint64_t d = *srtt > rtt ? *srtt - rtt : rtt - *srtt;
+        *rttvar = *rttvar - *rttvar / 4 + d / 4;
+        *srtt = *srtt - *srtt / 8 + rtt / 8;
     }
+}
+
+static inline void tcp_rtt_update(struct tcpcb *tp, uint64_t rtt)
+{
+    tcp_rtt_step(&tp->t_srtt, &tp->t_rttvar, rtt);
 }
 
 /* After a new RTT sample: no backoff, and the RTO from SRTT and RTTVAR (§2.3–§2.5).  It

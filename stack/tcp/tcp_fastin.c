@@ -191,13 +191,19 @@ enum {
     FA_ONE,     /* one, without such a sample: taken alone (tcp_ack_advance) */
 };
 
-/* Classify the frame against tp's state as a run of ACKs up to una (the running SND.UNA)
- * and tsr (the running TS.Recent) leaves it; g gets its fields.  tsnow: our TSval now. */
+/* What the checks of a run's frames compare with: tp's fields no ACK of the run changes,
+ * and the running SND.UNA and TS.Recent (kept here, not in tp, while the run lasts). */
+struct fa_run {
+    uint32_t rcv_nxt, snd_wnd, snd_wl1, snd_max;
+    uint32_t una, tsr, tsnow;   /* tsnow: our TSval now */
+};
+
+/* Classify the frame as the run so far leaves the connection; g gets its fields. */
 __attribute__((always_inline)) static inline int fa_ack_class(const struct fn_stack *st,
                                                               const struct tcpcb *tp,
                                                               const struct fn_pkt *pkt,
-                                                              uint32_t una, uint32_t tsr,
-                                                              uint32_t tsnow, struct fa_seg *g)
+                                                              const struct fa_run *r,
+                                                              struct fa_seg *g)
 {
     const uint8_t *th = pkt->data + FA_TCP;
 
@@ -205,12 +211,12 @@ __attribute__((always_inline)) static inline int fa_ack_class(const struct fn_st
         return FA_SLOW;
     fa_parse(tp, th, g);
     /* Header prediction with the window unchanged (as fa_predict), for new data. */
-    if (g->seq != tp->rcv_nxt || g->tiwin == 0 || g->tiwin != tp->snd_wnd ||
-        SEQ_GT(tp->snd_wl1, g->seq) || TSTMP_LT(g->tsval, tsr) || SEQ_LEQ(g->ack, una) ||
-        SEQ_GT(g->ack, tp->snd_max))
+    if (g->seq != r->rcv_nxt || g->tiwin == 0 || g->tiwin != r->snd_wnd ||
+        SEQ_GT(r->snd_wl1, g->seq) || TSTMP_LT(g->tsval, r->tsr) || SEQ_LEQ(g->ack, r->una) ||
+        SEQ_GT(g->ack, r->snd_max))
         return FA_SLOW;
     /* tcp_rtt_sample's timestamp case. */
-    return g->tsecr != 0 && tsnow - g->tsecr < 0x7fffffffu ? FA_RUN : FA_ONE;
+    return g->tsecr != 0 && r->tsnow - g->tsecr < 0x7fffffffu ? FA_RUN : FA_ONE;
 }
 
 /* One pure ACK for new data, as header prediction takes it. */
@@ -254,7 +260,9 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
 {
     struct tcpcb *tp = st->tcp ? st->tcp->fast_tp : NULL;     /* NULL: TCP not set up */
     struct fa_seg g;
-    uint32_t una, tsr, tsnow, mss, acked = 0, applim = 0;
+    struct fa_run r;
+    uint64_t srtt, rttvar;
+    uint32_t mss, acked = 0, applim = 0;
     int k, c = FA_SLOW, one, syn, tsupd;
 
     *slow = 1;
@@ -263,15 +271,21 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
     if (!tp || tp->t_state != TCPS_ESTABLISHED || !TS_ON(tp) || tp->snd_nxt != tp->snd_max ||
         (tp->t_flags & TF_FASTRECOVERY) || tp->t_dupacks != 0 || tp->snd_sack_n != 0)
         return 0;
-    una = tp->snd_una;
-    tsr = tp->ts_recent;
-    tsnow = tcp_ts_now(tp, now);
+    r.rcv_nxt = tp->rcv_nxt;
+    r.snd_wnd = tp->snd_wnd;
+    r.snd_wl1 = tp->snd_wl1;
+    r.snd_max = tp->snd_max;
+    r.una = tp->snd_una;
+    r.tsr = tp->ts_recent;
+    r.tsnow = tcp_ts_now(tp, now);
+    srtt = tp->t_srtt;
+    rttvar = tp->t_rttvar;
     /* Output due after each ACK (the ACK may let unsent data out, or one is owed): a run
      * of one, then tcp_output — the next ACK must find what it sent in flight. */
-    one = SEQ_LT(tp->snd_max, una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW);
+    one = SEQ_LT(r.snd_max, r.una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW);
     /* The SYN's sequence number (which tcp_ack_advance does not count as data) in what the
      * run may ack (only after 2^32 bytes): tcp_ack_advance, one ACK at a time. */
-    syn = tp->iss - una < tp->snd_max - una;
+    syn = tp->iss - r.una < r.snd_max - r.una;
     /* RFC 7323 §4.3: TS.Recent follows every ACK of the run, or none (SEG.SEQ is RCV.NXT
      * for them all, and Last.ACK.sent does not move without output). */
     tsupd = SEQ_LEQ(tp->rcv_nxt, tp->last_ack_sent);
@@ -279,25 +293,25 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
     for (k = 0; k < n; k++) {
         uint32_t flight;
 
-        c = fa_ack_class(st, tp, v[k], una, tsr, tsnow, &g);
+        c = fa_ack_class(st, tp, v[k], &r, &g);
         if (c != FA_RUN || syn) {
             c = c == FA_SLOW ? FA_SLOW : FA_ONE;
             break;
         }
-        tcp_rtt_update(tp, tcp_ts_rtt(tsnow - g.tsecr));
-        acked = g.ack - una;
-        flight = tp->snd_max - una;
-        una = g.ack;
+        tcp_rtt_step(&srtt, &rttvar, tcp_ts_rtt(r.tsnow - g.tsecr));
+        acked = g.ack - r.una;
+        flight = r.snd_max - r.una;
+        r.una = g.ack;
         if (tsupd)
-            tsr = g.tsval;
+            r.tsr = g.tsval;
         fn_pkt_release(v[k]);
         /* tcp_cc_ack for a cwnd-limited ACK, now; the others once at the end. */
         if (flight + mss >= tp->snd_cwnd) {
             tp->ccv.flags = CCF_CWND_LIMITED;
             tp->ccv.bytes_this_ack = acked;
-            tp->ccv.flight = tp->snd_max - una;
+            tp->ccv.flight = r.snd_max - r.una;
             tp->ccv.now = now;
-            tp->ccv.srtt = tp->t_srtt;
+            tp->ccv.srtt = srtt;
             tp->cc_algo->ack_received(&tp->ccv, CC_ACK);
         } else {
             applim++;
@@ -325,14 +339,16 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
     tp->t_probes = 0;
     tp->t_softerror = 0;
     if (tsupd) {
-        tp->ts_recent = tsr;
+        tp->ts_recent = r.tsr;
         tp->ts_recent_age = now;
     }
+    tp->t_srtt = srtt;
+    tp->t_rttvar = rttvar;
     tp->t_rtttime = 0;
     tcp_rto_update(tp);
-    tcp_sb_drop(tp, una - tp->snd_una);
-    tp->snd_una = una;
-    if (una != tp->snd_max) {
+    tcp_sb_drop(tp, r.una - tp->snd_una);
+    tp->snd_una = r.una;
+    if (r.una != r.snd_max) {
         tcp_timer_arm(tp, TT_REXMT, tcp_rexmt_deadline(tp, now));  /* RFC 6298 §5.3 */
     } else {
         if (k > 1)
@@ -340,9 +356,9 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
         tcp_timer_stop(tp, TT_REXMT);   /* §5.2 */
     }
     tp->ccv.bytes_this_ack = acked;
-    tp->ccv.flight = tp->snd_max - una;
+    tp->ccv.flight = r.snd_max - r.una;
     tp->ccv.now = now;
-    tp->ccv.srtt = tp->t_srtt;
+    tp->ccv.srtt = srtt;
     if (applim) {
         tp->ccv.flags = 0;
         tp->cc_algo->ack_received(&tp->ccv, CC_ACK);
@@ -350,7 +366,7 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
     if (!(tp->t_flags & TF_NEEDFIN))
         tcp_event(tp, FN_TCP_EV_WRITABLE);
     tp->snd_wl1 = tp->rcv_nxt;
-    tp->snd_wl2 = una;
+    tp->snd_wl2 = r.una;
     if (one) {
         tcp_output(tp, now);
         *sent = 1;
