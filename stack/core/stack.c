@@ -148,10 +148,8 @@ int fn_stack_poll(struct fn_stack *st, uint64_t now)
     int n = fn_backend_rx(st->be, st->rxv, (int)st->cfg.rx_batch, now);
 
     st->now = now;
-    if (n > 0) {
-        for (int i = 0; i < n; i++)
-            fn_ether_input(st, st->rxv[i], now);
-    }
+    if (n > 0)
+        fn_ether_input_batch(st, st->rxv, n, now);
     if (now >= st->arp.next_due)
         fn_arp_timer(st, now);
     if (now >= st->reass.next_due)

@@ -20,6 +20,9 @@ struct fn_stack;
 
 /* ether.c */
 void fn_ether_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* fn_ether_input for v[0..n) in order (a receive batch), with the runs of pure ACKs one
+ * step each (tcp_fast_acks). */
+void fn_ether_input_batch(struct fn_stack *st, struct fn_pkt **v, int n, uint64_t now);
 /* Prepend an Ethernet header (dst, our mac, type) to pkt (data at L3) and queue it for tx.
  * Consumes pkt; a pkt without headroom is dropped (drop_nobuf). */
 void fn_ether_send(struct fn_stack *st, struct fn_pkt *pkt, const uint8_t dst[6],
@@ -60,10 +63,11 @@ void fn_ip_fill_hdr(struct fn_stack *st, const struct fn_ip_out *o, struct fn_ip
                     uint32_t total_len);
 
 /* ip_fastin.c */
-/* The frame (Ethernet header at pkt->data, already counted as received) if it is a plain
- * unicast TCP segment for us that Ethernet and IPv4 input would hand to TCP unchanged:
- * does what they do and delivers it, returns 1.  Else 0 with nothing done or counted. */
-int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* The frame (Ethernet header at pkt->data, already counted as received, and not taken by
+ * tcp_fastin.c's steps) if it is a plain unicast TCP segment for us that Ethernet and IPv4
+ * input would hand to TCP unchanged: does what they do and delivers it, returns 1.  Else 0
+ * with nothing done or counted. */
+int fn_ip_fast_plain(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
 
 /* ip_frag.c */
 int fn_reass_init(struct fn_stack *st);

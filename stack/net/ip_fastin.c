@@ -3,9 +3,10 @@
  * IPv4 datagram without options, not a fragment, to our address, with a TCP segment whose
  * checksum is right.
  *
- * Contract: fn_ip_fast_input() is called by fn_ether_input for every frame, after the
- * Ethernet receive counters.  It decides on a frame with reads only; if every check Ethernet
- * input, IPv4 input and IP delivery would make passes, it applies what those layers do to a
+ * Contract: fn_ip_fast_plain() is called by fn_ether_input_batch for every frame that
+ * tcp/tcp_fastin.c's steps (tried first) did not take, after the Ethernet receive counters.
+ * It decides on a frame with reads only; if every check Ethernet input, IPv4 input and IP
+ * delivery would make passes, it applies what those layers do to a
  * frame they pass on (l3_off, the pull of the Ethernet header, the trim to the IP total
  * length, ip_rx) and hands the segment to TCP with the same fn_ip_rx they would build,
  * consuming the frame; it returns 1.  Otherwise it returns 0 having changed and counted
@@ -21,10 +22,8 @@
 #include "tcp/tcp_var.h"
 #include "wire/fn_wire.h"
 
-/* Every frame tcp_fastin.c does not take.  Out of line, so that the frames it takes pay
- * nothing for this part's stack frame. */
-__attribute__((noinline)) static int ip_fast_plain(struct fn_stack *st, struct fn_pkt *pkt,
-                                                   uint64_t now)
+/* Every frame tcp_fastin.c does not take. */
+int fn_ip_fast_plain(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
 {
     const struct fn_ip_proto *tcp = &st->protos[FN_IPPROTO_TCP];
     const uint8_t *f = pkt->data;
@@ -58,15 +57,4 @@ __attribute__((noinline)) static int ip_fast_plain(struct fn_stack *st, struct f
     rx.pkt = pkt;
     tcp->input(st, tcp->arg, &rx, now);
     return 1;
-}
-
-int fn_ip_fast_input(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now)
-{
-    /* A pure ACK or in-order data of the connection header prediction last took
-     * (tcp/tcp_fastin.c checks the Ethernet header itself). */
-    if (pkt->len == TCP_FASTACK_FRAME_LEN ? tcp_fast_ack(st, pkt, now)
-                                          : pkt->len > TCP_FASTACK_FRAME_LEN &&
-                                                tcp_fast_data(st, pkt, now))
-        return 1;
-    return ip_fast_plain(st, pkt, now);
 }

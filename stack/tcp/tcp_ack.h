@@ -39,28 +39,50 @@ static inline uint64_t tcp_rto_max(const struct tcpcb *tp)
     return (uint64_t)tp->t_stack->cfg.tcp_rto_max_ms * TCP_NS_PER_MS;
 }
 
-/* RFC 6298 §2: a new RTT sample (ns); ends any backoff and sets the RTO. */
-static inline void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt)
+/* RFC 6298 §2.2–§2.3: SRTT and RTTVAR (*srtt, *rttvar; 0 = no sample yet) after a new RTT
+ * sample rtt (ns, > 0). */
+static inline void tcp_rtt_step(uint64_t *srtt, uint64_t *rttvar, uint64_t rtt)
 {
-    uint64_t rto, max;
-
-    if (rtt == 0)
-        rtt = 1;
-    if (tp->t_srtt == 0) {
+    if (*srtt == 0) {
         /* §2.2: first measurement R: SRTT = R, RTTVAR = R/2. */
-        tp->t_srtt = rtt;
-        tp->t_rttvar = rtt / 2;
+        *srtt = rtt;
+        *rttvar = rtt / 2;
     } else {
         /* §2.3: RTTVAR = (1 - β)·RTTVAR + β·|SRTT - R'|, β = 1/4, then
          *       SRTT = (1 - α)·SRTT + α·R', α = 1/8 (RTTVAR first: it uses the old SRTT). */
-        uint64_t d = tp->t_srtt > rtt ? tp->t_srtt - rtt : rtt - tp->t_srtt;
-        tp->t_rttvar = tp->t_rttvar - tp->t_rttvar / 4 + d / 4;
-        tp->t_srtt = tp->t_srtt - tp->t_srtt / 8 + rtt / 8;
+        uint64_t d = *srtt > rtt ? *srtt - rtt : rtt - *srtt;
+        *rttvar = *rttvar - *rttvar / 4 + d / 4;
+        *srtt = *srtt - *srtt / 8 + rtt / 8;
     }
+}
+
+static inline void tcp_rtt_update(struct tcpcb *tp, uint64_t rtt)
+{
+    tcp_rtt_step(&tp->t_srtt, &tp->t_rttvar, rtt);
+}
+
+/* After a new RTT sample: no backoff, and the RTO from SRTT and RTTVAR (§2.3–§2.5).  It
+ * depends on nothing but them, so after several samples in a row once is enough. */
+static inline void tcp_rto_update(struct tcpcb *tp)
+{
+    uint64_t rto = tcp_rto_base(tp), max = tcp_rto_max(tp);
+
     tp->t_rxtshift = 0;
-    rto = tcp_rto_base(tp);
-    max = tcp_rto_max(tp);
     tp->t_rxtcur = rto > max ? max : rto;                       /* §2.5 */
+}
+
+/* RFC 6298 §2: a new RTT sample (ns); ends any backoff and sets the RTO. */
+static inline void tcp_xmit_timer(struct tcpcb *tp, uint64_t rtt)
+{
+    tcp_rtt_update(tp, rtt ? rtt : 1);
+    tcp_rto_update(tp);
+}
+
+/* The RTT a timestamp echo measures: ms whole TS clock ticks (RFC 7323 §4.1).  The
+ * resolution of the TS clock is 1 ms: a sample of 0 stands for "under 1 ms". */
+static inline uint64_t tcp_ts_rtt(uint32_t ms)
+{
+    return ms ? (uint64_t)ms * TCP_TS_HZ_NS : TCP_TS_HZ_NS / 2;
 }
 
 /* RFC 6298 §2 from one ACK: a timestamp echo if both use timestamps (unambiguous even for
@@ -72,8 +94,7 @@ static inline int tcp_rtt_sample(struct tcpcb *tp, uint32_t ack, uint32_t tsecr,
     if (TS_ON(tp) && tsecr != 0) {
         uint32_t ms = tcp_ts_now(tp, now) - tsecr;
         if (ms < 0x7fffffffu) {
-            /* Resolution of the TS clock is 1 ms: a sample of 0 stands for "under 1 ms". */
-            tcp_xmit_timer(tp, ms ? (uint64_t)ms * TCP_TS_HZ_NS : TCP_TS_HZ_NS / 2);
+            tcp_xmit_timer(tp, tcp_ts_rtt(ms));
             tp->t_rtttime = 0;
             return 1;
         }

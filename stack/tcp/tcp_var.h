@@ -296,7 +296,12 @@ void tcp_ack_recovery(struct tcpcb *tp, uint32_t ack, uint32_t acked, uint64_t n
 /* The one frame length tcp_fast_ack takes: Ethernet, IPv4 and TCP headers with the
  * timestamp option (14 + 20 + 32), no payload. */
 #define TCP_FASTACK_FRAME_LEN 66u
-int tcp_fast_ack(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
+/* The longest run at the head of v[0..n) (frames of a receive batch, in order) of pure ACKs
+ * of new data for the cached flow, taken as tcp_fast_ack would take them one by one;
+ * returns its length (0: v[0] is not one).  *slow is 1 if the frame after the run (v[0]
+ * when 0 is returned) was found to be one for the layered path (0: not looked at, or one
+ * for another call). */
+int tcp_fast_acks(struct fn_stack *st, struct fn_pkt **v, int n, uint64_t now, int *slow);
 /* In-order data of the cached flow in one step (frames longer than a pure ACK). */
 int tcp_fast_data(struct fn_stack *st, struct fn_pkt *pkt, uint64_t now);
 /* Header prediction's in-order data (tcp_input and tcp_fast_data): pkt holds exactly the

@@ -10,89 +10,12 @@
  * RTT, timestamp and timer state, every stack counter (but tcp_rx_fastack), the buffers in
  * use and every segment sent must be the same in both runs.
  */
-#include "tcp_harness.h"
+#include "tcp_snap.h"
 
 #define STEPS 2500
 #define SEED0 0x5eedull
 
-/* What one step leaves behind; sequence numbers relative to the ISNs (which are random per
- * run), timestamps relative to A's first TSval. */
-struct snap {
-    uint32_t snd_una, snd_nxt, snd_max, snd_wnd, max_sndwnd, snd_wl1, snd_wl2, snd_recover;
-    uint32_t snd_cwnd, snd_ssthresh, rcv_nxt, rcv_adv, last_ack_sent, ts_recent, snd_cc;
-    uint32_t t_flags, t_rxtshift, t_dupacks, t_state, pool, nout;
-    uint64_t ts_recent_age, t_srtt, t_rttvar, t_rxtcur, t_rtttime, t_rcvtime, t_due;
-    uint64_t t_timer[TT_NTIMERS];
-    uint64_t out_hash;
-    struct fn_stats stats;
-};
-
 static struct snap g_ref[STEPS];
-
-/* splitmix64: all 64 bits of each draw are used. */
-static uint64_t next_rng(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    return (h ^ v) * 0x100000001b3ull;
-}
-
-static void take_snap(struct snap *s, const struct tnet *t, const struct tcpcb *tp,
-                      uint32_t nout, uint64_t out_hash)
-{
-    memset(s, 0, sizeof(*s));
-    s->snd_una = tp->snd_una - tp->iss;
-    s->snd_nxt = tp->snd_nxt - tp->iss;
-    s->snd_max = tp->snd_max - tp->iss;
-    s->snd_wnd = tp->snd_wnd;
-    s->max_sndwnd = tp->max_sndwnd;
-    s->snd_wl1 = tp->snd_wl1 - tp->irs;
-    s->snd_wl2 = tp->snd_wl2 - tp->iss;
-    s->snd_recover = tp->snd_recover - tp->iss;
-    s->snd_cwnd = tp->snd_cwnd;
-    s->snd_ssthresh = tp->snd_ssthresh;
-    s->rcv_nxt = tp->rcv_nxt - tp->irs;
-    s->rcv_adv = tp->rcv_adv - tp->irs;
-    s->last_ack_sent = tp->last_ack_sent - tp->irs;
-    s->ts_recent = tp->ts_recent;
-    s->snd_cc = tp->snd_cc;
-    s->t_flags = tp->t_flags;
-    s->t_rxtshift = tp->t_rxtshift;
-    s->t_dupacks = tp->t_dupacks;
-    s->t_state = (uint32_t)tp->t_state;
-    s->pool = pool_in_use(t->pa);
-    s->nout = nout;
-    s->ts_recent_age = tp->ts_recent_age;
-    s->t_srtt = tp->t_srtt;
-    s->t_rttvar = tp->t_rttvar;
-    s->t_rxtcur = tp->t_rxtcur;
-    s->t_rtttime = tp->t_rtttime;
-    s->t_rcvtime = tp->t_rcvtime;
-    s->t_due = tp->t_due;
-    memcpy(s->t_timer, tp->t_timer, sizeof(s->t_timer));
-    s->out_hash = out_hash;
-    s->stats = tnet_stats(t->sa);
-    s->stats.tcp_rx_fastack = 0;
-}
-
-/* Two bytes a and b, then the timestamp option (RFC 7323 §3) at o; returns 12. */
-static uint32_t put_ts_after(uint8_t *o, uint8_t a, uint8_t b, uint32_t tsval, uint32_t tsecr)
-{
-    o[0] = a;
-    o[1] = b;
-    o[2] = 8;
-    o[3] = 10;
-    put32(o + 4, tsval);
-    put32(o + 8, tsecr);
-    return 12;
-}
 
 /* Options of one peer segment: mostly the RFC 7323 Appendix A layout, sometimes another
  * layout (the timestamp option after a SACK-permitted option, which is ignored outside a
@@ -219,15 +142,11 @@ static void play(int *fn_test_failed, uint64_t seed, int sack, int bulk, int fas
                 amax = end;
             if (r.to.has_ts)
                 last_tsv = r.to.tsval;
-            h = mix(h, s_rel);
-            h = mix(h, (uint32_t)(r.th.ack - p.iss));
-            h = mix(h, (uint64_t)r.th.flags << 32 | r.th.win);
-            h = mix(h, r.th.payload_len);
-            h = mix(h, r.to.has_ts ? (uint64_t)(r.to.tsval - a_ts0) << 32 | r.to.tsecr : 1);
-            h = mix(h, r.to.nsack);
+            h = mix_seg(h, &p, &r, a_ts0);
             nout++;
         }
         take_snap(&now, &t, tp, nout, h);
+        now.stats.tcp_rx_fastack = 0;
         if (fast)
             memcpy(&g_ref[step], &now, sizeof(now));
         else if (memcmp(&g_ref[step], &now, sizeof(now)) != 0) {

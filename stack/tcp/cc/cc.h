@@ -52,7 +52,12 @@ struct cc_algo {
     void (*cb_destroy)(struct cc_var *ccv);
     /* A connection starts (after the handshake sets t_maxseg): initial window. */
     void (*conn_init)(struct cc_var *ccv);
-    /* A new cumulative ACK (type CC_ACK) outside fast recovery. */
+    /* A new cumulative ACK (type CC_ACK) outside fast recovery.  For an ACK without
+     * CCF_CWND_LIMITED it must depend on nothing but ccv->now and its own state, and a
+     * second call at the same now must change nothing: the transport calls it once for a
+     * run of such ACKs in one receive batch (tcp_fastin.c).  Of the tcpcb it reads only
+     * snd_cwnd, snd_ssthresh, tcp_maxseg() and the config (ccv has the rest): within such
+     * a run the other fields are brought up to date after the last ACK. */
     void (*ack_received)(struct cc_var *ccv, int type);
     /* Congestion: CC_NDUPACK or CC_RTO. */
     void (*cong_signal)(struct cc_var *ccv, int type);
