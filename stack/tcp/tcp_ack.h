@@ -177,8 +177,10 @@ static inline int tcp_ack_advance(struct tcpcb *tp, uint32_t ack, uint32_t tsecr
     int fin_acked = (tp->t_flags & TF_SENTFIN) && ack == tp->snd_max;
     int sampled = tcp_rtt_sample(tp, ack, tsecr, now);
 
-    if (tp->snd_una == tp->iss)
+    if (tp->t_flags & TF_SYNUNACKED) {
+        tp->t_flags &= ~TF_SYNUNACKED;
         data--;                         /* the SYN's sequence number carries no data */
+    }
     tcp_sb_drop(tp, data);
     tp->snd_una = ack;
     if (SEQ_LT(tp->snd_nxt, tp->snd_una))

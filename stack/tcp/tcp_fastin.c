@@ -283,9 +283,8 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
     /* Output due after each ACK (the ACK may let unsent data out, or one is owed): a run
      * of one, then tcp_output — the next ACK must find what it sent in flight. */
     one = SEQ_LT(r.snd_max, r.una + tp->snd_cc) || (tp->t_flags & TF_ACKNOW);
-    /* The SYN's sequence number (which tcp_ack_advance does not count as data) in what the
-     * run may ack (only after 2^32 bytes): tcp_ack_advance, one ACK at a time. */
-    syn = tp->iss - r.una < r.snd_max - r.una;
+    /* Our SYN still unacked (simultaneous open): tcp_ack_advance, one ACK at a time. */
+    syn = (tp->t_flags & TF_SYNUNACKED) != 0;
     /* RFC 7323 §4.3: TS.Recent follows every ACK of the run, or none (SEG.SEQ is RCV.NXT
      * for them all, and Last.ACK.sent does not move without output). */
     tsupd = SEQ_LEQ(tp->rcv_nxt, tp->last_ack_sent);

@@ -321,6 +321,7 @@ static void syn_sent_input(struct tcpcb *tp, struct tcpseg *s, uint64_t now)
     }
     /* Simultaneous open: answer with SYN,ACK from ISS (RFC 9293 §3.10.7.3 fourth). */
     tp->t_state = TCPS_SYN_RECEIVED;
+    tp->t_flags |= TF_SYNUNACKED;
     tp->snd_nxt = tp->iss;
     tcp_timer_stop(tp, TT_REXMT);
     tcp_output(tp, now);

@@ -59,6 +59,10 @@ struct fn_tcp_opts;
 #define TF_PASSIVE     0x00002000u /* created by a passive open (SYN to a listener) */
 #define TF_FORCEDATA   0x00004000u /* the override timer fired: send what the window allows
                                       even if small, or 1 byte into a zero window */
+#define TF_SYNUNACKED  0x00008000u /* simultaneous open: our SYN (at iss) is not acked yet,
+                                      so the first new ACK covers one byte that is no data.
+                                      A flag, not snd_una == iss: that is true again after
+                                      every 2^32 bytes */
 
 /* Keepalive limits (Linux's MAX_TCP_KEEPIDLE / KEEPINTVL / KEEPCNT). */
 #define TCP_KEEPIDLE_MAX  32767u

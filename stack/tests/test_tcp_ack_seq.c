@@ -86,3 +86,37 @@ FN_TEST(abort_during_retransmission_resets_at_snd_max)
 }
 
 FN_TEST_MAIN()
+
+/* After 2^32 - 2M - 1 bytes, snd_una reaches iss again (mod 2^32): the ACK that starts
+ * there must free all it acks.  It used to take "snd_una == iss" for "our SYN is not acked
+ * yet" and free one byte too few, so every later segment carried the stream one byte late. */
+FN_TEST(ack_from_iss_after_2_32_bytes_frees_all_it_acks)
+{
+    const uint32_t base = 0u - 2u * M;      /* relative to A's ISN: 2M bytes before iss */
+
+    TT_SETUP(0x70000u, (void)0, (void)0);
+    for (uint32_t i = 0; i < sizeof(big); i++)
+        big[i] = tt_pbyte(i);
+    tp->snd_una = tp->snd_nxt = tp->snd_max = p.a_iss + base;
+    tp->snd_wl2 = tp->snd_recover = tp->snd_una;
+    FN_CHECK_EQ(fn_tcp_send(tp, big, 4 * M, t.now), (int)(4 * M));
+    fn_stack_poll(t.sa, t.now);
+    for (uint32_t i = 0; i < 4; i++) {
+        FN_CHECK_EQ(tt_read(&t, &r), 1);
+        FN_CHECK_EQ(RSEQ(&p, &r), base + i * M);
+    }
+    tt_inject(&p, 1, base + 2 * M, FN_TH_ACK, NULL, 0);    /* acks up to iss itself */
+    FN_CHECK_EQ(tp->snd_una, p.a_iss);
+    FN_CHECK_EQ(tp->snd_cc, 2 * M);
+    tt_inject(&p, 1, base + 3 * M, FN_TH_ACK, NULL, 0);    /* from iss: one segment */
+    FN_CHECK_EQ(tp->snd_cc, M);
+    FN_CHECK_EQ(tp->snd_cc, tp->snd_max - tp->snd_una);
+    /* The last segment, retransmitted by the RTO, is the stream's last M bytes. */
+    tnet_drain(&t);
+    tt_advance(&t, tp->t_rxtcur);
+    FN_CHECK_EQ(tt_read(&t, &r), 1);
+    FN_CHECK_EQ(RSEQ(&p, &r), base + 3 * M);
+    FN_CHECK_EQ(r.th.payload_len, M);
+    FN_CHECK(memcmp(r.th.payload, big + 3 * M, M) == 0);
+    TT_TEARDOWN();
+}
