@@ -17,8 +17,10 @@ from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
+import contextvars as _contextvars
 import selectors as _selectors
 import sys
+from asyncio import format_helpers as _format_helpers
 from asyncio import trsock as _trsock
 from asyncio.log import logger as _aio_logger
 
@@ -72,11 +74,66 @@ _BufferedProtocol = _asyncio.BufferedProtocol
 # is WriteTransport's join-and-write.
 _WRITELINES_NAMES_ITSELF = sys.version_info >= (3, 12)
 _epoll_select = _selectors.EpollSelector.select
+_copy_context = _contextvars.copy_context
+_AioHandle = _asyncio.events.Handle
 
 
 cdef inline object _errno_exc(int err):
     # The exception socket.send()/recv() would raise (same type, same str()).
     return OSError(err, os.strerror(err))
+
+
+cdef class _Soon:
+    """One callback in asyncio's ready queue, run by _run_once as it runs a Handle (it reads
+    _cancelled and calls _run()), without the Python-level call_soon and Handle.__init__ a
+    connection's connection_made and connection_lost would otherwise cost.  Same order
+    (appended to loop._ready, as call_soon does), same context (a copy of the current one,
+    taken now), same report of an exception (message, exception, a Handle of the same
+    callback); only made outside debug mode (see _call_soon)."""
+    cdef readonly bint _cancelled
+    cdef object callback
+    cdef object arg
+    cdef object ctx
+    cdef object loop
+
+    def _run(self):
+        try:
+            self.ctx.run(self.callback, self.arg)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            args = (self.arg,)
+            self.loop.call_exception_handler({
+                "message": "Exception in callback "
+                           + _format_helpers._format_callback_source(self.callback, args),
+                "exception": exc,
+                "handle": _AioHandle(self.callback, args, self.loop, self.ctx)})
+        # As Handle._run: nothing of the callback outlives its run (no cycles to collect).
+        self.callback = self.arg = self.ctx = None
+
+    def cancel(self):
+        self._cancelled = True
+
+    def __repr__(self):
+        return f"<fastnet ready callback {self.callback!r}>"
+
+
+cdef int _call_soon(_Engine eng, callback, arg) except -1:
+    """loop.call_soon(callback, arg) for the engine's own callbacks."""
+    cdef object loop = eng.loop
+    cdef _Soon s
+    if loop._debug or loop._closed:
+        # Debug mode: asyncio's thread check, source tracebacks and slow-callback report
+        # (which reads a Handle's fields); closed: its RuntimeError.
+        loop.call_soon(callback, arg)
+        return 0
+    s = _Soon.__new__(_Soon)
+    s.callback = callback
+    s.arg = arg
+    s.ctx = _copy_context()
+    s.loop = loop
+    eng.ready.append(s)
+    return 0
 
 
 cdef class _Handle:
@@ -95,6 +152,8 @@ cdef class _Engine:
     cdef int epfd
     cdef object loop
     cdef dict handles
+    # loop._ready, asyncio's queue of callbacks for the next iteration (_call_soon).
+    cdef object ready
     cdef int n_transports
     cdef int n_servers
     # An in-memory link (no fd): frames this stack sent sit in its peer's ring until that
@@ -110,6 +169,7 @@ cdef class _Engine:
             raise _oserror(errno, "epoll")
         self.stack = stack
         self.loop = loop
+        self.ready = loop._ready
         self.handles = {}
         self.memlink = fn_stack_fd(stack.st) < 0
 
@@ -456,7 +516,7 @@ cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
     eng.n_transports += 1
     if server is not None:
         server._attach(t)
-    t.loop.call_soon(t._start, waiter)
+    _call_soon(eng, t._start, waiter)
     return t
 
 
@@ -812,7 +872,7 @@ cdef class _Transport(_Handle):
                 # it (the socket itself is closed with connection_lost, as before).
                 fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
             self.conn_lost += 1
-            self.loop.call_soon(self._call_connection_lost, None)
+            _call_soon(self.eng, self._call_connection_lost, None)
 
     def abort(self):
         """Drop queued data and close at once.  As the stock loop's (a kernel close), the
@@ -844,7 +904,7 @@ cdef class _Transport(_Handle):
             self.closing = True
         self._update()
         self.conn_lost += 1
-        self.loop.call_soon(self._call_connection_lost, exc)
+        _call_soon(self.eng, self._call_connection_lost, exc)
         return 0
 
     def _call_connection_lost(self, exc):
