@@ -35,6 +35,9 @@ cdef extern from "<sys/epoll.h>" nogil:
         EPOLL_CTL_MOD
         EPOLL_CTL_DEL
 
+cdef extern from "<sys/epoll.h>" nogil:
+    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
+
 cdef extern from "<netinet/tcp.h>" nogil:
     enum:
         IPPROTO_TCP
@@ -73,7 +76,8 @@ _BufferedProtocol = _asyncio.BufferedProtocol
 # 3.12's selector transport has its own writelines (its error names writelines()); 3.11's
 # is WriteTransport's join-and-write.
 _WRITELINES_NAMES_ITSELF = sys.version_info >= (3, 12)
-_epoll_select = _selectors.EpollSelector.select
+_EVENT_READ = _selectors.EVENT_READ
+_EVENT_WRITE = _selectors.EVENT_WRITE
 _copy_context = _contextvars.copy_context
 _AioHandle = _asyncio.events.Handle
 
@@ -307,7 +311,12 @@ cdef class _Hub:
     cdef tuple _stacks
     cdef bint busy_poll
     cdef object loop
+    cdef object ready
     cdef int skipped
+    # The loop's selector: its kernel epoll fd and its fd -> SelectorKey map (see _kselect).
+    cdef int kfd
+    cdef dict fd_to_key
+    cdef epoll_event kevs[_MAX_EVENTS]
 
     def __cinit__(self, stacks, bint busy_poll):
         self.engines = ()
@@ -315,7 +324,11 @@ cdef class _Hub:
         self._stacks = tuple(stacks)
 
     def bind(self, loop):
+        sel = loop._selector
+        self.kfd = sel._selector.fileno()
+        self.fd_to_key = sel._fd_to_key
         self.loop = loop
+        self.ready = loop._ready
         self.engines = tuple(_Engine(s, loop) for s in self._stacks)
 
     def engine(self, Stack stack):
@@ -343,50 +356,113 @@ cdef class _Hub:
             work += e.dispatch()
         return work
 
-    cdef double _sleep_s(self, timeout) except? -3.0:
+    cdef double _sleep_s(self, double timeout) except? -3.0:
         """min(timeout, the earliest stack deadline) in seconds; -1 stands for None."""
         cdef _Engine e
         cdef uint64_t d, first = _UINT64_MAX, now
+        cdef double t
         for e in self.engines:
             if e.stack.st != NULL:
                 d = fn_stack_next_deadline(e.stack.st)
                 if d < first:
                     first = d
         if first == _UINT64_MAX:
-            return -1.0 if timeout is None else timeout
+            return timeout
         now = fn_clock_ns()
         if first <= now:
             return 0.0
         # Round up to the selector's 1 ms resolution so we wake after the deadline.
         t = (first - now) / 1e9 + 0.0005
-        if timeout is not None and timeout < t:
+        if timeout >= 0 and timeout < t:
             return timeout
         return t
 
+    cdef list _kselect(self, double timeout):
+        """EpollSelector.select(timeout) (-1: None) on the loop's selector, in C: same
+        timeout rounding (up to the next millisecond), same (key, events) list, fds without
+        a key (the backend fds) skipped; the GIL is released while it sleeps.  A signal
+        interrupting the sleep returns [] after its Python handler ran (or raises what the
+        handler raised), as selectors does."""
+        cdef int ms, n, i, fd
+        cdef uint32_t ev
+        cdef int mask
+        if timeout < 0:
+            ms = -1
+        elif timeout == 0:
+            ms = 0
+        else:
+            ms = <int>min(math.ceil(timeout * 1e3), 2147483647.0)
+        with nogil:
+            n = epoll_wait(self.kfd, self.kevs, _MAX_EVENTS, ms)
+        if n < 0:
+            if errno == EINTR:
+                PyErr_CheckSignals()
+                return []
+            raise _oserror(errno, "epoll_wait")
+        ready = []
+        for i in range(n):
+            fd = (<int *>&self.kevs[i].data)[0]
+            key = self.fd_to_key.get(fd)
+            if key is None:
+                continue
+            ev = self.kevs[i].events
+            mask = 0
+            if ev & ~(<uint32_t>EPOLLIN):
+                mask |= _EVENT_WRITE
+            if ev & ~(<uint32_t>EPOLLOUT):
+                mask |= _EVENT_READ
+            ready.append((key, mask & key.events))
+        return ready
+
+    cdef bint _after_wake(self) except -1:
+        """The rounds after a sleep the stacks woke: True when they handed their events to
+        the application, put its output on the wire and left asyncio nothing to do, so
+        select() may sleep again without a trip through _run_once (which would only come
+        back to sleep)."""
+        cdef int work = self._round()
+        cdef int n = 0
+        if work == 0:
+            return False        # a timer (asyncio's or a stack's) is due: asyncio's turn
+        while work > 0 and n < _KERNEL_SKIP:
+            if self.ready or self.loop._stopping:
+                return False
+            work = self._round()
+            n += 1
+        return work == 0 and not self.ready and not self.loop._stopping
+
     def select(self, selector, timeout):
-        cdef double t
-        cdef object loop = self.loop
+        cdef double t, left
+        cdef uint64_t start
         if self._round() > 0:
             # While the stacks have work and asyncio has no callback to run, the next
             # iterations would only come back here: run their rounds now, without the trip
             # through _run_once, up to the kernel's turn.
             self.skipped += 1
-            while (self.skipped <= _KERNEL_SKIP and not loop._ready and not loop._stopping
-                   and self._round() > 0):
+            while (self.skipped <= _KERNEL_SKIP and not self.ready
+                   and not self.loop._stopping and self._round() > 0):
                 self.skipped += 1
             if self.skipped <= _KERNEL_SKIP:
                 return []
             self.skipped = 0
-            return _epoll_select(selector, 0)
+            return self._kselect(0.0)
         self.skipped = 0
         if self.busy_poll or (timeout is not None and timeout <= 0):
-            return _epoll_select(selector, 0)
-        t = self._sleep_s(timeout)
-        if t == 0.0:
-            return _epoll_select(selector, 0)
-        ready = _epoll_select(selector, None if t < 0 else t)
-        self._round()
-        return ready
+            return self._kselect(0.0)
+        left = -1.0 if timeout is None else timeout
+        start = fn_clock_ns()
+        while True:
+            t = self._sleep_s(left)
+            if t == 0.0:
+                return self._kselect(0.0)
+            ready = self._kselect(t)
+            if ready or not self._after_wake():
+                return ready
+            # Only stack traffic woke us and it is all handled: sleep on, until the rest of
+            # asyncio's timeout.
+            if timeout is not None:
+                left = timeout - (fn_clock_ns() - start) / 1e9
+                if left <= 0:
+                    return ready
 
     def handles(self):
         cdef _Engine e
