@@ -14,6 +14,7 @@
 from cpython.buffer cimport PyBUF_WRITABLE as _PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from libc.string cimport memcpy
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
@@ -58,6 +59,9 @@ cdef enum:
     _MAX_EVENTS = 512
     # The most one read hands to data_received (asyncio's selector transport reads 256 KiB).
     _READ_MAX = 262144
+    # A read first takes up to this much into the engine's scratch buffer: a request fits,
+    # and then one recv is the whole read (no FIONREAD to size the bytes object first).
+    _READ_SCRATCH = 16384
     # Rounds in a row whose stacks had work that may skip the kernel's epoll_wait(0): a busy
     # stack costs the kernel fds (asyncio's self-pipe, kernel sockets) and the timers at most
     # this many rounds of delay, never their turn (see _Hub.select).
@@ -165,6 +169,7 @@ cdef class _Engine:
     cdef bint memlink
     cdef uint64_t last_tx
     cdef epoll_event evs[_MAX_EVENTS]
+    cdef char rbuf[_READ_SCRATCH]
 
     def __cinit__(self, Stack stack, loop):
         stack._check()
@@ -674,35 +679,42 @@ cdef class _Transport(_Handle):
 
     cdef int _read_ready(self) except -1:
         cdef int avail = 0
-        cdef ssize_t n
-        cdef char small[64]
+        cdef ssize_t n, more
         cdef fn_stack *st = self.eng.stack.st
+        cdef char *scratch = self.eng.rbuf
         if self.buffered:
             return self._read_buffered()
-        if fn_ioctl(st, self.fd, FIONREAD, &avail) < 0 or avail <= 0:
-            n = fn_recv(st, self.fd, small, sizeof(small), 0)
-            if n > 0:
-                data = PyBytes_FromStringAndSize(small, n)
+        n = fn_recv(st, self.fd, scratch, _READ_SCRATCH, 0)
+        if n <= 0:
+            return self._read_end(n)
+        if n < _READ_SCRATCH:
+            data = PyBytes_FromStringAndSize(scratch, n)
         else:
-            if avail > _READ_MAX:
-                avail = _READ_MAX
-            data = PyBytes_FromStringAndSize(NULL, avail)
-            n = fn_recv(st, self.fd, PyBytes_AS_STRING(data), avail, 0)
-            if 0 < n < avail:
-                data = data[:n]
-        if n > 0:
-            self.in_read = True
-            try:
-                self.protocol.data_received(data)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-            finally:
-                self.in_read = False
-                self._flush_pending(0)
-            return 0
-        return self._read_end(n)
+            # The scratch buffer filled: the rest of what is there (up to _READ_MAX in all)
+            # goes straight into the bytes object.
+            if fn_ioctl(st, self.fd, FIONREAD, &avail) < 0 or avail < 0:
+                avail = 0
+            if avail > _READ_MAX - n:
+                avail = _READ_MAX - n
+            data = PyBytes_FromStringAndSize(NULL, n + avail)
+            memcpy(PyBytes_AS_STRING(data), scratch, n)
+            if avail > 0:
+                more = fn_recv(st, self.fd, PyBytes_AS_STRING(data) + n, avail, 0)
+                if more < 0:
+                    more = 0    # data it had just counted: an error shows on the next read
+                if more < avail:
+                    data = data[:n + more]
+        self.in_read = True
+        try:
+            self.protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        finally:
+            self.in_read = False
+            self._flush_pending(0)
+        return 0
 
     cdef int _read_buffered(self) except -1:
         cdef Py_buffer view
