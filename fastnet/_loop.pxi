@@ -10,7 +10,11 @@
 # exceptions are caught and reported as asyncio's transports do, SystemExit and
 # KeyboardInterrupt propagate out of the loop.  A readiness event carries a pointer to its
 # handle (epoll_data.u64), so fd reuse inside one batch can never reach the wrong handle;
-# the engine's dict of live handles keeps every registered handle alive.
+# the engine's dict of live handles keeps every registered handle alive.  The hub also does
+# the selector's kernel epoll_wait itself (_Hub._kselect, EpollSelector.select's result) and,
+# when only stack traffic woke the sleep and nothing is left for asyncio, sleeps again inside
+# the same select() call; connection_made / connection_lost are queued in loop._ready as
+# _Soon entries (call_soon's order, context and error report, without its Python frames).
 from cpython.buffer cimport PyBUF_WRITABLE as _PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF

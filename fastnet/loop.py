@@ -75,7 +75,9 @@ class _Server(base_events.Server):
 
 
 class _Selector(selectors.EpollSelector):
-    """The stock epoll selector; select() first polls the stacks (fastnet._core._Hub)."""
+    """The stock epoll selector (register/unregister/modify, its key map); select() is the
+    hub's (fastnet._core._Hub): it polls the stacks and waits on this selector's epoll fd,
+    returning what EpollSelector.select would."""
 
     def __init__(self, hub: Any) -> None:
         super().__init__()
