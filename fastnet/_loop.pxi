@@ -459,12 +459,19 @@ cdef class _Hub:
             return self._kselect(0.0)
         left = -1.0 if timeout is None else timeout
         start = fn_clock_ns()
+        # asyncio's timeout came from its earliest timer: a callback that schedules an
+        # earlier one (call_later in data_received) makes it the heap's new root, and then
+        # _run_once must compute the timeout again.
+        scheduled = self.loop._scheduled
+        first = scheduled[0] if scheduled else None
         while True:
             t = self._sleep_s(left)
             if t == 0.0:
                 return self._kselect(0.0)
             ready = self._kselect(t)
             if ready or not self._after_wake():
+                return ready
+            if (scheduled[0] if scheduled else None) is not first:
                 return ready
             # Only stack traffic woke us and it is all handled: sleep on, until the rest of
             # asyncio's timeout.

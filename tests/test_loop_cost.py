@@ -359,3 +359,51 @@ def test_stack_traffic_does_not_hold_back_timers_or_threads(veth):
     # Never held back by the pings (a timer left to wait for quiet would never fire); the
     # bound is loose for a loaded test machine.
     assert max(late) < 0.5, late
+
+
+def test_timer_scheduled_by_a_stack_callback_runs_on_time(veth):
+    """data_received schedules call_later(0.05) while the loop had no timer at all: select()
+    must not sleep on with the old (infinite) timeout once the stack traffic is handled."""
+    with in_netns(veth.stack_ns):
+        lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
+                                    ip=veth.stack_cidr)
+    got = threading.Event()
+
+    def client():
+        with in_netns(veth.peer_ns):
+            s = socket.create_connection((veth.stack_ip, PORT), timeout=5)
+        with s:
+            s.sendall(b"x")
+            got.wait(5)
+
+    class P(asyncio.Protocol):
+        def __init__(self, fut):
+            self.fut = fut
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.transport.write(b"y")
+            self.fut.t0 = time.monotonic()
+            lp.call_later(0.05, self.fut.set_result, None)
+
+    async def main():
+        fut = lp.create_future()
+        server = await lp.create_server(lambda: P(fut), veth.stack_ip, PORT)
+        th = threading.Thread(target=client)
+        th.start()
+        try:
+            await asyncio.wait_for(fut, 10)
+            return time.monotonic() - fut.t0
+        finally:
+            got.set()
+            await lp.run_in_executor(None, th.join)
+            server.close()
+            await server.wait_closed()
+
+    try:
+        waited = lp.run_until_complete(main())
+    finally:
+        lp.close()
+    assert waited < 0.5, waited
