@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Server CPU cost per request of the HTTP echo app, fastnet vs uvloop in one run.
 
-    sudo python3 bench/loop_cost.py [--servers fastnet,uvloop] [--scenarios get,close]
+    sudo python3 bench/loop_cost.py [--servers fastnet,uvloop] [--scenarios get,close,rate]
                                     [--duration 3] [--rounds 3] [--prefix 198.19.38.0/24]
-                                    [--testbed two-host|shared-veth]
+                                    [--testbed two-host|shared-veth] [--rate 5000]
 
 Contract: measures cost, not speed, so it means something on a shared, noisy machine: the
 server's own on-CPU time (the first field of /proc/PID/task/*/schedstat, nanoseconds, user and
@@ -14,7 +14,10 @@ counted; the server core's whole busy time per request (/proc/stat: also softirq
 interrupts and other tenants, so noisy on a shared machine) is printed beside it. Each server kind
 runs pinned to --server-cpu with the same app (apps.http_echo, started by
 bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive,
-close: `Connection: close`). Rounds rotate the server order; the median over rounds is printed
+close: `Connection: close`; rate: open-loop GETs at a fixed --rate over 16 keep-alive
+connections from bench/http_clients.py rate, the near-idle case where every wake costs).
+Sleeps per request are the server threads' voluntary context switches (how often it went to
+sleep in epoll). Rounds rotate the server order; the median over rounds is printed
 as µs/request and the ratio uvloop / fastnet (how many times cheaper fastnet is per request =
 its requests per server-core second over uvloop's). Builds its own veth network (namespace
 bh<pid>, --prefix) and removes it, and stops every server it started by PID, also on errors.
@@ -62,6 +65,24 @@ def sched_ns(pid):
     return total
 
 
+def sleeps(pid):
+    """Voluntary context switches of every thread of pid (each one a sleep)."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def peer_packets(net):
     """(received, sent) packet counts of the load generator's veth end."""
     r = subprocess.run(["ip", "-n", net.tn.peer_ns, "-s", "-j", "link", "show", "dev",
@@ -78,12 +99,17 @@ def last_json(text, prefix):
 
 
 def cell(a, net, server, scen):
-    argv = ["ip", "netns", "exec", net.tn.peer_ns, "taskset", "-c", str(a.client_cpu),
-            "wrk", "-t1", f"-c{a.connections}", f"-d{a.duration}s", "--timeout", "5s",
-            "-s", os.path.join(WRK_DIR, "get.lua")]
-    if scen == "close":
-        argv += ["-H", "Connection: close"]
-    argv.append(f"http://{server.target}/")
+    if scen == "rate":
+        argv = ["ip", "netns", "exec", net.tn.peer_ns, "taskset", "-c", str(a.client_cpu),
+                sys.executable, hs.CLIENTS, "rate", "--target", server.target, "--rate",
+                str(a.rate), "--duration", str(a.duration), "--conns", "16"]
+    else:
+        argv = ["ip", "netns", "exec", net.tn.peer_ns, "taskset", "-c", str(a.client_cpu),
+                "wrk", "-t1", f"-c{a.connections}", f"-d{a.duration}s", "--timeout", "5s",
+                "-s", os.path.join(WRK_DIR, "get.lua")]
+        if scen == "close":
+            argv += ["-H", "Connection: close"]
+        argv.append(f"http://{server.target}/")
     pid = server.proc.pid
     perf = None
     if a.perf:
@@ -98,9 +124,11 @@ def cell(a, net, server, scen):
     napi = [int(p) for p in (server.testbed_state or {}).get(net.tn.stack_if, {}).get(
         "napi_threads", {})]
     k0 = peer_packets(net)
+    s0 = sleeps(pid)
     b0, c0 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
     r = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 60)
     b1, c1 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
+    s1 = sleeps(pid)
     k1 = peer_packets(net)
     instr = None
     if rec is not None:
@@ -113,15 +141,23 @@ def cell(a, net, server, scen):
             f = line.split(",")
             if len(f) > 2 and f[2] == "instructions" and f[0].isdigit():
                 instr = int(f[0])
-    w = last_json(r.stdout, "BH_WRK ")
-    if r.returncode != 0 or not w or not w["requests"]:
-        raise RuntimeError(f"{server.kind} {scen}: wrk failed: {r.stderr.strip()[-300:]}")
-    n = w["requests"]
+    if scen == "rate":
+        w = last_json(r.stdout, "")
+        if r.returncode != 0 or not w or "error" in w:
+            raise RuntimeError(f"{server.kind} rate: client failed: "
+                               f"{(w or {}).get('error') or r.stderr.strip()[-300:]}")
+        n = w["completed"]
+        w["duration_us"] = w["duration_s"] * 1e6
+    else:
+        w = last_json(r.stdout, "BH_WRK ")
+        if r.returncode != 0 or not w or not w["requests"]:
+            raise RuntimeError(f"{server.kind} {scen}: wrk failed: {r.stderr.strip()[-300:]}")
+        n = w["requests"]
     secs = w["duration_us"] / 1e6
     cpus = Testbed.share(b0, b1, secs)
     core = cpus[f"cpu{a.server_cpu}"]
     return {"requests": n, "rps": n / secs, "cpus": cpus,
-            "us_per_req": (c1 - c0) / 1e3 / n,
+            "us_per_req": (c1 - c0) / 1e3 / n, "sleeps_per_req": (s1 - s0) / n,
             "core_us_per_req": (1.0 - core["idle"]) * secs * 1e6 / n,
             "pkts_out_per_req": (k1[0] - k0[0]) / n, "pkts_in_per_req": (k1[1] - k0[1]) / n,
             "instr_per_req": instr / n if instr else None}
@@ -134,6 +170,7 @@ def main():
     p.add_argument("--duration", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--rate", type=int, default=5000, help="requests/s of the rate scenario")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument("--prefix", default="198.19.38.0/24")
@@ -163,7 +200,8 @@ def main():
                             cells[(kind, scen)].append(c)
                             print(f"round {rnd} {kind:8s} {scen:5s} {c['rps']:9.0f} req/s "
                                   f"{c['us_per_req']:7.2f} us/req (core "
-                                  f"{c['core_us_per_req']:7.2f})  packets/req server->client "
+                                  f"{c['core_us_per_req']:7.2f})  sleeps/req "
+                                  f"{c['sleeps_per_req']:.2f}  packets/req server->client "
                                   f"{c['pkts_out_per_req']:.2f} client->server "
                                   f"{c['pkts_in_per_req']:.2f}", flush=True)
                     finally:
@@ -176,9 +214,9 @@ def main():
     for (kind, scen), cs in cells.items():
         med[(kind, scen)] = statistics.median(c["us_per_req"] for c in cs)
         ins = [c["instr_per_req"] for c in cs if c["instr_per_req"]]
-        print(f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  instructions/req "
-              f"{statistics.median(ins):.0f}" if ins else
-              f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  instructions/req n/a")
+        slp = statistics.median(c["sleeps_per_req"] for c in cs)
+        print(f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  sleeps/req {slp:.2f}  "
+              f"instructions/req " + (f"{statistics.median(ins):.0f}" if ins else "n/a"))
     if "fastnet" in kinds and "uvloop" in kinds:
         for scen in scens:
             print(f"  {scen}: uvloop / fastnet cost = "

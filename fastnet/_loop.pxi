@@ -10,15 +10,22 @@
 # exceptions are caught and reported as asyncio's transports do, SystemExit and
 # KeyboardInterrupt propagate out of the loop.  A readiness event carries a pointer to its
 # handle (epoll_data.u64), so fd reuse inside one batch can never reach the wrong handle;
-# the engine's dict of live handles keeps every registered handle alive.
+# the engine's dict of live handles keeps every registered handle alive.  The hub also does
+# the selector's kernel epoll_wait itself (_Hub._kselect, EpollSelector.select's result) and,
+# when only stack traffic woke the sleep and nothing is left for asyncio, sleeps again inside
+# the same select() call; connection_made / connection_lost are queued in loop._ready as
+# _Soon entries (call_soon's order, context and error report, without its Python frames).
 from cpython.buffer cimport PyBUF_WRITABLE as _PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from libc.string cimport memcpy
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
+import contextvars as _contextvars
 import selectors as _selectors
 import sys
+from asyncio import format_helpers as _format_helpers
 from asyncio import trsock as _trsock
 from asyncio.log import logger as _aio_logger
 
@@ -32,6 +39,9 @@ cdef extern from "<sys/epoll.h>" nogil:
         EPOLL_CTL_ADD
         EPOLL_CTL_MOD
         EPOLL_CTL_DEL
+
+cdef extern from "<sys/epoll.h>" nogil:
+    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
 
 cdef extern from "<netinet/tcp.h>" nogil:
     enum:
@@ -53,6 +63,9 @@ cdef enum:
     _MAX_EVENTS = 512
     # The most one read hands to data_received (asyncio's selector transport reads 256 KiB).
     _READ_MAX = 262144
+    # A read first takes up to this much into the engine's scratch buffer: a request fits,
+    # and then one recv is the whole read (no FIONREAD to size the bytes object first).
+    _READ_SCRATCH = 16384
     # Rounds in a row whose stacks had work that may skip the kernel's epoll_wait(0): a busy
     # stack costs the kernel fds (asyncio's self-pipe, kernel sockets) and the timers at most
     # this many rounds of delay, never their turn (see _Hub.select).
@@ -71,12 +84,68 @@ _BufferedProtocol = _asyncio.BufferedProtocol
 # 3.12's selector transport has its own writelines (its error names writelines()); 3.11's
 # is WriteTransport's join-and-write.
 _WRITELINES_NAMES_ITSELF = sys.version_info >= (3, 12)
-_epoll_select = _selectors.EpollSelector.select
+_EVENT_READ = _selectors.EVENT_READ
+_EVENT_WRITE = _selectors.EVENT_WRITE
+_copy_context = _contextvars.copy_context
+_AioHandle = _asyncio.events.Handle
 
 
 cdef inline object _errno_exc(int err):
     # The exception socket.send()/recv() would raise (same type, same str()).
     return OSError(err, os.strerror(err))
+
+
+cdef class _Soon:
+    """One callback in asyncio's ready queue, run by _run_once as it runs a Handle (it reads
+    _cancelled and calls _run()), without the Python-level call_soon and Handle.__init__ a
+    connection's connection_made and connection_lost would otherwise cost.  Same order
+    (appended to loop._ready, as call_soon does), same context (a copy of the current one,
+    taken now), same report of an exception (message, exception, a Handle of the same
+    callback); only made outside debug mode (see _call_soon)."""
+    cdef readonly bint _cancelled
+    cdef object callback
+    cdef object arg
+    cdef object ctx
+    cdef object loop
+
+    def _run(self):
+        try:
+            self.ctx.run(self.callback, self.arg)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            args = (self.arg,)
+            self.loop.call_exception_handler({
+                "message": "Exception in callback "
+                           + _format_helpers._format_callback_source(self.callback, args),
+                "exception": exc,
+                "handle": _AioHandle(self.callback, args, self.loop, self.ctx)})
+        # As Handle._run: nothing of the callback outlives its run (no cycles to collect).
+        self.callback = self.arg = self.ctx = None
+
+    def cancel(self):
+        self._cancelled = True
+
+    def __repr__(self):
+        return f"<fastnet ready callback {self.callback!r}>"
+
+
+cdef int _call_soon(_Engine eng, callback, arg) except -1:
+    """loop.call_soon(callback, arg) for the engine's own callbacks."""
+    cdef object loop = eng.loop
+    cdef _Soon s
+    if loop._debug or loop._closed:
+        # Debug mode: asyncio's thread check, source tracebacks and slow-callback report
+        # (which reads a Handle's fields); closed: its RuntimeError.
+        loop.call_soon(callback, arg)
+        return 0
+    s = _Soon.__new__(_Soon)
+    s.callback = callback
+    s.arg = arg
+    s.ctx = _copy_context()
+    s.loop = loop
+    eng.ready.append(s)
+    return 0
 
 
 cdef class _Handle:
@@ -95,6 +164,8 @@ cdef class _Engine:
     cdef int epfd
     cdef object loop
     cdef dict handles
+    # loop._ready, asyncio's queue of callbacks for the next iteration (_call_soon).
+    cdef object ready
     cdef int n_transports
     cdef int n_servers
     # An in-memory link (no fd): frames this stack sent sit in its peer's ring until that
@@ -102,6 +173,7 @@ cdef class _Engine:
     cdef bint memlink
     cdef uint64_t last_tx
     cdef epoll_event evs[_MAX_EVENTS]
+    cdef char rbuf[_READ_SCRATCH]
 
     def __cinit__(self, Stack stack, loop):
         stack._check()
@@ -110,6 +182,7 @@ cdef class _Engine:
             raise _oserror(errno, "epoll")
         self.stack = stack
         self.loop = loop
+        self.ready = loop._ready
         self.handles = {}
         self.memlink = fn_stack_fd(stack.st) < 0
 
@@ -247,7 +320,12 @@ cdef class _Hub:
     cdef tuple _stacks
     cdef bint busy_poll
     cdef object loop
+    cdef object ready
     cdef int skipped
+    # The loop's selector: its kernel epoll fd and its fd -> SelectorKey map (see _kselect).
+    cdef int kfd
+    cdef dict fd_to_key
+    cdef epoll_event kevs[_MAX_EVENTS]
 
     def __cinit__(self, stacks, bint busy_poll):
         self.engines = ()
@@ -255,7 +333,11 @@ cdef class _Hub:
         self._stacks = tuple(stacks)
 
     def bind(self, loop):
+        sel = loop._selector
+        self.kfd = sel._selector.fileno()
+        self.fd_to_key = sel._fd_to_key
         self.loop = loop
+        self.ready = loop._ready
         self.engines = tuple(_Engine(s, loop) for s in self._stacks)
 
     def engine(self, Stack stack):
@@ -283,50 +365,120 @@ cdef class _Hub:
             work += e.dispatch()
         return work
 
-    cdef double _sleep_s(self, timeout) except? -3.0:
+    cdef double _sleep_s(self, double timeout) except? -3.0:
         """min(timeout, the earliest stack deadline) in seconds; -1 stands for None."""
         cdef _Engine e
         cdef uint64_t d, first = _UINT64_MAX, now
+        cdef double t
         for e in self.engines:
             if e.stack.st != NULL:
                 d = fn_stack_next_deadline(e.stack.st)
                 if d < first:
                     first = d
         if first == _UINT64_MAX:
-            return -1.0 if timeout is None else timeout
+            return timeout
         now = fn_clock_ns()
         if first <= now:
             return 0.0
         # Round up to the selector's 1 ms resolution so we wake after the deadline.
         t = (first - now) / 1e9 + 0.0005
-        if timeout is not None and timeout < t:
+        if timeout >= 0 and timeout < t:
             return timeout
         return t
 
+    cdef list _kselect(self, double timeout):
+        """EpollSelector.select(timeout) (-1: None) on the loop's selector, in C: same
+        timeout rounding (up to the next millisecond), same (key, events) list, fds without
+        a key (the backend fds) skipped; the GIL is released while it sleeps.  A signal
+        interrupting the sleep returns [] after its Python handler ran (or raises what the
+        handler raised), as selectors does."""
+        cdef int ms, n, i, fd
+        cdef uint32_t ev
+        cdef int mask
+        if timeout < 0:
+            ms = -1
+        elif timeout == 0:
+            ms = 0
+        else:
+            ms = <int>min(math.ceil(timeout * 1e3), 2147483647.0)
+        with nogil:
+            n = epoll_wait(self.kfd, self.kevs, _MAX_EVENTS, ms)
+        if n < 0:
+            if errno == EINTR:
+                PyErr_CheckSignals()
+                return []
+            raise _oserror(errno, "epoll_wait")
+        ready = []
+        for i in range(n):
+            fd = (<int *>&self.kevs[i].data)[0]
+            key = self.fd_to_key.get(fd)
+            if key is None:
+                continue
+            ev = self.kevs[i].events
+            mask = 0
+            if ev & ~(<uint32_t>EPOLLIN):
+                mask |= _EVENT_WRITE
+            if ev & ~(<uint32_t>EPOLLOUT):
+                mask |= _EVENT_READ
+            ready.append((key, mask & key.events))
+        return ready
+
+    cdef bint _after_wake(self) except -1:
+        """The rounds after a sleep the stacks woke: True when they handed their events to
+        the application, put its output on the wire and left asyncio nothing to do, so
+        select() may sleep again without a trip through _run_once (which would only come
+        back to sleep)."""
+        cdef int work = self._round()
+        cdef int n = 0
+        if work == 0:
+            return False        # a timer (asyncio's or a stack's) is due: asyncio's turn
+        while work > 0 and n < _KERNEL_SKIP:
+            if self.ready or self.loop._stopping:
+                return False
+            work = self._round()
+            n += 1
+        return work == 0 and not self.ready and not self.loop._stopping
+
     def select(self, selector, timeout):
-        cdef double t
-        cdef object loop = self.loop
+        cdef double t, left
+        cdef uint64_t start
         if self._round() > 0:
             # While the stacks have work and asyncio has no callback to run, the next
             # iterations would only come back here: run their rounds now, without the trip
             # through _run_once, up to the kernel's turn.
             self.skipped += 1
-            while (self.skipped <= _KERNEL_SKIP and not loop._ready and not loop._stopping
-                   and self._round() > 0):
+            while (self.skipped <= _KERNEL_SKIP and not self.ready
+                   and not self.loop._stopping and self._round() > 0):
                 self.skipped += 1
             if self.skipped <= _KERNEL_SKIP:
                 return []
             self.skipped = 0
-            return _epoll_select(selector, 0)
+            return self._kselect(0.0)
         self.skipped = 0
         if self.busy_poll or (timeout is not None and timeout <= 0):
-            return _epoll_select(selector, 0)
-        t = self._sleep_s(timeout)
-        if t == 0.0:
-            return _epoll_select(selector, 0)
-        ready = _epoll_select(selector, None if t < 0 else t)
-        self._round()
-        return ready
+            return self._kselect(0.0)
+        left = -1.0 if timeout is None else timeout
+        start = fn_clock_ns()
+        # asyncio's timeout came from its earliest timer: a callback that schedules an
+        # earlier one (call_later in data_received) makes it the heap's new root, and then
+        # _run_once must compute the timeout again.
+        scheduled = self.loop._scheduled
+        first = scheduled[0] if scheduled else None
+        while True:
+            t = self._sleep_s(left)
+            if t == 0.0:
+                return self._kselect(0.0)
+            ready = self._kselect(t)
+            if ready or not self._after_wake():
+                return ready
+            if (scheduled[0] if scheduled else None) is not first:
+                return ready
+            # Only stack traffic woke us and it is all handled: sleep on, until the rest of
+            # asyncio's timeout.
+            if timeout is not None:
+                left = timeout - (fn_clock_ns() - start) / 1e9
+                if left <= 0:
+                    return ready
 
     def handles(self):
         cdef _Engine e
@@ -456,7 +608,7 @@ cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
     eng.n_transports += 1
     if server is not None:
         server._attach(t)
-    t.loop.call_soon(t._start, waiter)
+    _call_soon(eng, t._start, waiter)
     return t
 
 
@@ -538,35 +690,42 @@ cdef class _Transport(_Handle):
 
     cdef int _read_ready(self) except -1:
         cdef int avail = 0
-        cdef ssize_t n
-        cdef char small[64]
+        cdef ssize_t n, more
         cdef fn_stack *st = self.eng.stack.st
+        cdef char *scratch = self.eng.rbuf
         if self.buffered:
             return self._read_buffered()
-        if fn_ioctl(st, self.fd, FIONREAD, &avail) < 0 or avail <= 0:
-            n = fn_recv(st, self.fd, small, sizeof(small), 0)
-            if n > 0:
-                data = PyBytes_FromStringAndSize(small, n)
+        n = fn_recv(st, self.fd, scratch, _READ_SCRATCH, 0)
+        if n <= 0:
+            return self._read_end(n)
+        if n < _READ_SCRATCH:
+            data = PyBytes_FromStringAndSize(scratch, n)
         else:
-            if avail > _READ_MAX:
-                avail = _READ_MAX
-            data = PyBytes_FromStringAndSize(NULL, avail)
-            n = fn_recv(st, self.fd, PyBytes_AS_STRING(data), avail, 0)
-            if 0 < n < avail:
-                data = data[:n]
-        if n > 0:
-            self.in_read = True
-            try:
-                self.protocol.data_received(data)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-            finally:
-                self.in_read = False
-                self._flush_pending(0)
-            return 0
-        return self._read_end(n)
+            # The scratch buffer filled: the rest of what is there (up to _READ_MAX in all)
+            # goes straight into the bytes object.
+            if fn_ioctl(st, self.fd, FIONREAD, &avail) < 0 or avail < 0:
+                avail = 0
+            if avail > _READ_MAX - n:
+                avail = _READ_MAX - n
+            data = PyBytes_FromStringAndSize(NULL, n + avail)
+            memcpy(PyBytes_AS_STRING(data), scratch, n)
+            if avail > 0:
+                more = fn_recv(st, self.fd, PyBytes_AS_STRING(data) + n, avail, 0)
+                if more < 0:
+                    more = 0    # data it had just counted: an error shows on the next read
+                if more < avail:
+                    data = data[:n + more]
+        self.in_read = True
+        try:
+            self.protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        finally:
+            self.in_read = False
+            self._flush_pending(0)
+        return 0
 
     cdef int _read_buffered(self) except -1:
         cdef Py_buffer view
@@ -812,7 +971,7 @@ cdef class _Transport(_Handle):
                 # it (the socket itself is closed with connection_lost, as before).
                 fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
             self.conn_lost += 1
-            self.loop.call_soon(self._call_connection_lost, None)
+            _call_soon(self.eng, self._call_connection_lost, None)
 
     def abort(self):
         """Drop queued data and close at once.  As the stock loop's (a kernel close), the
@@ -844,7 +1003,7 @@ cdef class _Transport(_Handle):
             self.closing = True
         self._update()
         self.conn_lost += 1
-        self.loop.call_soon(self._call_connection_lost, exc)
+        _call_soon(self.eng, self._call_connection_lost, exc)
         return 0
 
     def _call_connection_lost(self, exc):

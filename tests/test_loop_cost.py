@@ -5,15 +5,28 @@ after it sends the response and the FIN in one segment); these tests check that 
 on the wire, and that everything a protocol can observe — the order of the bytes, the write
 buffer size, is_closing(), what abort() delivers — is what the stock loop gives.  Two stacks
 joined by the in-memory link run both ends in one loop (as tests/test_loop_basic.py).
+
+The other savings: connection_made / connection_lost go into asyncio's ready queue without
+call_soon (same order, a context copy each, the same exception report); a read is one recv
+into a scratch buffer (bytes of any size still arrive whole and in order); select() sleeps
+again when only stack traffic woke it (asyncio's timers and other threads' callbacks must
+not wait for that traffic to stop: checked with a kernel peer over veth, af_packet).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
+import socket
+import threading
+import time
 
 import pytest
 
 import fastnet
+from fastnet import testnet
+from helpers.netns_ctx import in_netns
 
 A_IP, B_IP = "198.19.32.1", "198.19.32.2"
 PORT = 8010
@@ -144,3 +157,253 @@ def test_write_then_write_eof_then_close(pair):
 
     # EOF after the data; the half-closed connection still takes the client's bytes.
     assert exchange(lp, act, then=b"more") == (b"half", [False])
+
+
+def test_connection_callbacks_keep_call_soon_order(pair):
+    lp, _ = pair
+    order = []
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            if data == b"close-first":
+                self.transport.close()
+                lp.call_soon(order.append, "soon")
+            else:
+                lp.call_soon(order.append, "soon")
+                self.transport.close()
+
+        def connection_lost(self, exc):
+            order.append("lost")
+
+    async def main():
+        server = await lp.create_server(P, A_IP, PORT)
+        for msg in (b"close-first", b"soon-first"):
+            reader, writer = await asyncio.open_connection(A_IP, PORT)
+            writer.write(msg)
+            assert await reader.read() == b""
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.sleep(0.02)
+        await finish(server, writer)
+
+    lp.run_until_complete(main())
+    # connection_lost is a ready callback like any call_soon one: first queued, first run.
+    assert order == ["lost", "soon", "soon", "lost"]
+
+
+def test_connection_made_runs_in_its_own_context_copy(pair):
+    lp, _ = pair
+    var = contextvars.ContextVar("var", default="unset")
+    seen = []
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            seen.append(var.get())
+            var.set("set by a connection")
+            transport.close()
+
+    async def main():
+        server = await lp.create_server(P, A_IP, PORT)
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection(A_IP, PORT)
+            assert await reader.read() == b""
+            writer.close()
+            await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    lp.run_until_complete(main())
+    # As with call_soon: what one connection_made sets is not the next one's.
+    assert seen == ["unset"] * 3
+
+
+def test_connection_made_exception_is_reported_as_a_callback_error(pair):
+    lp, _ = pair
+    errors = []
+    lp.set_exception_handler(lambda loop, ctx: errors.append(ctx))
+    made = []
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            made.append(transport)
+            if len(made) == 1:
+                raise ValueError("boom")
+            transport.write(b"ok")
+            transport.close()
+
+    async def main():
+        server = await lp.create_server(P, A_IP, PORT)
+        _, w1 = await asyncio.open_connection(A_IP, PORT)
+        await asyncio.sleep(0.05)
+        reader, w2 = await asyncio.open_connection(A_IP, PORT)
+        assert await reader.read() == b"ok"     # the loop went on serving
+        made[0].close()
+        for w in (w1, w2):
+            w.close()
+            await w.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    lp.run_until_complete(main())
+    assert len(errors) == 1
+    ctx = errors[0]
+    assert ctx["message"].startswith("Exception in callback ")
+    assert isinstance(ctx["exception"], ValueError) and str(ctx["exception"]) == "boom"
+    assert isinstance(ctx["handle"], asyncio.Handle)
+
+
+def test_reads_of_any_size_arrive_whole(pair):
+    lp, _ = pair
+    got = bytearray()
+    sizes = (1, 16383, 16384, 16385, 100000)
+    payload = b"".join(os.urandom(n) for n in sizes)
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            assert type(data) is bytes
+            got.extend(data)
+            if len(got) == len(payload):
+                self.transport.close()
+
+    async def main():
+        server = await lp.create_server(P, A_IP, PORT)
+        reader, writer = await asyncio.open_connection(A_IP, PORT)
+        at = 0
+        for n in sizes:     # one write each, so that reads come in about these sizes
+            writer.write(payload[at:at + n])
+            at += n
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        await finish(server, writer)
+
+    lp.run_until_complete(main())
+    assert bytes(got) == payload
+
+
+@pytest.fixture
+def veth():
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    with testnet.create(name="lfcost", kind="veth", prefix="198.19.47.192/26") as tn:
+        yield tn
+
+
+def test_stack_traffic_does_not_hold_back_timers_or_threads(veth):
+    """A kernel peer (a thread in the peer namespace) pings every 2 ms: the loop wakes for
+    the stack only and sleeps again inside select(); timers and call_soon_threadsafe must
+    still run on time."""
+    with in_netns(veth.stack_ns):
+        lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
+                                    ip=veth.stack_cidr)
+    stop = threading.Event()
+    pongs = []
+
+    def pinger():
+        with in_netns(veth.peer_ns):
+            s = socket.create_connection((veth.stack_ip, PORT), timeout=5)
+        with s:
+            while not stop.is_set():
+                s.sendall(b"p")
+                if s.recv(1) != b"p":
+                    return
+                pongs.append(1)
+                time.sleep(0.002)
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.transport.write(data)
+
+    async def main():
+        server = await lp.create_server(Echo, veth.stack_ip, PORT)
+        th = threading.Thread(target=pinger)
+        th.start()
+        try:
+            while len(pongs) < 20:
+                await asyncio.sleep(0.01)
+            late = []
+            for _ in range(5):
+                fut = lp.create_future()
+                t0 = time.monotonic()
+                lp.call_later(0.1, fut.set_result, None)
+                await fut
+                late.append(time.monotonic() - t0 - 0.1)
+                fut = lp.create_future()
+                t0 = time.monotonic()
+                threading.Timer(0.05, lp.call_soon_threadsafe, (fut.set_result, None)).start()
+                await fut
+                late.append(time.monotonic() - t0 - 0.05)
+            n = len(pongs)
+            await asyncio.sleep(0.2)
+            assert len(pongs) > n       # the traffic went on all along
+        finally:
+            stop.set()
+            await lp.run_in_executor(None, th.join)
+            server.close()
+            await server.wait_closed()
+        return late
+
+    try:
+        late = lp.run_until_complete(main())
+    finally:
+        lp.close()
+    # Never held back by the pings (a timer left to wait for quiet would never fire); the
+    # bound is loose for a loaded test machine.
+    assert max(late) < 0.5, late
+
+
+def test_timer_scheduled_by_a_stack_callback_runs_on_time(veth):
+    """data_received schedules call_later(0.05) while the loop had no timer at all: select()
+    must not sleep on with the old (infinite) timeout once the stack traffic is handled."""
+    with in_netns(veth.stack_ns):
+        lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
+                                    ip=veth.stack_cidr)
+    got = threading.Event()
+
+    def client():
+        with in_netns(veth.peer_ns):
+            s = socket.create_connection((veth.stack_ip, PORT), timeout=5)
+        with s:
+            s.sendall(b"x")
+            got.wait(5)
+
+    class P(asyncio.Protocol):
+        def __init__(self, fut):
+            self.fut = fut
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.transport.write(b"y")
+            self.fut.t0 = time.monotonic()
+            lp.call_later(0.05, self.fut.set_result, None)
+
+    async def main():
+        fut = lp.create_future()
+        server = await lp.create_server(lambda: P(fut), veth.stack_ip, PORT)
+        th = threading.Thread(target=client)
+        th.start()
+        try:
+            await asyncio.wait_for(fut, 10)
+            return time.monotonic() - fut.t0
+        finally:
+            got.set()
+            await lp.run_in_executor(None, th.join)
+            server.close()
+            await server.wait_closed()
+
+    try:
+        waited = lp.run_until_complete(main())
+    finally:
+        lp.close()
+    assert waited < 0.5, waited
