@@ -49,8 +49,8 @@ from testbed import TESTBEDS, Testbed  # noqa: E402
 WRK_DIR = os.path.join(BENCH, "wrk")
 
 
-def sched_ns(pid):
-    """On-CPU nanoseconds of every thread of pid (0 once it is gone)."""
+def _per_thread(pid, name, value):
+    """Sum of value(text of /proc/pid/task/TID/name) over pid's threads (0 once it is gone)."""
     total = 0
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -58,29 +58,23 @@ def sched_ns(pid):
         return 0
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/task/{tid}/{name}") as f:
+                total += value(f.read())
+        except (OSError, ValueError, IndexError, StopIteration):
             pass
     return total
+
+
+def sched_ns(pid):
+    """On-CPU nanoseconds of every thread of pid."""
+    return _per_thread(pid, "schedstat", lambda t: int(t.split()[0]))
 
 
 def sleeps(pid):
     """Voluntary context switches of every thread of pid (each one a sleep)."""
-    total = 0
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    return _per_thread(pid, "status", lambda t: int(
+        next(ln for ln in t.splitlines()
+             if ln.startswith("voluntary_ctxt_switches:")).split()[1]))
 
 
 def peer_packets(net):
