@@ -220,8 +220,7 @@ uint32_t fn_sock_rcv_window(const struct fn_sock *so)
 
 void fn_sock_apply_keepalive(struct fn_sock *so)
 {
-    if (so->tp && !so->listening)
-    {
+    if (so->tp && !so->listening) {
         fn_tcp_set_keepalive(so->tp, so->keepalive, (uint32_t)so->keepidle,
                              (uint32_t)so->keepintvl, (uint32_t)so->keepcnt);
         fn_tcp_set_user_timeout(so->tp, so->user_timeout_ms);

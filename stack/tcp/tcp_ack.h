@@ -153,6 +153,17 @@ static inline uint64_t tcp_rexmt_deadline(struct tcpcb *tp, uint64_t now)
     return tp->t_user_timeout_ms != 0 ? tcp_uto_clamp(tp, when, now) : when;
 }
 
+/* What congestion control is told of a new cumulative ACK: the bytes it acked, the flight
+ * it leaves, when, and the smoothed RTT. */
+static inline void tcp_ccv_ack(struct tcpcb *tp, uint32_t acked, uint32_t flight, uint64_t now,
+                               uint64_t srtt)
+{
+    tp->ccv.bytes_this_ack = acked;
+    tp->ccv.flight = flight;
+    tp->ccv.now = now;
+    tp->ccv.srtt = srtt;
+}
+
 /* A new cumulative ACK outside recovery (ccv.bytes_this_ack/flight/now/srtt set): tell the
  * algorithm, with whether the flight before the ACK was cwnd-limited. */
 static inline void tcp_cc_ack(struct tcpcb *tp, uint32_t flight)
@@ -196,10 +207,7 @@ static inline int tcp_ack_advance(struct tcpcb *tp, uint32_t ack, uint32_t tsecr
     else
         tcp_timer_arm(tp, TT_REXMT, tcp_rexmt_deadline(tp, now));  /* §5.3: restart */
 
-    tp->ccv.bytes_this_ack = acked;
-    tp->ccv.flight = tp->snd_max - tp->snd_una;
-    tp->ccv.now = now;
-    tp->ccv.srtt = tp->t_srtt;
+    tcp_ccv_ack(tp, acked, tp->snd_max - tp->snd_una, now, tp->t_srtt);
     if (tp->t_flags & TF_FASTRECOVERY)
         tcp_ack_recovery(tp, ack, acked, now);
     else

@@ -18,7 +18,8 @@
  * by segment, and frees or keeps the frames as it would.  Anything else returns 0 with
  * nothing changed or counted, and the layered path handles the frame.  So behaviour is that
  * of the layered path (tests/test_tcp_fastin.c compares them, tests/test_tcp_ackbatch.c a
- * batch with the same frames one poll each); only the cost differs.  Never allocates, cannot fail.  Stack-owner core only.
+ * batch with the same frames one poll each); only the cost differs.  Never allocates,
+ * cannot fail.  Stack-owner core only.
  */
 #include <string.h>
 
@@ -307,10 +308,7 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
         /* tcp_cc_ack for a cwnd-limited ACK, now; the others once at the end. */
         if (flight + mss >= tp->snd_cwnd) {
             tp->ccv.flags = CCF_CWND_LIMITED;
-            tp->ccv.bytes_this_ack = acked;
-            tp->ccv.flight = r.snd_max - r.una;
-            tp->ccv.now = now;
-            tp->ccv.srtt = srtt;
+            tcp_ccv_ack(tp, acked, r.snd_max - r.una, now, srtt);
             tp->cc_algo->ack_received(&tp->ccv, CC_ACK);
         } else {
             applim++;
@@ -354,10 +352,7 @@ __attribute__((always_inline)) static inline int fa_run(struct fn_stack *st,
             tp->t_uto_start = now;      /* as the earlier ACKs' re-arming left it */
         tcp_timer_stop(tp, TT_REXMT);   /* §5.2 */
     }
-    tp->ccv.bytes_this_ack = acked;
-    tp->ccv.flight = r.snd_max - r.una;
-    tp->ccv.now = now;
-    tp->ccv.srtt = srtt;
+    tcp_ccv_ack(tp, acked, r.snd_max - r.una, now, srtt);
     if (applim) {
         tp->ccv.flags = 0;
         tp->cc_algo->ack_received(&tp->ccv, CC_ACK);
