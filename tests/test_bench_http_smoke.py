@@ -56,7 +56,15 @@ def _check_cell(kind, scen, row, doc):
         assert 0.0 <= row["server_busy_while_held"] <= 1.0, row
         return
     assert row["rps"] > 0, (kind, scen, row)
-    assert 0.0 < row["server_busy"] <= 1.0, (kind, scen, row)
+    # --quick's fixed-rate cell (1,000 req/s for 1 s) can keep an efficient server's core
+    # busy for less than one /proc/stat tick (10 ms) on the two-host test bed, where the
+    # core no longer runs the client's receive: busy 0 then, and no per-core figure.
+    no_ticks = scen == "latency" and row["server_busy"] == 0.0
+    if no_ticks:
+        assert row["rps_per_core_s"] is None, (kind, scen, row)
+    else:
+        assert 0.0 < row["server_busy"] <= 1.0, (kind, scen, row)
+        assert row["rps_per_core_s"] >= row["rps"] * 0.999, (kind, scen, row)
     assert 0.0 <= row["server_proc_busy"] <= 1.05, (kind, scen, row)
     # Where the time went, per CPU (the test bed's record).
     assert set(row["cpus"]) >= {"cpu0", "cpu1"}, row
@@ -64,7 +72,6 @@ def _check_cell(kind, scen, row, doc):
         parts = [cpu[k] for k in ("user", "system", "irq", "softirq", "idle", "steal")]
         assert all(0.0 <= x <= 1.0 for x in parts) and sum(parts) == pytest.approx(1, abs=0.01)
         assert 0.0 <= cpu["napi"] <= 1.05 and cpu["net_rx_per_s"] >= 0, row
-    assert row["rps_per_core_s"] >= row["rps"] * 0.999, (kind, scen, row)
     assert row["cpu_us_per_req"] > 0, (kind, scen, row)
     if scen == "post":
         assert row["goodput_MBps"] > 0, row
