@@ -123,8 +123,10 @@ def _ipv4_str(uint32_t be):
     return str(ipaddress.IPv4Address(struct.pack("=I", be)))
 
 
-def _mac_str(const uint8_t *m):
-    return ":".join(f"{m[i]:02x}" for i in range(6))
+cdef str _mac_str(const uint8_t *m):
+    # cdef, not def: a def function's pointer argument is converted through a Python bytes
+    # object, which ends at the first zero byte (02:00:5e:... came back as 02:00:00:...).
+    return ":".join([f"{m[i]:02x}" for i in range(6)])
 
 
 cdef int _fill_config(fn_config *c, ip, prefix_len, gateway, mtu, knobs) except -1:
