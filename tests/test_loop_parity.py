@@ -1067,7 +1067,8 @@ class LoopParity:
         await self._refused(addr)
 
     @pytest.mark.skipif(sys.version_info < (3, 13),
-                        reason="Server.close_clients/abort_clients are new in Python 3.13")
+                        reason="Server.close_clients/abort_clients are new in Python 3.13 "
+                               "(tests/test_pyversions.py runs this test on 3.13)")
     @async_test()
     async def test_server_close_clients_and_abort_clients(self):
         srv_side = Side(self.loop, echo=True)
