@@ -250,16 +250,19 @@ class EchoConnection:
         else:
             conn = b""
         if method in _ECHO_HEAD:
-            body = b"%s %s HTTP/%s\r\n%s\r\n" % (
-                method, self.url, _VERSION_BYTES.get(version) or version.encode(),
-                b"".join(self.headers))
-            # One formatting step builds the whole response (this runs for every GET).
+            vb = _VERSION_BYTES.get(version) or version.encode()
+            # The echo is what hdr_bytes counted (the request line without its method, with
+            # "HTTP/1.x", and the header lines), the method and the blank line: its length
+            # is known before it is built, so one formatting step writes the whole answer
+            # (this runs for every GET).
+            n = self.hdr_bytes + len(method) + 2 + len(vb) - 3
             if method == b"HEAD":
-                self.out.append(b"%s%d\r\n%s%s\r\n" % (_HEAD_TEXT, len(body),
-                                                          self.shared.date_line, conn))
+                self.out.append(b"%s%d\r\n%s%s\r\n" % (_HEAD_TEXT, n, self.shared.date_line,
+                                                          conn))
             else:
-                self.out.append(b"%s%d\r\n%s%s\r\n%s" % (_HEAD_TEXT, len(body),
-                                                            self.shared.date_line, conn, body))
+                self.out.append(b"%s%d\r\n%s%s\r\n%s %s HTTP/%s\r\n%s\r\n"
+                                % (_HEAD_TEXT, n, self.shared.date_line, conn, method,
+                                   self.url, vb, b"".join(self.headers)))
             return
         if method in _ECHO_BODY:
             body = b"".join(parts)
