@@ -103,10 +103,9 @@ class EchoConnection:
         self.must_close = False
         self.failed = False
         self.reject = 0
-        self.in_headers = False
         self.in_body = False  # between the head and the end of a Content-Length body
         self.body: list[bytes] = []  # emptied by on_message_complete when a message had one
-        self.on_message_begin()
+        self.on_message_begin()  # the per-message fields, as before a first message
         self.in_headers = False
 
     # --- bytes in, bytes out ---------------------------------------------------------------
