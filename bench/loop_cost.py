@@ -18,10 +18,10 @@ close: `Connection: close`; rate: open-loop GETs at a fixed --rate over 16 keep-
 connections from bench/http_clients.py rate, the near-idle case where every wake costs).
 Sleeps per request are the server threads' voluntary context switches (how often it went to
 sleep in epoll). Rounds rotate the server order; the median over rounds is printed
-as µs/request and the ratio uvloop / fastnet (how many times cheaper fastnet is per request =
-its requests per server-core second over uvloop's). Builds its own veth network (namespace
-bh<pid>, --prefix) and removes it, and stops every server it started by PID, also on errors.
-Needs root.
+as µs/request and the ratios uvloop / fastnet and asyncio / fastnet (how many times cheaper
+fastnet is per request = its requests per server-core second over the other's). Builds its own
+veth network (namespace bh<pid>, --prefix) and removes it, and stops every server it started
+by PID, also on errors.  Needs root.
 
 veth delivers a frame in the sender's context: on --testbed shared-veth the load generator's
 kernel receive path (TCP input of every response) runs on the server's core, inside the
@@ -120,8 +120,10 @@ def cell(a, net, server, scen):
     k0 = peer_packets(net)
     s0 = sleeps(pid)
     b0, c0 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
+    q0 = sum(sched_ns(p) for p in napi)
     r = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 60)
     b1, c1 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
+    q1 = sum(sched_ns(p) for p in napi)
     s1 = sleeps(pid)
     k1 = peer_packets(net)
     instr = None
@@ -151,7 +153,8 @@ def cell(a, net, server, scen):
     cpus = Testbed.share(b0, b1, secs)
     core = cpus[f"cpu{a.server_cpu}"]
     return {"requests": n, "rps": n / secs, "cpus": cpus,
-            "us_per_req": (c1 - c0) / 1e3 / n, "sleeps_per_req": (s1 - s0) / n,
+            "us_per_req": (c1 - c0) / 1e3 / n, "napi_us_per_req": (q1 - q0) / 1e3 / n,
+            "sleeps_per_req": (s1 - s0) / n,
             "core_us_per_req": (1.0 - core["idle"]) * secs * 1e6 / n,
             "pkts_out_per_req": (k1[0] - k0[0]) / n, "pkts_in_per_req": (k1[1] - k0[1]) / n,
             "instr_per_req": instr / n if instr else None}
@@ -193,7 +196,8 @@ def main():
                             c = cell(a, net, srv, scen)
                             cells[(kind, scen)].append(c)
                             print(f"round {rnd} {kind:8s} {scen:5s} {c['rps']:9.0f} req/s "
-                                  f"{c['us_per_req']:7.2f} us/req (core "
+                                  f"{c['us_per_req']:7.2f} us/req (napi "
+                                  f"{c['napi_us_per_req']:5.2f}, core "
                                   f"{c['core_us_per_req']:7.2f})  sleeps/req "
                                   f"{c['sleeps_per_req']:.2f}  packets/req server->client "
                                   f"{c['pkts_out_per_req']:.2f} client->server "
@@ -211,10 +215,11 @@ def main():
         slp = statistics.median(c["sleeps_per_req"] for c in cs)
         print(f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  sleeps/req {slp:.2f}  "
               f"instructions/req " + (f"{statistics.median(ins):.0f}" if ins else "n/a"))
-    if "fastnet" in kinds and "uvloop" in kinds:
-        for scen in scens:
-            print(f"  {scen}: uvloop / fastnet cost = "
-                  f"{med[('uvloop', scen)] / med[('fastnet', scen)]:.2f}x")
+    for other in ("uvloop", "asyncio"):
+        if "fastnet" in kinds and other in kinds:
+            for scen in scens:
+                print(f"  {scen}: {other} / fastnet cost = "
+                      f"{med[(other, scen)] / med[('fastnet', scen)]:.2f}x")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"testbed": a.testbed, "cells": {

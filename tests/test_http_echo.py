@@ -725,3 +725,31 @@ def test_large_body_then_the_start_of_a_head_in_one_batch_is_not_refused():
             assert not conn.must_close, framing
             out = conn.feed(b"\r\n\r\n")
             assert out.startswith(b"HTTP/1.1 200 OK\r\n") and b"X-Long: " in out, framing
+
+
+def test_exact_answers_and_no_body_carried_into_the_next_message():
+    """The bytes of each kind of answer, written out here, and a GET that carried a body
+    (which is not echoed) leaves nothing behind for the POST after it."""
+    conn = _connection()
+    date = conn.shared.date_line
+    get = b"GET /g?x HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nContent-Length: 4\r\n\r\nbody"
+    post = b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz"
+    head10 = b"HEAD /h HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    other = b"DELETE /d HTTP/1.1\r\nHost: t\r\n\r\n"
+    echo = b"GET /g?x HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nContent-Length: 4\r\n\r\n"
+    echo10 = b"HEAD /h HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    allowed = b"GET, HEAD, POST, PUT\n"
+    assert conn.feed(get + post + head10 + other) == (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s"
+        % (len(echo), date, echo)
+        + b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+          b"Content-Length: 3\r\n%s\r\nxyz" % date
+        + b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s"
+          b"Connection: keep-alive\r\n\r\n" % (len(echo10), date)
+        + b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\n"
+          b"Content-Length: %d\r\n%sAllow: GET, HEAD, POST, PUT\r\n\r\n%s"
+          % (len(allowed), date, allowed))
+    assert not conn.must_close
+    close = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+    out = conn.feed(close)
+    assert out.endswith(b"Connection: close\r\n\r\n" + close) and conn.must_close

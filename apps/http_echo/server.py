@@ -47,6 +47,8 @@ _REASONS = {
 }
 _ECHO_BODY = frozenset((b"POST", b"PUT"))
 _ECHO_HEAD = frozenset((b"GET", b"HEAD"))
+# The head of every GET/HEAD answer up to the Content-Length value.
+_HEAD_TEXT = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
 # httptools gives the version as str; the echoed request line needs bytes.
 _VERSION_BYTES = {"1.1": b"1.1", "1.0": b"1.0", "0.9": b"0.9"}
 # Per header line: ": " and CRLF around name and value.  The request line's own overhead
@@ -101,19 +103,10 @@ class EchoConnection:
         self.must_close = False
         self.failed = False
         self.reject = 0
-        self.in_headers = False
         self.in_body = False  # between the head and the end of a Content-Length body
-        self._reset()
-
-    def _reset(self) -> None:
-        self.hdr_bytes = _REQ_LINE_OVERHEAD
-        self.hdr_raw = 0
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.body_len = 0
-        self.clen = -1
-        self.expect_continue = False
+        self.body: list[bytes] = []  # emptied by on_message_complete when a message had one
+        self.on_message_begin()  # the per-message fields, as before a first message
+        self.in_headers = False
 
     # --- bytes in, bytes out ---------------------------------------------------------------
 
@@ -123,7 +116,7 @@ class EchoConnection:
         n = len(data)
         step = self.shared.head_step
         if self.in_headers or n <= step or (self.in_body and self.clen - self.body_len >= n):
-            self._feed(data)
+            pieces: Any = (data,)
         else:
             # A head may begin inside this batch, and httptools keeps a partial header line
             # to itself: fed whole, a batch holding the start of an endless header would be
@@ -131,41 +124,41 @@ class EchoConnection:
             # answer would wait for ever).  Fed in steps, every step after the head opened
             # is counted, so at most one step of a head goes unseen.
             view = memoryview(data)
-            for off in range(0, n, step):
-                self._feed(view[off:off + step])
-                if self.must_close:
-                    break
+            pieces = [view[off:off + step] for off in range(0, n, step)]
+        # The parsing loop is written out here, not in a helper: it runs for every request.
+        for piece in pieces:
+            if self.in_headers:
+                # The whole piece arrived while a head was incomplete: httptools keeps a
+                # partial header line to itself, so count raw bytes too, or one endless
+                # header line would be buffered without bound before the exact count below
+                # ever sees it.
+                self.hdr_raw += len(piece)
+            try:
+                self.parser.feed_data(piece)
+            except HttpParserUpgrade:
+                # The request was answered as a plain one (on_message_complete ran); what
+                # follows belongs to a protocol this server does not speak.
+                self.must_close = True
+            except HttpParserError as e:
+                if self.reject:
+                    self._error(self.reject)
+                elif not self.must_close:
+                    cause = e.__context__
+                    if cause is not None and not isinstance(cause, _Reject):
+                        raise cause  # a bug in a callback, not bad input
+                    self._error(400)
+                # else: bytes after a message that ended the connection; nothing more is sent.
+            else:
+                if self.in_headers and self.hdr_raw > self.shared.max_header:
+                    self._error(431)
+            if self.must_close:
+                break
         out = self.out
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         return data
-
-    def _feed(self, data: Any) -> None:
-        if self.in_headers:
-            # The whole piece arrived while a head was incomplete: httptools keeps a partial
-            # header line to itself, so count raw bytes too, or one endless header line would
-            # be buffered without bound before the exact count below ever sees it.
-            self.hdr_raw += len(data)
-        try:
-            self.parser.feed_data(data)
-        except HttpParserUpgrade:
-            # The request was answered as a plain one (on_message_complete ran); what follows
-            # belongs to a protocol this server does not speak.
-            self.must_close = True
-        except HttpParserError as e:
-            if self.reject:
-                self._error(self.reject)
-            elif not self.must_close:
-                cause = e.__context__
-                if cause is not None and not isinstance(cause, _Reject):
-                    raise cause  # a bug in a callback, not bad input
-                self._error(400)
-            # else: bytes after a message that ended the connection; nothing more is sent.
-        else:
-            if self.in_headers and self.hdr_raw > self.shared.max_header:
-                self._error(431)
 
     def release(self) -> None:
         """The connection is gone: feed() answers nothing from now on.  The parser holds this
@@ -189,7 +182,15 @@ class EchoConnection:
     # --- httptools callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._reset()
+        # Per-message state, set here in one frame (this runs for every request).
+        self.hdr_bytes = _REQ_LINE_OVERHEAD
+        self.hdr_raw = 0
+        self.url = b""
+        # The echoed header lines as they will be sent: name, ": ", value, CRLF for each.
+        self.headers: list[bytes] = []
+        self.body_len = 0
+        self.clen = -1
+        self.expect_continue = False
         self.in_headers = True
 
     def on_url(self, url: bytes) -> None:
@@ -200,7 +201,7 @@ class EchoConnection:
             self._stop(431)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        self.headers += (name, b": ", value, b"\r\n")
         self.hdr_bytes += len(name) + len(value) + _HDR_LINE_OVERHEAD
         if self.hdr_bytes > self.shared.max_header:
             self._stop(431)
@@ -232,25 +233,14 @@ class EchoConnection:
 
     def on_message_complete(self) -> None:
         self.in_body = False
+        parts = self.body
+        if parts:
+            self.body = []
         p = self.parser
         method = p.get_method()
         version = p.get_http_version()
         # An Upgrade this server does not perform ends the connection (see the module doc).
         keep = p.should_keep_alive() and not p.should_upgrade()
-        if method in _ECHO_HEAD:
-            parts = [method, b" ", self.url, b" HTTP/",
-                     _VERSION_BYTES.get(version) or version.encode(), b"\r\n"]
-            for name, value in self.headers:
-                parts += (name, b": ", value, b"\r\n")
-            parts.append(b"\r\n")
-            body = b"".join(parts)
-            status, ctype = 200, b"text/plain"
-        elif method in _ECHO_BODY:
-            body = b"".join(self.body)
-            status, ctype = 200, b"application/octet-stream"
-        else:
-            body = b"GET, HEAD, POST, PUT\n"
-            status, ctype = 405, b"text/plain"
         if not keep:
             conn = b"Connection: close\r\n"
             self.must_close = True
@@ -258,16 +248,30 @@ class EchoConnection:
             conn = b"Connection: keep-alive\r\n"
         else:
             conn = b""
-        extra = b"Allow: GET, HEAD, POST, PUT\r\n" if status == 405 else b""
-        head = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s%s\r\n"
-                % (status, _REASONS[status], ctype, len(body), self.shared.date_line, conn,
-                   extra))
-        if method == b"HEAD":
-            self.out.append(head)
+        if method in _ECHO_HEAD:
+            vb = _VERSION_BYTES.get(version) or version.encode()
+            # The echo is what hdr_bytes counted (the request line without its method, with
+            # "HTTP/1.x", and the header lines), the method and the blank line: its length
+            # is known before it is built, so one formatting step writes the whole answer
+            # (this runs for every GET).
+            n = self.hdr_bytes + len(method) + 2 + len(vb) - 3
+            if method == b"HEAD":
+                self.out.append(b"%s%d\r\n%s%s\r\n" % (_HEAD_TEXT, n, self.shared.date_line,
+                                                          conn))
+            else:
+                self.out.append(b"%s%d\r\n%s%s\r\n%s %s HTTP/%s\r\n%s\r\n"
+                                % (_HEAD_TEXT, n, self.shared.date_line, conn, method,
+                                   self.url, vb, b"".join(self.headers)))
+            return
+        if method in _ECHO_BODY:
+            body = b"".join(parts)
+            status, ctype, extra = 200, b"application/octet-stream", b""
         else:
-            self.out.append(head + body)
-        if self.body:
-            self.body = []
+            body = b"GET, HEAD, POST, PUT\n"
+            status, ctype, extra = 405, b"text/plain", b"Allow: GET, HEAD, POST, PUT\r\n"
+        self.out.append(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s%s\r\n%s"
+                        % (status, _REASONS[status], ctype, len(body), self.shared.date_line,
+                           conn, extra, body))
 
 
 class EchoProtocol(asyncio.Protocol):
