@@ -504,10 +504,10 @@ void tcp_free(struct tcpcb *tp)
     child_unlink(tp);
     tcp_pool_unwait(tp);
     tcp_pool_rcv_end(tp);
+    tcp_timers_stop_all(tp);            /* first: no 2·MSL goes back to the heap on unlink */
     tcp_tw_unlink(tp);
     if (tp->lport != 0 && (tp->t_state != TCPS_CLOSED))
         unhash(tcp, tp);
-    tcp_timers_stop_all(tp);
     ready_unlink(tcp, tp);
     tcb_release_buffers(tp);
     tp->lport = 0;
