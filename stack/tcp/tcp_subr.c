@@ -365,13 +365,13 @@ uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, u
     return (uint32_t)tuple_hash(tcp->ts_key, tcp->st, faddr, fport, lport);
 }
 
-/* Common set-up of a new connection once its 4-tuple is known. */
-void tcp_conn_setup(struct tcpcb *tp, uint64_t now)
+/* Common set-up of a new connection once its 4-tuple and ISN are known. */
+void tcp_conn_setup(struct tcpcb *tp, uint32_t iss, uint64_t now)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
     const struct fn_config *c = &tp->t_stack->cfg;
 
-    tp->iss = tcp_isn_for(tcp, tp->faddr, tp->fport, tp->lport, now);
+    tp->iss = iss;
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_recover = tp->iss;
     tp->ts_offset = tcp_ts_offset_for(tcp, tp->faddr, tp->fport, tp->lport);

@@ -330,7 +330,7 @@ struct tcpcb *tcp_lookup_listen_flow(struct fn_tcp *tcp, uint32_t faddr, uint16_
                                      uint16_t lport);
 void tcp_hash_insert(struct fn_tcp *tcp, struct tcpcb *tp);
 void tcp_listen_insert(struct fn_tcp *tcp, struct tcpcb *tp);
-void tcp_conn_setup(struct tcpcb *tp, uint64_t now);
+void tcp_conn_setup(struct tcpcb *tp, uint32_t iss, uint64_t now);
 int tcp_ephemeral_port(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t *out);
 /* Enter CLOSED: unhash, stop timers, free buffers, raise CLOSED; the tcpcb itself is freed
  * if no owner holds it (detached or an unaccepted child).  Returns tp, or NULL if freed. */
@@ -358,8 +358,9 @@ int tcp_emit(struct fn_stack *st, uint32_t faddr, uint16_t fport, uint16_t lport
              uint64_t now);
 /* NOP NOP TIMESTAMP (RFC 7323 §3.2, the Appendix A layout) at o; returns 12. */
 uint32_t tcp_ts_opt(uint8_t *o, uint32_t tsval, uint32_t tsecr);
-/* The RFC 6528 ISN and the RFC 7323 §7.1 timestamp offset of a 4-tuple (as tcp_conn_setup
- * gives a tcpcb with that 4-tuple). */
+/* The RFC 6528 ISN (what an active open passes tcp_conn_setup; a passive one passes the
+ * ISN its SYN-ACK carried) and the RFC 7323 §7.1 timestamp offset of a 4-tuple (which
+ * tcp_conn_setup gives a tcpcb with that 4-tuple). */
 uint32_t tcp_isn_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport,
                      uint64_t now);
 uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
