@@ -26,22 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "platform/fn_platform.h"
-#include "tcp_harness.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#endif
-#endif
-#ifndef CALLGRIND_TOGGLE_COLLECT
-#define CALLGRIND_TOGGLE_COLLECT
-#endif
-
-/* The FN_TEST registry is declared by fn_test.h (pulled in by tcp_harness.h); this program
- * registers no tests but defines the symbols so that the header's declarations link. */
-struct fn_test_case fn_test_cases[FN_TEST_MAX];
-int fn_test_ncases;
+#include "bench_harness.h"
 
 #define CONN_STEP_NS 100000u    /* virtual time per connection: 10,000 connections/s */
 #define MAX_K 60000u            /* one client port each, all distinct */
