@@ -39,22 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "platform/fn_platform.h"
-#include "tcp_harness.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#endif
-#endif
-#ifndef CALLGRIND_TOGGLE_COLLECT
-#define CALLGRIND_TOGGLE_COLLECT
-#endif
-
-/* The FN_TEST registry is declared by fn_test.h (pulled in by tcp_harness.h); this program
- * registers no tests but defines the symbols so that the header's declarations link. */
-struct fn_test_case fn_test_cases[FN_TEST_MAX];
-int fn_test_ncases;
+#include "bench_harness.h"
 
 #define P_WSCALE 7              /* the peer's window: 65535 << 7, never the limit here */
 #define BENCH_RCVBUF (64u << 20) /* the data mode keeps every segment: K2 must fit */

@@ -6,9 +6,10 @@ One server per backend is started the way the app starts it (`python -m
 apps.http_echo.native`, which execs the C program) with small limits so the 413/431 cases
 stay small: --max-body 65536, --max-header 4096, --idle-timeout 2.  Covered: GET echoes the
 head as received, POST/PUT echo the body (Content-Length and chunked), HEAD, keep-alive,
-pipelining (answered in order), Connection: close, HTTP/1.0, Expect: 100-continue, 400,
-405, 413 (declared and chunked), 431, the idle timeout, ~0 CPU when idle, a wrk smoke run
-with zero errors, mangled requests, and SIGTERM → exit 0 with the XDP program detached.
+pipelining (answered in order), Connection: close (the answer carries the FIN), HTTP/1.0,
+Expect: 100-continue, 400, 405, 413 (declared and chunked), 431, the idle timeout, ~0 CPU
+when idle, a wrk smoke run with zero errors, mangled requests, and SIGTERM → exit 0 with the
+XDP program detached.
 The af_packet set runs a second time on the ASan/UBSan build (FASTNET_NATIVE_SAN=1).
 Everything is torn down when a test fails; only processes started here are stopped, by
 their PID.
@@ -322,6 +323,32 @@ def test_connection_close_is_honoured(server):
         assert status == 200 and headers["connection"] == "close"
         assert body.startswith(b"GET /bye ")
         assert r.closed() and r.buf == b""
+
+
+def peer_rx_packets(srv):
+    """Frames the peer end of the link has received (the server's, and nothing else there)."""
+    r = subprocess.run(netns.exec_argv(srv.tn.peer_ns, [
+        "cat", f"/sys/class/net/{srv.tn.peer_if}/statistics/rx_packets"]),
+        capture_output=True, text=True, timeout=10, check=True)
+    return int(r.stdout)
+
+
+def test_connection_close_answer_carries_the_fin(server):
+    """The answer to `Connection: close` and the server's FIN leave in one segment, so a
+    short connection costs the server three: SYN-ACK, answer + FIN, the ACK of the
+    client's FIN."""
+    def one():
+        with peer_conn(server) as s:
+            s.sendall(b"GET /one HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n")
+            r = Reader(s)
+            assert r.response()[0] == 200
+            assert r.closed() and r.buf == b""
+        time.sleep(0.3)                 # the ACK of our FIN
+
+    one()                               # neighbours resolved both ways
+    before = peer_rx_packets(server)
+    one()
+    assert peer_rx_packets(server) - before == 3
 
 
 def test_http10_closes_unless_keep_alive(server):

@@ -32,6 +32,15 @@ int tcp_rcv_update_due(const struct tcpcb *tp, uint32_t adv)
         maxwin = rcvbuf;
     if (offered > maxwin / 2)
         return 0;
+    /* An ACK is owed already (TF_DELACK) and the peer has a quarter of the most we offer:
+     * that ACK carries the new edge within the delayed-ACK time, and the answer the
+     * application is about to write carries it sooner.  This is the first read of every
+     * connection (the SYN-ACK's window is at most 65535 unscaled, so reading a request lets
+     * the edge jump to the whole buffer): a short request-response connection would
+     * otherwise spend a pure ACK on it that Linux, growing its window gradually, never
+     * sends. */
+    if ((tp->t_flags & TF_DELACK) && offered >= maxwin / 4)
+        return 0;
     /* Worth a segment: the edge moves by two segments or by half the buffer. */
     return adv >= 2u * tp->t_maxseg || 2u * adv >= rcvbuf;
 }

@@ -365,13 +365,13 @@ uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, u
     return (uint32_t)tuple_hash(tcp->ts_key, tcp->st, faddr, fport, lport);
 }
 
-/* Common set-up of a new connection once its 4-tuple is known. */
-void tcp_conn_setup(struct tcpcb *tp, uint64_t now)
+/* Common set-up of a new connection once its 4-tuple and ISN are known. */
+void tcp_conn_setup(struct tcpcb *tp, uint32_t iss, uint64_t now)
 {
     struct fn_tcp *tcp = tp->t_stack->tcp;
     const struct fn_config *c = &tp->t_stack->cfg;
 
-    tp->iss = tcp_isn_for(tcp, tp->faddr, tp->fport, tp->lport, now);
+    tp->iss = iss;
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_recover = tp->iss;
     tp->ts_offset = tcp_ts_offset_for(tcp, tp->faddr, tp->fport, tp->lport);
@@ -504,10 +504,10 @@ void tcp_free(struct tcpcb *tp)
     child_unlink(tp);
     tcp_pool_unwait(tp);
     tcp_pool_rcv_end(tp);
+    tcp_timers_stop_all(tp);            /* first: no 2·MSL goes back to the heap on unlink */
     tcp_tw_unlink(tp);
     if (tp->lport != 0 && (tp->t_state != TCPS_CLOSED))
         unhash(tcp, tp);
-    tcp_timers_stop_all(tp);
     ready_unlink(tcp, tp);
     tcb_release_buffers(tp);
     tp->lport = 0;

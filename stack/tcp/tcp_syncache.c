@@ -90,6 +90,7 @@ struct syncache {
     uint32_t sc_lidx;           /* its listener's tcpcb index: within a SO_REUSEPORT group
                                    the handshake stays with the member that took the SYN */
     int32_t sc_hnext;           /* hash chain; free-list link while free */
+    uint32_t sc_hbucket;        /* the chain it is in: sc_bucket() of its 4-tuple */
     int32_t sc_qprev, sc_qnext; /* links in the retransmission queue of sc_rxtshift */
     uint64_t sc_first;          /* the first SYN-ACK (an RTT sample unless resent: Karn) */
     uint64_t sc_expiry;         /* next SYN-ACK retransmission, or the give-up time */
@@ -133,10 +134,11 @@ static uint32_t sc_bucket(const struct tcp_syncache *sch, uint32_t faddr, uint16
     return (uint32_t)fn_siphash24(sch->hash_key, m, sizeof(m)) & sch->hash_mask;
 }
 
-static int32_t sc_lookup(const struct tcp_syncache *sch, uint32_t faddr, uint16_t fport,
-                         uint16_t lport)
+/* The entry of a 4-tuple in chain b (its sc_bucket), SC_NONE if none. */
+static int32_t sc_lookup_in(const struct tcp_syncache *sch, uint32_t b, uint32_t faddr,
+                            uint16_t fport, uint16_t lport)
 {
-    int32_t i = sch->hash[sc_bucket(sch, faddr, fport, lport)];
+    int32_t i = sch->hash[b];
 
     while (i != SC_NONE) {
         const struct syncache *sc = &sch->e[i];
@@ -145,6 +147,12 @@ static int32_t sc_lookup(const struct tcp_syncache *sch, uint32_t faddr, uint16_
         i = sc->sc_hnext;
     }
     return SC_NONE;
+}
+
+static int32_t sc_lookup(const struct tcp_syncache *sch, uint32_t faddr, uint16_t fport,
+                         uint16_t lport)
+{
+    return sc_lookup_in(sch, sc_bucket(sch, faddr, fport, lport), faddr, fport, lport);
 }
 
 static struct sc_queue *sc_queue_of(struct tcp_syncache *sch, const struct syncache *sc)
@@ -188,7 +196,7 @@ static void sc_free(struct fn_tcp *tcp, int32_t i, struct tcpcb *l)
 {
     struct tcp_syncache *sch = tcp->syncache;
     struct syncache *sc = &sch->e[i];
-    int32_t *pp = &sch->hash[sc_bucket(sch, sc->sc_faddr, sc->sc_fport, sc->sc_lport)];
+    int32_t *pp = &sch->hash[sc->sc_hbucket];
 
     while (*pp != i)
         pp = &sch->e[*pp].sc_hnext;
@@ -445,9 +453,8 @@ static struct tcpcb *sc_expand(struct tcpcb *l, const struct syncache *sc,
     tp->cc_algo = l->cc_algo;           /* the listener's choice (fn_tcp_set_cc) */
     tp->t_rcvbuf = sc->sc_rcvbuf;       /* and its SO_RCVBUF / TCP_MAXSEG */
     tp->t_user_mss = l->t_user_mss;
-    tcp_conn_setup(tp, now);
+    tcp_conn_setup(tp, sc->sc_iss, now);
     /* The sequence spaces the SYN-ACK announced; this ACK acknowledged our SYN. */
-    tp->iss = sc->sc_iss;
     tp->snd_una = tp->snd_nxt = tp->snd_max = sc->sc_iss + 1;
     tp->snd_recover = sc->sc_iss;       /* as for an active open: no recovery point yet */
     tp->irs = sc->sc_irs;
@@ -515,6 +522,7 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
     struct tcp_syncache *sch = tcp->syncache;
     const struct fn_config *c = &st->cfg;
     struct syncache tmp, *sc;
+    uint32_t b;
     int32_t i;
 
     /* Linux's policy: while the accept queue is full a SYN gets no SYN-ACK; the peer's SYN
@@ -523,7 +531,9 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
         st->stats.tcp_listen_overflow++;
         return;
     }
-    i = sc_lookup(sch, s->faddr, s->sport, l->lport);
+    /* One keyed hash of the 4-tuple for the lookup and the insertion (and sc_free). */
+    b = sc_bucket(sch, s->faddr, s->sport, l->lport);
+    i = sc_lookup_in(sch, b, s->faddr, s->sport, l->lport);
     if (i != SC_NONE) {
         sc = &sch->e[i];
         if (s->seq == sc->sc_irs) {
@@ -556,11 +566,9 @@ static void sc_syn(struct tcpcb *l, const struct tcp_synseg *s, uint64_t now)
             sc->sc_iss = tcp_isn_for(tcp, s->faddr, s->sport, l->lport, now);
             sc->sc_first = now;
             sc->sc_lidx = (uint32_t)(l - tcp->tcbs);
-            {
-                int32_t *b = &sch->hash[sc_bucket(sch, s->faddr, s->sport, l->lport)];
-                sc->sc_hnext = *b;
-                *b = i;
-            }
+            sc->sc_hbucket = b;
+            sc->sc_hnext = sch->hash[b];
+            sch->hash[b] = i;
             sc_queue_append(sch, i, now);
             sch->used++;
             l->t_sc_count++;

@@ -1,6 +1,7 @@
 /*
  * tcp_timer.c — TCP timers: retransmission (RFC 6298), delayed ACK, TIME_WAIT (2·MSL) and the
- * FIN_WAIT_2 limit, kept in one per-stack binary min-heap.
+ * FIN_WAIT_2 limit, kept in one per-stack binary min-heap (but for the 2·MSL of the TIME_WAITs
+ * nobody holds, which tcp_timewait.c's queue ends in deadline order).
  *
  * Contract: each tcpcb has TT_NTIMERS absolute deadlines (0 = off); the heap holds every
  * tcpcb with at least one armed timer, keyed by the earliest.  Arming, stopping and firing
@@ -84,9 +85,11 @@ _Static_assert(TT_NTIMERS == 5, "timers_min names every timer");
 static uint64_t timers_min(const struct tcpcb *tp)
 {
     const uint64_t *t = tp->t_timer;
+    /* A 2·MSL the TIME_WAIT queue ends is no heap key (tcp_timewait.c). */
+    uint64_t t2 = tp->t_twtimed ? 0 : t[TT_2MSL];
     uint64_t m = min_armed(min_armed(UINT64_MAX, t[0]), t[1]);
 
-    m = min_armed(min_armed(m, t[2]), t[3]);
+    m = min_armed(min_armed(m, t2), t[3]);
     return min_armed(m, t[4]) + 1;
 }
 
@@ -145,11 +148,14 @@ uint64_t fn_tcp_next_deadline(const struct fn_stack *st)
 {
     const struct fn_tcp *tcp = st->tcp;
     uint64_t sc = tcp_syncache_next_deadline(tcp), pw = tcp_pool_next_deadline(tcp);
+    uint64_t tw = tcp_tw_next_deadline(tcp);
 
     if (tcp_pool_wake_due(tcp))
         return 0;       /* waiters may get buffers now (tcp_pool.c) */
     if (pw < sc)
         sc = pw;
+    if (tw < sc)
+        sc = tw;
     return tcp->nheap && tcp->heap[0]->t_due < sc ? tcp->heap[0]->t_due : sc;
 }
 
@@ -271,5 +277,6 @@ void fn_tcp_timer(struct fn_stack *st, uint64_t now)
             break;
         }
     }
+    tcp_tw_expire(tcp, now);
     tcp_pool_wake(st, now);
 }

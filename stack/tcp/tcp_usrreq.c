@@ -101,7 +101,7 @@ int fn_tcp_connect_opts(struct fn_stack *st, uint32_t dst, uint16_t dst_port,
     tp->lport = src_port;
     fn_tcp_set_rcvbuf(tp, rcvbuf);      /* before the set-up: they shape the SYN */
     tp->t_user_mss = mss;
-    tcp_conn_setup(tp, now);
+    tcp_conn_setup(tp, tcp_isn_for(tcp, dst, dst_port, src_port, now), now);
     /* Until the SYN-ACK, the peer's MSS is unknown: size our own options from our MTU. */
     tp->t_maxseg = TCP_MSS_DEFAULT;
     tp->rcv_wscale = 0;

@@ -247,6 +247,8 @@ struct tcpcb {
     /* ---- TIME_WAIT recycling (tcp_timewait.c) ---- */
     uint8_t t_twq;              /* 1 iff linked in fn_tcp's TIME_WAIT queue: then in
                                    TIME_WAIT and TF_DETACHED (nobody holds it) */
+    uint8_t t_twtimed;          /* 1 iff t_twq and the queue, not the heap, ends its 2·MSL:
+                                   t_timer[TT_2MSL] is then left out of t_due */
     struct tcpcb *t_twprev, *t_twnext;  /* links in that queue */
 };
 
@@ -257,8 +259,10 @@ struct fn_tcp {
     uint32_t ntcbs;
     uint32_t nused;
     struct tcpcb *free_list;    /* linked by t_qnext */
-    struct tcpcb *tw_head;      /* TIME_WAIT tcpcbs nobody holds, by when they entered that */
-    struct tcpcb *tw_tail;      /*   state (and so by 2·MSL expiry), oldest first */
+    struct tcpcb *tw_head;      /* TIME_WAIT tcpcbs nobody holds, by when they joined */
+    struct tcpcb *tw_tail;      /*   the queue, oldest first (tcp_timewait.c) */
+    uint64_t tw_due_max;        /* latest 2·MSL deadline of a t_twtimed tcpcb since the
+                                   queue was last empty: those deadlines never decrease */
     struct tcpcb **hash;        /* connections by (faddr, fport, lport) */
     uint32_t hash_mask;         /* buckets - 1, power of two >= 2·ntcbs */
     struct tcpcb **lhash;       /* listeners by lport */
@@ -326,7 +330,7 @@ struct tcpcb *tcp_lookup_listen_flow(struct fn_tcp *tcp, uint32_t faddr, uint16_
                                      uint16_t lport);
 void tcp_hash_insert(struct fn_tcp *tcp, struct tcpcb *tp);
 void tcp_listen_insert(struct fn_tcp *tcp, struct tcpcb *tp);
-void tcp_conn_setup(struct tcpcb *tp, uint64_t now);
+void tcp_conn_setup(struct tcpcb *tp, uint32_t iss, uint64_t now);
 int tcp_ephemeral_port(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t *out);
 /* Enter CLOSED: unhash, stop timers, free buffers, raise CLOSED; the tcpcb itself is freed
  * if no owner holds it (detached or an unaccepted child).  Returns tp, or NULL if freed. */
@@ -354,8 +358,9 @@ int tcp_emit(struct fn_stack *st, uint32_t faddr, uint16_t fport, uint16_t lport
              uint64_t now);
 /* NOP NOP TIMESTAMP (RFC 7323 §3.2, the Appendix A layout) at o; returns 12. */
 uint32_t tcp_ts_opt(uint8_t *o, uint32_t tsval, uint32_t tsecr);
-/* The RFC 6528 ISN and the RFC 7323 §7.1 timestamp offset of a 4-tuple (as tcp_conn_setup
- * gives a tcpcb with that 4-tuple). */
+/* The RFC 6528 ISN (what an active open passes tcp_conn_setup; a passive one passes the
+ * ISN its SYN-ACK carried) and the RFC 7323 §7.1 timestamp offset of a 4-tuple (which
+ * tcp_conn_setup gives a tcpcb with that 4-tuple). */
 uint32_t tcp_isn_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport,
                      uint64_t now);
 uint32_t tcp_ts_offset_for(struct fn_tcp *tcp, uint32_t faddr, uint16_t fport, uint16_t lport);
@@ -504,8 +509,12 @@ uint32_t tcp_sack_opts(struct tcpcb *tp, uint8_t *o, uint32_t room);
 /* tp entered (or restarted) TIME_WAIT, or its owner let go of it: once both hold, queue it
  * as the newest TIME_WAIT that may be recycled. */
 void tcp_tw_note(struct tcpcb *tp);
-/* tp is being freed: take it off the queue. */
+/* tp is being freed or requeued: take it off the queue (its 2·MSL back to the heap). */
 void tcp_tw_unlink(struct tcpcb *tp);
+/* End the queued TIME_WAITs whose 2·MSL is over (from fn_tcp_timer, after the heap's). */
+void tcp_tw_expire(struct fn_tcp *tcp, uint64_t now);
+/* The earliest 2·MSL deadline the queue ends, UINT64_MAX if none. */
+uint64_t tcp_tw_next_deadline(const struct fn_tcp *tcp);
 /* No tcpcb is free: end the oldest queued TIME_WAIT (counted tcp_tw_recycled), freeing its
  * tcpcb.  0, or -ENOBUFS when none is queued. */
 int tcp_tw_recycle(struct fn_tcp *tcp);

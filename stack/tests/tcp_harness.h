@@ -127,7 +127,7 @@ static inline void tt_inject_abs(struct peer *p, uint32_t seq, uint32_t ack, uin
 static inline uint32_t tt_build(const struct peer *p, uint8_t *f, uint32_t rseq, uint32_t rack,
                                 uint8_t flags, const void *data, uint32_t dlen)
 {
-    uint8_t o[12];
+    uint8_t o[12] = {0};       /* zeroed: gcc -O2 cannot see n == 0 when p->ts is off */
     uint32_t n = 0;
 
     if (p->ts) {

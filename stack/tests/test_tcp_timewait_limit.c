@@ -464,4 +464,68 @@ FN_TEST(time_wait_that_ends_on_its_own_leaves_the_list)
     RAW_TEARDOWN();
 }
 
+/* A restarted 2·MSL (the peer's FIN again) makes tw the newest TIME_WAIT.  1 if it was
+ * acked at once. */
+static int fin_again(struct tnet *t, struct tcpcb *tw, uint16_t port, uint32_t iss)
+{
+    struct peer p;
+    struct rseg r;
+
+    tt_peer_init(&p, t, iss);
+    p.port = port;
+    p.a_iss = tw->iss;
+    tt_inject(&p, 1, 2, FN_TH_FIN | FN_TH_ACK, NULL, 0);
+    return tt_read(t, &r) == 1 && r.th.flags == FN_TH_ACK;
+}
+
+/* The TIME_WAITs nobody holds end from their queue, not from the timer heap (which a server
+ * closing first would fill with them): each ends exactly 2·MSL after its last FIN, in that
+ * order, with a restarted one last.  One whose owner let go of it after newer ones were
+ * queued (its 2·MSL began before theirs) keeps its heap entry and ends on time, first. */
+FN_TEST(time_waits_end_on_time_from_their_queue_and_a_late_one_from_the_heap)
+{
+    RAW_SETUP(8, (void)0);
+    const uint64_t msl2 = 2ull * c.tcp_msl_ms * MS;
+    const int order[5] = {0, 2, 3, 4, 1};
+    struct tcpcb *tw[5];
+    uint64_t due[5];
+
+    for (int i = 0; i < 5; i++) {
+        tw[i] = open_from(&t, l, (uint16_t)(P_PORT + 1 + i), 1000u * (uint32_t)(i + 1));
+        FN_CHECK(tw[i] != NULL);
+    }
+    FN_CHECK(to_time_wait(&t, tw[0], P_PORT + 1, 1000, 0));    /* its owner keeps it */
+    due[0] = t.now + msl2;
+    for (int i = 1; i < 5; i++) {
+        t.now += SEC;
+        FN_CHECK(to_time_wait(&t, tw[i], (uint16_t)(P_PORT + 1 + i), 1000u * (uint32_t)(i + 1), 1));
+        due[i] = t.now + msl2;
+        FN_CHECK(tw[i]->t_twtimed && tw[i]->t_heapidx < 0);
+    }
+    FN_CHECK_EQ(t.sa->tcp->nheap, 1);                          /* tw[0]'s 2·MSL only */
+    t.now += SEC;
+    fn_tcp_close(tw[0], t.now);
+    FN_CHECK(tw[0]->t_twq && !tw[0]->t_twtimed && tw[0]->t_heapidx >= 0);
+    FN_CHECK(t.sa->tcp->tw_tail == tw[0]);
+    FN_CHECK(fin_again(&t, tw[1], P_PORT + 2, 2000));
+    due[1] = t.now + msl2;
+    FN_CHECK(t.sa->tcp->tw_tail == tw[1] && tw[1]->t_twtimed);
+    FN_CHECK_EQ(fn_tcp_next_deadline(t.sa), due[0]);
+    for (int k = 0; k < 5; k++) {
+        int i = order[k];
+        t.now = due[i] - 1;
+        fn_stack_poll(t.sa, t.now);
+        FN_CHECK_EQ(fn_tcp_count(t.sa), (uint32_t)(6 - k));     /* the listener too */
+        FN_CHECK_EQ(fn_tcp_state(tw[i]), TCPS_TIME_WAIT);
+        t.now = due[i];
+        fn_stack_poll(t.sa, t.now);
+        FN_CHECK_EQ(fn_tcp_count(t.sa), (uint32_t)(5 - k));
+        if (k < 4)
+            FN_CHECK_EQ(fn_tcp_next_deadline(t.sa), due[order[k + 1]]);
+    }
+    FN_CHECK_EQ(t.sa->tcp->nheap, 0);
+    FN_CHECK(t.sa->tcp->tw_head == NULL);
+    RAW_TEARDOWN();
+}
+
 FN_TEST_MAIN()

@@ -642,7 +642,10 @@ static int conn_pump(struct server *s, struct conn *c)
 
         progress = 0;
         if (out_pending(c)) {
-            n = fn_send(s->st, c->fd, c->out.p + c->out_off, out_pending(c), 0);
+            /* A closing connection's last bytes wait for its FIN (fn_shutdown below, once
+             * they are all queued), so the response and the FIN leave in one segment. */
+            n = fn_send(s->st, c->fd, c->out.p + c->out_off, out_pending(c),
+                        c->closing && !c->eof ? MSG_MORE : 0);
             if (n > 0) {
                 c->out_off += (size_t)n;
                 progress = 1;
