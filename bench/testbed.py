@@ -30,8 +30,10 @@ Contract:
   100,000 connections), the kthread waited for its turn while the peer's frames overflowed
   that ring (the peer end's tx_dropped; nothing reaches the server to count): 391 frames,
   233 of them SYNs, lost while 50,000 connections opened, each SYN costing its client a 1 s
-  retransmission timeout — the benchmark's "SYN retransmits" were the test bed's, and none
-  is lost under SCHED_FIFO.  In shared-veth mode it changes nothing.  Returns describe().
+  retransmission timeout — the benchmark's "SYN retransmits" were the test bed's.  Under
+  SCHED_FIFO none is lost at 50,000; at 100,000 a few still are on a loaded 2-vCPU VM (0 to
+  144 frames a run, against 159-229 before).  In shared-veth mode it changes nothing.
+  Returns describe().
 - sample() / share(a, b): per-CPU split of the time between two samples (user, system,
   softirq, irq, idle, steal fractions of each CPU's /proc/stat line), NET_RX / NET_TX
   softirqs per second from /proc/softirqs, and the busy fraction of the NAPI kthreads on
