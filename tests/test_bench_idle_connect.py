@@ -16,7 +16,7 @@ the start and the moment every connection is held (before the client resets them
 of RSTs is not part of the question).  Measured on the 2-vCPU VM, shared with other work:
 with the old settle() 50,000 connections lost 391-1043 frames there (233-561 SYN retransmissions;
 30,000: 168 and 143), with SCHED_FIFO none in most runs and a few in some (4 of 30,000;
-at 100,000 up to 144: the VM's own scheduling, which no setting here reaches), hence the
+at 100,000 up to 144, left unexplained: presumably the VM's vCPU scheduling), hence the
 bound instead of zero.
 198.19.63.0/24, namespace prefix sr.
 """
