@@ -22,8 +22,18 @@ Contract:
   while an XDP program is attached (fastnet on af_xdp) and runs the program and the copy
   into the UMEM.  It makes the NAPI threaded (possible only once it exists, i.e. after the
   attach; the setting then survives detach and re-attach, and each attach creates a new
-  kthread) and pins every napi/DEV-* kthread of an end to that end's core.  In shared-veth
-  mode it changes nothing.  Returns describe().
+  kthread) and pins every napi/DEV-* kthread of an end to that end's core, under SCHED_FIFO
+  (priority NAPI_RT_PRIO, that of a threaded IRQ handler).  A NIC's receive runs in softirq,
+  ahead of whatever task the core runs, and fills a ring of 1,024 or more; veth's NAPI
+  kthread is an ordinary task by default and its ring holds 256 frames.  Left at SCHED_OTHER
+  on the core of a server that keeps it busy (the asyncio app accepting the idle scenario's
+  100,000 connections), the kthread waited for its turn while the peer's frames overflowed
+  that ring (the peer end's tx_dropped; nothing reaches the server to count): 391 frames,
+  233 of them SYNs, lost while 50,000 connections opened, each SYN costing its client a 1 s
+  retransmission timeout — the benchmark's "SYN retransmits" were the test bed's.  Under
+  SCHED_FIFO none is lost at 50,000; at 100,000 a few still are on a loaded 2-vCPU VM (0 to
+  144 frames a run, against 159-229 before).  In shared-veth mode it changes nothing.
+  Returns describe().
 - sample() / share(a, b): per-CPU split of the time between two samples (user, system,
   softirq, irq, idle, steal fractions of each CPU's /proc/stat line), NET_RX / NET_TX
   softirqs per second from /proc/softirqs, and the busy fraction of the NAPI kthreads on
@@ -44,6 +54,7 @@ import subprocess
 
 TESTBEDS = ("two-host", "shared-veth")
 KTHREADD = 2
+NAPI_RT_PRIO = 50         # what the kernel gives threaded IRQ handlers (irq/N-name)
 
 
 def _ns_sh(ns, script):
@@ -62,6 +73,17 @@ def _stat(pid):
     comm = text[text.index("(") + 1:text.rindex(")")]
     f = text[text.rindex(")") + 2:].split()
     return comm, int(f[11]) + int(f[12]), int(f[1]), int(f[36])
+
+
+def _policy(pid):
+    """"fifo/PRIO", "other" (or another policy's name) of a thread; None once it is gone."""
+    try:
+        pol, prio = os.sched_getscheduler(pid), os.sched_getparam(pid).sched_priority
+    except OSError:
+        return None
+    names = {os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr", os.SCHED_OTHER: "other"}
+    name = names.get(pol, str(pol))
+    return f"{name}/{prio}" if pol in (os.SCHED_FIFO, os.SCHED_RR) else name
 
 
 def napi_threads(devs):
@@ -113,6 +135,7 @@ class Testbed:
         for pid, (dev, _, _) in napi_threads(devs).items():
             try:
                 os.sched_setaffinity(pid, {devs[dev]})
+                os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(NAPI_RT_PRIO))
             except ProcessLookupError:
                 continue          # its NAPI went away meanwhile (XDP detached)
             self.pinned[pid] = (dev, devs[dev])
@@ -125,7 +148,9 @@ class Testbed:
             _, thr, _ = _ns_sh(ns, f"cat /sys/class/net/{dev}/threaded")
             d[dev] = {"core": cpu, "rps_cpus": rps or None, "threaded": thr or None,
                       "napi_threads": {str(p): c for p, (dv, c) in self.pinned.items()
-                                       if dv == dev}}
+                                       if dv == dev},
+                      "napi_policy": {str(p): _policy(p) for p, (dv, _) in self.pinned.items()
+                                      if dv == dev}}
         return d
 
     def sample(self):
