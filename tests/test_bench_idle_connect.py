@@ -1,7 +1,7 @@
 """Opening the benchmark's idle connections to the asyncio app on fastnet (af_xdp on the
-two-host veth test bed, bench/testbed.py) loses (almost) no frame: at most one SYN in a
-thousand is retransmitted, at most one frame in a thousand connections is dropped by the
-peer's veth end on its way to the stack end.
+two-host veth test bed, bench/testbed.py) loses (almost) no frame: at most one SYN in 400
+is retransmitted, at most one frame in 400 connections is dropped by the peer's veth end on
+its way to the stack end.
 
 Why it matters: bench/http_bench.py's idle cell (100,000 keep-alive connections, 256
 handshakes in flight) saw up to 26k client SYN timeouts against the asyncio app and took
@@ -17,7 +17,9 @@ of RSTs is not part of the question).  Measured on the 2-vCPU VM, shared with ot
 with the old settle() 50,000 connections lost 391-1043 frames there (233-561 SYN retransmissions;
 30,000: 168 and 143), with SCHED_FIFO none in most runs and a few in some (4 of 30,000;
 at 100,000 up to 144, left unexplained: presumably the VM's vCPU scheduling), hence the
-bound instead of zero.
+bound instead of zero.  The bound (125 at 50,000) sits between the worst rate seen with
+SCHED_FIFO (1.4 in 1,000, about 72 here) and the best without it (233), so that a noisy CI
+machine does not fail it by chance while the old settle() still does.
 198.19.63.0/24, namespace prefix sr.
 """
 import json
@@ -36,7 +38,7 @@ import http_servers as hs  # noqa: E402
 PREFIX = "198.19.63.0/24"
 SERVER_CPU, CLIENT_CPU = 0, 1
 COUNT = 50_000
-BOUND = COUNT // 1000    # SYN retransmissions, and veth drops, tolerated
+BOUND = COUNT // 400     # SYN retransmissions, and veth drops, tolerated
 CONCURRENCY = 256        # the bench's default (bench/http_clients.py idle)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
