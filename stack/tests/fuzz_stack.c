@@ -295,10 +295,17 @@ static uint32_t check_tcb(struct fz *z, const struct tcpcb *tp)
     if (tp->t_listen)
         FZ_ASSERT(tp->t_listen == z->l && z->l && !owned(z, tp) && tp->t_revents == 0);
     for (int i = 0; i < TT_NTIMERS; i++) {
+        /* The 2·MSL of a TIME_WAIT the queue ends is no heap key (tcp_timewait.c). */
+        if (i == TT_2MSL && tp->t_twtimed)
+            continue;
         if (tp->t_timer[i] && (due == 0 || tp->t_timer[i] < due))
             due = tp->t_timer[i];
     }
     FZ_ASSERT(tp->t_due == due);
+    if (tp->t_twtimed)
+        FZ_ASSERT(tp->t_twq && tp->t_timer[TT_2MSL] != 0);
+    if (tp->t_twq)
+        FZ_ASSERT(tp->t_state == TCPS_TIME_WAIT && (tp->t_flags & TF_DETACHED));
     FZ_ASSERT((tp->t_heapidx >= 0) == (due != 0));
     if (tp->t_heapidx >= 0)
         FZ_ASSERT((uint32_t)tp->t_heapidx < tcpst(z)->nheap &&
@@ -388,6 +395,25 @@ static void check_invariants(struct fz *z)
     FZ_ASSERT(tcp->nheap == timed);
     for (uint32_t i = 1; i < tcp->nheap; i++)
         FZ_ASSERT(tcp->heap[(i - 1) / 2]->t_due <= tcp->heap[i]->t_due);
+    /* The TIME_WAIT queue: the queued tcpcbs, its t_twtimed ones in deadline order (the
+     * queue ends them from its head), none later than tw_due_max. */
+    {
+        uint32_t n = 0, queued = 0;
+        uint64_t last_due = 0;
+        const struct tcpcb *prev = NULL;
+        for (uint32_t i = 0; i < tcp->ntcbs; i++)
+            queued += tcp->tcbs[i].lport != 0 && tcp->tcbs[i].t_twq;
+        for (const struct tcpcb *tp = tcp->tw_head; tp; tp = tp->t_twnext) {
+            FZ_ASSERT(n++ < tcp->ntcbs && tp->t_twq && tp->t_twprev == prev);
+            if (tp->t_twtimed) {
+                FZ_ASSERT(tp->t_timer[TT_2MSL] >= last_due &&
+                          tp->t_timer[TT_2MSL] <= tcp->tw_due_max);
+                last_due = tp->t_timer[TT_2MSL];
+            }
+            prev = tp;
+        }
+        FZ_ASSERT(n == queued && tcp->tw_tail == prev);
+    }
     /* The ready list links exactly the tcpcbs with events pending. */
     {
         uint32_t n = 0;
