@@ -119,11 +119,11 @@ def cell(a, net, server, scen):
         "napi_threads", {})]
     k0 = peer_packets(net)
     s0 = sleeps(pid)
-    b0, c0 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
-    q0 = sum(sched_ns(p) for p in napi)
+    b0, q0 = net.testbed.sample(), sum(sched_ns(p) for p in napi)
+    c0 = sched_ns(pid) + q0
     r = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 60)
-    b1, c1 = net.testbed.sample(), sum(sched_ns(p) for p in [pid, *napi])
-    q1 = sum(sched_ns(p) for p in napi)
+    b1, q1 = net.testbed.sample(), sum(sched_ns(p) for p in napi)
+    c1 = sched_ns(pid) + q1
     s1 = sleeps(pid)
     k1 = peer_packets(net)
     instr = None

@@ -162,6 +162,15 @@ def _peer_mac(net):
     return r.stdout.strip()
 
 
+def _probe(net, backend, *args):
+    """Run tests/helpers/stack_probe.py in the stack namespace; its JSON result."""
+    r = ns_run(net.stack_ns, sys.executable, str(HELPERS / "stack_probe.py"),
+               "--backend", backend, "--iface", net.stack_if, "--ip", net.stack_ip,
+               "--prefix-len", str(net.prefix_len), "--peer", net.peer_ip, *args, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_stack_resolves_peer_and_pings_it(backend):
     """The stack sends its own ARP request for the peer, learns the right MAC, and its own
@@ -171,12 +180,7 @@ def test_stack_resolves_peer_and_pings_it(backend):
                         prefix="198.18.8.0/24") as net:
         peer_mac = _peer_mac(net)
         for size in (1400, 3000):
-            r = ns_run(net.stack_ns, sys.executable, str(HELPERS / "stack_probe.py"),
-                       "--backend", backend, "--iface", net.stack_if, "--ip", net.stack_ip,
-                       "--prefix-len", str(net.prefix_len), "--peer", net.peer_ip,
-                       "--count", "10", "--size", str(size), timeout=120)
-            assert r.returncode == 0, r.stderr
-            res = json.loads(r.stdout.strip().splitlines()[-1])
+            res = _probe(net, backend, "--count", "10", "--size", str(size))
             assert res["peer_mac"] == peer_mac
             assert res["stats"]["arp_replies_learned"] >= 1
             assert res["replies"] == 10, res
@@ -199,12 +203,7 @@ def test_macs_with_zero_bytes_read_back_whole(backend):
         ns_run(net.peer_ns, "ip", "link", "set", "dev", net.peer_if, "address", peer_mac,
                check=True)
         assert _peer_mac(net) == peer_mac
-        r = ns_run(net.stack_ns, sys.executable, str(HELPERS / "stack_probe.py"),
-                   "--backend", backend, "--iface", net.stack_if, "--ip", net.stack_ip,
-                   "--prefix-len", str(net.prefix_len), "--peer", net.peer_ip,
-                   "--count", "3", timeout=120)
-        assert r.returncode == 0, r.stderr
-        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res = _probe(net, backend, "--count", "3")
         assert res["mac"] == stack_mac
         assert res["peer_mac"] == peer_mac
         assert res["replies"] == 3, res
