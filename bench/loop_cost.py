@@ -30,8 +30,10 @@ client's send, for every server kind alike.  --testbed two-host (the default, as
 bench/http_bench.py; bench/testbed.py) runs each end's receive on its own host's core, so
 each side's receive work is counted where it belongs.
 Hardware counters (instructions) are printed when perf can count them here (--perf), else
-"n/a"; --record DIR keeps a perf record -g profile of the server per cell.  Packets per
-request are the load generator's veth counters.
+"n/a"; --record DIR keeps a perf record -g profile of the server's core per cell (the
+server, the NAPI kthreads pinned there, softirq: `perf report --sort comm,sym`).  Packets per
+request are the load generator's veth counters.  --fastnet-arg passes a flag to the fastnet
+server (repeatable: --fastnet-arg=--xdp-mode=skb).
 """
 import argparse
 import json
@@ -111,7 +113,7 @@ def cell(a, net, server, scen):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rec = None
     if a.record:
-        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o",
+        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-C", str(a.server_cpu), "-o",
                                 os.path.join(a.record, f"{server.kind}-{scen}.data")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # The server host's receive threads (none unless veth's NAPI is threaded).
@@ -176,8 +178,12 @@ def main():
                    help="where each end's receive work runs (see above)")
     p.add_argument("--perf", action="store_true", help="also count instructions (perf stat)")
     p.add_argument("--record", metavar="DIR",
-                   help="perf record -g the server during each cell into DIR/KIND-SCEN.data")
+                   help="perf record -g the server's core (the server, its NAPI kthreads, softirq, "
+                   "anything else there) during each cell into DIR/KIND-SCEN.data")
     p.add_argument("--json", help="write the raw cells here")
+    p.add_argument("--fastnet-arg", action="append", default=[], metavar="ARG",
+                   help="an extra flag for the fastnet server (repeatable), e.g. "
+                   "--fastnet-arg=--xdp-mode=skb")
     a = p.parse_args()
     kinds = a.servers.split(",")
     scens = a.scenarios.split(",")
@@ -189,7 +195,8 @@ def main():
             for rnd in range(a.rounds):
                 order = kinds[rnd % len(kinds):] + kinds[:rnd % len(kinds)]
                 for kind in order:
-                    srv = hs.Server(kind, net, work, cpu=a.server_cpu, backend=a.backend)
+                    srv = hs.Server(kind, net, work, cpu=a.server_cpu, backend=a.backend,
+                                    fastnet_args=a.fastnet_arg)
                     srv.start()
                     try:
                         for scen in scens:
