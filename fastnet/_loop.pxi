@@ -16,13 +16,14 @@
 # the same select() call; connection_made / connection_lost are queued in loop._ready as
 # _Soon entries (call_soon's order, context and error report, without its Python frames).
 from cpython.buffer cimport PyBUF_WRITABLE as _PyBUF_WRITABLE
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.string cimport memcpy
 from libc.errno cimport EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM
 
 import asyncio as _asyncio
-import contextvars as _contextvars
 import selectors as _selectors
 import sys
 from asyncio import format_helpers as _format_helpers
@@ -86,7 +87,6 @@ _BufferedProtocol = _asyncio.BufferedProtocol
 _WRITELINES_NAMES_ITSELF = sys.version_info >= (3, 12)
 _EVENT_READ = _selectors.EVENT_READ
 _EVENT_WRITE = _selectors.EVENT_WRITE
-_copy_context = _contextvars.copy_context
 _AioHandle = _asyncio.events.Handle
 
 
@@ -95,56 +95,87 @@ cdef inline object _errno_exc(int err):
     return OSError(err, os.strerror(err))
 
 
+cdef enum:
+    # What a _Soon entry runs: the transport's _start or its _call_connection_lost.
+    _SOON_START = 0
+    _SOON_LOST = 1
+
+
+@cython.freelist(64)
 cdef class _Soon:
     """One callback in asyncio's ready queue, run by _run_once as it runs a Handle (it reads
     _cancelled and calls _run()), without the Python-level call_soon and Handle.__init__ a
     connection's connection_made and connection_lost would otherwise cost.  Same order
     (appended to loop._ready, as call_soon does), same context (a copy of the current one,
-    taken now), same report of an exception (message, exception, a Handle of the same
-    callback); only made outside debug mode (see _call_soon)."""
+    taken now, entered for the call and left before an error is reported, as Context.run
+    does), same report of an exception (message, exception, a Handle of the same callback);
+    only made outside debug mode (see _call_soon).  It names the transport and which of its
+    two callbacks to run, so no bound method is made per callback (one is made only for an
+    error report or a repr), and entries come from a free list: neither allocation counts
+    towards the cyclic GC's next young-generation collection."""
     cdef readonly bint _cancelled
-    cdef object callback
+    cdef _Transport t
+    cdef int op
     cdef object arg
     cdef object ctx
     cdef object loop
 
     def _run(self):
+        cdef _Transport t = self.t
+        ctx = self.ctx
+        arg = self.arg
+        # As Handle._run: nothing of the callback outlives its run (no cycles to collect).
+        self.t = None
+        self.arg = self.ctx = None
         try:
-            self.ctx.run(self.callback, self.arg)
+            PyContext_Enter(ctx)
+            try:
+                if self.op == _SOON_START:
+                    t._start_c(arg)
+                else:
+                    t._connection_lost_c(arg)
+            finally:
+                PyContext_Exit(ctx)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            args = (self.arg,)
+            callback = _soon_callback(t, self.op)
+            args = (arg,)
             self.loop.call_exception_handler({
                 "message": "Exception in callback "
-                           + _format_helpers._format_callback_source(self.callback, args),
+                           + _format_helpers._format_callback_source(callback, args),
                 "exception": exc,
-                "handle": _AioHandle(self.callback, args, self.loop, self.ctx)})
-        # As Handle._run: nothing of the callback outlives its run (no cycles to collect).
-        self.callback = self.arg = self.ctx = None
+                "handle": _AioHandle(callback, args, self.loop, ctx)})
 
     def cancel(self):
         self._cancelled = True
 
     def __repr__(self):
-        return f"<fastnet ready callback {self.callback!r}>"
+        cb = _soon_callback(self.t, self.op) if self.t is not None else None
+        return f"<fastnet ready callback {cb!r}>"
 
 
-cdef int _call_soon(_Engine eng, callback, arg) except -1:
-    """loop.call_soon(callback, arg) for the engine's own callbacks."""
-    cdef object loop = eng.loop
+cdef object _soon_callback(_Transport t, int op):
+    """The bound method a _Soon entry stands for."""
+    return t._start if op == _SOON_START else t._call_connection_lost
+
+
+cdef int _call_soon(_Engine eng, _Transport t, int op, arg) except -1:
+    """loop.call_soon(t._start or t._call_connection_lost, arg) for the engine's own
+    callbacks."""
     cdef _Soon s
-    if loop._debug or loop._closed:
+    if eng.debug or eng.closed:
         # Debug mode: asyncio's thread check, source tracebacks and slow-callback report
         # (which reads a Handle's fields); closed: its RuntimeError.
-        loop.call_soon(callback, arg)
+        eng.loop.call_soon(_soon_callback(t, op), arg)
         return 0
     s = _Soon.__new__(_Soon)
-    s.callback = callback
+    s.t = t
+    s.op = op
     s.arg = arg
-    s.ctx = _copy_context()
-    s.loop = loop
-    eng.ready.append(s)
+    s.ctx = PyContext_CopyCurrent()
+    s.loop = eng.loop
+    eng.ready_append(s)
     return 0
 
 
@@ -164,8 +195,15 @@ cdef class _Engine:
     cdef int epfd
     cdef object loop
     cdef dict handles
-    # loop._ready, asyncio's queue of callbacks for the next iteration (_call_soon).
+    # loop._ready, asyncio's queue of callbacks for the next iteration (_call_soon), and its
+    # append method.
     cdef object ready
+    cdef object ready_append
+    # loop.get_debug() (kept by Loop.set_debug through _Hub.set_debug) and loop.is_closed()
+    # (set by _Hub.close, which Loop.close calls): _call_soon reads these, not the loop's
+    # attributes, twice per connection.
+    cdef bint debug
+    cdef bint closed
     cdef int n_transports
     cdef int n_servers
     # An in-memory link (no fd): frames this stack sent sit in its peer's ring until that
@@ -183,6 +221,8 @@ cdef class _Engine:
         self.stack = stack
         self.loop = loop
         self.ready = loop._ready
+        self.ready_append = self.ready.append
+        self.debug = loop.get_debug()
         self.handles = {}
         self.memlink = fn_stack_fd(stack.st) < 0
 
@@ -264,7 +304,11 @@ cdef class _Engine:
         return t
 
     def listen(self, Socket sock, protocol_factory, server, sslcontext, backlog,
-               ssl_handshake_timeout, ssl_shutdown_timeout):
+               ssl_handshake_timeout, ssl_shutdown_timeout, set clients=None):
+        """Accept on sock.  clients: the client set of a server whose _attach(t) is
+        clients.add(t) and whose _detach(t) is clients.discard(t) then _wakeup() when the set
+        is empty and the server closed (fastnet.loop._Server's): the listener's transports
+        then do that themselves, without the two Python calls per connection."""
         self.stack._check()
         cdef _Listener ls = _Listener.__new__(_Listener)
         ls.eng = self
@@ -272,6 +316,7 @@ cdef class _Engine:
         ls.sock = sock
         ls.protocol_factory = protocol_factory
         ls.server = server
+        ls.clients = clients
         ls.sslcontext = sslcontext
         ls.backlog = max(1, backlog)
         ls.hs_timeout = ssl_handshake_timeout
@@ -300,6 +345,7 @@ cdef class _Engine:
     cdef int close(self) except -1:
         """loop.close(): every fd this engine still holds is closed, no callbacks."""
         cdef _Handle h
+        self.closed = True
         for h in list(self.handles.values()):
             if isinstance(h, _Transport):
                 (<_Transport>h)._close_fd()
@@ -496,6 +542,12 @@ cdef class _Hub:
             out["pool_in_use"] += st["pool.in_use"] - st["backend.held"]
         return out
 
+    def set_debug(self, bint enabled):
+        """loop.set_debug(enabled) was called (see _Engine.debug)."""
+        cdef _Engine e
+        for e in self.engines:
+            e.debug = enabled
+
     def close(self):
         cdef _Engine e
         for e in self.engines:
@@ -521,6 +573,8 @@ cdef class _Listener(_Handle):
     cdef Socket sock
     cdef object protocol_factory
     cdef object server
+    # The server's client set when the server is a fastnet.loop._Server (see listen()).
+    cdef set clients
     cdef object sslcontext
     cdef int backlog
     cdef object hs_timeout
@@ -567,7 +621,7 @@ cdef class _Listener(_Handle):
                         "message": "Error on transport creation for incoming connection",
                         "exception": exc})
                     continue
-                t = _new_transport(self.eng, fd, protocol, None, self.server)
+                t = _new_transport(self.eng, fd, protocol, None, self.server, self.clients)
                 t.peer = sin
                 t._fill_names(False)
             else:
@@ -591,7 +645,8 @@ cdef Socket _socket_for(Stack stack, int fd):
     return so
 
 
-cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
+cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server,
+                               set clients=None):
     cdef _Transport t = _Transport.__new__(_Transport)
     cdef int one = 1
     # asyncio sets TCP_NODELAY on every TCP transport (base_events._set_nodelay).
@@ -599,16 +654,21 @@ cdef _Transport _new_transport(_Engine eng, int fd, protocol, waiter, server):
     t.eng = eng
     t.fd = fd
     t.loop = eng.loop
-    t.wbuf = bytearray()
+    t.wbuf = PyByteArray_FromStringAndSize(NULL, 0)
     t.high = 65536
     t.low = 16384
     t.server = server
-    t.set_protocol(protocol)
+    t.protocol = protocol
+    t.buffered = isinstance(protocol, _BufferedProtocol)
     eng.handles[fd] = t
     eng.n_transports += 1
     if server is not None:
-        server._attach(t)
-    _call_soon(eng, t._start, waiter)
+        if clients is None:
+            server._attach(t)
+        else:
+            t.clients = clients
+            clients.add(t)
+    _call_soon(eng, t, _SOON_START, waiter)
     return t
 
 
@@ -621,6 +681,9 @@ cdef class _Transport(_Handle):
     cdef object protocol
     cdef bint buffered
     cdef object server
+    # The server's client set when this transport is in it without server._attach (see
+    # _Engine.listen); None otherwise.
+    cdef set clients
     cdef Socket sock_obj
     cdef object trsock
     cdef dict extra
@@ -658,6 +721,9 @@ cdef class _Transport(_Handle):
         return 0
 
     def _start(self, waiter):
+        self._start_c(waiter)
+
+    cdef int _start_c(self, waiter) except -1:
         try:
             if self.protocol is not None:
                 self.protocol.connection_made(self)
@@ -666,6 +732,7 @@ cdef class _Transport(_Handle):
             self._update()
             if waiter is not None and not waiter.cancelled():
                 waiter.set_result(None)
+        return 0
 
     cdef int _update(self) except -1:
         cdef uint32_t m = 0
@@ -885,7 +952,7 @@ cdef class _Transport(_Handle):
         if not len(self.wbuf):
             self._update()
             if self.closing:
-                self._call_connection_lost(None)
+                self._connection_lost_c(None)
             elif self.eof_written:
                 fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
         return 0
@@ -971,7 +1038,7 @@ cdef class _Transport(_Handle):
                 # it (the socket itself is closed with connection_lost, as before).
                 fn_shutdown(self.eng.stack.st, self.fd, SHUT_WR)
             self.conn_lost += 1
-            _call_soon(self.eng, self._call_connection_lost, None)
+            _call_soon(self.eng, self, _SOON_LOST, None)
 
     def abort(self):
         """Drop queued data and close at once.  As the stock loop's (a kernel close), the
@@ -1003,10 +1070,13 @@ cdef class _Transport(_Handle):
             self.closing = True
         self._update()
         self.conn_lost += 1
-        _call_soon(self.eng, self._call_connection_lost, exc)
+        _call_soon(self.eng, self, _SOON_LOST, exc)
         return 0
 
     def _call_connection_lost(self, exc):
+        self._connection_lost_c(exc)
+
+    cdef int _connection_lost_c(self, exc) except -1:
         try:
             if self.protocol is not None:
                 self.protocol.connection_lost(exc)
@@ -1016,7 +1086,16 @@ cdef class _Transport(_Handle):
             server = self.server
             self.server = None
             if server is not None:
-                server._detach(self)
+                clients = self.clients
+                if clients is None:
+                    server._detach(self)
+                else:
+                    # fastnet.loop._Server._detach, without its Python frame.
+                    self.clients = None
+                    clients.discard(self)
+                    if not clients and server._sockets is None:
+                        server._wakeup()
+        return 0
 
     cdef int _close_fd(self) except -1:
         cdef fn_stack *st = self.eng.stack.st

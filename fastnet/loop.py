@@ -43,26 +43,32 @@ class _Server(base_events.Server):
     in 3.13) exist on every version, and transports attach themselves as in 3.13.
 
     The clients are a plain set, not asyncio's WeakSet: every client is a fastnet transport,
-    which its engine keeps alive until connection_lost detaches it anyway, and attach and
-    detach (once per connection each) then cost one Python frame instead of three.  Both
-    the client set (3.13's close/wait_closed read it) and _active_count (3.11 and 3.12's)
-    are kept."""
+    which its engine keeps alive until connection_lost detaches it anyway.  _active_count
+    (3.11 and 3.12's close/wait_closed read it) is the size of that set, so _attach is
+    _clients.add and _detach _clients.discard then _wakeup once the set is empty and the
+    server closed: what the transports of the server's own listeners do in Cython, without
+    calling these two methods (fastnet._core._Engine.listen)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: set[Any] = set()
-        self._active_count = 0
+
+    @property  # type: ignore[override]
+    def _active_count(self) -> int:
+        return len(self._clients)
+
+    @_active_count.setter
+    def _active_count(self, value: int) -> None:
+        # asyncio's Server.__init__ sets it to 0: the client set starts empty anyway.
+        pass
 
     def _attach(self, transport: Any) -> None:  # type: ignore[override]
         assert self._sockets is not None
-        self._active_count += 1
         self._clients.add(transport)
 
     def _detach(self, transport: Any) -> None:  # type: ignore[override]
-        assert self._active_count > 0
-        self._active_count -= 1
         self._clients.discard(transport)
-        if self._active_count == 0 and self._sockets is None:
+        if not self._clients and self._sockets is None:
             self._wakeup()
 
     def close_clients(self) -> None:
@@ -161,13 +167,22 @@ class Loop(asyncio.SelectorEventLoop):
         rings and queues are not counted)."""
         return self._fn_hub.handles()
 
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        # asyncio's __init__ calls this before the hub is bound (bind() reads get_debug()).
+        hub = self.__dict__.get("_fn_hub")
+        if hub is not None:
+            hub.set_debug(self.get_debug())
+
     def close(self) -> None:
         if self.is_running():
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
-        super().close()
-        self._fn_hub.close()
+        try:
+            super().close()
+        finally:
+            self._fn_hub.close()
         for s in self._fn_owned:
             s.close()
 
@@ -401,7 +416,9 @@ class Loop(asyncio.SelectorEventLoop):
             ssl_handshake_timeout if ssl_handshake_timeout is not None
             else asyncio.constants.SSL_HANDSHAKE_TIMEOUT,
             ssl_shutdown_timeout if ssl_shutdown_timeout is not None
-            else asyncio.constants.SSL_SHUTDOWN_TIMEOUT)
+            else asyncio.constants.SSL_SHUTDOWN_TIMEOUT,
+            # Only this module's own server class: a subclass may do more in _attach.
+            server._clients if type(server) is _Server else None)
 
     def _stop_serving(self, sock: Any) -> None:
         if not isinstance(sock, _core.Socket):

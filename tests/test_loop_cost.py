@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
+import logging
 import os
 import socket
 import threading
@@ -253,6 +255,100 @@ def test_connection_made_exception_is_reported_as_a_callback_error(pair):
     assert ctx["message"].startswith("Exception in callback ")
     assert isinstance(ctx["exception"], ValueError) and str(ctx["exception"]) == "boom"
     assert isinstance(ctx["handle"], asyncio.Handle)
+
+
+class KeepsTransport(asyncio.Protocol):
+    """Keeps its transport after connection_lost, as many protocols do."""
+
+    def __init__(self, done=None, request=None):
+        self.done = done
+        self.request = request
+        self.transport = None
+        self.got = b""
+
+    def connection_made(self, transport):
+        self.transport = transport
+        if self.request is not None:
+            transport.write(self.request)
+
+    def data_received(self, data):
+        self.got += data
+        if self.request is None:        # the server: echo, then close
+            self.transport.write(data)
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        if self.done is not None:
+            self.done.set_result(self.got)
+
+
+def test_short_connections_leave_nothing_for_the_cyclic_gc(pair):
+    """Everything a closed connection used is freed by reference counting, as with the
+    stock loop (whose transport drops its protocol, server and loop in connection_lost):
+    after N short connections the cyclic GC finds no garbage holding a fastnet object or
+    a protocol, also when the protocols keep their transports."""
+    lp, _ = pair
+
+    async def main():
+        server = await lp.create_server(KeepsTransport, A_IP, PORT)
+        for i in range(40):
+            done = lp.create_future()
+            await lp.create_connection(lambda: KeepsTransport(done, b"ping %d" % i),
+                                       A_IP, PORT)
+            assert await done == b"ping %d" % i
+        server.close()
+        await server.wait_closed()
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        lp.run_until_complete(main())
+        lp.run_until_complete(asyncio.sleep(0.05))
+        gc.collect()
+        left = [type(o) for o in gc.garbage
+                if type(o).__module__.startswith("fastnet") or isinstance(o, KeepsTransport)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
+
+
+def test_set_debug_after_creation_reaches_the_transports(pair):
+    """loop.set_debug(True) on a running fastnet loop: connection_made and connection_lost
+    then go through loop.call_soon as asyncio Handles, so debug mode's slow-callback report
+    names them (the engine keeps the debug flag; Loop.set_debug passes it on)."""
+    lp, _ = pair
+    logged = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            logged.append(record.getMessage())
+
+    class Slow(asyncio.Protocol):
+        def connection_made(self, transport):
+            time.sleep(0.02)
+            transport.close()
+
+    async def main():
+        server = await lp.create_server(Slow, A_IP, PORT)
+        lp.set_debug(True)
+        lp.slow_callback_duration = 0.01
+        reader, writer = await asyncio.open_connection(A_IP, PORT)
+        assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+        lp.set_debug(False)
+        server.close()
+        await server.wait_closed()
+
+    handler = Catch()
+    asyncio.log.logger.addHandler(handler)
+    try:
+        lp.run_until_complete(main())
+    finally:
+        asyncio.log.logger.removeHandler(handler)
+        lp.set_debug(False)
+    assert any(m.startswith("Executing <Handle") and "_start" in m for m in logged), logged
 
 
 def test_reads_of_any_size_arrive_whole(pair):
