@@ -53,17 +53,22 @@ NGINX_DIR = os.path.join(BENCH, "nginx")
 NATIVE_DIR = os.path.join(ROOT, "apps", "http_echo", "native")
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
-KINDS = ("fastnet", "fastnet-native", "uvloop", "asyncio", "nginx")
+KINDS = ("fastnet", "fastnet-napi", "fastnet-native", "uvloop", "asyncio", "nginx")
 LABELS = {
     "fastnet": "fastnet (asyncio app)",
+    "fastnet-napi": "fastnet (asyncio app, NAPI poll)",
     "fastnet-native": "fastnet (native)",
     "uvloop": "uvloop",
     "asyncio": "stock asyncio",
     "nginx": "nginx (1 worker)",
 }
 KERNEL_KINDS = ("uvloop", "asyncio", "nginx")
-APP_LOOP = {"fastnet": "fastnet", "fastnet-native": "native", "uvloop": "uvloop",
-            "asyncio": "asyncio"}
+APP_LOOP = {"fastnet": "fastnet", "fastnet-napi": "fastnet", "fastnet-native": "native",
+            "uvloop": "uvloop", "asyncio": "asyncio"}
+# Flags a kind adds to the fastnet server's command line: fastnet-napi is the asyncio app
+# with the af_xdp backend's opt-in NAPI poll mode (README: the stack drives the interface's
+# NAPI from its own poll rounds; fastnet's default mode is "fastnet").
+KIND_ARGS = {"fastnet-napi": ("--napi-poll",)}
 
 
 class Unavailable(Exception):
@@ -202,7 +207,7 @@ class Server:
                        tn.stack_cidr, "--tcp-max-conns", str(self.max_conns),
                        "--tcp-max-sockets", str(self.max_conns),
                        "--stats-file", os.path.join(self.dir, "stats.json"),
-                       *self.fastnet_args]
+                       *KIND_ARGS.get(self.kind, ()), *self.fastnet_args]
 
     def _nginx_argv(self):
         exe = shutil.which("nginx")
