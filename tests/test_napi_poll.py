@@ -12,6 +12,7 @@ apart from a restore to what was there.  Covered:
   a POST from the peer are echoed, idle CPU as above, values back after SIGTERM;
 - a failed open (bad queue index: the bind fails after the values were written) restores
   them, and its log shows both the write and the restore;
+- a value changed by someone else while the stack is open is left as they set it at close;
 - without CAP_NET_ADMIN the open fails with EPERM naming the capability, nothing changed;
 - a process that entered the namespace without remounting /sys (sysfs shows another
   namespace's devices) is refused with ENODEV instead of writing someone else's interface;
@@ -204,6 +205,31 @@ def test_failed_open_restores_the_device(tn, tmp_path):
     assert f"{tn.stack_if} gro_flush_timeout back to 12345" in err, err
     assert f"{tn.stack_if} napi_defer_hard_irqs back to 1" in err, err
     assert knobs(tn) == BEFORE
+    assert not link_has_xdp(tn)
+
+
+CHANGED_CODE = """
+import json
+from fastnet import _core
+_core.set_log_level("info")
+st = _core.Stack(backend="af_xdp", iface={iface!r}, ip={ip!r}, prefix_len=24,
+                 napi_poll=True)
+with open("/sys/class/net/{iface}/gro_flush_timeout", "w") as f:
+    f.write("777\\n")
+st.close()
+print(json.dumps({{"closed": True}}))
+"""
+
+
+@needs_root
+def test_a_value_changed_while_open_is_left_alone(tn, tmp_path):
+    """Close writes back only what still holds our value: one changed meanwhile (by an
+    administrator, or by another stack on another queue of the device) is not ours to undo."""
+    set_knobs(tn, BEFORE)
+    res, err = probe(tn, CHANGED_CODE.format(iface=tn.stack_if, ip=tn.stack_ip), tmp_path)
+    assert res["closed"] is True
+    assert "gro_flush_timeout is 777, not the 200000 we set: left as it is" in err, err
+    assert knobs(tn) == {"napi_defer_hard_irqs": 1, "gro_flush_timeout": 777}
     assert not link_has_xdp(tn)
 
 

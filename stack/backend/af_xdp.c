@@ -47,7 +47,8 @@
  * a frame that arrives after we went to sleep waits up to gro_flush_timeout.  The two device
  * values are read (from /sys/class/net/IF, which must be this network namespace's sysfs: the
  * interface's ifindex and MAC are checked there) and written before the XDP program is
- * loaded, and written back by close and by every failed open after that point; a process
+ * loaded, and written back by close and by every failed open after that point (each only if
+ * it still holds our value: see xsk_napi_restore); a process
  * killed without close leaves them set, like the XDP program (reset with
  * `echo 0 > /sys/class/net/IF/napi_defer_hard_irqs` and the same for gro_flush_timeout).
  *
@@ -168,6 +169,7 @@ struct fn_xsk {
     /* The device's napi_defer_hard_irqs / gro_flush_timeout as found at open, and whether we
      * wrote ours over them (then close writes these back). */
     unsigned long long napi_prev[NAPI_KNOBS];
+    unsigned long long napi_ours[NAPI_KNOBS];
     int napi_written[NAPI_KNOBS];
 
     /* Counters of our own, added to the kernel's XDP_STATISTICS when stats are refreshed. */
@@ -532,15 +534,26 @@ static int sysfs_write_u64(const char *ifname, const char *name, unsigned long l
     return err;
 }
 
-/* Write back the device values we replaced (close, failed open). */
+/* Write back the device values we replaced (close, failed open), each only if it still
+ * holds what we wrote: a value changed since (by an administrator, or by another stack on
+ * another queue of the device restoring what it found) is someone else's now and stays.
+ * With stacks on several queues of one device, the device then ends as it was before the
+ * first of them opened, whatever order they close in. */
 static void xsk_napi_restore(struct fn_xsk *x)
 {
     for (int i = 0; i < NAPI_KNOBS; i++) {
+        unsigned long long now;
         int err;
 
         if (!x->napi_written[i])
             continue;
         x->napi_written[i] = 0;
+        if (sysfs_read_u64(x->be.ifname, napi_knob_names[i], &now) == 0 &&
+            now != x->napi_ours[i]) {
+            fn_log(FN_LOG_INFO, "af_xdp: %s %s is %llu, not the %llu we set: left as it is",
+                   x->be.ifname, napi_knob_names[i], now, x->napi_ours[i]);
+            continue;
+        }
         err = sysfs_write_u64(x->be.ifname, napi_knob_names[i], x->napi_prev[i]);
         if (!err)
             fn_log(FN_LOG_DEBUG, "af_xdp: %s %s back to %llu", x->be.ifname,
@@ -598,6 +611,7 @@ static int xsk_napi_device(struct fn_xsk *x, const char **errmsg)
             return err;
         }
         x->napi_written[i] = 1;
+        x->napi_ours[i] = want[i];
         fn_log(FN_LOG_DEBUG, "af_xdp: %s %s %llu -> %llu", x->be.ifname, napi_knob_names[i],
                x->napi_prev[i], want[i]);
     }
