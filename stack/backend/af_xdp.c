@@ -48,9 +48,9 @@
  * values are read (from /sys/class/net/IF, which must be this network namespace's sysfs: the
  * interface's ifindex and MAC are checked there) and written before the XDP program is
  * loaded, and written back by close and by every failed open after that point (each only if
- * it still holds our value: see xsk_napi_restore); a process
- * killed without close leaves them set, like the XDP program (reset with
- * `echo 0 > /sys/class/net/IF/napi_defer_hard_irqs` and the same for gro_flush_timeout).
+ * it still holds our value: see xsk_napi_restore); a process killed without close leaves
+ * them set, like the XDP program (reset with `echo 0 > /sys/class/net/IF/napi_defer_hard_irqs`
+ * and the same for gro_flush_timeout).
  *
  * Failures: open returns -errno with a static errmsg; rx/tx never block and never fail for
  * lack of buffers (drops are counted: rx_nobuf from the kernel's fill-ring-empty counter, read
@@ -116,7 +116,7 @@ _Static_assert(FN_PKT_HEADROOM >= XDP_PACKET_HEADROOM,
 #define FN_XSK_BIND_TRIES   100   /* x 10 ms: see the bind retry in open */
 #define FN_XSK_PROG_MAP     "xsks_map"
 
-/* NAPI poll (see the header comment).  Older libc headers lack the two newer options. */
+/* NAPI poll (see the header comment).  Older libc headers may lack the option numbers. */
 #ifndef SO_BUSY_POLL
 #define SO_BUSY_POLL 46
 #endif
@@ -341,7 +341,7 @@ static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
         got = xsk_take(x, pkts, max);
         xsk_refill(x);
     } else if (got == 0 && x->busy_poll && xsk_ring_prod__needs_wakeup(&x->fill)) {
-            /* A busy-polling caller never sleeps in poll(), which is what runs the driver when
+        /* A busy-polling caller never sleeps in poll(), which is what runs the driver when
          * the kernel asks for a wakeup on the fill ring: do it for it. */
         recvfrom(be->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
         be->stats.tx_kicks++;
