@@ -15,7 +15,9 @@ interrupts and other tenants, so noisy on a shared machine) is printed beside it
 runs pinned to --server-cpu with the same app (apps.http_echo, started by
 bench/http_servers.py), wrk -t1 pinned to --client-cpu with 64 connections (get: keep-alive,
 close: `Connection: close`; rate: open-loop GETs at a fixed --rate over 16 keep-alive
-connections from bench/http_clients.py rate, the near-idle case where every wake costs).
+connections from bench/http_clients.py rate, the near-idle case where every wake costs; its
+round-trip latency p50 / p99 as that client measures it is printed too: what a mode that
+makes the server wait for work, such as --fastnet-arg=--napi-poll, costs in latency).
 Sleeps per request are the server threads' voluntary context switches (how often it went to
 sleep in epoll). Rounds rotate the server order; the median over rounds is printed
 as µs/request and the ratios uvloop / fastnet and asyncio / fastnet (how many times cheaper
@@ -146,11 +148,13 @@ def cell(a, net, server, scen):
                                f"{(w or {}).get('error') or r.stderr.strip()[-300:]}")
         n = w["completed"]
         w["duration_us"] = w["duration_s"] * 1e6
+        lat = (w.get("lat_p50_us"), w.get("lat_p99_us"))
     else:
         w = last_json(r.stdout, "BH_WRK ")
         if r.returncode != 0 or not w or not w["requests"]:
             raise RuntimeError(f"{server.kind} {scen}: wrk failed: {r.stderr.strip()[-300:]}")
         n = w["requests"]
+        lat = (None, None)
     secs = w["duration_us"] / 1e6
     cpus = Testbed.share(b0, b1, secs)
     core = cpus[f"cpu{a.server_cpu}"]
@@ -159,7 +163,8 @@ def cell(a, net, server, scen):
             "sleeps_per_req": (s1 - s0) / n,
             "core_us_per_req": (1.0 - core["idle"]) * secs * 1e6 / n,
             "pkts_out_per_req": (k1[0] - k0[0]) / n, "pkts_in_per_req": (k1[1] - k0[1]) / n,
-            "instr_per_req": instr / n if instr else None}
+            "instr_per_req": instr / n if instr else None,
+            "lat_p50_us": lat[0], "lat_p99_us": lat[1]}
 
 
 def main():
@@ -208,7 +213,10 @@ def main():
                                   f"{c['core_us_per_req']:7.2f})  sleeps/req "
                                   f"{c['sleeps_per_req']:.2f}  packets/req server->client "
                                   f"{c['pkts_out_per_req']:.2f} client->server "
-                                  f"{c['pkts_in_per_req']:.2f}", flush=True)
+                                  f"{c['pkts_in_per_req']:.2f}" + (
+                                      f"  latency p50 {c['lat_p50_us']:.0f} us p99 "
+                                      f"{c['lat_p99_us']:.0f} us"
+                                      if c["lat_p50_us"] is not None else ""), flush=True)
                     finally:
                         srv.stop()
     finally:
@@ -220,8 +228,14 @@ def main():
         med[(kind, scen)] = statistics.median(c["us_per_req"] for c in cs)
         ins = [c["instr_per_req"] for c in cs if c["instr_per_req"]]
         slp = statistics.median(c["sleeps_per_req"] for c in cs)
-        print(f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req  sleeps/req {slp:.2f}  "
-              f"instructions/req " + (f"{statistics.median(ins):.0f}" if ins else "n/a"))
+        napi = statistics.median(c["napi_us_per_req"] for c in cs)
+        p50 = [c["lat_p50_us"] for c in cs if c["lat_p50_us"] is not None]
+        p99 = [c["lat_p99_us"] for c in cs if c["lat_p99_us"] is not None]
+        print(f"  {kind:8s} {scen:5s} {med[(kind, scen)]:7.2f} us/req (napi {napi:5.2f})  "
+              f"sleeps/req {slp:.2f}  instructions/req "
+              + (f"{statistics.median(ins):.0f}" if ins else "n/a")
+              + (f"  latency p50 {statistics.median(p50):.0f} us p99 "
+                 f"{statistics.median(p99):.0f} us" if p50 else ""))
     for other in ("uvloop", "asyncio"):
         if "fastnet" in kinds and other in kinds:
             for scen in scens:

@@ -243,7 +243,8 @@ cdef int _wrap_backend(fn_backend **be, fault, pcap) except -1:
 # Keyword arguments of the low-level constructor (besides struct fn_config knobs): anything
 # else, a config file, or ip="a.b.c.d/len" goes through fastnet.config first.
 _LOW_LEVEL_ARGS = frozenset(("backend", "iface", "ip", "prefix_len", "gateway", "mtu", "queue",
-                             "xdp_mode", "xdp_obj_path", "pcap", "fault"))
+                             "xdp_mode", "xdp_obj_path", "napi_poll", "napi_hold_us", "pcap",
+                             "fault"))
 
 
 cdef void _block_hook(void *arg, uint64_t now_ns) noexcept with gil:
@@ -260,8 +261,10 @@ cdef class Stack:
 
     The low-level form, used when no config is given and every argument is one of these:
     Stack(backend="af_packet", iface="fn0", ip="198.18.0.1", prefix_len=24, gateway=None,
-          mtu=0, queue=0, xdp_mode="auto", xdp_obj_path=None, pcap=None, fault=None,
-          **knobs), knobs being struct fn_config fields by name (see config_defaults()).
+          mtu=0, queue=0, xdp_mode="auto", xdp_obj_path=None, napi_poll=False,
+          napi_hold_us=200, pcap=None, fault=None, **knobs), knobs being struct fn_config
+          fields by name (see config_defaults()).  napi_poll (af_xdp only) drives the
+          interface's NAPI from the stack's polling; napi_hold_us is its hold time.
     """
     cdef fn_stack *st
     cdef readonly str backend_name
@@ -288,7 +291,8 @@ cdef class Stack:
         self._open(**kwargs)
 
     def _open(self, *, backend, iface, ip, prefix_len=24, gateway=None, mtu=0, queue=0,
-              xdp_mode="auto", xdp_obj_path=None, pcap=None, fault=None, **knobs):
+              xdp_mode="auto", xdp_obj_path=None, napi_poll=False, napi_hold_us=200,
+              pcap=None, fault=None, **knobs):
         cdef fn_config cfg
         cdef fn_backend_params params
         cdef fn_pool *pool = NULL
@@ -305,6 +309,14 @@ cdef class Stack:
             raise ValueError(f"xdp_mode must be one of {', '.join(_XDP_MODES)}")
         if not isinstance(queue, int) or queue < 0:
             raise ValueError("queue must be an int >= 0")
+        if not isinstance(napi_poll, (bool, int)) or napi_poll not in (0, 1):
+            raise ValueError(f"napi_poll must be True or False, not {napi_poll!r}")
+        if napi_poll and backend != "af_xdp":
+            raise ValueError(f"napi_poll needs the af_xdp backend, not {backend}")
+        if (isinstance(napi_hold_us, bool) or not isinstance(napi_hold_us, int)
+                or not 1 <= napi_hold_us <= 100000):
+            raise ValueError(f"napi_hold_us must be an int 1..100000 (microseconds), "
+                             f"not {napi_hold_us!r}")
         _fill_config(&cfg, ip, prefix_len, gateway, mtu, knobs)
         if fault is not None:
             _fill_fault(&fp, fault)     # validate before anything is opened
@@ -318,6 +330,8 @@ cdef class Stack:
         params.mtu = 0
         params.xdp_mode = _XDP_MODES[xdp_mode]
         params.xdp_obj_path = <const char *>b_obj if b_obj is not None else NULL
+        params.napi_poll = 1 if napi_poll else 0
+        params.napi_hold_us = napi_hold_us
 
         rc = fn_pool_create(cfg.n_bufs, cfg.buf_size,
                             FN_POOL_HUGEPAGES if cfg.hugepages else 0, &pool)

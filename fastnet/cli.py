@@ -79,6 +79,10 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         if k.kind == "choice":
             kwargs["choices"] = k.choices
             kwargs.pop("metavar")
+        if k.kind == "bool":
+            # A bare boolean flag (--napi-poll) turns it on; --flag false still works.
+            kwargs["nargs"] = "?"
+            kwargs["const"] = "true"
         g.add_argument(k.cli_flag, **kwargs)
 
 
@@ -191,6 +195,7 @@ _BACKEND_DESCS = {
     "backend.tx_bytes": "bytes sent by the backend",
     "backend.tx_drops": "frames not sent: TX ring full or error",
     "backend.tx_kicks": "wakeup syscalls made to send",
+    "backend.napi_polls": "af_xdp napi_poll: recvfrom calls that ran the interface's NAPI",
     "backend.held": "packet buffers the backend holds now (rings, delay queues)",
     "backend.fault_dropped": "fault injection: frames dropped",
     "backend.fault_duplicated": "fault injection: frames duplicated",

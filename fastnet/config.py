@@ -141,6 +141,15 @@ KEYS: list[Key] = [
     Key("port", "xdp_mode", "choice", "auto", "XDP attach mode for af_xdp: auto tries native "
         "(driver) mode, then skb (generic)", target="xdp_mode", choices=XDP_MODES,
         flag="--xdp-mode"),
+    Key("port", "napi_poll", "bool", False, "af_xdp only: drive the interface's NAPI from "
+        "the stack's own polling (Linux preferred busy polling): sets napi_defer_hard_irqs 2 "
+        "and gro_flush_timeout (port.napi_hold_us) on the interface while open; a frame that "
+        "arrives while the stack sleeps waits up to the hold time", target="napi_poll",
+        flag="--napi-poll"),
+    Key("port", "napi_hold_us", "int", 200, "with port.napi_poll: how long the NAPI stays "
+        "with the stack after its last poll (gro_flush_timeout) in microseconds; longer "
+        "than one round of the application's work", target="napi_hold_us", lo=1,
+        hi=100_000, flag="--napi-hold-us"),
     Key("port", "xdp_obj", "path", None, "XDP program object; none = the packaged "
         "fn_xdp_kern.o", target="xdp_obj_path", flag="--xdp-obj"),
     Key("port", "core", "int", -1, "CPU core to pin the stack to (-1 = no pinning)",
@@ -464,6 +473,8 @@ class Config:
             "mtu": v["port.mtu"],
             "queue": v["port.queue"],
             "xdp_mode": v["port.xdp_mode"],
+            "napi_poll": v["port.napi_poll"],
+            "napi_hold_us": v["port.napi_hold_us"],
             "xdp_obj_path": v["port.xdp_obj"],
             "pcap": v["pcap.path"],
             "fault": self.fault(),
@@ -586,6 +597,8 @@ def _cross_check(cfg: Config) -> None:
             "tcp.rto_min_ms" if init < lo_ else "tcp.rto_max_ms")
         raise _err(bad, f"needs tcp.rto_min_ms ({lo_}) <= tcp.rto_init_ms ({init}) "
                         f"<= tcp.rto_max_ms ({hi_})")
+    if v["port.napi_poll"] and v["port.backend"] != "af_xdp":
+        raise _err("port.napi_poll", f"needs port.backend af_xdp, not {v['port.backend']}")
     if v["port.backend"] == "af_xdp" and v["buffers.count"] < AF_XDP_MIN_BUFS:
         raise _err("buffers.count", f"af_xdp needs at least {AF_XDP_MIN_BUFS} buffers")
     if v["port.xdp_obj"] is not None and not os.path.isfile(v["port.xdp_obj"]):

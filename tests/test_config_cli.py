@@ -108,6 +108,7 @@ def test_minimal_file_maps_to_stack_kwargs(tmp_path):
     kw = cfg.stack_kwargs()
     assert kw == {"backend": "af_packet", "iface": "fn0", "ip": "198.18.0.1", "prefix_len": 24,
                   "gateway": None, "mtu": 0, "queue": 0, "xdp_mode": "auto",
+                  "napi_poll": False, "napi_hold_us": 200,
                   "xdp_obj_path": None, "pcap": None, "fault": None}
     assert cfg.stats_file == "/run/fastnet/fn0.json"
     assert cfg.stats_interval == 1.0 and cfg.log_level == "info"
@@ -219,6 +220,22 @@ def test_flags_override_file_through_cli(tmp_path):
     assert out["config"]["port.iface"] == "fn0"
 
 
+def test_cli_napi_poll_flag_alone_turns_it_on():
+    base = ("up", "--iface", "fn0", "--ip", "198.18.0.1/24", "--backend", "af_xdp",
+            "--dry-run")
+    r = fastnet(*base, "--napi-poll", "--napi-hold-us", "400")
+    assert r.returncode == 0, r.stderr
+    kw = json.loads(r.stdout)["stack_kwargs"]
+    assert kw["napi_poll"] is True and kw["napi_hold_us"] == 400
+    r = fastnet(*base, "--napi-poll", "false")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["stack_kwargs"]["napi_poll"] is False
+    r = fastnet(*base[:-2], "af_packet", "--napi-poll", "--dry-run")
+    assert r.returncode == 2
+    assert r.stderr == ("fastnet: config error: port.napi_poll: needs port.backend af_xdp, "
+                        "not af_packet\n")
+
+
 def test_cli_strings_are_converted():
     cfg = load(None, dict(BASE, **{"buffers.hugepages": "off", "arp.gratuitous": "yes",
                                    "buffers.count": "0x1000", "stats.interval": "0.5",
@@ -273,6 +290,11 @@ ERRORS = [
     ("[port]\nbackend = \"dpdk\"", "port.backend: 'dpdk' is not one of af_xdp, af_packet, tap"),
     ("[port]\nxdp_mode = \"hw\"", "port.xdp_mode:"),
     ("[port]\nxdp_obj = \"/nonexistent/x.o\"", "port.xdp_obj:"),
+    ("[port]\nnapi_poll = true", "port.napi_poll: needs port.backend af_xdp, not af_packet"),
+    ("[port]\nnapi_poll = 1.5", "port.napi_poll: 1.5 is not a boolean"),
+    ("[port]\nbackend = \"af_xdp\"\nnapi_hold_us = 0", "port.napi_hold_us: 0 is out of range "
+                                                    "1..100000"),
+    ("[port]\nnapi_hold_us = 100001", "port.napi_hold_us: 100001 is out of range"),
     ("[port]\nmtu = \"1500\"", "port.mtu: '1500' is not an integer"),
     ("[port]\nmtu = 1500.0", "port.mtu: 1500.0 is not an integer"),
     ("[port]\nmtu = true", "port.mtu: True is not an integer"),

@@ -16,6 +16,7 @@ cdef extern from "fastnet/fn_backend.h" nogil:
         uint64_t tx_bytes
         uint64_t tx_drops
         uint64_t tx_kicks
+        uint64_t napi_polls
         uint64_t held
         uint64_t fault_dropped
         uint64_t fault_duplicated
@@ -50,6 +51,8 @@ cdef extern from "fastnet/fn_backend.h" nogil:
         fn_xdp_mode xdp_mode
         const char *xdp_obj_path
         int busy_poll
+        int napi_poll
+        uint32_t napi_hold_us
 
     int fn_backend_open(const char *name, const fn_backend_params *params, fn_pool *pool,
                         fn_backend **out, const char **errmsg)

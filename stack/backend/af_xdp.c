@@ -34,6 +34,24 @@
  * The fill ring is twice the number of frames posted on it: the kernel publishes its consumer
  * index lazily, and a ring sized to hold every posted frame looks full while it is not.
  *
+ * NAPI poll (params->napi_poll, off by default: Linux preferred busy polling).  The XDP socket
+ * gets SO_BUSY_POLL (20 µs; it only bounds blocking calls, and we make none, but a socket
+ * without it never busy-polls), SO_BUSY_POLL_BUDGET 64 and SO_PREFER_BUSY_POLL, and rx_batch,
+ * when the rx ring is empty, makes one recvfrom(MSG_DONTWAIT) (counted in stats.napi_polls):
+ * the kernel then runs one pass of the device's NAPI poll in our system call, no spinning,
+ * and the frames it receives are on the ring when rx_batch peeks again.  The device's
+ * napi_defer_hard_irqs = 2 and gro_flush_timeout = napi_hold_us make that stick: while we
+ * keep polling, the peer's transmit does not wake the NAPI (on veth: the NAPI kthread); once
+ * we sleep, the NAPI's watchdog polls after gro_flush_timeout (waking us through the fd), and
+ * after 2 empty watchdog polls the device is back to a wake per frame.  The price is latency:
+ * a frame that arrives after we went to sleep waits up to gro_flush_timeout.  The two device
+ * values are read (from /sys/class/net/IF, which must be this network namespace's sysfs: the
+ * interface's ifindex and MAC are checked there) and written before the XDP program is
+ * loaded, and written back by close and by every failed open after that point (each only if
+ * it still holds our value: see xsk_napi_restore); a process killed without close leaves
+ * them set, like the XDP program (reset with `echo 0 > /sys/class/net/IF/napi_defer_hard_irqs`
+ * and the same for gro_flush_timeout).
+ *
  * Failures: open returns -errno with a static errmsg; rx/tx never block and never fail for
  * lack of buffers (drops are counted: rx_nobuf from the kernel's fill-ring-empty counter, read
  * with XDP_STATISTICS at most once per millisecond of rx_batch's clock).  Received frames carry
@@ -63,10 +81,12 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
 
 #else /* FN_HAVE_LIBXDP */
 
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -95,6 +115,23 @@ _Static_assert(FN_PKT_HEADROOM >= XDP_PACKET_HEADROOM,
 #define FN_XSK_STATS_NS     1000000ull
 #define FN_XSK_BIND_TRIES   100   /* x 10 ms: see the bind retry in open */
 #define FN_XSK_PROG_MAP     "xsks_map"
+
+/* NAPI poll (see the header comment).  Older libc headers may lack the option numbers. */
+#ifndef SO_BUSY_POLL
+#define SO_BUSY_POLL 46
+#endif
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+#define FN_XSK_BUSY_POLL_US     20
+#define FN_XSK_BUSY_POLL_BUDGET 64
+#define FN_XSK_NAPI_DEFER       2
+enum { NAPI_KNOB_DEFER = 0, NAPI_KNOB_GRO = 1, NAPI_KNOBS = 2 };
+static const char *const napi_knob_names[NAPI_KNOBS] = {"napi_defer_hard_irqs",
+                                                         "gro_flush_timeout"};
 
 /* Who holds frame i (frame_state[i]).  FRAME_CALLER: not the kernel — free in the pool, or
  * allocated to the stack. */
@@ -127,6 +164,13 @@ struct fn_xsk {
     uint32_t tx_held;                /* frames on the tx ring or awaiting completion */
     int tx_stalled;                  /* last flush left descriptors the kernel did not take */
     int busy_poll;
+    int napi_poll;                   /* params->napi_poll */
+    uint32_t napi_hold_us;
+    /* The device's napi_defer_hard_irqs / gro_flush_timeout as found at open, and whether we
+     * wrote ours over them (then close writes these back). */
+    unsigned long long napi_prev[NAPI_KNOBS];
+    unsigned long long napi_ours[NAPI_KNOBS];
+    int napi_written[NAPI_KNOBS];
 
     /* Counters of our own, added to the kernel's XDP_STATISTICS when stats are refreshed. */
     uint64_t own_rx_errors;
@@ -236,9 +280,10 @@ static void xsk_reap(struct fn_xsk *x)
         xsk_ring_cons__release(&x->comp, n);
 }
 
-static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, uint64_t now_ns)
+/* Take up to max received frames off the rx ring into pkts. */
+static int xsk_take(struct fn_xsk *x, struct fn_pkt **pkts, int max)
 {
-    struct fn_xsk *x = xsk_of(be);
+    struct fn_backend *be = &x->be;
     uint32_t idx = 0, n, i;
     int got = 0;
 
@@ -279,11 +324,25 @@ static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
     }
     if (n)
         xsk_ring_cons__release(&x->rx, n);
-    xsk_refill(x);
+    return got;
+}
 
-    /* A busy-polling caller never sleeps in poll(), which is what runs the driver when the
-     * kernel asks for a wakeup on the fill ring: do it for it. */
-    if (got == 0 && x->busy_poll && xsk_ring_prod__needs_wakeup(&x->fill)) {
+static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, uint64_t now_ns)
+{
+    struct fn_xsk *x = xsk_of(be);
+    int got = xsk_take(x, pkts, max);
+
+    xsk_refill(x);
+    if (x->napi_poll && got == 0 && max > 0) {
+        /* NAPI poll: run one pass of the device's NAPI in this call (MSG_DONTWAIT: the
+         * kernel's sk_busy_loop does not spin), then look again. */
+        recvfrom(be->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+        be->stats.napi_polls++;
+        got = xsk_take(x, pkts, max);
+        xsk_refill(x);
+    } else if (got == 0 && x->busy_poll && xsk_ring_prod__needs_wakeup(&x->fill)) {
+        /* A busy-polling caller never sleeps in poll(), which is what runs the driver when
+         * the kernel asks for a wakeup on the fill ring: do it for it. */
         recvfrom(be->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
         be->stats.tx_kicks++;
     }
@@ -424,6 +483,167 @@ static void xsk_detach_prog(struct fn_xsk *x)
     x->attach_flags = 0;
 }
 
+/* /sys/class/net/IF/NAME into buf (NUL-terminated, trailing newline cut); -errno. */
+static int sysfs_read(const char *ifname, const char *name, char *buf, size_t size)
+{
+    char path[128];
+    ssize_t r;
+    int fd, err = 0;
+
+    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    r = read(fd, buf, size - 1);
+    if (r < 0)
+        err = -errno;
+    close(fd);
+    if (r <= 0)
+        return err ? err : -EIO;
+    buf[r] = '\0';
+    if (buf[r - 1] == '\n')
+        buf[r - 1] = '\0';
+    return 0;
+}
+
+static int sysfs_read_u64(const char *ifname, const char *name, unsigned long long *v)
+{
+    char text[64], *end;
+    int err = sysfs_read(ifname, name, text, sizeof(text));
+
+    if (err)
+        return err;
+    errno = 0;
+    *v = strtoull(text, &end, 10);
+    return errno || end == text || *end != '\0' ? -EIO : 0;
+}
+
+static int sysfs_write_u64(const char *ifname, const char *name, unsigned long long v)
+{
+    char path[128], text[32];
+    int fd, len, err = 0;
+
+    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, name);
+    len = snprintf(text, sizeof(text), "%llu\n", v);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, (size_t)len) != len)
+        err = errno ? -errno : -EIO;
+    close(fd);
+    return err;
+}
+
+/* Write back the device values we replaced (close, failed open), each only if it still
+ * holds what we wrote: a value changed since (by an administrator, or by another stack on
+ * another queue of the device restoring what it found) is someone else's now and stays.
+ * With stacks on several queues of one device, the device then ends as it was before the
+ * first of them opened, whatever order they close in. */
+static void xsk_napi_restore(struct fn_xsk *x)
+{
+    for (int i = 0; i < NAPI_KNOBS; i++) {
+        unsigned long long now;
+        int err;
+
+        if (!x->napi_written[i])
+            continue;
+        x->napi_written[i] = 0;
+        if (sysfs_read_u64(x->be.ifname, napi_knob_names[i], &now) == 0 &&
+            now != x->napi_ours[i]) {
+            fn_log(FN_LOG_INFO, "af_xdp: %s %s is %llu, not the %llu we set: left as it is",
+                   x->be.ifname, napi_knob_names[i], now, x->napi_ours[i]);
+            continue;
+        }
+        err = sysfs_write_u64(x->be.ifname, napi_knob_names[i], x->napi_prev[i]);
+        if (!err)
+            fn_log(FN_LOG_DEBUG, "af_xdp: %s %s back to %llu", x->be.ifname,
+                   napi_knob_names[i], x->napi_prev[i]);
+        else
+            fn_log(FN_LOG_ERROR, "af_xdp: restoring %s of %s to %llu failed (%d); reset it "
+                   "with: echo %llu > /sys/class/net/%s/%s", napi_knob_names[i],
+                   x->be.ifname, x->napi_prev[i], err, x->napi_prev[i], x->be.ifname,
+                   napi_knob_names[i]);
+    }
+}
+
+/* NAPI poll, device side: check that /sys/class/net shows our interface (a process that
+ * entered the namespace without remounting /sys would see another namespace's devices),
+ * keep the two values found there, write ours. */
+static int xsk_napi_device(struct fn_xsk *x, const char **errmsg)
+{
+    unsigned long long ifindex, want[NAPI_KNOBS];
+    char addr[32], mac[32];
+    const uint8_t *m = x->be.mac;
+    int err;
+
+    if (sysfs_read_u64(x->be.ifname, "ifindex", &ifindex) != 0 ||
+        ifindex != (unsigned long long)x->ifindex ||
+        sysfs_read(x->be.ifname, "address", addr, sizeof(addr)) != 0) {
+        *errmsg = "napi_poll: /sys/class/net does not show this network namespace's interface "
+                  "(enter the namespace with ip netns exec, which remounts /sys)";
+        return -ENODEV;
+    }
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+             m[5]);
+    if (strcmp(addr, mac) != 0) {
+        *errmsg = "napi_poll: /sys/class/net does not show this network namespace's interface "
+                  "(enter the namespace with ip netns exec, which remounts /sys)";
+        return -ENODEV;
+    }
+    for (int i = 0; i < NAPI_KNOBS; i++) {
+        err = sysfs_read_u64(x->be.ifname, napi_knob_names[i], &x->napi_prev[i]);
+        if (err) {
+            *errmsg = "napi_poll: cannot read the interface's napi_defer_hard_irqs or "
+                      "gro_flush_timeout in /sys/class/net";
+            return err;
+        }
+    }
+    want[NAPI_KNOB_DEFER] = FN_XSK_NAPI_DEFER;
+    want[NAPI_KNOB_GRO] = (unsigned long long)x->napi_hold_us * 1000ull;
+    for (int i = 0; i < NAPI_KNOBS; i++) {
+        err = sysfs_write_u64(x->be.ifname, napi_knob_names[i], want[i]);
+        if (err) {
+            *errmsg = err == -EPERM || err == -EACCES
+                          ? "napi_poll: setting the interface's napi_defer_hard_irqs and "
+                            "gro_flush_timeout needs CAP_NET_ADMIN"
+                          : "napi_poll: cannot write the interface's napi_defer_hard_irqs or "
+                            "gro_flush_timeout in /sys/class/net";
+            return err;
+        }
+        x->napi_written[i] = 1;
+        x->napi_ours[i] = want[i];
+        fn_log(FN_LOG_DEBUG, "af_xdp: %s %s %llu -> %llu", x->be.ifname, napi_knob_names[i],
+               x->napi_prev[i], want[i]);
+    }
+    return 0;
+}
+
+/* NAPI poll, socket side: preferred busy polling on the XDP socket. */
+static int xsk_napi_socket(struct fn_xsk *x, const char **errmsg)
+{
+    static const int opts[3][2] = {{SO_BUSY_POLL, FN_XSK_BUSY_POLL_US},
+                                   {SO_BUSY_POLL_BUDGET, FN_XSK_BUSY_POLL_BUDGET},
+                                   {SO_PREFER_BUSY_POLL, 1}};
+
+    for (int i = 0; i < 3; i++) {
+        if (setsockopt(x->be.fd, SOL_SOCKET, opts[i][0], &opts[i][1], sizeof(int)) == 0)
+            continue;
+        if (errno == EPERM) {
+            *errmsg = "napi_poll: SO_BUSY_POLL / SO_BUSY_POLL_BUDGET / SO_PREFER_BUSY_POLL on "
+                      "the XDP socket need CAP_NET_ADMIN";
+            return -EPERM;
+        }
+        if (errno == ENOPROTOOPT) {
+            *errmsg = "napi_poll: the kernel is too old or built without busy polling "
+                      "(SO_PREFER_BUSY_POLL needs Linux >= 5.11 and CONFIG_NET_RX_BUSY_POLL)";
+            return -ENOPROTOOPT;
+        }
+        *errmsg = "napi_poll: setting the busy-poll options of the XDP socket failed";
+        return -errno;
+    }
+    return 0;
+}
+
 /* Tear down in reverse order of creation; safe on a partly opened backend. */
 static void xsk_destroy(struct fn_xsk *x)
 {
@@ -444,6 +664,8 @@ static void xsk_destroy(struct fn_xsk *x)
                 fn_pkt_free(fn_pool_pkt(x->be.pool, i));
         free(x->frame_state);
     }
+    /* Last: the device is as we found it only once our socket and program are gone. */
+    xsk_napi_restore(x);
     free(x);
 }
 
@@ -578,6 +800,10 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
         *errmsg = "bad interface name";
         return -EINVAL;
     }
+    if (params->napi_poll && params->napi_hold_us > FN_NAPI_HOLD_US_MAX) {
+        *errmsg = "napi_hold_us must be between 1 and 100000 (0 = 200)";
+        return -EINVAL;
+    }
     obj_path = params->xdp_obj_path;
 #ifdef FN_XDP_OBJ_DEFAULT
     if (!obj_path)
@@ -615,6 +841,8 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
     x->count = fn_pool_count(pool);
     x->tx_size = ring;
     x->busy_poll = params->busy_poll;
+    x->napi_poll = params->napi_poll != 0;
+    x->napi_hold_us = params->napi_hold_us ? params->napi_hold_us : FN_NAPI_HOLD_US_DEFAULT;
     /* Half the pool at most stays posted for receive; the rest is the stack's. */
     x->fill_target = ring < x->count / 2 ? ring : x->count / 2;
     x->frame_state = calloc(x->count, 1);
@@ -646,6 +874,13 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
         goto fail;
     }
     x->be.mtu = params->mtu ? params->mtu : ifmtu;
+
+    /* From here on every failure restores the device's values (xsk_destroy). */
+    if (x->napi_poll) {
+        err = xsk_napi_device(x, errmsg);
+        if (err)
+            goto fail;
+    }
 
     err = xsk_load_prog(x, obj_path, params->queue, errmsg);
     if (err)
@@ -697,6 +932,11 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
         goto fail;
     }
     x->be.fd = xsk_socket__fd(x->xsk);
+    if (x->napi_poll) {
+        err = xsk_napi_socket(x, errmsg);
+        if (err)
+            goto fail;
+    }
     xsk_refill(x);
     xsk_note_held(x);
 
@@ -708,9 +948,14 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
         *errmsg = "cannot insert the XDP socket into xsks_map";
         goto fail;
     }
-    fn_log(FN_LOG_INFO, "af_xdp: %s queue %u, %s mode, copy, %u frames posted for rx",
+    fn_log(FN_LOG_INFO, "af_xdp: %s queue %u, %s mode, copy, %u frames posted for rx%s",
            x->be.ifname, params->queue,
-           x->attach_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", x->fill_target);
+           x->attach_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", x->fill_target,
+           x->napi_poll ? ", NAPI poll" : "");
+    if (x->napi_poll)
+        fn_log(FN_LOG_INFO, "af_xdp: %s napi_defer_hard_irqs %d, gro_flush_timeout %u us "
+               "while open (were %llu, %llu ns)", x->be.ifname, FN_XSK_NAPI_DEFER,
+               x->napi_hold_us, x->napi_prev[NAPI_KNOB_DEFER], x->napi_prev[NAPI_KNOB_GRO]);
     *out = &x->be;
     return 0;
 

@@ -3,8 +3,9 @@
  *
  * Contract: fn_backend_open() maps a configured backend name ("af_xdp", "af_packet", "tap")
  * to its open function and returns what that returns.  An unknown name is -EINVAL with an
- * errmsg that lists the valid ones.  The in-memory link and the fault/pcap wrappers are not
- * opened by name: they need more than an interface (a peer, an inner backend).
+ * errmsg that lists the valid ones; napi_poll on any backend but af_xdp is -EINVAL.  The
+ * in-memory link and the fault/pcap wrappers are not opened by name: they need more than an
+ * interface (a peer, an inner backend).
  * Called at stack creation, by the core that will own the backend.
  */
 #include <errno.h>
@@ -22,6 +23,10 @@ int fn_backend_open(const char *name, const struct fn_backend_params *params,
     *out = NULL;
     if (!name) {
         *errmsg = "no backend name given (expected af_xdp, af_packet or tap)";
+        return -EINVAL;
+    }
+    if (params && params->napi_poll && strcmp(name, "af_xdp") != 0) {
+        *errmsg = "napi_poll is supported by the af_xdp backend only";
         return -EINVAL;
     }
     if (strcmp(name, "af_packet") == 0)

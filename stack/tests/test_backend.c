@@ -953,4 +953,27 @@ FN_TEST(open_by_name_errors)
     FN_CHECK_EQ(fn_pool_destroy(p), 0);
 }
 
+/* napi_poll is af_xdp's: the other backends refuse it before opening anything (an interface
+ * that exists would otherwise open), and af_xdp refuses a hold time beyond its limit. */
+FN_TEST(napi_poll_refused_off_af_xdp)
+{
+    struct fn_pool *p;
+    struct fn_backend *be = (struct fn_backend *)1;
+    struct fn_backend_params params = {.ifname = "lo", .napi_poll = 1};
+    const char *err = NULL;
+
+    FN_CHECK_EQ(fn_pool_create(128, 2048, 0, &p), 0);
+    FN_CHECK_EQ(fn_backend_open("af_packet", &params, p, &be, &err), -EINVAL);
+    FN_CHECK(be == NULL && err && strstr(err, "napi_poll"));
+    err = NULL;
+    FN_CHECK_EQ(fn_backend_open("tap", &params, p, &be, &err), -EINVAL);
+    FN_CHECK(be == NULL && err && strstr(err, "napi_poll"));
+    params.napi_hold_us = FN_NAPI_HOLD_US_MAX + 1;
+    err = NULL;
+    be = (struct fn_backend *)1;
+    FN_CHECK_EQ(fn_backend_open("af_xdp", &params, p, &be, &err), -EINVAL);
+    FN_CHECK(be == NULL && err && strstr(err, "napi_hold_us"));
+    FN_CHECK_EQ(fn_pool_destroy(p), 0);
+}
+
 FN_TEST_MAIN()

@@ -166,6 +166,9 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
         argv += ["--gateway", str(gateway)]
     argv += ["--queue", str(_int("queue", kw.pop("queue", 0)))]
     argv += ["--xdp-mode", kw.pop("xdp_mode", "auto")]
+    hold = _int("napi_hold_us", kw.pop("napi_hold_us", 200))
+    if kw.pop("napi_poll", False):
+        argv += ["--napi-poll", "--napi-hold-us", str(hold)]
     xdp_obj = kw.pop("xdp_obj_path", None) or _default_xdp_obj(backend)
     if xdp_obj:
         argv += ["--xdp-obj", os.fspath(xdp_obj)]

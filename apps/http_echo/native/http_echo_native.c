@@ -87,6 +87,8 @@ struct opts {
     struct fn_config cfg;
     uint32_t queue;
     enum fn_xdp_mode xdp_mode;
+    int napi_poll;
+    uint32_t napi_hold_us;
     struct fn_fault_params fault;
     int use_fault;
     uint32_t host;              /* network order; 0 = the stack's address */
@@ -815,6 +817,8 @@ static int open_stack(struct server *s)
     params.queue = s->o.queue;
     params.xdp_mode = s->o.xdp_mode;
     params.xdp_obj_path = s->o.xdp_obj;
+    params.napi_poll = s->o.napi_poll;
+    params.napi_hold_us = s->o.napi_hold_us;
     rc = fn_backend_open(s->o.backend, &params, pool, &be, &errmsg);
     if (rc) {
         fprintf(stderr, "http_echo: %s on %s: %s (%s)\n", s->o.backend, s->o.iface,
@@ -1051,7 +1055,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: http_echo_native --backend B --iface IF --ip A.B.C.D/LEN --port P\n"
             "       [--host H] [--gateway IP] [--queue N] [--xdp-mode auto|native|skb]\n"
-            "       [--xdp-obj PATH] [--pcap PATH] [--knob NAME=VALUE]... [--fault-seed N]\n"
+            "       [--xdp-obj PATH] [--napi-poll] [--napi-hold-us N] [--pcap PATH]\n"
+            "       [--knob NAME=VALUE]... [--fault-seed N]\n"
             "       [--fault rx|tx:FIELD=N]... [--max-body BYTES] [--max-header BYTES]\n"
             "       [--idle-timeout SEC] [--log-level error|warning|info|debug]\n");
 }
@@ -1068,7 +1073,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"port", required_argument, NULL, 'p'},    {"max-body", required_argument, NULL, 'B'},
         {"max-header", required_argument, NULL, 'M'},
         {"idle-timeout", required_argument, NULL, 't'},
-        {"log-level", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
+        {"log-level", required_argument, NULL, 'L'}, {"napi-poll", no_argument, NULL, 'N'},
+        {"napi-hold-us", required_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     uint64_t v;
     double secs;
@@ -1097,6 +1103,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             bad = o->xdp_mode == FN_XDP_MODE_AUTO && strcmp(optarg, "auto") != 0;
             break;
         case 'o': o->xdp_obj = optarg; break;
+        case 'N': o->napi_poll = 1; break;
+        case 'h':
+            bad = parse_u64(optarg, FN_NAPI_HOLD_US_MAX, &v) || v == 0;
+            o->napi_hold_us = (uint32_t)v;
+            break;
         case 'w': o->pcap = optarg; break;
         case 'k': bad = parse_knob(optarg, &o->cfg); break;
         case 'f': bad = parse_fault(optarg, &o->fault); o->use_fault = 1; break;

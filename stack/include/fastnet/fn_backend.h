@@ -39,6 +39,7 @@ struct fn_backend_stats {
     uint64_t tx_bytes;
     uint64_t tx_drops;      /* packets handed to tx_batch that were not sent (ring full, error) */
     uint64_t tx_kicks;      /* wakeup syscalls made (sendto for AF_XDP, etc.) */
+    uint64_t napi_polls;    /* af_xdp napi_poll: non-blocking recvfrom()s that ran the NAPI */
     /* Pool buffers the backend holds right now (a gauge, not a counter): frames posted on a
      * fill ring or being received into, frames on a tx ring or awaiting completion, frames a
      * wrapper delays or holds back, frames waiting in the memory link's receive ring.  A
@@ -99,7 +100,17 @@ struct fn_backend_params {
     enum fn_xdp_mode xdp_mode;
     const char *xdp_obj_path;       /* our XDP program (BPF ELF); NULL = built-in default path */
     int busy_poll;                  /* 1 = caller will busy-poll; backend may skip wakeups */
+    /* af_xdp only ("NAPI poll", Linux preferred busy polling): the XDP socket gets
+     * SO_PREFER_BUSY_POLL, rx_batch runs the device's NAPI itself (one non-blocking recvfrom
+     * when the rx ring is empty), and the device's napi_defer_hard_irqs / gro_flush_timeout
+     * are set to 2 / napi_hold_us while the backend is open (restored by close and by a
+     * failed open; a killed process leaves them set).  Other backends refuse it (-EINVAL). */
+    int napi_poll;
+    uint32_t napi_hold_us;          /* with napi_poll: gro_flush_timeout in µs; 0 = 200 */
 };
+
+#define FN_NAPI_HOLD_US_DEFAULT 200u
+#define FN_NAPI_HOLD_US_MAX     100000u
 
 /* Open a backend by name: "af_xdp", "af_packet", "tap".  Returns 0 or a negative errno;
  * on failure *errmsg (if not NULL) points to a static, human-readable reason. */
