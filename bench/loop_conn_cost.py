@@ -43,6 +43,15 @@ def _open(b, port):
     return [s, 0]
 
 
+def _send_first(st, req):
+    """A connection's first request, once its connect has completed (state 0 -> 1)."""
+    try:
+        st[0].send(req)
+        st[1] = 1
+    except OSError:         # not connected yet
+        pass
+
+
 async def close_batch(b, port, k):
     socks = [_open(b, port) for _ in range(k)]
     left = k
@@ -51,11 +60,7 @@ async def close_batch(b, port, k):
         for st in socks:
             s = st[0]
             if st[1] == 0:
-                try:
-                    s.send(REQ_CLOSE)
-                    st[1] = 1
-                except OSError:         # not connected yet
-                    pass
+                _send_first(st, REQ_CLOSE)
             elif st[1] == 1:
                 try:
                     d = s.recv(65536)
@@ -75,11 +80,7 @@ async def get_run(b, port, conc, n):
         for st in socks:
             s = st[0]
             if st[1] == 0:
-                try:
-                    s.send(REQ_KEEP)
-                    st[1] = 1
-                except OSError:
-                    pass
+                _send_first(st, REQ_KEEP)
             else:
                 try:
                     d = s.recv(65536)
