@@ -141,15 +141,16 @@ KEYS: list[Key] = [
     Key("port", "xdp_mode", "choice", "auto", "XDP attach mode for af_xdp: auto tries native "
         "(driver) mode, then skb (generic)", target="xdp_mode", choices=XDP_MODES,
         flag="--xdp-mode"),
-    Key("port", "napi_poll", "bool", False, "af_xdp only: drive the interface's NAPI from "
-        "the stack's own polling (Linux preferred busy polling): sets napi_defer_hard_irqs 2 "
-        "and gro_flush_timeout (port.napi_hold_us) on the interface while open; a frame that "
-        "arrives while the stack sleeps waits up to the hold time", target="napi_poll",
-        flag="--napi-poll"),
-    Key("port", "napi_hold_us", "int", 200, "with port.napi_poll: how long the NAPI stays "
-        "with the stack after its last poll (gro_flush_timeout) in microseconds; longer "
-        "than one round of the application's work", target="napi_hold_us", lo=1,
-        hi=100_000, flag="--napi-hold-us"),
+    Key("port", "napi_poll", "bool", False, "af_xdp only: Linux preferred busy polling on "
+        "the XDP socket (it drives the NAPI only where the socket has a NAPI id: zero-copy; "
+        "on copy mode, Linux >= 6.13, it does not) and the interface's NAPI deferral "
+        "(napi_defer_hard_irqs 2, gro_flush_timeout port.napi_hold_us) while open: frames "
+        "are taken in batches up to the hold time apart, a frame may wait up to the hold "
+        "time", target="napi_poll", flag="--napi-poll"),
+    Key("port", "napi_hold_us", "int", 200, "with port.napi_poll: the NAPI's deferral "
+        "(gro_flush_timeout) in microseconds: how long frames may wait for the NAPI's "
+        "watchdog; longer than one round of the application's work", target="napi_hold_us",
+        lo=1, hi=100_000, flag="--napi-hold-us"),
     Key("port", "xdp_obj", "path", None, "XDP program object; none = the packaged "
         "fn_xdp_kern.o", target="xdp_obj_path", flag="--xdp-obj"),
     Key("port", "core", "int", -1, "CPU core to pin the stack to (-1 = no pinning)",

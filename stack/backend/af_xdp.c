@@ -38,13 +38,17 @@
  * gets SO_BUSY_POLL (20 µs; it only bounds blocking calls, and we make none, but a socket
  * without it never busy-polls), SO_BUSY_POLL_BUDGET 64 and SO_PREFER_BUSY_POLL, and rx_batch,
  * when the rx ring is empty, makes one recvfrom(MSG_DONTWAIT) (counted in stats.napi_polls):
- * the kernel then runs one pass of the device's NAPI poll in our system call, no spinning,
- * and the frames it receives are on the ring when rx_batch peeks again.  The device's
- * napi_defer_hard_irqs = 2 and gro_flush_timeout = napi_hold_us make that stick: while we
- * keep polling, the peer's transmit does not wake the NAPI (on veth: the NAPI kthread); once
- * we sleep, the NAPI's watchdog polls after gro_flush_timeout (waking us through the fd), and
- * after 2 empty watchdog polls the device is back to a wake per frame.  The price is latency:
- * a frame that arrives after we went to sleep waits up to gro_flush_timeout.  The two device
+ * where the socket has a NAPI id the kernel then runs one pass of the device's NAPI poll in
+ * our system call, no spinning, and the frames it receives are on the ring when rx_batch
+ * peeks again.  Since Linux 6.13 only a zero-copy socket on a driver that links its queues to
+ * NAPIs has one (resolved at bind); ours are copy mode, so there the recvfrom runs nothing
+ * (measured: the same cost without it; bench/results/loop_cost.md, "IRQ suspension") and
+ * what acts is the device's deferral: napi_defer_hard_irqs = 2 and gro_flush_timeout =
+ * napi_hold_us.  After a NAPI poll that found frames, the peer's transmits do not wake the
+ * NAPI (on veth: its kthread); its watchdog polls after gro_flush_timeout and takes what
+ * arrived as one batch (waking us through the fd), and after 2 empty watchdog polls the
+ * device is back to a wake per frame: receive interrupt moderation.  The price is latency: a
+ * frame waits up to gro_flush_timeout.  The two device
  * values are read (from /sys/class/net/IF, which must be this network namespace's sysfs: the
  * interface's ifindex and MAC are checked there) and written before the XDP program is
  * loaded, and written back by close and by every failed open after that point (each only if
