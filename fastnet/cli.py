@@ -195,7 +195,8 @@ _BACKEND_DESCS = {
     "backend.tx_bytes": "bytes sent by the backend",
     "backend.tx_drops": "frames not sent: TX ring full or error",
     "backend.tx_kicks": "wakeup syscalls made to send",
-    "backend.napi_polls": "af_xdp napi_poll: recvfrom calls that ran the interface's NAPI",
+    "backend.napi_polls": "af_xdp napi_poll: recvfrom calls made to run the interface's NAPI "
+                          "(they run it only where the XDP socket has a NAPI id)",
     "backend.held": "packet buffers the backend holds now (rings, delay queues)",
     "backend.fault_dropped": "fault injection: frames dropped",
     "backend.fault_duplicated": "fault injection: frames duplicated",

@@ -338,8 +338,9 @@ static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
 
     xsk_refill(x);
     if (x->napi_poll && got == 0 && max > 0) {
-        /* NAPI poll: run one pass of the device's NAPI in this call (MSG_DONTWAIT: the
-         * kernel's sk_busy_loop does not spin), then look again. */
+        /* NAPI poll: where the socket has a NAPI id this runs one pass of the device's NAPI
+         * (MSG_DONTWAIT: the kernel's sk_busy_loop does not spin), then we look again; a
+         * copy-mode socket on Linux >= 6.13 has none, and the call runs nothing (header). */
         recvfrom(be->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
         be->stats.napi_polls++;
         got = xsk_take(x, pkts, max);

@@ -39,7 +39,8 @@ struct fn_backend_stats {
     uint64_t tx_bytes;
     uint64_t tx_drops;      /* packets handed to tx_batch that were not sent (ring full, error) */
     uint64_t tx_kicks;      /* wakeup syscalls made (sendto for AF_XDP, etc.) */
-    uint64_t napi_polls;    /* af_xdp napi_poll: non-blocking recvfrom()s that ran the NAPI */
+    uint64_t napi_polls;    /* af_xdp napi_poll: non-blocking recvfrom()s made to run the NAPI
+                             * (they run it only where the socket has a NAPI id) */
     /* Pool buffers the backend holds right now (a gauge, not a counter): frames posted on a
      * fill ring or being received into, frames on a tx ring or awaiting completion, frames a
      * wrapper delays or holds back, frames waiting in the memory link's receive ring.  A
@@ -101,8 +102,9 @@ struct fn_backend_params {
     const char *xdp_obj_path;       /* our XDP program (BPF ELF); NULL = built-in default path */
     int busy_poll;                  /* 1 = caller will busy-poll; backend may skip wakeups */
     /* af_xdp only ("NAPI poll", Linux preferred busy polling): the XDP socket gets
-     * SO_PREFER_BUSY_POLL, rx_batch runs the device's NAPI itself (one non-blocking recvfrom
-     * when the rx ring is empty), and the device's napi_defer_hard_irqs / gro_flush_timeout
+     * SO_PREFER_BUSY_POLL, rx_batch asks to run the device's NAPI itself (one non-blocking
+     * recvfrom when the rx ring is empty; it runs only where the socket has a NAPI id, not on
+     * copy mode since Linux 6.13), and the device's napi_defer_hard_irqs / gro_flush_timeout
      * are set to 2 / napi_hold_us while the backend is open (restored by close and by a
      * failed open; a killed process leaves them set).  Other backends refuse it (-EINVAL). */
     int napi_poll;
