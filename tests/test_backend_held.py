@@ -10,6 +10,7 @@ backend — while the pool itself still has buffers out on af_xdp (its ring).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 
@@ -103,3 +104,36 @@ def test_pool_in_use_is_zero_when_all_is_closed(net):
             assert s["backend.held"] == 0  # copying backends keep no buffer between calls
     finally:
         lp.close()
+
+
+def test_af_xdp_stack_closed_from_another_namespace_detaches_its_program(capfd):
+    """A stack opened inside the test namespace (setns, as here and `fastnet up --netns`)
+    and closed after the thread left it detaches its XDP program all the same: the detach
+    names the device by ifindex over netlink, so it must run in the namespace of the open.
+    It used to address the host's ifindex, fail ("Active program does not match expected")
+    and leave the program attached, so that the next open got EBUSY."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    import subprocess
+
+    def has_xdp(tn):
+        out = subprocess.run(["ip", "-n", tn.stack_ns, "-j", "link", "show", tn.stack_if],
+                             capture_output=True, text=True, check=True).stdout
+        return "xdp" in json.loads(out)[0]
+
+    with testnet.create(name="hdns", kind="veth", prefix="198.19.45.48/28") as tn:
+        for _ in range(2):                    # the second open finds the device free
+            with _netns(tn.stack_ns):
+                lp = fastnet.new_event_loop(backend="af_xdp", iface=tn.stack_if,
+                                            ip=tn.stack_cidr)
+            try:
+                lp.run_until_complete(asyncio.sleep(0.05))
+                assert has_xdp(tn)
+            finally:
+                lp.close()                    # in the test's own namespace
+            assert not has_xdp(tn)
+            # The thread is back where it was: its namespace is not the test namespace's.
+            with open(f"/run/netns/{tn.stack_ns}", "rb") as f:
+                assert os.fstat(f.fileno()).st_ino != os.stat("/proc/thread-self/ns/net").st_ino
+    err = capfd.readouterr().err
+    assert "detaching" not in err and "namespace" not in err, err

@@ -90,11 +90,13 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +159,7 @@ struct fn_xsk {
     int prog_fd;
     int map_fd;
     int ifindex;
+    int netns_fd;                    /* the network namespace ifindex is in (-1: unknown) */
     uint32_t attach_flags;           /* XDP_FLAGS_DRV_MODE or _SKB_MODE once attached, else 0 */
 
     uint8_t *region;                 /* UMEM start = pool region */
@@ -473,15 +476,66 @@ static uint64_t xsk_next_deadline(struct fn_backend *be)
     return xsk_of(be)->tx_stalled ? 0 : UINT64_MAX;
 }
 
+/* The detach goes over netlink, which names the device by ifindex in the calling thread's
+ * network namespace: a stack opened in one namespace and closed from another (a program
+ * that entered the namespace with setns to open it, as the tests and `fastnet up --netns`
+ * do, then left) would address another namespace's device.  So the thread enters the
+ * namespace of the open for the detach and goes back; *back is the fd to go back to, or
+ * -1 when the thread already is there (or the namespace is unknown). */
+static int netns_enter(int target, int *back)
+{
+    struct stat here, there;
+    int cur;
+
+    *back = -1;
+    if (target < 0)
+        return 0;
+    cur = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (cur < 0)
+        return -errno;
+    if (fstat(cur, &here) == 0 && fstat(target, &there) == 0 && here.st_dev == there.st_dev &&
+        here.st_ino == there.st_ino) {
+        close(cur);
+        return 0;
+    }
+    if (setns(target, CLONE_NEWNET) != 0) {
+        int err = -errno;
+
+        close(cur);
+        return err;
+    }
+    *back = cur;
+    return 0;
+}
+
+static void netns_leave(int back)
+{
+    if (back < 0)
+        return;
+    if (setns(back, CLONE_NEWNET) != 0)
+        fn_log(FN_LOG_ERROR, "af_xdp: returning to the thread's network namespace after the "
+               "XDP detach failed (%d): the thread stays in the interface's", -errno);
+    close(back);
+}
+
 static void xsk_detach_prog(struct fn_xsk *x)
 {
     LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = x->prog_fd);
-    int err;
+    int err, back;
 
     if (!x->attach_flags)
         return;
+    err = netns_enter(x->netns_fd, &back);
+    if (err) {
+        fn_log(FN_LOG_ERROR, "af_xdp: cannot enter the network namespace of %s to detach its "
+               "XDP program (%d); remove it with: ip link set dev %s xdp off", x->be.ifname,
+               err, x->be.ifname);
+        x->attach_flags = 0;
+        return;
+    }
     /* XDP_FLAGS_REPLACE with our fd: remove the program only if it is still ours. */
     err = bpf_xdp_detach(x->ifindex, x->attach_flags, &opts);
+    netns_leave(back);
     if (err)
         fn_log(FN_LOG_ERROR, "af_xdp: detaching the XDP program from %s failed (%d); "
                "remove it with: ip link set dev %s xdp off", x->be.ifname, err, x->be.ifname);
@@ -671,6 +725,8 @@ static void xsk_destroy(struct fn_xsk *x)
     }
     /* Last: the device is as we found it only once our socket and program are gone. */
     xsk_napi_restore(x);
+    if (x->netns_fd >= 0)
+        close(x->netns_fd);
     free(x);
 }
 
@@ -841,6 +897,8 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
     memcpy(x->be.ifname, params->ifname, len + 1);
     x->prog_fd = -1;
     x->map_fd = -1;
+    /* Unknown (-1) only where /proc is not mounted: the detach then runs where it is. */
+    x->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     x->region = fn_pool_region(pool);
     x->buf_size = fn_pool_buf_size(pool);
     x->count = fn_pool_count(pool);
