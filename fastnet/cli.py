@@ -134,10 +134,10 @@ def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
 class _StatsWriter:
     """Writes the stack's counters to the stats file; a failure is reported once."""
 
-    def __init__(self, path: str, st: Any, cfg: fconfig.Config, descs: dict[str, str]):
+    def __init__(self, path: str, st: Any, ip: str, descs: dict[str, str]):
         self.path = path
         self.st = st
-        self.cfg = cfg
+        self.ip = ip
         self.descs = descs
         self.started = time.time()
         self.failed = False
@@ -149,7 +149,7 @@ class _StatsWriter:
             "iface": self.st.iface,
             "backend": self.st.backend_name,
             "mac": self.st.mac,
-            "ip": str(self.cfg.ip),
+            "ip": self.ip,
             "mtu": self.st.mtu,
             "pid": os.getpid(),
             "running": running,
@@ -279,7 +279,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             return _fail(f"config error: {e}", 2)
         print(f"{PROG}: up iface={st.iface} backend={st.backend_name} mac={st.mac} "
               f"ip={cfg.ip} mtu={st.mtu}", flush=True)
-        writer = _StatsWriter(cfg.stats_file, st, cfg, _stats_descriptions(_core))
+        writer = _StatsWriter(cfg.stats_file, st, str(cfg.ip), _stats_descriptions(_core))
         writer.write(running=True)
         while True:
             st.run(duration=cfg.stats_interval)

@@ -124,6 +124,23 @@ def _open_stacks(config: Any, stack: Any, stacks: Any,
     return (opened,), (opened,)
 
 
+def _stats_target(config: Any, options: dict[str, Any]) -> tuple[str, float] | None:
+    """(path, interval) of the stats file the options or the config file ask for
+    (stats_file= / [stats] file; stats_interval= / [stats] interval), else None.  Nothing is
+    written unless the file is named: a program on the loop is not `fastnet up`, which
+    writes to the default path too.  Raises fastnet.config.ConfigError on a bad value."""
+    flags = {n: options[n] for n in ("stats_file", "stats_interval") if n in options}
+    if config is None and not flags:
+        return None
+    from . import config as fconfig
+
+    cfg = fconfig.load(config, {fconfig.FLAG_KWARGS[n].dotted: v for n, v in flags.items()},
+                       require=())
+    if cfg.values["stats.file"] is None:
+        return None
+    return cfg.values["stats.file"], cfg.stats_interval
+
+
 def _ipv4(host: Any) -> str | None:
     """host as a dotted IPv4 string if it is an IPv4 literal, else None."""
     if not isinstance(host, str):
@@ -143,6 +160,8 @@ class Loop(asyncio.SelectorEventLoop):
 
     def __init__(self, config: Any = None, *, stack: Any = None, stacks: Iterable[Any] | None = None,
                  busy_poll: bool = False, **stack_options: Any) -> None:
+        stats = (_stats_target(config, stack_options)
+                 if stack is None and stacks is None else None)
         polled, owned = _open_stacks(config, stack, stacks, stack_options)
         try:
             hub = _core._Hub(polled, bool(busy_poll))
@@ -156,6 +175,24 @@ class Loop(asyncio.SelectorEventLoop):
         self._fn_owned = owned
         self._fn_nets = tuple(
             (s, ipaddress.IPv4Network(f"{s.ip}/{s.prefix_len}", strict=False)) for s in polled)
+        self._fn_stats: Any = None
+        self._fn_stats_timer: Any = None
+        if stats is not None:
+            self._fn_stats_start(owned[0], *stats)
+
+    # ---- the stats file (stats_file= / [stats] file): what `fastnet stat` reads
+
+    def _fn_stats_start(self, st: Any, path: str, interval: float) -> None:
+        from . import cli as fcli
+
+        self._fn_stats = fcli._StatsWriter(path, st, f"{st.ip}/{st.prefix_len}",
+                                           fcli._stats_descriptions(_core))
+        self._fn_stats_interval = interval
+        self._fn_stats_tick()
+
+    def _fn_stats_tick(self) -> None:
+        self._fn_stats.write(running=True)
+        self._fn_stats_timer = self.call_later(self._fn_stats_interval, self._fn_stats_tick)
 
     @property
     def stacks(self) -> tuple[Any, ...]:
@@ -179,10 +216,17 @@ class Loop(asyncio.SelectorEventLoop):
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
+        if self._fn_stats_timer is not None:
+            self._fn_stats_timer.cancel()
+            self._fn_stats_timer = None
         try:
             super().close()
         finally:
             self._fn_hub.close()
+        if self._fn_stats is not None:
+            # The last counters, marked stopped, before the stack goes.
+            self._fn_stats.write(running=False)
+            self._fn_stats = None
         for s in self._fn_owned:
             s.close()
 

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import socket
+import sys
 import time
 
 import pytest
@@ -379,6 +380,15 @@ async def _http_ok(reader, writer):
     writer.close()
 
 
+async def _kernel_streams(lp, veth):
+    """Streams of a kernel socket of the peer namespace connected to the stack's PORT."""
+    with _netns(veth.peer_ns):
+        ksock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ksock.setblocking(False)
+    await lp.sock_connect(ksock, (veth.stack_ip, PORT))
+    return await asyncio.open_connection(sock=ksock)
+
+
 def test_kernel_peer_over_veth_and_idle_cpu(veth):
     with _netns(veth.stack_ns):
         lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
@@ -389,11 +399,7 @@ def test_kernel_peer_over_veth_and_idle_cpu(veth):
 
         async def main():
             server = await lp.create_server(Echo, veth.stack_ip, PORT)
-            with _netns(veth.peer_ns):
-                ksock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            ksock.setblocking(False)
-            await lp.sock_connect(ksock, (veth.stack_ip, PORT))
-            reader, writer = await asyncio.open_connection(sock=ksock)
+            reader, writer = await _kernel_streams(lp, veth)
             writer.write(payload)
             assert await asyncio.wait_for(reader.readexactly(len(payload)), 30) == payload
             # curl in the peer namespace, started by the loop itself (subprocesses work).
@@ -421,6 +427,61 @@ def test_kernel_peer_over_veth_and_idle_cpu(veth):
         assert lp.fastnet_handles()["sockets"] == 0
     finally:
         lp.close()
+
+
+def test_loop_writes_the_stats_file_that_fastnet_stat_reads(veth, tmp_path):
+    """stats_file= (the --stats-file flag of programs built on the loop, e.g. the HTTP echo
+    app) makes the loop write the stack's counters every stats_interval and once more at
+    close, marked stopped; without it the loop writes nothing, not even the default path."""
+    import json
+    import subprocess
+    from fastnet import config as fconfig
+    path = tmp_path / "stats.json"
+    with _netns(veth.stack_ns):
+        with pytest.raises(fconfig.ConfigError, match="interval"):
+            fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
+                                   ip=veth.stack_cidr, stats_file=str(path),
+                                   stats_interval=0)
+        assert not path.exists()
+        lp = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
+                                    ip=veth.stack_cidr, stats_file=str(path),
+                                    stats_interval=0.1)
+    try:
+        first = json.loads(path.read_text())
+        assert first["running"] and first["iface"] == veth.stack_if, first
+        assert first["ip"] == veth.stack_cidr and first["stats"]["tcp_conn_passive"] == 0
+
+        async def main():
+            server = await lp.create_server(Echo, veth.stack_ip, PORT)
+            reader, writer = await _kernel_streams(lp, veth)
+            writer.write(b"ping")
+            assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
+            await asyncio.sleep(0.35)           # at least two writes meanwhile
+            now = json.loads(path.read_text())
+            writer.close()
+            await writer.wait_closed()
+            server.close()
+            await server.wait_closed()
+            return now
+
+        during = lp.run_until_complete(main())
+        assert during["running"] and during["time"] > first["time"], during
+        assert during["stats"]["tcp_conn_passive"] == 1, during["stats"]
+        r = subprocess.run([sys.executable, "-m", "fastnet", "stat", "--stats-file",
+                            str(path), "--json"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["tcp_conn_passive"] == 1, r.stdout
+    finally:
+        lp.close()
+    last = json.loads(path.read_text())
+    assert not last["running"] and last["stats"]["tcp_conn_passive"] == 1, last
+    # A loop not asked for a stats file writes none.
+    with _netns(veth.stack_ns):
+        quiet = fastnet.new_event_loop(backend="af_packet", iface=veth.stack_if,
+                                       ip=veth.stack_cidr)
+    quiet.run_until_complete(asyncio.sleep(0.2))
+    quiet.close()
+    assert not os.path.exists(fconfig.default_stats_file(veth.stack_if))
 
 
 @pytest.fixture(scope="module")
