@@ -196,7 +196,7 @@ _BACKEND_DESCS = {
     "backend.tx_drops": "frames not sent: TX ring full or error",
     "backend.tx_kicks": "wakeup syscalls made to send",
     "backend.napi_polls": "af_xdp napi_poll: recvfrom calls made to run the interface's NAPI "
-                          "(they run it only where the XDP socket has a NAPI id)",
+                          "(made only where the XDP socket has a NAPI id; 0 on copy mode)",
     "backend.held": "packet buffers the backend holds now (rings, delay queues)",
     "backend.fault_dropped": "fault injection: frames dropped",
     "backend.fault_duplicated": "fault injection: frames duplicated",

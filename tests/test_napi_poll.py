@@ -6,8 +6,10 @@ to values that are not the kernel's defaults (1 / 12345 ns), so that a restore t
 apart from a restore to what was there.  Covered:
 - `fastnet up --napi-poll --napi-hold-us 300`: the device holds 2 / 300000 while it runs,
   200 quick pings from the kernel peer are all answered, backend.napi_polls moves with the
-  traffic (the stack drove the NAPI itself), the idle stack uses almost no CPU over 2 s, and
-  after SIGTERM the values are back and the XDP program is gone;
+  traffic where the XDP socket has a NAPI id (the stack drove the NAPI itself) and stays 0
+  where it has none (copy mode on Linux >= 6.13, as on veth here: only that branch runs on
+  this machine), the idle stack uses almost no CPU over 2 s, and after SIGTERM the values are
+  back and the XDP program is gone;
 - the asyncio HTTP echo app on the fastnet loop with --napi-poll: curl's keep-alive GETs and
   a POST from the peer are echoed, idle CPU as above, values back after SIGTERM;
 - a failed open (bad queue index: the bind fails after the values were written) restores
@@ -146,8 +148,7 @@ def test_fastnet_up_drives_the_napi_and_restores_the_device(tn, tmp_path):
         assert "200 packets transmitted, 200 received" in r.stdout, r.stdout + r.stderr
         s1 = read_stats(stats_file, stats_file.stat().st_mtime_ns)
         assert s1["backend.rx_packets"] - s0["backend.rx_packets"] >= 200
-        # Every receive that found the ring empty ran the NAPI in the stack's own call.
-        assert s1["backend.napi_polls"] - s0["backend.napi_polls"] >= 200, (s0, s1)
+        polls = s1["backend.napi_polls"] - s0["backend.napi_polls"]
         used = idle_cpu(proc.pid)
         assert used < 0.2, f"{used:.2f} s of CPU in 2 s idle with napi_poll"
         # still answering after the idle spell (the NAPI went back to a wake per frame)
@@ -160,6 +161,14 @@ def test_fastnet_up_drives_the_napi_and_restores_the_device(tn, tmp_path):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "NAPI poll" in err, err
+    # The open logs whether the XDP socket has a NAPI id.  With one, every receive that found
+    # the ring empty ran the NAPI in the stack's own call; without (copy mode, Linux >= 6.13:
+    # what veth gives here) no recvfrom is made, since it would run nothing.
+    if "the socket has no NAPI id" in err:
+        assert polls == 0, (s0, s1)
+    else:
+        assert "the socket's NAPI runs in our receive calls" in err, err
+        assert polls >= 200, (s0, s1)
     assert knobs(tn) == BEFORE
     assert not link_has_xdp(tn)
 

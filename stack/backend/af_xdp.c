@@ -37,18 +37,18 @@
  * NAPI poll (params->napi_poll, off by default: Linux preferred busy polling).  The XDP socket
  * gets SO_BUSY_POLL (20 µs; it only bounds blocking calls, and we make none, but a socket
  * without it never busy-polls), SO_BUSY_POLL_BUDGET 64 and SO_PREFER_BUSY_POLL, and rx_batch,
- * when the rx ring is empty, makes one recvfrom(MSG_DONTWAIT) (counted in stats.napi_polls):
- * where the socket has a NAPI id the kernel then runs one pass of the device's NAPI poll in
- * our system call, no spinning, and the frames it receives are on the ring when rx_batch
- * peeks again.  Since Linux 6.13 only a zero-copy socket on a driver that links its queues to
- * NAPIs has one (resolved at bind); ours are copy mode, so there the recvfrom runs nothing
- * (measured: the same cost without it; bench/results/loop_cost.md, "IRQ suspension") and
- * what acts is the device's deferral: napi_defer_hard_irqs = 2 and gro_flush_timeout =
- * napi_hold_us.  After a NAPI poll that found frames, the peer's transmits do not wake the
- * NAPI (on veth: its kthread); its watchdog polls after gro_flush_timeout and takes what
- * arrived as one batch (waking us through the fd), and after 2 empty watchdog polls the
- * device is back to a wake per frame: receive interrupt moderation.  The price is latency: a
- * frame waits up to gro_flush_timeout.  The two device
+ * when the rx ring is empty and the socket has a NAPI id (SO_INCOMING_NAPI_ID after bind),
+ * makes one recvfrom(MSG_DONTWAIT) (counted in stats.napi_polls): the kernel then runs one
+ * pass of the device's NAPI poll in our system call, no spinning, and the frames it receives
+ * are on the ring when rx_batch peeks again.  Since Linux 6.13 only a zero-copy socket on a
+ * driver that links its queues to NAPIs has one (resolved at bind); ours are copy mode, so
+ * there no recvfrom is made (it would run nothing; bench/results/loop_cost.md, "IRQ
+ * suspension") and what acts is the device's deferral: napi_defer_hard_irqs = 2 and
+ * gro_flush_timeout = napi_hold_us.  After a NAPI poll that found frames, the peer's
+ * transmits do not wake the NAPI (on veth: its kthread); its watchdog polls after
+ * gro_flush_timeout and takes what arrived as one batch (waking us through the fd), and
+ * after 2 empty watchdog polls the device is back to a wake per frame: receive interrupt
+ * moderation.  The price is latency: a frame waits up to gro_flush_timeout.  The two device
  * values are read (from /sys/class/net/IF, which must be this network namespace's sysfs: the
  * interface's ifindex and MAC are checked there) and written before the XDP program is
  * loaded, and written back by close and by every failed open after that point (each only if
@@ -172,6 +172,7 @@ struct fn_xsk {
     int tx_stalled;                  /* last flush left descriptors the kernel did not take */
     int busy_poll;
     int napi_poll;                   /* params->napi_poll */
+    int napi_id;                     /* the socket's NAPI id (SO_INCOMING_NAPI_ID), 0: none */
     uint32_t napi_hold_us;
     /* The device's napi_defer_hard_irqs / gro_flush_timeout as found at open, and whether we
      * wrote ours over them (then close writes these back). */
@@ -340,10 +341,10 @@ static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
     int got = xsk_take(x, pkts, max);
 
     xsk_refill(x);
-    if (x->napi_poll && got == 0 && max > 0) {
-        /* NAPI poll: where the socket has a NAPI id this runs one pass of the device's NAPI
-         * (MSG_DONTWAIT: the kernel's sk_busy_loop does not spin), then we look again; a
-         * copy-mode socket on Linux >= 6.13 has none, and the call runs nothing (header). */
+    if (x->napi_id && got == 0 && max > 0) {
+        /* NAPI poll on a socket with a NAPI id: one pass of the device's NAPI (MSG_DONTWAIT:
+         * the kernel's sk_busy_loop does not spin), then we look again.  A copy-mode socket
+         * on Linux >= 6.13 has none, and the call would run nothing (header). */
         recvfrom(be->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
         be->stats.napi_polls++;
         got = xsk_take(x, pkts, max);
@@ -703,6 +704,18 @@ static int xsk_napi_socket(struct fn_xsk *x, const char **errmsg)
     return 0;
 }
 
+/* The NAPI id the kernel gave the bound socket (0: none, or the kernel cannot say).  Only
+ * with one does a recvfrom run the device's NAPI; without, rx_batch makes none. */
+static int xsk_napi_id(struct fn_xsk *x)
+{
+    unsigned int id = 0;
+    socklen_t len = sizeof(id);
+
+    if (getsockopt(x->be.fd, SOL_SOCKET, SO_INCOMING_NAPI_ID, &id, &len) != 0)
+        return 0;
+    return (int)(id & 0x7fffffff);
+}
+
 /* Tear down in reverse order of creation; safe on a partly opened backend. */
 static void xsk_destroy(struct fn_xsk *x)
 {
@@ -999,6 +1012,7 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
         err = xsk_napi_socket(x, errmsg);
         if (err)
             goto fail;
+        x->napi_id = xsk_napi_id(x);
     }
     xsk_refill(x);
     xsk_note_held(x);
@@ -1017,8 +1031,10 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
            x->napi_poll ? ", NAPI poll" : "");
     if (x->napi_poll)
         fn_log(FN_LOG_INFO, "af_xdp: %s napi_defer_hard_irqs %d, gro_flush_timeout %u us "
-               "while open (were %llu, %llu ns)", x->be.ifname, FN_XSK_NAPI_DEFER,
-               x->napi_hold_us, x->napi_prev[NAPI_KNOB_DEFER], x->napi_prev[NAPI_KNOB_GRO]);
+               "while open (were %llu, %llu ns); %s", x->be.ifname, FN_XSK_NAPI_DEFER,
+               x->napi_hold_us, x->napi_prev[NAPI_KNOB_DEFER], x->napi_prev[NAPI_KNOB_GRO],
+               x->napi_id ? "the socket's NAPI runs in our receive calls"
+                          : "the socket has no NAPI id (copy mode): receive moderation only");
     *out = &x->be;
     return 0;
 

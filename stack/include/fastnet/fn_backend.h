@@ -40,7 +40,7 @@ struct fn_backend_stats {
     uint64_t tx_drops;      /* packets handed to tx_batch that were not sent (ring full, error) */
     uint64_t tx_kicks;      /* wakeup syscalls made (sendto for AF_XDP, etc.) */
     uint64_t napi_polls;    /* af_xdp napi_poll: non-blocking recvfrom()s made to run the NAPI
-                             * (they run it only where the socket has a NAPI id) */
+                             * (made only where the socket has a NAPI id) */
     /* Pool buffers the backend holds right now (a gauge, not a counter): frames posted on a
      * fill ring or being received into, frames on a tx ring or awaiting completion, frames a
      * wrapper delays or holds back, frames waiting in the memory link's receive ring.  A
