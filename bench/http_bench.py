@@ -620,7 +620,8 @@ def plots(results, table, a, outdir):
     import matplotlib.pyplot as plt
     written = []
     labels = [hs.LABELS[k] for k in a.servers]
-    palette = {"fastnet": "#1f77b4", "fastnet-napi": "#9467bd", "fastnet-native": "#17becf",
+    palette = {"fastnet": "#1f77b4", "fastnet-nomod": "#aec7e8", "fastnet-napi": "#9467bd",
+               "fastnet-native": "#17becf",
                "uvloop": "#ff7f0e",
                "asyncio": "#7f7f7f", "nginx": "#2ca02c"}
     colors = [palette[k] for k in a.servers]

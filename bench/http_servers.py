@@ -53,9 +53,11 @@ NGINX_DIR = os.path.join(BENCH, "nginx")
 NATIVE_DIR = os.path.join(ROOT, "apps", "http_echo", "native")
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
-KINDS = ("fastnet", "fastnet-napi", "fastnet-native", "uvloop", "asyncio", "nginx")
+KINDS = ("fastnet", "fastnet-nomod", "fastnet-napi", "fastnet-native", "uvloop", "asyncio",
+         "nginx")
 LABELS = {
     "fastnet": "fastnet (asyncio app)",
+    "fastnet-nomod": "fastnet (asyncio app, rx moderation off)",
     "fastnet-napi": "fastnet (asyncio app, NAPI poll)",
     "fastnet-native": "fastnet (native)",
     "uvloop": "uvloop",
@@ -63,12 +65,13 @@ LABELS = {
     "nginx": "nginx (1 worker)",
 }
 KERNEL_KINDS = ("uvloop", "asyncio", "nginx")
-APP_LOOP = {"fastnet": "fastnet", "fastnet-napi": "fastnet", "fastnet-native": "native",
-            "uvloop": "uvloop", "asyncio": "asyncio"}
-# Flags a kind adds to the fastnet server's command line: fastnet-napi is the asyncio app
-# with the af_xdp backend's opt-in NAPI poll mode (README: the stack drives the interface's
-# NAPI from its own poll rounds; fastnet's default mode is "fastnet").
-KIND_ARGS = {"fastnet-napi": ("--napi-poll",)}
+APP_LOOP = {"fastnet": "fastnet", "fastnet-nomod": "fastnet", "fastnet-napi": "fastnet",
+            "fastnet-native": "native", "uvloop": "uvloop", "asyncio": "asyncio"}
+# Flags a kind adds to the fastnet server's command line ("fastnet" is the default mode, with
+# adaptive receive moderation): fastnet-nomod is the asyncio app with that moderation off
+# (the default mode before 2026-12-02's evening), fastnet-napi with the af_xdp backend's
+# opt-in NAPI poll mode (the interface's deferral held all the time).
+KIND_ARGS = {"fastnet-nomod": ("--rx-moderation", "off"), "fastnet-napi": ("--napi-poll",)}
 
 
 class Unavailable(Exception):

@@ -27,7 +27,8 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 from fastnet.includes.fn_backend cimport (
-    FN_XDP_MODE_AUTO, FN_XDP_MODE_NATIVE, FN_XDP_MODE_SKB, fn_backend, fn_backend_close,
+    FN_RX_MODERATION_ADAPTIVE, FN_RX_MODERATION_AUTO, FN_RX_MODERATION_OFF, FN_XDP_MODE_AUTO,
+    FN_XDP_MODE_NATIVE, FN_XDP_MODE_SKB, fn_backend, fn_backend_close,
     fn_backend_fault_set, fn_backend_fault_wrap, fn_backend_memory_pair, fn_backend_open,
     fn_backend_params, fn_backend_pcap_wrap, fn_fault_dir, fn_fault_params)
 from fastnet.includes.fn_config cimport (
@@ -243,8 +244,10 @@ cdef int _wrap_backend(fn_backend **be, fault, pcap) except -1:
 # Keyword arguments of the low-level constructor (besides struct fn_config knobs): anything
 # else, a config file, or ip="a.b.c.d/len" goes through fastnet.config first.
 _LOW_LEVEL_ARGS = frozenset(("backend", "iface", "ip", "prefix_len", "gateway", "mtu", "queue",
-                             "xdp_mode", "xdp_obj_path", "napi_poll", "napi_hold_us", "pcap",
-                             "fault"))
+                             "xdp_mode", "xdp_obj_path", "napi_poll", "napi_hold_us",
+                             "rx_moderation", "pcap", "fault"))
+_RX_MODERATION = {"auto": FN_RX_MODERATION_AUTO, "off": FN_RX_MODERATION_OFF,
+                  "adaptive": FN_RX_MODERATION_ADAPTIVE}
 
 
 cdef void _block_hook(void *arg, uint64_t now_ns) noexcept with gil:
@@ -262,9 +265,13 @@ cdef class Stack:
     The low-level form, used when no config is given and every argument is one of these:
     Stack(backend="af_packet", iface="fn0", ip="198.18.0.1", prefix_len=24, gateway=None,
           mtu=0, queue=0, xdp_mode="auto", xdp_obj_path=None, napi_poll=False,
-          napi_hold_us=200, pcap=None, fault=None, **knobs), knobs being struct fn_config
-          fields by name (see config_defaults()).  napi_poll (af_xdp only) drives the
-          interface's NAPI from the stack's polling; napi_hold_us is its hold time.
+          napi_hold_us=200, rx_moderation="auto", pcap=None, fault=None, **knobs), knobs
+          being struct fn_config fields by name (see config_defaults()).  napi_poll (af_xdp
+          only) drives the interface's NAPI from the stack's polling; napi_hold_us is its
+          hold time.  rx_moderation (af_xdp without napi_poll): "auto" defers the
+          interface's NAPI by the hold time only while the receive rate is high, where the
+          interface allows it; "adaptive" the same, failing the open where it cannot;
+          "off" never.
     """
     cdef fn_stack *st
     cdef readonly str backend_name
@@ -292,7 +299,7 @@ cdef class Stack:
 
     def _open(self, *, backend, iface, ip, prefix_len=24, gateway=None, mtu=0, queue=0,
               xdp_mode="auto", xdp_obj_path=None, napi_poll=False, napi_hold_us=200,
-              pcap=None, fault=None, **knobs):
+              rx_moderation="auto", pcap=None, fault=None, **knobs):
         cdef fn_config cfg
         cdef fn_backend_params params
         cdef fn_pool *pool = NULL
@@ -317,6 +324,11 @@ cdef class Stack:
                 or not 1 <= napi_hold_us <= 100000):
             raise ValueError(f"napi_hold_us must be an int 1..100000 (microseconds), "
                              f"not {napi_hold_us!r}")
+        if not isinstance(rx_moderation, str) or rx_moderation not in _RX_MODERATION:
+            raise ValueError(f"rx_moderation must be one of {', '.join(_RX_MODERATION)}, "
+                             f"not {rx_moderation!r}")
+        if rx_moderation == "adaptive" and backend != "af_xdp":
+            raise ValueError(f"rx_moderation adaptive needs the af_xdp backend, not {backend}")
         _fill_config(&cfg, ip, prefix_len, gateway, mtu, knobs)
         if fault is not None:
             _fill_fault(&fp, fault)     # validate before anything is opened
@@ -332,6 +344,7 @@ cdef class Stack:
         params.xdp_obj_path = <const char *>b_obj if b_obj is not None else NULL
         params.napi_poll = 1 if napi_poll else 0
         params.napi_hold_us = napi_hold_us
+        params.rx_moderation = _RX_MODERATION[rx_moderation]
 
         rc = fn_pool_create(cfg.n_bufs, cfg.buf_size,
                             FN_POOL_HUGEPAGES if cfg.hugepages else 0, &pool)

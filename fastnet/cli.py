@@ -197,6 +197,10 @@ _BACKEND_DESCS = {
     "backend.tx_kicks": "wakeup syscalls made to send",
     "backend.napi_polls": "af_xdp napi_poll: recvfrom calls made to run the interface's NAPI "
                           "(made only where the XDP socket has a NAPI id; 0 on copy mode)",
+    "backend.rx_moderated": "af_xdp adaptive rx moderation: 1 while the interface's NAPI "
+                            "deferral is on (a high receive rate)",
+    "backend.rx_moderation_switches": "af_xdp adaptive rx moderation: times the deferral "
+                                      "went on or off",
     "backend.held": "packet buffers the backend holds now (rings, delay queues)",
     "backend.fault_dropped": "fault injection: frames dropped",
     "backend.fault_duplicated": "fault injection: frames duplicated",

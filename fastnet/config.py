@@ -43,6 +43,7 @@ __all__ = [
 
 BACKENDS = ("af_xdp", "af_packet", "tap")
 XDP_MODES = ("auto", "native", "skb")
+RX_MODERATIONS = ("auto", "off", "adaptive")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # Congestion-control algorithms in the order of their FN_CC_* index (fn_config.h): the C
 # knob tcp_cc holds the index of the name tcp.congestion gives.
@@ -147,10 +148,16 @@ KEYS: list[Key] = [
         "(napi_defer_hard_irqs 2, gro_flush_timeout port.napi_hold_us) while open: frames "
         "are taken in batches up to the hold time apart, a frame may wait up to the hold "
         "time", target="napi_poll", flag="--napi-poll"),
-    Key("port", "napi_hold_us", "int", 200, "with port.napi_poll: the NAPI's deferral "
-        "(gro_flush_timeout) in microseconds: how long frames may wait for the NAPI's "
-        "watchdog; longer than one round of the application's work", target="napi_hold_us",
-        lo=1, hi=100_000, flag="--napi-hold-us"),
+    Key("port", "napi_hold_us", "int", 200, "with port.napi_poll or port.rx_moderation: "
+        "the NAPI's deferral (gro_flush_timeout) in microseconds: how long frames may wait "
+        "for the NAPI's watchdog; longer than one round of the application's work",
+        target="napi_hold_us", lo=1, hi=100_000, flag="--napi-hold-us"),
+    Key("port", "rx_moderation", "choice", "auto", "af_xdp without port.napi_poll: "
+        "adaptive receive moderation, the interface's NAPI deferral (napi_defer_hard_irqs 2, "
+        "gro_flush_timeout port.napi_hold_us) only while 4 or more frames arrive per hold "
+        "time (20,000/s at 200 us; off again below 2); auto: where the interface allows it (this namespace's "
+        "sysfs, CAP_NET_ADMIN), adaptive: the open fails where it does not, off: never",
+        target="rx_moderation", choices=RX_MODERATIONS, flag="--rx-moderation"),
     Key("port", "xdp_obj", "path", None, "XDP program object; none = the packaged "
         "fn_xdp_kern.o", target="xdp_obj_path", flag="--xdp-obj"),
     Key("port", "core", "int", -1, "CPU core to pin the stack to (-1 = no pinning)",
@@ -476,6 +483,7 @@ class Config:
             "xdp_mode": v["port.xdp_mode"],
             "napi_poll": v["port.napi_poll"],
             "napi_hold_us": v["port.napi_hold_us"],
+            "rx_moderation": v["port.rx_moderation"],
             "xdp_obj_path": v["port.xdp_obj"],
             "pcap": v["pcap.path"],
             "fault": self.fault(),
@@ -600,6 +608,9 @@ def _cross_check(cfg: Config) -> None:
                         f"<= tcp.rto_max_ms ({hi_})")
     if v["port.napi_poll"] and v["port.backend"] != "af_xdp":
         raise _err("port.napi_poll", f"needs port.backend af_xdp, not {v['port.backend']}")
+    if v["port.rx_moderation"] == "adaptive" and v["port.backend"] != "af_xdp":
+        raise _err("port.rx_moderation",
+                   f"adaptive needs port.backend af_xdp, not {v['port.backend']}")
     if v["port.backend"] == "af_xdp" and v["buffers.count"] < AF_XDP_MIN_BUFS:
         raise _err("buffers.count", f"af_xdp needs at least {AF_XDP_MIN_BUFS} buffers")
     if v["port.xdp_obj"] is not None and not os.path.isfile(v["port.xdp_obj"]):

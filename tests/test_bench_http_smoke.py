@@ -22,7 +22,8 @@ from helpers.stackbuild import make_stack  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "bench", "http_bench.py")
 KERNEL = ("uvloop", "asyncio", "nginx")
-ALL = ("fastnet", "fastnet-napi", "fastnet-native", "uvloop", "asyncio", "nginx")
+ALL = ("fastnet", "fastnet-nomod", "fastnet-napi", "fastnet-native", "uvloop", "asyncio",
+       "nginx")
 SCENARIOS = ("get", "pipeline", "close", "post", "latency", "idle")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,

@@ -108,7 +108,7 @@ def test_minimal_file_maps_to_stack_kwargs(tmp_path):
     kw = cfg.stack_kwargs()
     assert kw == {"backend": "af_packet", "iface": "fn0", "ip": "198.18.0.1", "prefix_len": 24,
                   "gateway": None, "mtu": 0, "queue": 0, "xdp_mode": "auto",
-                  "napi_poll": False, "napi_hold_us": 200,
+                  "napi_poll": False, "napi_hold_us": 200, "rx_moderation": "auto",
                   "xdp_obj_path": None, "pcap": None, "fault": None}
     assert cfg.stats_file == "/run/fastnet/fn0.json"
     assert cfg.stats_interval == 1.0 and cfg.log_level == "info"

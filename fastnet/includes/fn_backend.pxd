@@ -17,6 +17,8 @@ cdef extern from "fastnet/fn_backend.h" nogil:
         uint64_t tx_drops
         uint64_t tx_kicks
         uint64_t napi_polls
+        uint64_t rx_moderated
+        uint64_t rx_moderation_switches
         uint64_t held
         uint64_t fault_dropped
         uint64_t fault_duplicated
@@ -53,6 +55,12 @@ cdef extern from "fastnet/fn_backend.h" nogil:
         int busy_poll
         int napi_poll
         uint32_t napi_hold_us
+        int rx_moderation
+
+    enum:
+        FN_RX_MODERATION_AUTO
+        FN_RX_MODERATION_OFF
+        FN_RX_MODERATION_ADAPTIVE
 
     int fn_backend_open(const char *name, const fn_backend_params *params, fn_pool *pool,
                         fn_backend **out, const char **errmsg)

@@ -56,6 +56,17 @@
  * them set, like the XDP program (reset with `echo 0 > /sys/class/net/IF/napi_defer_hard_irqs`
  * and the same for gro_flush_timeout).
  *
+ * Adaptive receive moderation (params->rx_moderation AUTO, the default, or ADAPTIVE; not with
+ * napi_poll, which holds the deferral all the time): the same two device values, written
+ * only while the receive rate is high.  rx_batch counts frames over 10 ms windows of its
+ * clock; a window with 4 or more frames per hold time turns the deferral on (a deferred NAPI
+ * poll then takes a batch, and the peer's frames stop waking the NAPI one by one), one with
+ * fewer than 2 turns it off (xsk_napi_restore: what was there goes back).  At open only the
+ * possibility is checked (this namespace's sysfs, the files writable): AUTO goes without
+ * where it fails (an info line), ADAPTIVE fails the open.  A write that fails later turns the
+ * adaptation off for good (a warning).  stats.rx_moderated is 1 while on; stats.
+ * rx_moderation_switches counts the changes.
+ *
  * Failures: open returns -errno with a static errmsg; rx/tx never block and never fail for
  * lack of buffers (drops are counted: rx_nobuf from the kernel's fill-ring-empty counter, read
  * with XDP_STATISTICS at most once per millisecond of rx_batch's clock).  Received frames carry
@@ -135,6 +146,15 @@ _Static_assert(FN_PKT_HEADROOM >= XDP_PACKET_HEADROOM,
 #define FN_XSK_BUSY_POLL_US     20
 #define FN_XSK_BUSY_POLL_BUDGET 64
 #define FN_XSK_NAPI_DEFER       2
+/* Adaptive receive moderation (params->rx_moderation, see the header): the receive rate is
+ * measured over windows of FN_XSK_MOD_WINDOW_NS, in frames per hold time (napi_hold_us).
+ * The device's deferral goes on when a window saw FN_XSK_MOD_ON_PER_HOLD or more (then a
+ * deferred NAPI poll takes several frames at once) and off when one saw fewer than
+ * FN_XSK_MOD_OFF_PER_HOLD (then it would mostly add latency); in between the setting stays.
+ * With the default hold of 200 µs: on at 20,000 frames/s, off below 10,000. */
+#define FN_XSK_MOD_WINDOW_NS    10000000ull
+#define FN_XSK_MOD_ON_PER_HOLD  4ull
+#define FN_XSK_MOD_OFF_PER_HOLD 2ull
 enum { NAPI_KNOB_DEFER = 0, NAPI_KNOB_GRO = 1, NAPI_KNOBS = 2 };
 static const char *const napi_knob_names[NAPI_KNOBS] = {"napi_defer_hard_irqs",
                                                          "gro_flush_timeout"};
@@ -173,6 +193,9 @@ struct fn_xsk {
     int busy_poll;
     int napi_poll;                   /* params->napi_poll */
     int napi_id;                     /* the socket's NAPI id (SO_INCOMING_NAPI_ID), 0: none */
+    int mod_adaptive;                /* the deferral follows the receive rate (not napi_poll) */
+    uint64_t mod_win_ns;             /* start of the current rate window (0: none yet) */
+    uint64_t mod_win_rx;             /* stats.rx_packets at its start */
     uint32_t napi_hold_us;
     /* The device's napi_defer_hard_irqs / gro_flush_timeout as found at open, and whether we
      * wrote ours over them (then close writes these back). */
@@ -335,6 +358,44 @@ static int xsk_take(struct fn_xsk *x, struct fn_pkt **pkts, int max)
     return got;
 }
 
+static int xsk_napi_apply(struct fn_xsk *x, const char **errmsg);
+static void xsk_napi_restore(struct fn_xsk *x);
+
+/* Adaptive receive moderation: at the end of each window, the deferral goes on at a high
+ * receive rate and off at a low one.  A failed write turns the adaptation off for good. */
+static void xsk_mod_update(struct fn_xsk *x, uint64_t now_ns)
+{
+    uint64_t rx = x->be.stats.rx_packets, dt, frames, hold_ns = x->napi_hold_us * 1000ull;
+    const char *why = NULL;
+
+    if (x->mod_win_ns == 0 || now_ns < x->mod_win_ns) {
+        x->mod_win_ns = now_ns;
+        x->mod_win_rx = rx;
+        return;
+    }
+    dt = now_ns - x->mod_win_ns;
+    if (dt < FN_XSK_MOD_WINDOW_NS)
+        return;
+    frames = rx - x->mod_win_rx;
+    x->mod_win_ns = now_ns;
+    x->mod_win_rx = rx;
+    if (!x->be.stats.rx_moderated && frames * hold_ns >= FN_XSK_MOD_ON_PER_HOLD * dt) {
+        if (xsk_napi_apply(x, &why) != 0) {
+            fn_log(FN_LOG_WARN, "af_xdp: %s: adaptive receive moderation stops: %s",
+                   x->be.ifname, why);
+            xsk_napi_restore(x);
+            x->mod_adaptive = 0;
+            return;
+        }
+        x->be.stats.rx_moderated = 1;
+        x->be.stats.rx_moderation_switches++;
+    } else if (x->be.stats.rx_moderated && frames * hold_ns < FN_XSK_MOD_OFF_PER_HOLD * dt) {
+        xsk_napi_restore(x);
+        x->be.stats.rx_moderated = 0;
+        x->be.stats.rx_moderation_switches++;
+    }
+}
+
 static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, uint64_t now_ns)
 {
     struct fn_xsk *x = xsk_of(be);
@@ -356,6 +417,8 @@ static int xsk_rx_batch(struct fn_backend *be, struct fn_pkt **pkts, int max, ui
         be->stats.tx_kicks++;
     }
 
+    if (x->mod_adaptive)
+        xsk_mod_update(x, now_ns);
     if (!x->stats_valid || now_ns < x->stats_ns || now_ns - x->stats_ns >= FN_XSK_STATS_NS) {
         x->stats_valid = 1;
         x->stats_ns = now_ns;
@@ -626,15 +689,14 @@ static void xsk_napi_restore(struct fn_xsk *x)
     }
 }
 
-/* NAPI poll, device side: check that /sys/class/net shows our interface (a process that
- * entered the namespace without remounting /sys would see another namespace's devices),
- * keep the two values found there, write ours. */
-static int xsk_napi_device(struct fn_xsk *x, const char **errmsg)
+/* NAPI deferral, device side: check that /sys/class/net shows our interface (a process
+ * that entered the namespace without remounting /sys would see another namespace's
+ * devices). */
+static int xsk_napi_check(struct fn_xsk *x, const char **errmsg)
 {
-    unsigned long long ifindex, want[NAPI_KNOBS];
+    unsigned long long ifindex;
     char addr[32], mac[32];
     const uint8_t *m = x->be.mac;
-    int err;
 
     if (sysfs_read_u64(x->be.ifname, "ifindex", &ifindex) != 0 ||
         ifindex != (unsigned long long)x->ifindex ||
@@ -650,6 +712,17 @@ static int xsk_napi_device(struct fn_xsk *x, const char **errmsg)
                   "(enter the namespace with ip netns exec, which remounts /sys)";
         return -ENODEV;
     }
+    return 0;
+}
+
+/* Keep the two values the device has now, write ours (napi_poll at open; adaptive
+ * moderation each time it goes on).  A failed write leaves what was written marked, for
+ * xsk_napi_restore. */
+static int xsk_napi_apply(struct fn_xsk *x, const char **errmsg)
+{
+    unsigned long long want[NAPI_KNOBS];
+    int err;
+
     for (int i = 0; i < NAPI_KNOBS; i++) {
         err = sysfs_read_u64(x->be.ifname, napi_knob_names[i], &x->napi_prev[i]);
         if (err) {
@@ -674,6 +747,34 @@ static int xsk_napi_device(struct fn_xsk *x, const char **errmsg)
         x->napi_ours[i] = want[i];
         fn_log(FN_LOG_DEBUG, "af_xdp: %s %s %llu -> %llu", x->be.ifname, napi_knob_names[i],
                x->napi_prev[i], want[i]);
+    }
+    return 0;
+}
+
+/* Whether the two device values can be changed later (adaptive moderation writes them only
+ * under load, so the open checks what the first write would need): this namespace's sysfs,
+ * the values readable, the files writable (CAP_NET_ADMIN). */
+static int xsk_mod_check(struct fn_xsk *x, const char **errmsg)
+{
+    char path[128];
+    int err = xsk_napi_check(x, errmsg);
+
+    if (err) {
+        *errmsg = "rx_moderation: /sys/class/net does not show this network namespace's "
+                  "interface (enter the namespace with ip netns exec, which remounts /sys)";
+        return err;
+    }
+    for (int i = 0; i < NAPI_KNOBS; i++) {
+        snprintf(path, sizeof(path), "/sys/class/net/%s/%s", x->be.ifname, napi_knob_names[i]);
+        if (access(path, R_OK | W_OK) != 0) {
+            err = -errno;
+            *errmsg = err == -EACCES || err == -EPERM
+                          ? "rx_moderation: changing the interface's napi_defer_hard_irqs and "
+                            "gro_flush_timeout needs CAP_NET_ADMIN"
+                          : "rx_moderation: the interface has no napi_defer_hard_irqs or "
+                            "gro_flush_timeout in /sys/class/net";
+            return err;
+        }
     }
     return 0;
 }
@@ -874,7 +975,7 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
         *errmsg = "bad interface name";
         return -EINVAL;
     }
-    if (params->napi_poll && params->napi_hold_us > FN_NAPI_HOLD_US_MAX) {
+    if (params->napi_hold_us > FN_NAPI_HOLD_US_MAX) {   /* napi_poll's and moderation's */
         *errmsg = "napi_hold_us must be between 1 and 100000 (0 = 200)";
         return -EINVAL;
     }
@@ -953,9 +1054,20 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
 
     /* From here on every failure restores the device's values (xsk_destroy). */
     if (x->napi_poll) {
-        err = xsk_napi_device(x, errmsg);
+        err = xsk_napi_check(x, errmsg);
+        if (!err)
+            err = xsk_napi_apply(x, errmsg);
         if (err)
             goto fail;
+    } else if (params->rx_moderation != FN_RX_MODERATION_OFF) {
+        err = xsk_mod_check(x, errmsg);
+        if (err && params->rx_moderation == FN_RX_MODERATION_ADAPTIVE)
+            goto fail;
+        if (err)
+            fn_log(FN_LOG_INFO, "af_xdp: %s: no adaptive receive moderation: %s",
+                   x->be.ifname, *errmsg);
+        x->mod_adaptive = err == 0;
+        err = 0;
     }
 
     err = xsk_load_prog(x, obj_path, params->queue, errmsg);
@@ -1028,7 +1140,7 @@ int fn_backend_af_xdp_open(const struct fn_backend_params *params, struct fn_poo
     fn_log(FN_LOG_INFO, "af_xdp: %s queue %u, %s mode, copy, %u frames posted for rx%s",
            x->be.ifname, params->queue,
            x->attach_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", x->fill_target,
-           x->napi_poll ? ", NAPI poll" : "");
+           x->napi_poll ? ", NAPI poll" : x->mod_adaptive ? ", adaptive rx moderation" : "");
     if (x->napi_poll)
         fn_log(FN_LOG_INFO, "af_xdp: %s napi_defer_hard_irqs %d, gro_flush_timeout %u us "
                "while open (were %llu, %llu ns); %s", x->be.ifname, FN_XSK_NAPI_DEFER,

@@ -976,4 +976,29 @@ FN_TEST(napi_poll_refused_off_af_xdp)
     FN_CHECK_EQ(fn_pool_destroy(p), 0);
 }
 
+/* Adaptive rx moderation is af_xdp's too; AUTO (the default, 0) is nothing to do elsewhere
+ * and opens; an unknown value is refused by every backend. */
+FN_TEST(rx_moderation_adaptive_refused_off_af_xdp)
+{
+    struct fn_pool *p;
+    struct fn_backend *be = (struct fn_backend *)1;
+    struct fn_backend_params params = {.ifname = "lo",
+                                       .rx_moderation = FN_RX_MODERATION_ADAPTIVE};
+    const char *err = NULL;
+
+    FN_CHECK_EQ(fn_pool_create(128, 2048, 0, &p), 0);
+    FN_CHECK_EQ(fn_backend_open("af_packet", &params, p, &be, &err), -EINVAL);
+    FN_CHECK(be == NULL && err && strstr(err, "rx_moderation"));
+    err = NULL;
+    be = (struct fn_backend *)1;
+    FN_CHECK_EQ(fn_backend_open("tap", &params, p, &be, &err), -EINVAL);
+    FN_CHECK(be == NULL && err && strstr(err, "rx_moderation"));
+    params.rx_moderation = 7;
+    err = NULL;
+    be = (struct fn_backend *)1;
+    FN_CHECK_EQ(fn_backend_open("af_xdp", &params, p, &be, &err), -EINVAL);
+    FN_CHECK(be == NULL && err && strstr(err, "rx_moderation"));
+    FN_CHECK_EQ(fn_pool_destroy(p), 0);
+}
+
 FN_TEST_MAIN()

@@ -168,7 +168,8 @@ def command(host: str | None, port: int, limits: Mapping[str, Any],
     argv += ["--xdp-mode", kw.pop("xdp_mode", "auto")]
     hold = _int("napi_hold_us", kw.pop("napi_hold_us", 200))
     if kw.pop("napi_poll", False):
-        argv += ["--napi-poll", "--napi-hold-us", str(hold)]
+        argv += ["--napi-poll"]
+    argv += ["--napi-hold-us", str(hold), "--rx-moderation", kw.pop("rx_moderation", "auto")]
     xdp_obj = kw.pop("xdp_obj_path", None) or _default_xdp_obj(backend)
     if xdp_obj:
         argv += ["--xdp-obj", os.fspath(xdp_obj)]

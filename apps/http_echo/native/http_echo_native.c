@@ -89,6 +89,7 @@ struct opts {
     enum fn_xdp_mode xdp_mode;
     int napi_poll;
     uint32_t napi_hold_us;
+    int rx_moderation;          /* FN_RX_MODERATION_* */
     struct fn_fault_params fault;
     int use_fault;
     uint32_t host;              /* network order; 0 = the stack's address */
@@ -819,6 +820,7 @@ static int open_stack(struct server *s)
     params.xdp_obj_path = s->o.xdp_obj;
     params.napi_poll = s->o.napi_poll;
     params.napi_hold_us = s->o.napi_hold_us;
+    params.rx_moderation = s->o.rx_moderation;
     rc = fn_backend_open(s->o.backend, &params, pool, &be, &errmsg);
     if (rc) {
         fprintf(stderr, "http_echo: %s on %s: %s (%s)\n", s->o.backend, s->o.iface,
@@ -1055,7 +1057,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: http_echo_native --backend B --iface IF --ip A.B.C.D/LEN --port P\n"
             "       [--host H] [--gateway IP] [--queue N] [--xdp-mode auto|native|skb]\n"
-            "       [--xdp-obj PATH] [--napi-poll] [--napi-hold-us N] [--pcap PATH]\n"
+            "       [--xdp-obj PATH] [--napi-poll] [--napi-hold-us N]\n"
+            "       [--rx-moderation auto|off|adaptive] [--pcap PATH]\n"
             "       [--knob NAME=VALUE]... [--fault-seed N]\n"
             "       [--fault rx|tx:FIELD=N]... [--max-body BYTES] [--max-header BYTES]\n"
             "       [--idle-timeout SEC] [--log-level error|warning|info|debug]\n");
@@ -1074,7 +1077,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"max-header", required_argument, NULL, 'M'},
         {"idle-timeout", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'L'}, {"napi-poll", no_argument, NULL, 'N'},
-        {"napi-hold-us", required_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"napi-hold-us", required_argument, NULL, 'h'},
+        {"rx-moderation", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
     };
     uint64_t v;
     double secs;
@@ -1104,6 +1108,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'o': o->xdp_obj = optarg; break;
         case 'N': o->napi_poll = 1; break;
+        case 'r':
+            o->rx_moderation = strcmp(optarg, "off") == 0        ? FN_RX_MODERATION_OFF
+                               : strcmp(optarg, "adaptive") == 0 ? FN_RX_MODERATION_ADAPTIVE
+                                                                 : FN_RX_MODERATION_AUTO;
+            bad = o->rx_moderation == FN_RX_MODERATION_AUTO && strcmp(optarg, "auto") != 0;
+            break;
         case 'h':
             bad = parse_u64(optarg, FN_NAPI_HOLD_US_MAX, &v) || v == 0;
             o->napi_hold_us = (uint32_t)v;

@@ -41,6 +41,9 @@ struct fn_backend_stats {
     uint64_t tx_kicks;      /* wakeup syscalls made (sendto for AF_XDP, etc.) */
     uint64_t napi_polls;    /* af_xdp napi_poll: non-blocking recvfrom()s made to run the NAPI
                              * (made only where the socket has a NAPI id) */
+    uint64_t rx_moderated;  /* af_xdp adaptive rx moderation: 1 while the device defers (a
+                             * gauge) */
+    uint64_t rx_moderation_switches; /* ... times it went on or off */
     /* Pool buffers the backend holds right now (a gauge, not a counter): frames posted on a
      * fill ring or being received into, frames on a tx ring or awaiting completion, frames a
      * wrapper delays or holds back, frames waiting in the memory link's receive ring.  A
@@ -108,8 +111,18 @@ struct fn_backend_params {
      * are set to 2 / napi_hold_us while the backend is open (restored by close and by a
      * failed open; a killed process leaves them set).  Other backends refuse it (-EINVAL). */
     int napi_poll;
-    uint32_t napi_hold_us;          /* with napi_poll: gro_flush_timeout in µs; 0 = 200 */
+    uint32_t napi_hold_us;          /* napi_poll, rx moderation: gro_flush_timeout in µs; 0 = 200 */
+    /* af_xdp without napi_poll: the same device deferral, on only while the receive rate is
+     * high (adaptive receive moderation, as a NIC's adaptive interrupt coalescing).  AUTO
+     * (the default) does it where the device allows and goes without otherwise; ADAPTIVE
+     * fails the open instead; other backends have nothing to moderate and refuse ADAPTIVE
+     * (-EINVAL). */
+    int rx_moderation;              /* FN_RX_MODERATION_* */
 };
+
+#define FN_RX_MODERATION_AUTO     0
+#define FN_RX_MODERATION_OFF      1
+#define FN_RX_MODERATION_ADAPTIVE 2
 
 #define FN_NAPI_HOLD_US_DEFAULT 200u
 #define FN_NAPI_HOLD_US_MAX     100000u
