@@ -606,6 +606,11 @@ static void xsk_detach_prog(struct fn_xsk *x)
     x->attach_flags = 0;
 }
 
+static void sysfs_path(char *path, size_t size, const char *ifname, const char *name)
+{
+    snprintf(path, size, "/sys/class/net/%s/%s", ifname, name);
+}
+
 /* /sys/class/net/IF/NAME into buf (NUL-terminated, trailing newline cut); -errno. */
 static int sysfs_read(const char *ifname, const char *name, char *buf, size_t size)
 {
@@ -613,7 +618,7 @@ static int sysfs_read(const char *ifname, const char *name, char *buf, size_t si
     ssize_t r;
     int fd, err = 0;
 
-    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, name);
+    sysfs_path(path, sizeof(path), ifname, name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -646,7 +651,7 @@ static int sysfs_write_u64(const char *ifname, const char *name, unsigned long l
     char path[128], text[32];
     int fd, len, err = 0;
 
-    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, name);
+    sysfs_path(path, sizeof(path), ifname, name);
     len = snprintf(text, sizeof(text), "%llu\n", v);
     fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
@@ -765,7 +770,7 @@ static int xsk_mod_check(struct fn_xsk *x, const char **errmsg)
         return err;
     }
     for (int i = 0; i < NAPI_KNOBS; i++) {
-        snprintf(path, sizeof(path), "/sys/class/net/%s/%s", x->be.ifname, napi_knob_names[i]);
+        sysfs_path(path, sizeof(path), x->be.ifname, napi_knob_names[i]);
         if (access(path, R_OK | W_OK) != 0) {
             err = -errno;
             *errmsg = err == -EACCES || err == -EPERM
